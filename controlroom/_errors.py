@@ -1,0 +1,85 @@
+"""The one exception tree of controlroom.
+
+Every error an operator can cause or meet is a ``ControlRoomError``; the CLI
+turns each into one line on stderr and a non-zero exit, never a traceback::
+
+    ControlRoomError
+     ├── ConfigError        config.toml (or a theme file) is invalid; carries every problem found
+     ├── AuditError         the audit database is missing, corrupt or not ours
+     │    └── StoreLockedError   another process already writes to this database
+     ├── AgentError         an agent could not be started or controlled
+     │    └── WorkspaceError     its workspace could not be prepared
+     ├── HandoffError       a handoff broke one of the three-field rules
+     └── ControlError       a control-API request failed (unknown agent, gate, no swarm running)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentError",
+    "AuditError",
+    "ConfigError",
+    "ConfigProblem",
+    "ControlError",
+    "ControlRoomError",
+    "HandoffError",
+    "StoreLockedError",
+    "WorkspaceError",
+]
+
+from dataclasses import dataclass
+
+
+class ControlRoomError(Exception):
+    """Base of every error controlroom reports to an operator."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config file, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigError(ControlRoomError):
+    """A config (or theme) file is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class AuditError(ControlRoomError):
+    """The audit database cannot be opened, read or written as an audit log."""
+
+
+class StoreLockedError(AuditError):
+    """A second process tried to write to an audit database that is already in use."""
+
+
+class AgentError(ControlRoomError):
+    """An agent could not be started, signalled or found."""
+
+
+class WorkspaceError(AgentError):
+    """An agent's workspace (worktree, folder) could not be prepared."""
+
+
+class HandoffError(ControlRoomError):
+    """A handoff broke the rules: exactly three non-empty, size-capped fields."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class ControlError(ControlRoomError):
+    """A control-API request could not be carried out."""

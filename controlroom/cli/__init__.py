@@ -1,0 +1,55 @@
+"""The ``controlroom`` command: one argparse tree, one module per verb.
+
+Each verb module defines ``add_parser(subparsers)`` and does its heavy imports
+inside the function that runs the verb, so ``controlroom audit verify`` or
+``controlroom hook`` never pay for Textual (checked by a test). Every
+``ControlRoomError`` becomes one line on stderr and exit code 1 (2 for usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from controlroom._errors import ControlRoomError
+
+__all__ = ["build_parser", "main"]
+
+VERB_MODULES = ("check", "audit")
+"""Modules under ``controlroom.cli`` that register verbs, in help order."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib import import_module
+
+    parser = argparse.ArgumentParser(
+        prog="controlroom",
+        description="A keyboard-driven terminal control room for swarms of AI coding agents.",
+    )
+    from controlroom import __version__
+
+    parser.add_argument("--version", action="version", version=f"controlroom {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name in VERB_MODULES:
+        import_module(f"controlroom.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[Any], int] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except ControlRoomError as exc:
+        print(f"controlroom: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
