@@ -28,6 +28,7 @@ __all__ = [
     "AgentSpawned",
     "AgentSpec",
     "AgentState",
+    "AgentStateChanged",
     "Breaker",
     "BreakerOpened",
     "BreakerReset",
@@ -343,6 +344,15 @@ class AgentExited(EventBase):
     duration_seconds: float = 0.0
 
 
+class AgentStateChanged(EventBase):
+    """Every transition of an agent's state (see ``AgentState``), with why."""
+
+    kind: Literal["agent_state"] = "agent_state"
+    state: str
+    previous: str = ""
+    reason: str = ""
+
+
 class AgentCrashed(EventBase):
     """An agent could not be started, or its process was lost unexpectedly."""
 
@@ -367,6 +377,7 @@ class Usage(EventBase):
     model: str | None = None
     turns: int = 1
     source: Literal["agent", "proxy", "reconcile"] = "agent"
+    cost_usd: float = 0.0  # priced by the meter when the event is published
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -448,7 +459,7 @@ class GateExpired(EventBase):
 
 class BudgetWarning(EventBase):
     kind: Literal["budget_warning"] = "budget_warning"
-    limit: str  # "max_tokens", "max_cost_usd", "max_wall_seconds", "max_turns", "swarm_max_cost_usd"
+    limit: str  # max_tokens, max_cost_usd, max_wall_seconds, max_turns, swarm_max_cost_usd
     value: float
     cap: float
     fraction: float
@@ -534,6 +545,7 @@ Event = Annotated[
     | MalformedOutput
     | AgentExited
     | AgentCrashed
+    | AgentStateChanged
     | Usage
     | AgentResult
     | StatusEvent
