@@ -405,6 +405,7 @@ class AgentResult(EventBase):
 class StatusEvent(EventBase):
     kind: Literal["status"] = "status"
     text: str
+    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 class ToolCall(EventBase):
@@ -412,6 +413,7 @@ class ToolCall(EventBase):
     name: str
     input: dict[str, Any] = Field(default_factory=dict)
     tool_use_id: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 class HandoffEvent(EventBase):
@@ -420,6 +422,7 @@ class HandoffEvent(EventBase):
     kind: Literal["handoff"] = "handoff"
     handoff: Handoff
     attempt: int = 1
+    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 class HandoffRejected(EventBase):
@@ -439,6 +442,7 @@ class GateRequested(EventBase):
     handoff: Handoff | None = None
     tool: dict[str, Any] | None = None  # {"name": ..., "input": {...}}
     timeout_seconds: float | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 class GateDecided(EventBase):
@@ -534,6 +538,7 @@ class ErrorEvent(EventBase):
     kind: Literal["error"] = "error"
     message: str
     where: str = ""
+    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 Event = Annotated[

@@ -1,1 +1,75 @@
-"""controlroom.adapters"""
+"""controlroom.adapters: agent output → events.
+
+Pure translators (no I/O, no clock) from an agent's stdout lines to the
+event union, one class per ``format`` of ``[[agents]]``, plus the pipe framing
+that turns raw bytes into those lines. The supervisor does::
+
+    adapter = make_adapter(spec.format, spec.name, swarm.handoff_max_chars)
+    async for batch in read_line_batches(proc.stdout):
+        for item in batch:
+            events = (
+                [item.to_event(spec.name)]
+                if isinstance(item, MalformedLine)
+                else adapter.feed(item)
+            )
+            ...
+    events = adapter.finish()
+"""
+
+from __future__ import annotations
+
+from controlroom._errors import AgentError
+from controlroom.adapters.base import Adapter, BaseAdapter, Stream, preview
+from controlroom.adapters.claude_code import ClaudeCodeAdapter
+from controlroom.adapters.lines import (
+    MAX_LINE_BYTES,
+    LineSplitter,
+    MalformedLine,
+    read_line_batches,
+    read_lines,
+)
+from controlroom.adapters.native import NativeAdapter, new_gate_id
+from controlroom.adapters.plain import PlainAdapter
+from controlroom.handoff import DEFAULT_MAX_CHARS
+
+__all__ = [
+    "ADAPTERS",
+    "MAX_LINE_BYTES",
+    "Adapter",
+    "BaseAdapter",
+    "ClaudeCodeAdapter",
+    "LineSplitter",
+    "MalformedLine",
+    "NativeAdapter",
+    "PlainAdapter",
+    "Stream",
+    "make_adapter",
+    "new_gate_id",
+    "preview",
+    "read_line_batches",
+    "read_lines",
+]
+
+ADAPTERS: dict[str, type[BaseAdapter]] = {
+    "native": NativeAdapter,
+    "claude-code": ClaudeCodeAdapter,
+    "plain": PlainAdapter,
+}
+"""Adapter class by the ``format`` value of an ``[[agents]]`` entry."""
+
+
+def make_adapter(
+    format: str,
+    agent: str,
+    handoff_max_chars: int = DEFAULT_MAX_CHARS,
+    stream: Stream = "stdout",
+) -> Adapter:
+    """A fresh adapter for one process of ``agent`` (adapters keep per-process state)."""
+    if format == "native":
+        return NativeAdapter(agent, handoff_max_chars, stream)
+    if format == "claude-code":
+        return ClaudeCodeAdapter(agent, handoff_max_chars, stream)
+    if format == "plain":
+        return PlainAdapter(agent, stream)
+    known = ", ".join(sorted(ADAPTERS))
+    raise AgentError(f"agent {agent!r}: unknown output format {format!r} (known: {known})")

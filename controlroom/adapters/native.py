@@ -1,0 +1,167 @@
+"""The native agent protocol: one JSON object per stdout line (design.md).
+
+Known ``type`` values become typed events; a known type with a field of the
+wrong shape is logged as ``MalformedOutput`` naming the field, and skipped.
+Everything else is log output — except a line that starts like a JSON object
+and does not parse, which is a half-written protocol line and reported as
+malformed rather than shown as if it were prose.
+
+Keys beyond a type's fields are kept for audit, in the event's ``extra``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from controlroom._errors import HandoffError
+from controlroom.adapters.base import BaseAdapter, FieldProblem, Stream, json_type, token_count
+from controlroom.handoff import DEFAULT_MAX_CHARS, validate_handoff
+from controlroom.models import (
+    ErrorEvent,
+    Event,
+    GateRequested,
+    HandoffEvent,
+    HandoffRejected,
+    StatusEvent,
+    ToolCall,
+    Usage,
+)
+
+__all__ = ["USAGE_COUNT_FIELDS", "NativeAdapter", "new_gate_id"]
+
+USAGE_COUNT_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+
+_FIELDS: dict[str, frozenset[str]] = {
+    "status": frozenset({"type", "text"}),
+    "tool": frozenset({"type", "name", "input"}),
+    "gate": frozenset({"type", "title", "detail"}),
+    "error": frozenset({"type", "message"}),
+}
+
+
+def new_gate_id() -> str:
+    """A short id an operator can type: ``g-`` and 8 hex digits."""
+    return "g-" + secrets.token_hex(4)
+
+
+def _text(data: dict[str, Any], key: str, *, required: bool = True, nonempty: bool = False) -> str:
+    if key not in data or data[key] is None:
+        if required:
+            raise FieldProblem(key, "missing")
+        return ""
+    value = data[key]
+    if not isinstance(value, str):
+        raise FieldProblem(key, f"must be a string, got {json_type(value)}")
+    if nonempty and not value.strip():
+        raise FieldProblem(key, "empty")
+    return value
+
+
+class NativeAdapter(BaseAdapter):
+    """Reads the native JSON-lines protocol of one agent."""
+
+    format = "native"
+
+    def __init__(
+        self,
+        agent: str,
+        handoff_max_chars: int = DEFAULT_MAX_CHARS,
+        stream: Stream = "stdout",
+    ) -> None:
+        super().__init__(agent, stream)
+        self.handoff_max_chars = handoff_max_chars
+        self._parsers: dict[str, Callable[[dict[str, Any]], Event]] = {
+            "usage": self._usage,
+            "status": self._status,
+            "tool": self._tool,
+            "handoff": self._handoff,
+            "gate": self._gate,
+            "error": self._error,
+        }
+
+    def _feed(self, line: str) -> list[Event]:
+        body = line.strip()
+        if not body.startswith("{"):
+            return [self.output(line)]
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            return [self.malformed(f"half-written JSON ({exc}); line skipped", line)]
+        kind = data.get("type") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind not in self._parsers:
+            return [self.output(line)]
+        parser = self._parsers[kind]
+        try:
+            event = parser(data)
+        except FieldProblem as exc:
+            return [self.malformed(f"native {kind!r} line: {exc.field} {exc.message}", line)]
+        known = _FIELDS.get(kind)
+        extra = getattr(event, "extra", None)
+        if known is not None and extra is not None and not known.issuperset(data):
+            extra.update((k, v) for k, v in data.items() if k not in known)
+        return [event]
+
+    def _usage(self, data: dict[str, Any]) -> Event:
+        counts = {key: token_count(data, key) for key in USAGE_COUNT_FIELDS}
+        if all(value is None for value in counts.values()):
+            raise FieldProblem(
+                "/".join(USAGE_COUNT_FIELDS), "a usage line needs at least one of these counts"
+            )
+        model = data.get("model")
+        if model is not None and not isinstance(model, str):
+            raise FieldProblem("model", f"must be a string, got {json_type(model)}")
+        extra = {
+            key: value
+            for key, value in data.items()
+            if key != "type" and key != "model" and key not in USAGE_COUNT_FIELDS
+        }
+        return Usage(
+            agent=self.agent,
+            input_tokens=counts["input_tokens"] or 0,
+            output_tokens=counts["output_tokens"] or 0,
+            cache_read_input_tokens=counts["cache_read_input_tokens"] or 0,
+            cache_creation_input_tokens=counts["cache_creation_input_tokens"] or 0,
+            model=model,
+            source="agent",
+            extra=extra,
+        )
+
+    def _status(self, data: dict[str, Any]) -> Event:
+        return StatusEvent(agent=self.agent, text=_text(data, "text"))
+
+    def _tool(self, data: dict[str, Any]) -> Event:
+        name = _text(data, "name", nonempty=True)
+        tool_input = data.get("input")
+        if tool_input is None:
+            tool_input = {}
+        if not isinstance(tool_input, dict):
+            raise FieldProblem("input", f"must be an object, got {json_type(tool_input)}")
+        return ToolCall(agent=self.agent, name=name, input=tool_input)
+
+    def _handoff(self, data: dict[str, Any]) -> Event:
+        fields = {key: value for key, value in data.items() if key != "type"}
+        try:
+            handoff = validate_handoff(fields, self.handoff_max_chars)
+        except HandoffError as exc:
+            return HandoffRejected(agent=self.agent, field=exc.field, reason=str(exc))
+        return HandoffEvent(agent=self.agent, handoff=handoff)
+
+    def _gate(self, data: dict[str, Any]) -> Event:
+        return GateRequested(
+            agent=self.agent,
+            gate_id=new_gate_id(),
+            gate_kind="agent",
+            title=_text(data, "title", nonempty=True),
+            detail=_text(data, "detail", required=False),
+        )
+
+    def _error(self, data: dict[str, Any]) -> Event:
+        return ErrorEvent(agent=self.agent, message=_text(data, "message", nonempty=True))

@@ -1,0 +1,170 @@
+"""``controlroom check [CONFIG]``: validate a swarm config and show what it would run.
+
+Meant to be run after every edit (and in CI): a valid config prints a short
+summary and exits 0; an invalid one lists every problem, one per line with
+file, line and key, and exits 1. ``--format jsonl`` prints the same as JSON
+lines on stdout, for editors and scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from controlroom.models import AgentSpec, Budget, SwarmConfig
+
+__all__ = ["add_parser", "render_summary", "run_check"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="validate a swarm config and show what it would run",
+        description="Validate a swarm config: print a summary and exit 0, or print every "
+        "problem (file:line: key: message) and exit 1.",
+    )
+    parser.add_argument(
+        "config", nargs="?", metavar="CONFIG", help="the swarm config (default: ./config.toml)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="text for people (default), jsonl for scripts",
+    )
+    parser.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from controlroom._errors import ConfigError
+    from controlroom.config import find_config, load_config, pipeline_stages
+
+    if args.format == "text":  # problems reach stderr through the CLI's ConfigError handler
+        path = find_config(args.config)
+        cfg = load_config(path)
+        print(render_summary(path, cfg, pipeline_stages(cfg)))
+        return 0
+    try:
+        path = find_config(args.config)
+        cfg = load_config(path)
+        stages = pipeline_stages(cfg)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            record = {"ok": False, "file": problem.file, "line": problem.line}
+            record |= {"key": problem.key, "message": problem.message}
+            print(json.dumps(record, ensure_ascii=False))
+        return 1
+    print(json.dumps(_summary_record(path, cfg, stages), ensure_ascii=False))
+    return 0
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts) or "0s"
+
+
+def _limits(budget: Budget) -> list[str]:
+    return [
+        "-" if budget.max_tokens is None else f"{budget.max_tokens:,}",
+        "-" if budget.max_cost_usd is None else f"${budget.max_cost_usd:,.2f}",
+        _duration(budget.max_wall_seconds),
+        "-" if budget.max_turns is None else str(budget.max_turns),
+    ]
+
+
+def _agent_row(spec: AgentSpec) -> list[str]:
+    gated = ", ".join(spec.gate_tools) if spec.gate_tools else "-"
+    return [spec.name, spec.format, spec.workspace, spec.gate, *_limits(spec.budget), gated]
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        indent
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str:
+    """What ``check`` prints for a valid config: the swarm, its agents, their order."""
+    swarm = cfg.swarm
+    key_env = cfg.proxy.upstream_key_env
+    unset = "" if os.environ.get(key_env) else ", not set"
+    cap = (
+        "none" if swarm.max_cost_usd is None else f"${swarm.max_cost_usd:,.2f} for the whole swarm"
+    )
+    lines = [
+        f"{path}: ok",
+        *_table(
+            [
+                ["swarm", swarm.name],
+                ["audit db", swarm.audit_db],
+                ["run dir", swarm.run_dir],
+                ["cost cap", cap],
+                ["upstream", f"{cfg.proxy.upstream} (key from ${key_env}{unset})"],
+            ],
+            indent="",
+        ),
+        "",
+    ]
+    if not cfg.agents:
+        lines.append("agents: none defined (add [[agents]] tables)")
+        return "\n".join(lines)
+    header = [
+        "name",
+        "format",
+        "workspace",
+        "gate",
+        "tokens",
+        "cost",
+        "wall",
+        "turns",
+        "gated tools",
+    ]
+    lines.append(f"agents ({len(cfg.agents)})")
+    lines += _table([header, *(_agent_row(spec) for spec in cfg.agents)])
+    lines += ["", f"pipeline ({len(stages)} stage{'s' if len(stages) != 1 else ''})"]
+    lines += [f"  {number}. {', '.join(stage)}" for number, stage in enumerate(stages, 1)]
+    return "\n".join(lines)
+
+
+def _summary_record(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "file": str(path),
+        "swarm": cfg.swarm.name,
+        "audit_db": cfg.swarm.audit_db,
+        "run_dir": cfg.swarm.run_dir,
+        "max_cost_usd": cfg.swarm.max_cost_usd,
+        "agents": [
+            {
+                "name": spec.name,
+                "format": spec.format,
+                "workspace": spec.workspace,
+                "gate": spec.gate,
+                "gate_tools": spec.gate_tools,
+                "after": spec.after,
+                "budget": spec.budget.model_dump(),
+            }
+            for spec in cfg.agents
+        ],
+        "stages": stages,
+    }

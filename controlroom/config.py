@@ -1,0 +1,530 @@
+"""config.toml → a validated ``SwarmConfig``; every error names the file, line and key.
+
+An operator edits this file by hand, so a mistake must point at itself:
+``config.toml:23: agents[2].budget.max_tokens: must be greater than 0 (got 0)``.
+tomllib reports no line numbers for values, so ``TomlKeyLines`` scans the text
+once and remembers on which line each key path is written. Validation never
+stops at the first problem: everything found is raised together in one
+``ConfigError`` so one edit-check round fixes the whole file.
+
+Merging: ``[defaults]`` holds defaults for any agent key; an agent's ``budget``
+and ``breaker`` tables are merged key by key over ``[defaults.budget]`` and
+``[defaults.breaker]``. ``[pricing."model"]`` is merged key by key over the
+built-in ``DEFAULT_PRICING`` entry of that model; cache prices not given are
+derived from the input price (a tenth to read, 1.25 times to write), as
+Anthropic prices them, so a custom model never meters cache tokens as free.
+
+Paths (``swarm.audit_db``, ``swarm.run_dir``, a workspace that is a path)
+are resolved relative to the config file's directory; they, and
+``proxy.upstream``, may use ``~`` and ``${NAME}`` from the environment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from inspect import isclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from controlroom._errors import ConfigError, ConfigProblem
+from controlroom._tomllines import BARE_KEY_ASSIGNMENT, KeyPath, TomlKeyLines, format_key_path
+from controlroom.models import (
+    DEFAULT_PRICING,
+    AgentSpec,
+    Pricing,
+    ProxySettings,
+    SwarmConfig,
+    SwarmSettings,
+)
+
+__all__ = [
+    "KeyPath",
+    "TomlKeyLines",
+    "find_config",
+    "format_key_path",
+    "load_config",
+    "pipeline_stages",
+]
+
+TOP_LEVEL_KEYS = ("swarm", "proxy", "defaults", "agents", "pricing")
+MERGED_TABLES = ("budget", "breaker")
+"""Agent keys whose tables merge key by key over their ``[defaults.…]`` table."""
+NAMED_WORKSPACES = ("worktree", "shared")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, bool):
+        return f" (got {str(value).lower()})"
+    if isinstance(value, str):
+        return f" (got {value!r})"
+    if isinstance(value, int | float):
+        return f" (got {_num(value)})"
+    return ""
+
+
+def _unknown_key(key: str, known: Sequence[str] | None) -> str:
+    if not known:
+        return "unknown key"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    return "unknown key; expected one of: " + ", ".join(known)
+
+
+_TYPE_MESSAGES = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "list_type": "must be an array",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "too_short": "must not be empty",
+    "string_too_short": "must not be empty",
+}
+
+
+def _message(error: Mapping[str, Any], known: Sequence[str] | None) -> str:
+    """One pydantic error → the phrase an operator reads after the key path."""
+    kind: str = error["type"]
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    got = _got(error.get("input"))
+    if kind == "extra_forbidden":
+        return _unknown_key(str(error["loc"][-1]), known)
+    if kind == "missing":
+        return "is required"
+    if kind == "greater_than":
+        return f"must be greater than {_num(ctx['gt'])}{got}"
+    if kind == "greater_than_equal":
+        return f"must be at least {_num(ctx['ge'])}{got}"
+    if kind == "literal_error":
+        head, _, last = str(ctx["expected"]).rpartition(" or ")
+        return f"must be one of {head + ', ' + last if head else last}{got}"
+    if kind == "string_pattern_mismatch":
+        if error["loc"][-1] == "name":
+            return (
+                "must be a safe agent name: up to 64 letters, digits, '.', '_' or '-',"
+                f" starting with a letter or digit{got}"
+            )
+        return f"must match {ctx['pattern']}{got}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind in _TYPE_MESSAGES:
+        return _TYPE_MESSAGES[kind] + ("" if kind.endswith("too_short") else got)
+    msg = str(error["msg"])
+    return msg[:1].lower() + msg[1:] + got
+
+
+def _fields_at(model: type[BaseModel], loc: Iterable[str | int]) -> list[str] | None:
+    """The keys a model accepts at ``loc`` (for 'did you mean' hints)."""
+    current: type[BaseModel] = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        annotation = field.annotation if field is not None else None
+        if not (isclass(annotation) and issubclass(annotation, BaseModel)):
+            return None
+        current = annotation
+    return list(current.model_fields)
+
+
+def _syntax_problem(file: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigProblem:
+    message = str(exc)
+    match = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message, re.DOTALL)
+    if match:
+        message, line, where = match[1], int(match[2]), f" (column {match[3]})"
+    else:
+        message = re.sub(r" \(at end of document\)$", "", message)
+        line, where = max(1, len(text.rstrip().splitlines())), " (at the end of the file)"
+    message = re.sub(
+        r"Cannot declare \(([^)]*)\) twice",
+        lambda m: "table [" + ".".join(re.findall(r"'([^']*)'", m[1])) + "] is declared twice",
+        message,
+    )
+    lines = text.splitlines()
+    bad = lines[line - 1] if line <= len(lines) else ""
+    header = bad.lstrip().startswith("[")
+    path = TomlKeyLines("\n".join(lines[: line if header else line - 1])).table
+    key = None if header else BARE_KEY_ASSIGNMENT.match(bad)
+    if key:
+        path += (key[1],)
+    message = message[:1].lower() + message[1:]
+    return ConfigProblem(file, line, format_key_path(path), f"TOML syntax error: {message}{where}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def find_config(arg: str | None) -> Path:
+    """The config to use: ``arg`` (a file, or a folder holding config.toml), else ./config.toml."""
+    path = Path(arg) if arg else Path("config.toml")
+    if path.is_dir():
+        path = path / "config.toml"
+    if not path.is_file():
+        hint = "" if arg else " (pass the config file, or run where ./config.toml is)"
+        raise ConfigError([ConfigProblem(str(path), None, "", f"no such config file{hint}")])
+    return path
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> SwarmConfig:
+    """Read, merge and validate a swarm config; raise ``ConfigError`` listing every problem.
+
+    ``environ`` (default ``os.environ``) supplies ``${NAME}`` and ``~`` in paths.
+    """
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([ConfigProblem(file, line, "", "not UTF-8 text")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(file, text, exc)]) from None
+    loader = _Loader(
+        file, TomlKeyLines(text), Path(path), os.environ if environ is None else environ
+    )
+    return loader.build(data)
+
+
+def _under(prefix: KeyPath) -> Callable[[KeyPath], KeyPath]:
+    """Maps a key path inside a table to its path in the file."""
+    return lambda loc: prefix + loc
+
+
+class _Loader:
+    """Validates one parsed config, collecting every problem before raising."""
+
+    def __init__(self, file: str, lines: TomlKeyLines, path: Path, environ: Mapping[str, str]):
+        self.file = file
+        self.lines = lines
+        self.source = os.path.normpath(path.absolute())
+        self.base = Path(self.source).parent
+        self.environ = environ
+        self.problems: list[ConfigProblem] = []
+
+    def add(self, path: KeyPath, message: str) -> None:
+        problem = ConfigProblem(self.file, self.lines.line_of(path), format_key_path(path), message)
+        if problem not in self.problems:  # a bad default is met once per agent
+            self.problems.append(problem)
+
+    def validate(
+        self,
+        model: type[_M],
+        data: Any,
+        origin: Callable[[KeyPath], KeyPath],
+        skip: Iterable[str] = (),
+    ) -> _M | None:
+        try:
+            return model.model_validate(data, strict=True)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc: KeyPath = tuple(error["loc"])
+                known = _fields_at(model, loc[:-1])
+                if known is not None:
+                    known = [k for k in known if k not in skip]
+                self.add(origin(loc), _message(error, known))
+            return None
+
+    def table(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.add((key,), "must be a table" + _got(value))
+            return {}
+        return value
+
+    def build(self, data: Mapping[str, Any]) -> SwarmConfig:
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                self.add((key,), _unknown_key(key, TOP_LEVEL_KEYS))
+        swarm = self.validate(SwarmSettings, self.table(data, "swarm"), _under(("swarm",)))
+        proxy = self.validate(ProxySettings, self.table(data, "proxy"), _under(("proxy",)))
+        pricing = self.pricing(self.table(data, "pricing"))
+        agents = self.agents(self.table(data, "defaults"), data.get("agents", []))
+        if swarm is not None:
+            swarm = swarm.model_copy(
+                update={
+                    "audit_db": self.path(("swarm", "audit_db"), swarm.audit_db),
+                    "run_dir": self.path(("swarm", "run_dir"), swarm.run_dir),
+                }
+            )
+        if proxy is not None:
+            if not ENV_NAME.match(proxy.upstream_key_env):
+                self.add(("proxy", "upstream_key_env"), "must be an environment variable name")
+            proxy = proxy.model_copy(
+                update={"upstream": self.expand(("proxy", "upstream"), proxy.upstream)}
+            )
+        if self.problems or swarm is None or proxy is None or pricing is None:
+            in_file = sorted(self.problems, key=lambda p: (p.line is None, p.line or 0))
+            raise ConfigError(in_file)
+        return SwarmConfig(
+            swarm=swarm, proxy=proxy, agents=agents, pricing=pricing, source=self.source
+        )
+
+    # -- values from the environment
+
+    def expand(self, path: KeyPath, value: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match[1]
+            if not ENV_NAME.match(name):
+                self.add(path, f"'${{{name}}}' is not a valid environment variable reference")
+            elif name not in self.environ:
+                self.add(path, f"environment variable {name} is not set")
+            return self.environ.get(name, "")
+
+        value = ENV_REFERENCE.sub(replace, value)
+        if value == "~" or value.startswith("~/"):
+            value = self.environ.get("HOME", str(Path.home())) + value[1:]
+        return value
+
+    def path(self, path: KeyPath, value: str) -> str:
+        """A path from the config, absolute, relative to the config file's folder."""
+        if not value.strip():
+            self.add(path, "must not be empty")
+            return value
+        return os.path.normpath(self.base / self.expand(path, value))
+
+    # -- pricing
+
+    def pricing(self, table: Mapping[str, Any]) -> dict[str, Pricing] | None:
+        prices = dict(DEFAULT_PRICING)
+        ok = True
+        for model, entry in table.items():
+            if not isinstance(entry, dict):
+                self.add(("pricing", model), "must be a table" + _got(entry))
+                ok = False
+                continue
+            merged: dict[str, Any] = {}
+            if model in DEFAULT_PRICING:
+                merged.update(DEFAULT_PRICING[model].model_dump())
+            merged.update(entry)
+            inp = entry.get("input_per_mtok")
+            if isinstance(inp, int | float) and not isinstance(inp, bool) and inp >= 0:
+                if "cache_read_per_mtok" not in entry:
+                    merged["cache_read_per_mtok"] = inp / 10
+                if "cache_write_per_mtok" not in entry:
+                    merged["cache_write_per_mtok"] = inp * 1.25
+            price = self.validate(Pricing, merged, _under(("pricing", model)))
+            if price is None:
+                ok = False
+            else:
+                prices[model] = price
+        return prices if ok else None
+
+    # -- agents
+
+    def agents(self, defaults: dict[str, Any], entries: Any) -> list[AgentSpec]:
+        defaults = self.check_defaults(defaults)
+        if not isinstance(entries, list):
+            self.add(("agents",), "must be an array of tables ([[agents]])" + _got(entries))
+            return []
+        specs: list[AgentSpec] = []
+        merged_all: list[tuple[dict[str, Any], Callable[[KeyPath], KeyPath]] | None] = []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                self.add(("agents", index), "must be a table" + _got(entry))
+                merged_all.append(None)
+                continue
+            merged, origin = _merge_agent(index, defaults, entry)
+            merged_all.append((merged, origin))
+            spec = self.validate(AgentSpec, merged, origin)
+            if spec is not None:
+                specs.append(self.finish_agent(spec, origin))
+        self.check_graph(merged_all)
+        return specs
+
+    def check_defaults(self, defaults: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``[defaults]`` on its own, so its problems show even with no agents."""
+        defaults = dict(defaults)
+        if "name" in defaults:
+            self.add(("defaults", "name"), "cannot have a default: give each agent its own name")
+            del defaults["name"]
+        placeholder = {"name": "defaults", "command": ["defaults"], **defaults}
+        self.validate(AgentSpec, placeholder, _under(("defaults",)), skip=("name",))
+        return defaults
+
+    def finish_agent(self, spec: AgentSpec, origin: Callable[[KeyPath], KeyPath]) -> AgentSpec:
+        for key in ("env", "secret_env"):
+            for index, name in enumerate(getattr(spec, key)):
+                if not ENV_NAME.match(name):
+                    self.add(origin((key, index)), f"{name!r} is not an environment variable name")
+        if spec.workspace in NAMED_WORKSPACES:
+            return spec
+        if not spec.workspace.strip():
+            self.add(origin(("workspace",)), "must be 'worktree', 'shared' or a path")
+            return spec
+        return spec.model_copy(
+            update={"workspace": self.path(origin(("workspace",)), spec.workspace)}
+        )
+
+    def check_graph(
+        self, merged: list[tuple[dict[str, Any], Callable[[KeyPath], KeyPath]] | None]
+    ) -> None:
+        """Unique names, ``after`` naming existing other agents, and no cycles."""
+        first: dict[str, int] = {}
+        for index, item in enumerate(merged):
+            name = item[0].get("name") if item else None
+            if not isinstance(name, str):
+                continue
+            if name in first:
+                other = first[name]
+                line = self.lines.line_of(("agents", other, "name"))
+                at = f", line {line}" if line is not None else ""
+                self.add(
+                    ("agents", index, "name"),
+                    f"duplicate agent name {name!r} (also agents[{other}]{at})",
+                )
+            else:
+                first[name] = index
+        deps: dict[str, list[str]] = {}
+        for index, item in enumerate(merged):
+            if item is None:
+                continue
+            spec, origin = item
+            name, after = spec.get("name"), spec.get("after", [])
+            if not isinstance(after, list):
+                continue
+            good: list[str] = []
+            for position, dep in enumerate(after):
+                if not isinstance(dep, str):
+                    continue
+                if dep == name:
+                    self.add(origin(("after", position)), "an agent cannot run after itself")
+                elif dep not in first:
+                    hint = difflib.get_close_matches(dep, list(first), n=1)
+                    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+                    self.add(origin(("after", position)), f"unknown agent {dep!r}{tail}")
+                else:
+                    good.append(dep)
+            if isinstance(name, str) and first.get(name) == index:
+                deps[name] = good
+        for cycle in _cycles(list(first), deps):
+            item = merged[first[cycle[0]]]
+            assert item is not None
+            self.add(item[1](("after",)), "dependency cycle: " + " → ".join(cycle + cycle[:1]))
+
+
+def _merge_agent(
+    index: int, defaults: Mapping[str, Any], entry: Mapping[str, Any]
+) -> tuple[dict[str, Any], Callable[[KeyPath], KeyPath]]:
+    """``[defaults]`` under one ``[[agents]]`` entry, and where each merged key came from."""
+    here: KeyPath = ("agents", index)
+    merged: dict[str, Any] = dict(defaults)
+    tables: dict[str, KeyPath] = {key: ("defaults",) for key in defaults}
+    sub: dict[str, dict[str, KeyPath]] = {
+        key: {k: ("defaults", key) for k in value}
+        for key, value in defaults.items()
+        if key in MERGED_TABLES and isinstance(value, dict)
+    }
+    for key, value in entry.items():
+        tables[key] = here
+        if key in sub and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
+            sub[key].update({k: here + (key,) for k in value})
+        else:
+            merged[key] = value
+            sub.pop(key, None)
+
+    def origin(loc: KeyPath) -> KeyPath:
+        head = loc[0] if loc else None
+        if isinstance(head, str) and len(loc) > 1 and head in sub and loc[1] in sub[head]:
+            return sub[head][str(loc[1])] + loc[1:]
+        if isinstance(head, str):
+            return tables.get(head, here) + loc
+        return here + loc
+
+    return merged, origin
+
+
+# --------------------------------------------------------------------------- pipeline order
+
+
+def _layers(
+    names: Sequence[str], deps: Mapping[str, Sequence[str]]
+) -> tuple[list[list[str]], set[str]]:
+    """Kahn's algorithm in layers; the second value holds agents stuck behind a cycle."""
+    done: set[str] = set()
+    left = list(names)
+    layers: list[list[str]] = []
+    while left:
+        layer = [n for n in left if all(d in done for d in deps.get(n, ()))]
+        if not layer:
+            break
+        layers.append(layer)
+        done.update(layer)
+        left = [n for n in left if n not in done]
+    return layers, set(left)
+
+
+def _cycles(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Each distinct cycle once, starting at its member that comes first in the config."""
+    _, stuck = _layers(names, deps)
+    order = {name: i for i, name in enumerate(names)}
+    found: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+    for start in names:
+        if start not in stuck:
+            continue
+        walk: list[str] = []
+        node: str | None = start
+        while node is not None and node not in walk:
+            walk.append(node)
+            node = next((d for d in deps.get(node, ()) if d in stuck), None)
+        if node is None:  # stuck behind an unknown agent, not a cycle
+            continue
+        cycle = walk[walk.index(node) :]
+        if frozenset(cycle) in seen:
+            continue
+        seen.add(frozenset(cycle))
+        first = min(range(len(cycle)), key=lambda i: order[cycle[i]])
+        found.append(cycle[first:] + cycle[:first])
+    return found
+
+
+def pipeline_stages(cfg: SwarmConfig) -> list[list[str]]:
+    """Agents in stages: each stage runs after everything it names in ``after``.
+
+    Stage 0 holds the agents with no ``after``; within a stage, config order.
+    """
+    names = [spec.name for spec in cfg.agents]
+    deps = {spec.name: list(spec.after) for spec in cfg.agents}
+    layers, stuck = _layers(names, deps)
+    if stuck:
+        problems = [
+            ConfigProblem(cfg.source, None, "agents", "dependency cycle: " + " → ".join(c + c[:1]))
+            for c in _cycles(names, deps)
+        ] or [
+            ConfigProblem(cfg.source, None, "agents", f"{n!r} runs after an unknown agent")
+            for n in names
+            if n in stuck
+        ]
+        raise ConfigError(problems)
+    return layers

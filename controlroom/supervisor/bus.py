@@ -1,0 +1,116 @@
+"""The event bus: every event is stamped and recorded first, then fanned out.
+
+Recording comes first so that nothing a subscriber sees can be missing from
+the audit log. Subscribers (the headless printer, the control socket, the
+TUI) each get a bounded queue: a subscriber that falls behind loses the
+oldest events it has not read and is told how many (``Subscription.dropped``),
+and can catch up from the store with ``events since seq``; it never slows the
+supervisor down or grows memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from controlroom.models import EventBase
+
+__all__ = ["EventBus", "EventRecorder", "Subscription"]
+
+
+class EventRecorder(Protocol):
+    """What the bus needs of the audit store."""
+
+    def append(self, event: EventBase) -> int: ...
+
+    async def flush(self) -> None: ...
+
+
+class Subscription:
+    """A bounded, lossy-at-the-oldest-end queue of events for one subscriber."""
+
+    def __init__(self, bus: EventBus, maxsize: int) -> None:
+        self._bus = bus
+        self._items: deque[EventBase] = deque(maxlen=maxsize)
+        self._ready = asyncio.Event()
+        self.dropped = 0
+        self.closed = False
+
+    def _put(self, event: EventBase) -> None:
+        if len(self._items) == self._items.maxlen:
+            self.dropped += 1
+        self._items.append(event)
+        self._ready.set()
+
+    def drain(self) -> list[EventBase]:
+        """Everything queued now, without waiting (for fixed-rate consumers like the TUI)."""
+        items = list(self._items)
+        self._items.clear()
+        self._ready.clear()
+        return items
+
+    async def get(self) -> EventBase | None:
+        """The next event, or None once the subscription is closed and empty."""
+        while not self._items:
+            if self.closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+        self._bus._unsubscribe(self)
+
+    def __aiter__(self) -> AsyncIterator[EventBase]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[EventBase]:
+        while (event := await self.get()) is not None:
+            yield event
+
+
+class EventBus:
+    """Stamps (through the recorder), records, then hands each event to every subscriber."""
+
+    def __init__(self, recorder: EventRecorder) -> None:
+        self._recorder = recorder
+        self._subscriptions: list[Subscription] = []
+        self._listeners: list[Callable[[EventBase], None]] = []
+
+    def publish(self, event: EventBase) -> EventBase:
+        self._recorder.append(event)
+        for listener in self._listeners:
+            listener(event)
+        for sub in self._subscriptions:
+            sub._put(event)
+        return event
+
+    async def publish_durable(self, event: EventBase) -> EventBase:
+        """Publish and wait until the event is committed: for events that accompany an action."""
+        self.publish(event)
+        await self._recorder.flush()
+        return event
+
+    async def flush(self) -> None:
+        await self._recorder.flush()
+
+    def listen(self, listener: Callable[[EventBase], None]) -> None:
+        """A synchronous listener, called in publish order (keep it cheap)."""
+        self._listeners.append(listener)
+
+    def subscribe(self, maxsize: int = 10_000) -> Subscription:
+        sub = Subscription(self, maxsize)
+        self._subscriptions.append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+
+    def close(self) -> None:
+        for sub in list(self._subscriptions):
+            sub.close()
