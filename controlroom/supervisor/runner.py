@@ -1,0 +1,229 @@
+"""One agent's life: spawn, read its output, wait for its exit, restart or end.
+
+The runner owns the agent's process and its state; every decision that
+involves the swarm (budgets, kills, the pipeline) belongs to the
+``Supervisor``, which the runner reports to through ``AgentHost``. States
+follow ``models.AgentState`` and every transition is an ``agent_state`` event
+(as Supervisor's process states: plain data, an event on every change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from controlroom._errors import AgentError
+from controlroom.adapters import Adapter, make_adapter, read_line_batches, read_lines
+from controlroom.adapters.lines import MalformedLine
+from controlroom.models import (
+    AgentCrashed,
+    AgentExited,
+    AgentOutput,
+    AgentSpawned,
+    AgentSpec,
+    AgentState,
+    AgentStateChanged,
+    EventBase,
+    Handoff,
+)
+from controlroom.supervisor.breaker import CircuitBreaker
+from controlroom.supervisor.process import AgentProcess, spawn_agent
+
+__all__ = ["AgentHost", "AgentRunner"]
+
+
+class AgentHost(Protocol):
+    """What a runner needs from the supervisor that runs it."""
+
+    handoff_max_chars: int
+
+    def publish(self, event: EventBase) -> None: ...
+
+    def handle(self, runner: AgentRunner, event: EventBase) -> None: ...
+
+    def launch_plan(self, runner: AgentRunner) -> tuple[list[str], Path, dict[str, str]]: ...
+
+    def runner_finished(self, runner: AgentRunner) -> None: ...
+
+
+class AgentRunner:
+    """Runs one ``AgentSpec`` until it ends: done, failed, killed, stopped or blocked."""
+
+    def __init__(
+        self, spec: AgentSpec, host: AgentHost, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.host = host
+        self.clock = clock
+        self.state = AgentState.PENDING
+        self.breaker = CircuitBreaker(spec.name, spec.breaker)
+        self.process: AgentProcess | None = None
+        self.attempt = 0
+        self.task_suffix = ""  # appended to the task on a retry (rejection reasons)
+        self.handoff: Handoff | None = None
+        self.returncode: int | None = None
+        self.stop_state: str | None = None  # the final state an operator/governor stop leads to
+        self.stop_reason = ""
+        self.finished = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in AgentState.FINAL
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.process.returncode is None
+
+    def set_state(self, state: str, reason: str = "") -> None:
+        if state == self.state:
+            return
+        previous, self.state = self.state, state
+        self.host.publish(
+            AgentStateChanged(agent=self.name, state=state, previous=previous, reason=reason)
+        )
+        if state in AgentState.FINAL:
+            self.finished.set()
+            self.host.runner_finished(self)
+
+    def request_stop(self, final_state: str, reason: str) -> bool:
+        """Mark the agent as being stopped; False if a stop is already under way."""
+        if self.stop_state is not None or self.is_final:
+            return False
+        self.stop_state = final_state
+        self.stop_reason = reason
+        if self.alive:
+            self.set_state(AgentState.STOPPING, reason)
+        elif self._task is None:  # never started (waiting for upstream): ends here
+            self.set_state(final_state, reason)
+        self.wake()
+        return True
+
+    def wake(self) -> None:
+        """Cut a restart backoff short (a stop arrived meanwhile)."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ running
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"agent:{self.name}")
+
+    async def join(self) -> None:
+        await self.finished.wait()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self.is_final:
+            if self.stop_state is not None:
+                self.set_state(self.stop_state, self.stop_reason)
+                return
+            self.attempt += 1
+            self.set_state(AgentState.STARTING)
+            try:
+                success = await self._run_once()
+            except AgentError as exc:
+                self.host.publish(AgentCrashed(agent=self.name, reason=str(exc)))
+                success = False
+            if self.stop_state is not None:
+                self.set_state(self.stop_state, self.stop_reason)
+                return
+            if success:
+                self.set_state(AgentState.DONE)
+                return
+            verdict = self.breaker.record_exit(False, self.clock())
+            if verdict.opened is not None:
+                self.host.publish(verdict.opened)
+                self.set_state(AgentState.BREAKER_OPEN, verdict.reason)
+                return
+            if not verdict.restart:
+                self.set_state(AgentState.FAILED, verdict.reason)
+                return
+            self.set_state(AgentState.STARTING, f"restart in {verdict.delay_seconds:g}s")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), verdict.delay_seconds)
+
+    async def _run_once(self) -> bool:
+        argv, cwd, env = self.host.launch_plan(self)
+        proc = await spawn_agent(argv, cwd, env, agent=self.name)
+        self.process = proc
+        self.returncode = None
+        started = self.clock()
+        self.host.handle(
+            self,
+            AgentSpawned(
+                agent=self.name,
+                pid=proc.pid,
+                create_time=proc.create_time,
+                argv=argv,
+                workspace=str(cwd),
+                attempt=self.attempt,
+            ),
+        )
+        if self.stop_state is None:
+            self.set_state(AgentState.RUNNING)
+        adapter = make_adapter(self.spec.format, self.name, self.host.handoff_max_chars)
+        readers = [
+            asyncio.create_task(self._read_stdout(proc, adapter)),
+            asyncio.create_task(self._read_stderr(proc)),
+        ]
+        returncode = await proc.process.wait()
+        await asyncio.gather(*readers, return_exceptions=True)
+        for event in adapter.finish():
+            self.host.handle(self, event)
+        proc.close()
+        self.returncode = returncode
+        sig = _signal_name(returncode)
+        success = returncode == 0
+        self.host.handle(
+            self,
+            AgentExited(
+                agent=self.name,
+                returncode=returncode,
+                signal=sig,
+                success=success,
+                duration_seconds=round(self.clock() - started, 6),
+            ),
+        )
+        return success
+
+    async def _read_stdout(self, proc: AgentProcess, adapter: Adapter) -> None:
+        stream = proc.process.stdout
+        assert stream is not None
+        handle = self.host.handle
+        async for batch in read_line_batches(stream):
+            for item in batch:
+                if isinstance(item, MalformedLine):
+                    handle(self, item.to_event(self.name, "stdout"))
+                else:
+                    for event in adapter.feed(item):
+                        handle(self, event)
+
+    async def _read_stderr(self, proc: AgentProcess) -> None:
+        stream = proc.process.stderr
+        assert stream is not None
+        async for item in read_lines(stream):
+            if isinstance(item, MalformedLine):
+                self.host.handle(self, item.to_event(self.name, "stderr"))
+            else:
+                self.host.handle(self, AgentOutput(agent=self.name, stream="stderr", text=item))
+
+
+def _signal_name(returncode: int | None) -> str | None:
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"

@@ -1,0 +1,378 @@
+"""The supervisor: one asyncio loop that runs a swarm and guarantees none of it runs away.
+
+It ties the parts together: each agent's ``AgentRunner`` reports every event
+here (``handle``), where the event is priced, recorded through the bus, fed to
+the budget governor and the agent's circuit breaker, and acted on. Acting
+always goes through the kill switch, and the events that accompany an action
+(kill requested and completed, budget stop, breaker, pause) are committed to
+the audit log before the action is reported done.
+
+Pipeline: an agent with ``after`` starts once every upstream agent is done
+and has produced a handoff; if an upstream ends any other way, the
+downstream branch is blocked with the reason. (Review gates between stages
+are added on top of ``runner_finished``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from controlroom import __version__
+from controlroom._errors import ControlError
+from controlroom.models import (
+    AgentPaused,
+    AgentResumed,
+    AgentState,
+    ConfigLoaded,
+    ErrorEvent,
+    EventBase,
+    HandoffEvent,
+    HandoffRejected,
+    KillCompleted,
+    KillRequested,
+    OrphanFound,
+    RunEnded,
+    RunStarted,
+    SwarmConfig,
+    ToolCall,
+    Usage,
+)
+from controlroom.supervisor.bus import EventBus, EventRecorder
+from controlroom.supervisor.governor import BudgetGovernor, Stop
+from controlroom.supervisor.linux import become_subreaper
+from controlroom.supervisor.meters import SwarmMeterSnapshot, price_usage
+from controlroom.supervisor.orphans import Orphan, find_orphans, recorded_processes
+from controlroom.supervisor.process import KillReport, build_argv, build_env
+from controlroom.supervisor.runner import AgentRunner
+from controlroom.supervisor.workspace import prepare_workspace
+
+__all__ = ["Supervisor"]
+
+OPERATOR = os.environ.get("USER") or os.environ.get("LOGNAME") or f"uid {os.getuid()}"
+
+
+class Supervisor:
+    """Runs every agent of ``config`` as a subprocess and enforces its limits."""
+
+    def __init__(
+        self,
+        config: SwarmConfig,
+        store: EventRecorder,
+        *,
+        run_id: str,
+        base_dir: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        mode: str = "headless",
+        clock: Callable[[], float] = time.monotonic,
+        tick_seconds: float = 0.1,
+        sample_seconds: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.run_id = run_id
+        self.mode = mode
+        self.base_dir = (base_dir or Path.cwd()).resolve()
+        self.run_dir = Path(config.swarm.run_dir)
+        if not self.run_dir.is_absolute():
+            self.run_dir = self.base_dir / self.run_dir
+        self.environ = dict(os.environ if environ is None else environ)
+        self.clock = clock
+        self.bus = EventBus(store)
+        self.governor = BudgetGovernor.from_config(config)
+        self.handoff_max_chars = config.swarm.handoff_max_chars
+        self.runners: dict[str, AgentRunner] = {
+            spec.name: AgentRunner(spec, self, clock) for spec in config.agents
+        }
+        self.orphans: list[Orphan] = []
+        self._tick_seconds = tick_seconds
+        self._sample_seconds = sample_seconds
+        self._background: list[asyncio.Task[None]] = []
+        self._stops: set[asyncio.Task[KillReport | None]] = set()
+        self._all_final = asyncio.Event()
+        self._price = config.price_for
+        self._started = False
+
+    # ------------------------------------------------------------------ events
+
+    def publish(self, event: EventBase) -> None:
+        self.bus.publish(event)
+
+    def handle(self, runner: AgentRunner, event: EventBase) -> None:
+        """Everything an agent does passes here: price, record, govern, break."""
+        kind = type(event)
+        if kind is Usage:
+            assert isinstance(event, Usage)
+            event.cost_usd = price_usage(event, self._price)
+        self.bus.publish(event)
+        decisions = self.governor.observe(event, self.clock())
+        for decision in decisions:
+            if isinstance(decision, Stop):
+                self.bus.publish(decision.event)
+                target = self.runners.get(decision.agent)
+                if target is not None:
+                    reason = f"budget: {decision.event.limit} reached"
+                    self._stop_soon(target, AgentState.BUDGET_STOPPED, "governor", reason)
+            else:
+                self.bus.publish(decision.event)
+        if kind is ToolCall or kind is ErrorEvent:
+            opened = runner.breaker.observe(event)
+            if opened is not None:
+                self.bus.publish(opened)
+                self._stop_soon(runner, AgentState.BREAKER_OPEN, "breaker", opened.reason)
+        elif kind is HandoffEvent:
+            assert isinstance(event, HandoffEvent)
+            runner.handoff = event.handoff
+        elif kind is HandoffRejected:
+            runner.handoff = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Record the run, report orphans of earlier runs, start the first stage."""
+        if self._started:
+            return
+        self._started = True
+        become_subreaper()
+        self.publish(
+            RunStarted(swarm=self.config.swarm.name, pid=os.getpid(), version=__version__,
+                       mode=self.mode)
+        )
+        self.publish(
+            ConfigLoaded(
+                path=self.config.source,
+                agents=[spec.name for spec in self.config.agents],
+                sha256=_file_sha256(self.config.source),
+            )
+        )
+        self.orphans = self._find_orphans()
+        for orphan in self.orphans:
+            self.publish(
+                OrphanFound(
+                    agent=orphan.agent, pid=orphan.pid, create_time=orphan.create_time,
+                    from_run=orphan.run,
+                )
+            )
+        await self.bus.flush()
+        self._background = [
+            asyncio.create_task(self._tick_loop(), name="governor-tick"),
+            asyncio.create_task(self._sample_loop(), name="resource-sampler"),
+        ]
+        if not self.runners:
+            self._all_final.set()
+        for runner in self.runners.values():
+            if not runner.spec.after:
+                runner.start()
+
+    async def wait(self) -> bool:
+        """Until every agent has ended; True when every one is done."""
+        await self._all_final.wait()
+        await asyncio.gather(*(r.join() for r in self.runners.values()))
+        if self._stops:
+            await asyncio.gather(*self._stops, return_exceptions=True)
+        return all(r.state == AgentState.DONE for r in self.runners.values())
+
+    async def close(self, outcome: str | None = None, detail: str = "") -> None:
+        """Stop the background tasks and record how the run ended."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if outcome is None:
+            ok = all(r.state == AgentState.DONE for r in self.runners.values())
+            outcome = "success" if ok else "failed"
+        await self.bus.publish_durable(RunEnded(outcome=outcome, detail=detail))
+        self.bus.close()
+
+    def runner_finished(self, runner: AgentRunner) -> None:
+        self.governor.agent_stopped(runner.name, self.clock())
+        for other in self.runners.values():
+            if other.state != AgentState.PENDING or runner.name not in other.spec.after:
+                continue
+            ups = [self.runners[name] for name in other.spec.after]
+            failed = [u for u in ups if u.is_final and u.state != AgentState.DONE]
+            missing = [u for u in ups if u.state == AgentState.DONE and u.handoff is None]
+            if failed or missing:
+                why = failed[0] if failed else missing[0]
+                what = why.state if failed else "done without a valid handoff"
+                other.set_state(AgentState.BLOCKED, f"upstream {why.name} {what}")
+            elif all(u.state == AgentState.DONE for u in ups):
+                other.start()
+        if all(r.is_final for r in self.runners.values()):
+            self._all_final.set()
+
+    def launch_plan(self, runner: AgentRunner) -> tuple[list[str], Path, dict[str, str]]:
+        spec = runner.spec
+        cwd = prepare_workspace(spec, self.run_dir, self.run_id, self.base_dir)
+        handoffs = [
+            {"agent": up, **self.runners[up].handoff.model_dump()}  # type: ignore[union-attr]
+            for up in spec.after
+            if self.runners[up].handoff is not None
+        ]
+        handoff_file: str | None = None
+        handoff_text = ""
+        if handoffs:
+            folder = self.run_dir / "handoffs" / self.run_id
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{spec.name}.json"
+            handoff_text = json.dumps(handoffs, separators=(",", ":"), ensure_ascii=False)
+            path.write_text(handoff_text, encoding="utf-8")
+            handoff_file = str(path)
+        task = spec.task + runner.task_suffix
+        argv = build_argv(spec, task, handoff_text)
+        env = build_env(spec, self.run_id, handoff_file, self.environ)
+        return argv, cwd, env
+
+    # ------------------------------------------------------------------ operator actions
+
+    def runner(self, agent: str) -> AgentRunner:
+        try:
+            return self.runners[agent]
+        except KeyError:
+            known = ", ".join(self.runners) or "none"
+            raise ControlError(f"unknown agent {agent!r} (agents: {known})") from None
+
+    async def kill(
+        self, agent: str, by: str = OPERATOR, reason: str = "", grace: float | None = None
+    ) -> KillReport | None:
+        """Kill one agent's whole tree; returns once the kill is verified and recorded."""
+        runner = self.runner(agent)
+        return await self._stop(runner, AgentState.KILLED, by, reason or "killed", grace)
+
+    async def stop_all(
+        self, by: str = OPERATOR, reason: str = "stop all", grace: float | None = None
+    ) -> dict[str, KillReport | None]:
+        """Kill every agent in parallel: as slow as the slowest agent, not the sum."""
+        names = [r.name for r in self.runners.values() if not r.is_final]
+        reports = await asyncio.gather(
+            *(self._stop(self.runners[n], AgentState.KILLED, by, reason, grace) for n in names)
+        )
+        return dict(zip(names, reports, strict=True))
+
+    async def pause(self, agent: str, by: str = OPERATOR) -> int:
+        runner = self.runner(agent)
+        if runner.process is None or not runner.alive or runner.state != AgentState.RUNNING:
+            raise ControlError(f"agent {agent!r} is {runner.state}, not running")
+        reached = runner.process.pause()
+        self.handle(runner, AgentPaused(agent=agent, by=by))
+        runner.set_state(AgentState.PAUSED, f"paused by {by}")
+        await self.bus.flush()
+        return reached
+
+    async def resume(self, agent: str, by: str = OPERATOR) -> int:
+        runner = self.runner(agent)
+        if runner.process is None or runner.state != AgentState.PAUSED:
+            raise ControlError(f"agent {agent!r} is {runner.state}, not paused")
+        reached = runner.process.resume()
+        paused = self.governor.meters.agent(agent).paused
+        self.handle(runner, AgentResumed(agent=agent, by=by))
+        if paused:
+            runner.set_state(AgentState.RUNNING, f"resumed by {by}")
+        await self.bus.flush()
+        return reached
+
+    def snapshot(self) -> SwarmMeterSnapshot:
+        return self.governor.meters.snapshot(self.clock())
+
+    def states(self) -> dict[str, str]:
+        return {name: r.state for name, r in self.runners.items()}
+
+    # ------------------------------------------------------------------ stopping
+
+    def _stop_soon(self, runner: AgentRunner, final_state: str, by: str, reason: str) -> None:
+        task = asyncio.create_task(self._stop(runner, final_state, by, reason))
+        self._stops.add(task)
+        task.add_done_callback(self._stops.discard)
+
+    async def _stop(
+        self,
+        runner: AgentRunner,
+        final_state: str,
+        by: str,
+        reason: str,
+        grace: float | None = None,
+    ) -> KillReport | None:
+        first = runner.request_stop(final_state, reason)
+        if not first and grace is None:
+            return None  # a stop is already under way; an explicit grace may hurry it
+        if runner.is_final and not runner.alive:
+            return None
+        self.publish(KillRequested(agent=runner.name, by=by, reason=reason))
+        if runner.process is not None and runner.alive:
+            wait = runner.spec.budget.kill_grace_seconds if grace is None else grace
+            report = await runner.process.kill(wait)
+        else:
+            report = KillReport(duration_ms=0.0, processes=0, survivors=0, escalated=False)
+            runner.wake()
+        await self.bus.publish_durable(
+            KillCompleted(
+                agent=runner.name,
+                duration_ms=round(report.duration_ms, 3),
+                survivors=report.survivors,
+                processes=report.processes,
+                escalated=report.escalated,
+            )
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runner.finished.wait(), timeout=2.0)
+        return report
+
+    # ------------------------------------------------------------------ background
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_seconds)
+            for decision in self.governor.tick(self.clock()):
+                self.bus.publish(decision.event)
+                if isinstance(decision, Stop) and decision.agent in self.runners:
+                    reason = f"budget: {decision.event.limit} reached"
+                    self._stop_soon(
+                        self.runners[decision.agent], AgentState.BUDGET_STOPPED, "governor", reason
+                    )
+
+    async def _sample_loop(self) -> None:
+        while True:
+            for runner in self.runners.values():
+                proc = runner.process
+                if proc is None or not runner.alive:
+                    continue
+                try:
+                    sample = proc.sample()
+                except Exception as exc:  # a sampler hiccup must never stop supervision
+                    self.publish(ErrorEvent(agent=runner.name, message=str(exc), where="sampler"))
+                    continue
+                self.governor.meters.agent(runner.name).set_resources(
+                    cpu_percent=sample.cpu_percent,
+                    rss_bytes=sample.rss_bytes,
+                    processes=sample.processes,
+                )
+            await asyncio.sleep(self._sample_seconds)
+
+    def _find_orphans(self) -> list[Orphan]:
+        import sqlite3
+
+        db = Path(self.config.swarm.audit_db)
+        if not db.exists():
+            return []
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                recorded = recorded_processes(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            self.publish(ErrorEvent(message=f"orphan check skipped: {exc}", where=str(db)))
+            return []
+        return find_orphans(recorded, exclude_run=self.run_id)
+
+
+def _file_sha256(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
