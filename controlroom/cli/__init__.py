@@ -17,7 +17,7 @@ from controlroom._errors import ControlRoomError
 
 __all__ = ["build_parser", "main"]
 
-VERB_MODULES = ("check", "audit")
+VERB_MODULES = ("check", "run", "orphans", "audit")
 """Modules under ``controlroom.cli`` that register verbs, in help order."""
 
 

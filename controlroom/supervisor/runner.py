@@ -46,7 +46,9 @@ class AgentHost(Protocol):
 
     def handle(self, runner: AgentRunner, event: EventBase) -> None: ...
 
-    def launch_plan(self, runner: AgentRunner) -> tuple[list[str], Path, dict[str, str]]: ...
+    async def launch_plan(
+        self, runner: AgentRunner
+    ) -> tuple[list[str], Path, dict[str, str]]: ...
 
     def runner_finished(self, runner: AgentRunner) -> None: ...
 
@@ -132,7 +134,7 @@ class AgentRunner:
             self.set_state(AgentState.STARTING)
             try:
                 success = await self._run_once()
-            except AgentError as exc:
+            except AgentError as exc:  # WorkspaceError included
                 self.host.publish(AgentCrashed(agent=self.name, reason=str(exc)))
                 success = False
             if self.stop_state is not None:
@@ -155,7 +157,7 @@ class AgentRunner:
                 await asyncio.wait_for(self._wake.wait(), verdict.delay_seconds)
 
     async def _run_once(self) -> bool:
-        argv, cwd, env = self.host.launch_plan(self)
+        argv, cwd, env = await self.host.launch_plan(self)
         proc = await spawn_agent(argv, cwd, env, agent=self.name)
         self.process = proc
         self.returncode = None

@@ -205,9 +205,14 @@ class Supervisor:
         if all(r.is_final for r in self.runners.values()):
             self._all_final.set()
 
-    def launch_plan(self, runner: AgentRunner) -> tuple[list[str], Path, dict[str, str]]:
+    async def launch_plan(self, runner: AgentRunner) -> tuple[list[str], Path, dict[str, str]]:
         spec = runner.spec
-        cwd = prepare_workspace(spec, self.run_dir, self.run_id, self.base_dir)
+        if spec.workspace == "shared":
+            cwd = self.base_dir
+        else:  # git worktree add takes tens of ms: not on the event loop
+            cwd = await asyncio.to_thread(
+                prepare_workspace, spec, self.run_dir, self.run_id, self.base_dir
+            )
         handoffs = [
             {"agent": up, **self.runners[up].handoff.model_dump()}  # type: ignore[union-attr]
             for up in spec.after

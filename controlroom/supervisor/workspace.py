@@ -1,0 +1,113 @@
+"""Where an agent works: the shared directory, a folder of its own, or a git worktree.
+
+A worktree gives each agent its own checkout on its own branch
+(``controlroom/<run>/<agent>``), made from the base repository's HEAD, so
+agents cannot trample each other's files and every change is reviewable as
+a branch. Worktrees are never deleted here: they hold the agents' work.
+
+These functions block on ``git`` for a few tens of milliseconds; from the
+event loop, call them through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from controlroom._errors import WorkspaceError
+from controlroom.models import AgentSpec
+
+__all__ = ["branch_name", "list_worktrees", "prepare_workspace", "worktree_path"]
+
+
+def branch_name(run_id: str, agent: str) -> str:
+    return f"controlroom/{run_id}/{agent}"
+
+
+def worktree_path(run_dir: Path, run_id: str, agent: str) -> Path:
+    return run_dir / "worktrees" / run_id / agent
+
+
+def prepare_workspace(spec: AgentSpec, run_dir: Path, run_id: str, base: Path) -> Path:
+    """The directory the agent runs in, created if it is a worktree.
+
+    ``workspace`` is ``"shared"`` (``base`` itself), ``"worktree"``, or a
+    path (relative to ``base``) that must already exist. A relative
+    ``run_dir`` is taken relative to ``base``. Preparing the same agent's
+    worktree twice in one run (a restart) returns the existing one.
+    """
+    base = base.resolve()
+    if spec.workspace == "shared":
+        return base
+    if spec.workspace == "worktree":
+        run_dir = run_dir if run_dir.is_absolute() else base / run_dir
+        return _worktree(spec.name, run_dir, run_id, base)
+    folder = Path(spec.workspace).expanduser()
+    folder = folder if folder.is_absolute() else base / folder
+    if not folder.is_dir():
+        what = "is not a directory" if folder.exists() else "does not exist"
+        raise WorkspaceError(f"agent {spec.name!r}: workspace {str(folder)!r} {what}")
+    return folder.resolve()
+
+
+def list_worktrees(run_dir: Path, run_id: str) -> list[Path]:
+    """The worktree directories made for ``run_id``, one per agent, sorted by name."""
+    root = run_dir / "worktrees" / run_id
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir())
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(cwd), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError as exc:
+        raise WorkspaceError('workspace = "worktree" needs git, and git is not installed') from exc
+
+
+def _worktree(agent: str, run_dir: Path, run_id: str, base: Path) -> Path:
+    top = _git(base, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise WorkspaceError(
+            f'agent {agent!r}: workspace = "worktree" needs a git repository, '
+            f"and {str(base)!r} is not one"
+        )
+    repo = Path(top.stdout.strip())
+    if _git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").returncode != 0:
+        raise WorkspaceError(
+            f"agent {agent!r}: the git repository {str(repo)!r} has no commit yet; "
+            "a worktree starts from HEAD, so commit something first"
+        )
+    path = worktree_path(run_dir, run_id, agent).resolve()
+    subdir = base.relative_to(repo)  # run in the same sub-folder the operator is in
+    if (path / ".git").exists():
+        return _inside(path, subdir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ignore_from_base(run_dir / "worktrees")
+    added = _git(repo, "worktree", "add", "-b", branch_name(run_id, agent), str(path), "HEAD")
+    if added.returncode != 0:
+        detail = added.stderr.strip().splitlines()
+        raise WorkspaceError(
+            f"agent {agent!r}: git worktree add {str(path)!r} failed: "
+            + (detail[-1] if detail else f"exit {added.returncode}")
+        )
+    return _inside(path, subdir)
+
+
+def _inside(worktree: Path, subdir: Path) -> Path:
+    nested = worktree / subdir
+    return nested if nested.is_dir() else worktree
+
+
+def _ignore_from_base(folder: Path) -> None:
+    """Keep the worktrees out of the base repository's ``git status``."""
+    marker = folder / ".gitignore"
+    if not marker.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text("# made by controlroom: agents' worktrees\n*\n", encoding="utf-8")
