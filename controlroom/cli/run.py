@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from controlroom.models import SwarmConfig
+    from controlroom.supervisor.bus import Subscription
     from controlroom.supervisor.supervisor import Supervisor
 
 __all__ = ["add_parser", "run_headless", "run_swarm"]
@@ -61,7 +62,8 @@ async def run_swarm(cfg: SwarmConfig, db: Path, *, out: TextIO | None = None) ->
     run_id = new_run_id()
     store = await AuditStore.open(db, run_id, secrets=cfg.secret_values())
     supervisor = Supervisor(cfg, store, run_id=run_id, base_dir=Path.cwd())
-    printer = asyncio.create_task(_print_committed(supervisor, stream))
+    subscription = supervisor.bus.subscribe(maxsize=100_000)  # before start(): miss nothing
+    printer = asyncio.create_task(_print_committed(supervisor, subscription, stream))
     interrupts = _install_stop_handlers(supervisor)
     try:
         await supervisor.start()
@@ -77,10 +79,11 @@ async def run_swarm(cfg: SwarmConfig, db: Path, *, out: TextIO | None = None) ->
     return 0 if ok and not interrupts else 1
 
 
-async def _print_committed(supervisor: Supervisor, stream: TextIO) -> None:
+async def _print_committed(
+    supervisor: Supervisor, subscription: Subscription, stream: TextIO
+) -> None:
     from controlroom.describe import describe, format_line
 
-    subscription = supervisor.bus.subscribe(maxsize=100_000)
     while (first := await subscription.get()) is not None:
         batch = [first, *subscription.drain()]
         lines = []
