@@ -11,13 +11,17 @@ of the last row, so a truncated tail is detectable too.
 
 from __future__ import annotations
 
-__all__ = ["GENESIS_HASH", "MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["APPLICATION_ID", "GENESIS_HASH", "MIGRATIONS", "SCHEMA_VERSION"]
 
 GENESIS_HASH = "0" * 64
 
+APPLICATION_ID = 0x43524F4D
+"""``PRAGMA application_id`` of an audit database ("CROM"): marks the file as ours."""
+
 MIGRATIONS: list[str] = [
     # version 1
-    """
+    f"""
+    PRAGMA application_id = {APPLICATION_ID};
     CREATE TABLE IF NOT EXISTS events (
         id        INTEGER PRIMARY KEY,
         run       TEXT    NOT NULL,

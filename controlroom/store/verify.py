@@ -1,0 +1,137 @@
+"""Verifying the audit chain: was anything edited, deleted, inserted or reordered?
+
+Walks every row in id order on a read-only connection, inside one read
+transaction (a consistent snapshot even while a writer appends), streaming
+rows so a million-event log never sits in memory. For each row it checks
+that ids are consecutive, that ``prev_hash`` is the previous row's hash, that
+``hash`` recomputes from ``prev_hash + payload``, that the payload is a JSON
+object whose run/seq/ts/agent/kind agree with the indexed columns, and that
+seq increases within each run; at the end, that ``chain_head`` names the last
+row, which is what exposes a truncated tail.
+
+What it cannot see: someone who rewrites the whole chain from some row on
+*and* its head. Keep a copy of ``chain_head`` elsewhere to rule that out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from controlroom._errors import AuditError
+from controlroom.store.connection import open_readonly, read_chain_head
+from controlroom.store.schema import GENESIS_HASH
+
+__all__ = ["VerifyResult", "open_readonly", "verify_chain"]
+
+_COLUMNS = ("run", "seq", "ts", "agent", "kind")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of ``verify_chain``: ``ok``, or the first row that is wrong and why."""
+
+    ok: bool
+    events: int
+    first_bad_id: int | None
+    reason: str
+
+
+def _column_mismatch(data: Any, columns: tuple[Any, ...]) -> str:
+    if not isinstance(data, dict):
+        return "its payload is not a JSON object"
+    for name, value in zip(_COLUMNS, columns, strict=True):
+        if name not in data:
+            return f"its payload has no {name!r}"
+        if data[name] != value:
+            return f"its {name} column ({value!r}) differs from its payload ({data[name]!r})"
+    return ""
+
+
+def verify_chain(path: str | os.PathLike[str]) -> VerifyResult:
+    """Check the whole chain of the audit database at ``path``.
+
+    Raises ``AuditError`` when the file is missing or not an audit database;
+    a database that is ours but tampered with gives ``ok=False``.
+    """
+    conn = open_readonly(path)
+    try:
+        conn.execute("BEGIN")  # one snapshot for the rows and the head
+        return _walk(conn)
+    except sqlite3.Error as exc:
+        raise AuditError(f"cannot read audit database {path}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _walk(conn: sqlite3.Connection) -> VerifyResult:
+    head = read_chain_head(conn)
+    rows = conn.execute(
+        "SELECT id, run, seq, ts, agent, kind, payload, prev_hash, hash FROM events ORDER BY id"
+    )
+    count = 0
+    last_id = 0
+    prev = GENESIS_HASH
+    last_seq: dict[str, int] = {}
+    sha256 = hashlib.sha256
+
+    def bad(row_id: int, reason: str) -> VerifyResult:
+        return VerifyResult(False, count, row_id, f"row {row_id}: {reason}")
+
+    for row_id, run, seq, ts, agent, kind, payload, prev_hash, stored in rows:
+        if row_id != last_id + 1:
+            missing = f"{last_id + 1}" if row_id == last_id + 2 else f"{last_id + 1}-{row_id - 1}"
+            return bad(row_id, f"follows row {last_id}: row(s) {missing} are missing")
+        if prev_hash != prev:
+            return bad(
+                row_id,
+                "its prev_hash is not the hash of the row before it "
+                "(a row was deleted, inserted or moved)",
+            )
+        if not isinstance(payload, str):
+            return bad(row_id, "its payload is not text")
+        digest = sha256((prev + payload).encode()).hexdigest()
+        if digest != stored:
+            return bad(row_id, "its hash does not match its payload (the row was edited)")
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return bad(row_id, "its payload is not valid JSON")
+        mismatch = _column_mismatch(data, (run, seq, ts, agent, kind))
+        if mismatch:
+            return bad(row_id, mismatch)
+        if isinstance(seq, int) and seq <= last_seq.get(run, 0):
+            return bad(row_id, f"seq {seq} of run {run} does not follow seq {last_seq[run]}")
+        last_seq[run] = seq
+        count += 1
+        last_id = row_id
+        prev = stored
+
+    if head is None:
+        if count:
+            return VerifyResult(False, count, 1, "chain_head is missing")
+        return VerifyResult(True, 0, None, "empty: no events")
+    if (head.last_id, head.hash) == (last_id, prev):
+        return VerifyResult(True, count, None, f"{count} events, chain intact")
+    if head.last_id > last_id:
+        return VerifyResult(
+            False,
+            count,
+            last_id + 1,
+            f"truncated: chain_head says the last row is {head.last_id}, "
+            f"but the log ends at row {last_id}",
+        )
+    if head.last_id < last_id:
+        return VerifyResult(
+            False,
+            count,
+            head.last_id + 1,
+            f"rows after {head.last_id} (the chain head) were added outside controlroom",
+        )
+    return VerifyResult(
+        False, count, last_id, f"row {last_id}: its hash differs from the chain head's"
+    )
