@@ -10,13 +10,13 @@ Exit code 0 when every agent finished successfully, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    import asyncio
+
     from controlroom.models import SwarmConfig
     from controlroom.supervisor.bus import Subscription
     from controlroom.supervisor.supervisor import Supervisor
@@ -47,6 +47,8 @@ def run_headless(args: argparse.Namespace) -> int:
         raise ControlRoomError(
             "the dashboard is not built yet: use 'controlroom run --headless [CONFIG]'"
         )
+    import asyncio
+
     cfg = load_config(find_config(args.config))
     db = Path(args.db) if args.db else Path(cfg.swarm.audit_db)
     return asyncio.run(run_swarm(cfg, db))
@@ -54,6 +56,8 @@ def run_headless(args: argparse.Namespace) -> int:
 
 async def run_swarm(cfg: SwarmConfig, db: Path, *, out: TextIO | None = None) -> int:
     """Run ``cfg`` to its end, logging to ``out`` (default stdout); returns the exit code."""
+    import asyncio
+
     from controlroom.models import new_run_id
     from controlroom.store.writer import AuditStore
     from controlroom.supervisor.supervisor import Supervisor
@@ -99,6 +103,8 @@ async def _print_committed(
 
 def _install_stop_handlers(supervisor: Supervisor) -> list[int]:
     """First Ctrl-C / SIGTERM: graceful stop_all. Second: kill at once (grace 0)."""
+    import asyncio
+    import signal
     loop = asyncio.get_running_loop()
     interrupts: list[int] = []
     tasks: set[asyncio.Task[object]] = set()
@@ -119,6 +125,9 @@ def _install_stop_handlers(supervisor: Supervisor) -> list[int]:
 
 
 def _remove_stop_handlers() -> None:
+    import asyncio
+    import signal
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(signum)
