@@ -28,6 +28,7 @@ from controlroom.models import (
     AgentSpec,
     AgentState,
     AgentStateChanged,
+    ErrorEvent,
     EventBase,
     Handoff,
 )
@@ -35,6 +36,9 @@ from controlroom.supervisor.breaker import CircuitBreaker
 from controlroom.supervisor.process import AgentProcess, spawn_agent
 
 __all__ = ["AgentHost", "AgentRunner"]
+
+_EXIT_POLL_SECONDS = 0.1  # how soon an exit is noticed while something still holds the pipes
+_DRAIN_SECONDS = 1.0  # how long output may still arrive after the agent's process exited
 
 
 class AgentHost(Protocol):
@@ -180,8 +184,8 @@ class AgentRunner:
             asyncio.create_task(self._read_stdout(proc, adapter)),
             asyncio.create_task(self._read_stderr(proc)),
         ]
-        returncode = await proc.process.wait()
-        await asyncio.gather(*readers, return_exceptions=True)
+        returncode = await self._exited(proc)
+        await self._drain(proc, readers)
         for event in adapter.finish():
             self.host.handle(self, event)
         proc.close()
@@ -199,6 +203,50 @@ class AgentRunner:
             ),
         )
         return success
+
+    async def _exited(self, proc: AgentProcess) -> int:
+        """The exit status, as soon as the agent's process has exited.
+
+        Not just ``Process.wait()``: on Python 3.11 that also waits until
+        every holder of the agent's stdout/stderr has closed it, so a
+        daemon the agent left behind (it called setsid, nobody can find
+        it) would keep the agent "running" for as long as the daemon lives.
+        """
+        waiter = asyncio.ensure_future(proc.process.wait())
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=_EXIT_POLL_SECONDS)
+            if proc.process.returncode is not None:
+                break
+        if waiter.done():
+            return waiter.result()
+        waiter.cancel()
+        returncode = proc.process.returncode
+        assert returncode is not None
+        return returncode
+
+    async def _drain(self, proc: AgentProcess, readers: list[asyncio.Task[None]]) -> None:
+        """Read what is left in the pipes; give up after ``_DRAIN_SECONDS`` if they stay open."""
+        _, pending = await asyncio.wait(readers, timeout=_DRAIN_SECONDS)
+        if not pending:
+            return
+        self.host.publish(
+            ErrorEvent(
+                agent=self.name,
+                message=(
+                    f"the agent exited but a process it left behind still holds its output "
+                    f"open after {_DRAIN_SECONDS:g} s; its further output is not read"
+                ),
+                where="runner",
+            )
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        # Closing our ends of the pipes lets asyncio finish the transport (its
+        # process has exited, so close() signals nothing); there is no public API.
+        transport = getattr(proc.process, "_transport", None)
+        if transport is not None:
+            transport.close()
 
     async def _read_stdout(self, proc: AgentProcess, adapter: Adapter) -> None:
         stream = proc.process.stdout

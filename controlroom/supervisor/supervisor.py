@@ -95,6 +95,7 @@ class Supervisor:
         self._background: list[asyncio.Task[None]] = []
         self._stops: set[asyncio.Task[KillReport | None]] = set()
         self._all_final = asyncio.Event()
+        self._paused_at: dict[str, float] = {}  # agent -> clock() when paused, for AgentResumed
         self._price = config.price_for
         self._started = False
 
@@ -263,6 +264,7 @@ class Supervisor:
         if runner.process is None or not runner.alive or runner.state != AgentState.RUNNING:
             raise ControlError(f"agent {agent!r} is {runner.state}, not running")
         reached = runner.process.pause()
+        self._paused_at[agent] = self.clock()
         self.handle(runner, AgentPaused(agent=agent, by=by))
         runner.set_state(AgentState.PAUSED, f"paused by {by}")
         await self.bus.flush()
@@ -274,7 +276,9 @@ class Supervisor:
             raise ControlError(f"agent {agent!r} is {runner.state}, not paused")
         reached = runner.process.resume()
         paused = self.governor.meters.agent(agent).paused
-        self.handle(runner, AgentResumed(agent=agent, by=by))
+        since = self._paused_at.pop(agent, None)
+        paused_for = 0.0 if since is None else round(max(0.0, self.clock() - since), 6)
+        self.handle(runner, AgentResumed(agent=agent, by=by, paused_seconds=paused_for))
         if paused:
             runner.set_state(AgentState.RUNNING, f"resumed by {by}")
         await self.bus.flush()
@@ -289,6 +293,10 @@ class Supervisor:
     # ------------------------------------------------------------------ stopping
 
     def _stop_soon(self, runner: AgentRunner, final_state: str, by: str, reason: str) -> None:
+        if runner.stop_state is None and runner.process is not None and runner.alive:
+            # Freeze it now: the kill runs a loop turn and a tree walk later, and a
+            # runaway must not spend meanwhile. The kill's SIGCONT follows its SIGTERM.
+            runner.process.pause()
         task = asyncio.create_task(self._stop(runner, final_state, by, reason))
         self._stops.add(task)
         task.add_done_callback(self._stops.discard)
