@@ -57,6 +57,7 @@ from controlroom.store import AuditStore, verify_chain
 from controlroom.store.connection import lock_path_for
 from controlroom.store.redact import REDACTED, Redactor
 from controlroom.store.schema import GENESIS_HASH, SCHEMA_VERSION
+from controlroom.store.writer import BATCH_EVENTS
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = "20260101-120000-abcd"
@@ -247,15 +248,15 @@ async def test_writer_commits_after_max_delay_without_flush(tmp_path: Path) -> N
 async def test_writer_commits_a_full_batch_without_waiting(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     async with await AuditStore.open(db, RUN, max_delay=30.0) as store:
-        for _ in range(999):
+        for _ in range(BATCH_EVENTS - 1):
             store.append(StatusEvent(text="x"))
         await asyncio.sleep(0.2)
-        assert count(db) == 0  # 999 < batch size, and 30 s have not passed
-        store.append(StatusEvent(text="the thousandth"))
+        assert count(db) == 0  # one short of a batch, and 30 s have not passed
+        store.append(StatusEvent(text="the last of the batch"))
         deadline = time.monotonic() + 5.0
         while store.pending and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        assert count(db) == 1000
+        assert count(db) == BATCH_EVENTS
 
 
 async def test_hundred_thousand_events_in_order_with_intact_chain(tmp_path: Path) -> None:

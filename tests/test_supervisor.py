@@ -13,225 +13,36 @@ import asyncio
 import json
 import os
 import sqlite3
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from swarmkit import (
+    RUNAWAY_LINE_USD,
+    EventLog,
+    agent_cmd,
+    audit_rows,
+    gone,
+    inline_cmd,
+    same_process,
+    sleeper,
+    swarm,
+)
 
 from controlroom.models import (
-    AgentSpawned,
     AgentSpec,
     AgentState,
     Breaker,
     Budget,
     BudgetExceeded,
     BudgetWarning,
-    EventBase,
     MalformedOutput,
-    StatusEvent,
-    SwarmConfig,
-    SwarmSettings,
-    new_run_id,
 )
 from controlroom.store.verify import verify_chain
-from controlroom.store.writer import AuditStore
-from controlroom.supervisor.bus import Subscription
-from controlroom.supervisor.supervisor import Supervisor
 
 pytestmark = pytest.mark.timeout(30)
-
-AGENTS = Path(__file__).parent / "agents"
-RUNAWAY_LINE_USD = (900 * 3.0 + 100 * 15.0) / 1_000_000  # one runaway.py line, sonnet-4-5 prices
-
-
-def agent_cmd(name: str, *args: str) -> list[str]:
-    return [sys.executable, str(AGENTS / f"{name}.py"), *args]
-
-
-def inline_cmd(code: str) -> list[str]:
-    return [sys.executable, "-c", code]
-
-
-def sleeper(name: str, **kwargs: Any) -> AgentSpec:
-    """A cooperative agent that sits in a long sleep (dies on SIGTERM)."""
-    return AgentSpec(name=name, command=agent_cmd("well_behaved", name, "30"), **kwargs)
-
-
-# --------------------------------------------------------------------------- harness
-
-
-class EventLog:
-    """Everything the bus published, collected from one subscription as tests wait."""
-
-    def __init__(self, sub: Subscription) -> None:
-        self.sub = sub
-        self.events: list[EventBase] = []
-
-    def collect(self) -> list[EventBase]:
-        self.events.extend(self.sub.drain())
-        return self.events
-
-    async def until(
-        self, predicate: Callable[[EventBase], bool], timeout: float = 5.0
-    ) -> EventBase:
-        """The first event (seen or still to come) that satisfies ``predicate``."""
-
-        async def scan() -> EventBase:
-            checked = 0
-            while True:
-                self.collect()
-                for event in self.events[checked:]:
-                    if predicate(event):
-                        return event
-                checked = len(self.events)
-                event_or_none = await self.sub.get()
-                if event_or_none is None:
-                    raise AssertionError("the bus closed before the event came")
-                self.events.append(event_or_none)
-
-        return await asyncio.wait_for(scan(), timeout)
-
-    def of(self, kind: str, agent: str | None = None) -> list[Any]:
-        return [
-            e
-            for e in self.collect()
-            if getattr(e, "kind", None) == kind and (agent is None or e.agent == agent)
-        ]
-
-    def status(self, agent: str, text: str, timeout: float = 5.0) -> Any:
-        return self.until(
-            lambda e: isinstance(e, StatusEvent) and e.agent == agent and e.text == text, timeout
-        )
-
-
-@dataclass
-class Swarm:
-    sup: Supervisor
-    store: AuditStore
-    log: EventLog
-    db: Path
-    run_id: str
-    started: float = field(default_factory=time.monotonic)
-
-    async def wait(self, timeout: float = 10.0) -> bool:
-        return await asyncio.wait_for(self.sup.wait(), timeout)
-
-    async def state(self, agent: str, states: Iterable[str], timeout: float = 5.0) -> str:
-        """Wait until ``agent`` is in one of ``states``; return it."""
-        wanted = set(states)
-
-        async def poll() -> str:
-            while (now := self.sup.runners[agent].state) not in wanted:
-                await asyncio.sleep(0.005)
-            return now
-
-        return await asyncio.wait_for(poll(), timeout)
-
-    def spawned(self, agent: str) -> list[AgentSpawned]:
-        return self.log.of("agent_spawned", agent)
-
-
-@asynccontextmanager
-async def swarm(
-    tmp_path: Path,
-    agents: list[AgentSpec],
-    *,
-    max_cost_usd: float | None = None,
-    environ: dict[str, str] | None = None,
-    sample_seconds: float = 1.0,
-) -> AsyncIterator[Swarm]:
-    """A started supervisor over ``agents``; on the way out every agent is stopped."""
-    config = SwarmConfig(
-        swarm=SwarmSettings(
-            name="test",
-            audit_db=str(tmp_path / "audit.db"),
-            run_dir=str(tmp_path / "run"),
-            max_cost_usd=max_cost_usd,
-        ),
-        agents=agents,
-    )
-    run_id = new_run_id()
-    secrets = config.secret_values(environ)
-    store = await AuditStore.open(config.swarm.audit_db, run_id, secrets)
-    sup = Supervisor(
-        config,
-        store,
-        run_id=run_id,
-        base_dir=tmp_path,
-        environ=environ,
-        sample_seconds=sample_seconds,
-    )
-    log = EventLog(sup.bus.subscribe(maxsize=1_000_000))
-    handle = Swarm(sup, store, log, Path(config.swarm.audit_db), run_id)
-    try:
-        await sup.start()
-        yield handle
-    finally:
-        try:
-            if not all(r.is_final for r in sup.runners.values()):
-                await asyncio.wait_for(sup.stop_all(by="test cleanup", grace=0), 10)
-            await asyncio.wait_for(sup.wait(), 10)
-        finally:
-            await sup.close()
-            await store.close()
-            log.collect()
-            _kill_leftovers(handle)
-
-
-def _kill_leftovers(handle: Swarm) -> None:
-    """Last resort, by recorded identity only: a failing test must not leak processes."""
-    for spawned in handle.log.of("agent_spawned"):
-        proc = _same_process(spawned.pid, spawned.create_time)
-        if proc is None:
-            continue
-        try:
-            for child in proc.children(recursive=True):
-                child.kill()
-            proc.kill()
-        except psutil.Error:
-            pass
-
-
-def _same_process(pid: int, create_time: float) -> psutil.Process | None:
-    try:
-        proc = psutil.Process(pid)
-        if abs(proc.create_time() - create_time) > 1e-3:
-            return None
-    except psutil.Error:
-        return None
-    return proc
-
-
-def gone(proc: psutil.Process) -> bool:
-    """Not running any more (a zombie counts as gone; a reused pid is another process)."""
-    try:
-        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return True
-
-
-def audit_rows(db: Path, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-    """The events of ``run_id`` as stored on disk, in order."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        if kind is None:
-            rows = conn.execute(
-                "SELECT payload FROM events WHERE run = ? ORDER BY seq", (run_id,)
-            ).fetchall()
-        else:
-            rows = conn.execute(
-                "SELECT payload FROM events WHERE run = ? AND kind = ? ORDER BY seq",
-                (run_id, kind),
-            ).fetchall()
-    finally:
-        conn.close()
-    return [json.loads(payload) for (payload,) in rows]
 
 
 # --------------------------------------------------------------------------- 1, 2: kill switch
@@ -459,7 +270,7 @@ async def test_swarm_cost_cap_stops_every_agent(tmp_path: Path) -> None:
         charged = s.sup.snapshot().charged_usd
         assert cap <= charged < cap + 4 * RUNAWAY_LINE_USD
         for spawned in s.spawned("r1") + s.spawned("r2"):
-            proc = _same_process(spawned.pid, spawned.create_time)
+            proc = same_process(spawned.pid, spawned.create_time)
             assert proc is None or gone(proc)
 
 
@@ -549,7 +360,7 @@ async def test_repeated_tool_call_opens_the_breaker_and_stops_the_agent(tmp_path
         assert opened.failures == 4
         spawned = s.spawned("looper")
         assert len(spawned) == 1
-        proc = _same_process(spawned[0].pid, spawned[0].create_time)
+        proc = same_process(spawned[0].pid, spawned[0].create_time)
         assert proc is None or gone(proc)
         (exited,) = s.log.of("agent_exited", "looper")
         assert exited.signal == "SIGTERM"

@@ -31,6 +31,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from controlroom.models import AgentResult, Budget, Pricing, Usage
 
@@ -46,6 +47,7 @@ __all__ = [
     "SwarmMeter",
     "SwarmMeterSnapshot",
     "costs_disagree",
+    "meter_dict",
     "price_usage",
 ]
 
@@ -626,3 +628,24 @@ class SwarmMeter:
             running=sum(1 for s in snaps if s.running),
             max_cost_usd=self.max_cost_usd,
         )
+
+
+def meter_dict(snap: AgentMeterSnapshot) -> dict[str, Any]:
+    """An agent's meter snapshot as JSON data (for the control API and the socket)."""
+    data: dict[str, Any] = {
+        name: getattr(snap, name)
+        for name in AgentMeterSnapshot.__dataclass_fields__
+        if name not in ("budget", "limits")
+    }
+    data["budget"] = snap.budget.model_dump()
+    data["limits"] = [
+        {
+            "limit": lim.limit,
+            "value": lim.value,
+            "cap": lim.cap,
+            "fraction": lim.fraction,
+            "seconds_left": lim.seconds_left,
+        }
+        for lim in snap.limits
+    ]
+    return data

@@ -33,6 +33,7 @@ from controlroom.models import (
     Handoff,
 )
 from controlroom.supervisor.breaker import CircuitBreaker
+from controlroom.supervisor.pipeline import ReviewVerdict
 from controlroom.supervisor.process import AgentProcess, spawn_agent
 
 __all__ = ["AgentHost", "AgentRunner"]
@@ -56,6 +57,8 @@ class AgentHost(Protocol):
 
     def runner_finished(self, runner: AgentRunner) -> None: ...
 
+    async def review(self, runner: AgentRunner) -> ReviewVerdict: ...
+
 
 class AgentRunner:
     """Runs one ``AgentSpec`` until it ends: done, failed, killed, stopped or blocked."""
@@ -68,11 +71,16 @@ class AgentRunner:
         self.host = host
         self.clock = clock
         self.state = AgentState.PENDING
+        self.state_reason = ""
         self.breaker = CircuitBreaker(spec.name, spec.breaker)
         self.process: AgentProcess | None = None
         self.attempt = 0
         self.task_suffix = ""  # appended to the task on a retry (rejection reasons)
         self.handoff: Handoff | None = None
+        self.handoff_error = ""  # why the last handoff was refused (the stage then fails)
+        self.handoff_attempts = 0  # handoffs reviewed; a rejected one may be retried
+        self.handoff_input = ""  # the approved upstream handoffs, as JSON, for stdin
+        self.tasks: set[asyncio.Task[None]] = set()  # gate answers and the like
         self.returncode: int | None = None
         self.stop_state: str | None = None  # the final state an operator/governor stop leads to
         self.stop_reason = ""
@@ -94,6 +102,7 @@ class AgentRunner:
         if state == self.state:
             return
         previous, self.state = self.state, state
+        self.state_reason = reason
         self.host.publish(
             AgentStateChanged(agent=self.name, state=state, previous=previous, reason=reason)
         )
@@ -117,6 +126,20 @@ class AgentRunner:
     def wake(self) -> None:
         """Cut a restart backoff short (a stop arrived meanwhile)."""
         self._wake.set()
+
+    async def stopped(self) -> None:
+        """Returns once a stop of this agent has been requested."""
+        while self.stop_state is None:
+            self._wake.clear()
+            await self._wake.wait()
+
+    def reset(self) -> None:
+        """Ready a final agent for an operator's restart (a fresh start, same spec)."""
+        self.stop_state = None
+        self.stop_reason = ""
+        self.finished.clear()
+        self._task = None
+        self.set_state(AgentState.PENDING, "restart")
 
     # ------------------------------------------------------------------ running
 
@@ -145,8 +168,22 @@ class AgentRunner:
                 self.set_state(self.stop_state, self.stop_reason)
                 return
             if success:
-                self.set_state(AgentState.DONE)
-                return
+                self.handoff_attempts += 1
+                review = await self.host.review(self)
+                if review.outcome == "done":
+                    self.set_state(AgentState.DONE)
+                    return
+                if self.stop_state is not None:
+                    continue
+                if review.outcome == "failed":
+                    self.set_state(AgentState.FAILED, review.reason)
+                    return
+                self.task_suffix += (
+                    f"\n\nYour previous handoff was rejected: {review.reason}. "
+                    "Address this and hand off again."
+                )
+                self.set_state(AgentState.STARTING, f"retry: {review.reason}")
+                continue
             verdict = self.breaker.record_exit(False, self.clock())
             if verdict.opened is not None:
                 self.host.publish(verdict.opened)
@@ -179,6 +216,13 @@ class AgentRunner:
         )
         if self.stop_state is None:
             self.set_state(AgentState.RUNNING)
+        self.handoff = None
+        self.handoff_error = ""
+        if self.handoff_input and self.spec.format == "native":
+            stdin = proc.process.stdin
+            if stdin is not None:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    stdin.write(self.handoff_input.encode() + b"\n")
         adapter = make_adapter(self.spec.format, self.name, self.host.handoff_max_chars)
         readers = [
             asyncio.create_task(self._read_stdout(proc, adapter)),

@@ -7,10 +7,9 @@ always goes through the kill switch, and the events that accompany an action
 (kill requested and completed, budget stop, breaker, pause) are committed to
 the audit log before the action is reported done.
 
-Pipeline: an agent with ``after`` starts once every upstream agent is done
-and has produced a handoff; if an upstream ends any other way, the
-downstream branch is blocked with the reason. (Review gates between stages
-are added on top of ``runner_finished``.)
+Stages, handoffs and review gates live in ``Pipeline`` (pipeline.py); the
+supervisor hands it every agent that finishes and every gate an agent asks
+for, and exposes its gate decisions to the control API.
 """
 
 from __future__ import annotations
@@ -23,20 +22,25 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from controlroom import __version__
 from controlroom._errors import ControlError
 from controlroom.models import (
+    EVENT_ADAPTER,
     AgentPaused,
     AgentResumed,
     AgentState,
+    Budget,
     ConfigLoaded,
     ErrorEvent,
     EventBase,
+    GateRequested,
     HandoffEvent,
     HandoffRejected,
     KillCompleted,
     KillRequested,
+    OperatorAction,
     OrphanFound,
     RunEnded,
     RunStarted,
@@ -45,10 +49,12 @@ from controlroom.models import (
     Usage,
 )
 from controlroom.supervisor.bus import EventBus, EventRecorder
+from controlroom.supervisor.gates import Gate
 from controlroom.supervisor.governor import BudgetGovernor, Stop
 from controlroom.supervisor.linux import become_subreaper
-from controlroom.supervisor.meters import SwarmMeterSnapshot, price_usage
+from controlroom.supervisor.meters import SwarmMeterSnapshot, meter_dict, price_usage
 from controlroom.supervisor.orphans import Orphan, find_orphans, recorded_processes
+from controlroom.supervisor.pipeline import Pipeline, ReviewVerdict
 from controlroom.supervisor.process import KillReport, build_argv, build_env
 from controlroom.supervisor.runner import AgentRunner
 from controlroom.supervisor.workspace import prepare_workspace
@@ -73,6 +79,7 @@ class Supervisor:
         clock: Callable[[], float] = time.monotonic,
         tick_seconds: float = 0.1,
         sample_seconds: float = 1.0,
+        db_path: Path | str | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
@@ -83,6 +90,7 @@ class Supervisor:
             self.run_dir = self.base_dir / self.run_dir
         self.environ = dict(os.environ if environ is None else environ)
         self.clock = clock
+        self.db_path = Path(db_path or getattr(store, "path", None) or config.swarm.audit_db)
         self.bus = EventBus(store)
         self.governor = BudgetGovernor.from_config(config)
         self.handoff_max_chars = config.swarm.handoff_max_chars
@@ -98,6 +106,8 @@ class Supervisor:
         self._paused_at: dict[str, float] = {}  # agent -> clock() when paused, for AgentResumed
         self._price = config.price_for
         self._started = False
+        self.pipeline = Pipeline(self)
+        self.gates = self.pipeline.gates
 
     # ------------------------------------------------------------------ events
 
@@ -129,8 +139,15 @@ class Supervisor:
         elif kind is HandoffEvent:
             assert isinstance(event, HandoffEvent)
             runner.handoff = event.handoff
+            runner.handoff_error = ""
         elif kind is HandoffRejected:
+            assert isinstance(event, HandoffRejected)
             runner.handoff = None
+            runner.handoff_error = event.reason
+        elif kind is GateRequested:
+            assert isinstance(event, GateRequested)
+            if event.gate_kind == "agent":
+                self.pipeline.agent_asked(runner, event)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,8 +158,9 @@ class Supervisor:
         self._started = True
         become_subreaper()
         self.publish(
-            RunStarted(swarm=self.config.swarm.name, pid=os.getpid(), version=__version__,
-                       mode=self.mode)
+            RunStarted(
+                swarm=self.config.swarm.name, pid=os.getpid(), version=__version__, mode=self.mode
+            )
         )
         self.publish(
             ConfigLoaded(
@@ -155,7 +173,9 @@ class Supervisor:
         for orphan in self.orphans:
             self.publish(
                 OrphanFound(
-                    agent=orphan.agent, pid=orphan.pid, create_time=orphan.create_time,
+                    agent=orphan.agent,
+                    pid=orphan.pid,
+                    create_time=orphan.create_time,
                     from_run=orphan.run,
                 )
             )
@@ -166,9 +186,8 @@ class Supervisor:
         ]
         if not self.runners:
             self._all_final.set()
-        for runner in self.runners.values():
-            if not runner.spec.after:
-                runner.start()
+        for runner in self.pipeline.first_stage():
+            runner.start()
 
     async def wait(self) -> bool:
         """Until every agent has ended; True when every one is done."""
@@ -191,20 +210,12 @@ class Supervisor:
 
     def runner_finished(self, runner: AgentRunner) -> None:
         self.governor.agent_stopped(runner.name, self.clock())
-        for other in self.runners.values():
-            if other.state != AgentState.PENDING or runner.name not in other.spec.after:
-                continue
-            ups = [self.runners[name] for name in other.spec.after]
-            failed = [u for u in ups if u.is_final and u.state != AgentState.DONE]
-            missing = [u for u in ups if u.state == AgentState.DONE and u.handoff is None]
-            if failed or missing:
-                why = failed[0] if failed else missing[0]
-                what = why.state if failed else "done without a valid handoff"
-                other.set_state(AgentState.BLOCKED, f"upstream {why.name} {what}")
-            elif all(u.state == AgentState.DONE for u in ups):
-                other.start()
+        self.pipeline.advance(runner)
         if all(r.is_final for r in self.runners.values()):
             self._all_final.set()
+
+    async def review(self, runner: AgentRunner) -> ReviewVerdict:
+        return await self.pipeline.review(runner)
 
     async def launch_plan(self, runner: AgentRunner) -> tuple[list[str], Path, dict[str, str]]:
         spec = runner.spec
@@ -214,11 +225,7 @@ class Supervisor:
             cwd = await asyncio.to_thread(
                 prepare_workspace, spec, self.run_dir, self.run_id, self.base_dir
             )
-        handoffs = [
-            {"agent": up, **self.runners[up].handoff.model_dump()}  # type: ignore[union-attr]
-            for up in spec.after
-            if self.runners[up].handoff is not None
-        ]
+        handoffs = self.pipeline.inputs(spec)
         handoff_file: str | None = None
         handoff_text = ""
         if handoffs:
@@ -228,6 +235,7 @@ class Supervisor:
             handoff_text = json.dumps(handoffs, separators=(",", ":"), ensure_ascii=False)
             path.write_text(handoff_text, encoding="utf-8")
             handoff_file = str(path)
+        runner.handoff_input = handoff_text
         task = spec.task + runner.task_suffix
         argv = build_argv(spec, task, handoff_text)
         env = build_env(spec, self.run_id, handoff_file, self.environ)
@@ -284,6 +292,119 @@ class Supervisor:
         await self.bus.flush()
         return reached
 
+    async def restart(
+        self, agent: str, by: str = OPERATOR, new_budget: Budget | None = None
+    ) -> None:
+        """The operator's audited restart. A budget-stopped agent needs a new budget."""
+        runner = self.runner(agent)
+        if runner.state == AgentState.BUDGET_STOPPED and new_budget is None:
+            raise ControlError(
+                f"agent {agent!r} was stopped by its budget: restart it with a new budget "
+                "(--new-budget max_tokens=N,...)"
+            )
+        if runner.breaker.is_open:
+            raise ControlError(f"agent {agent!r} has an open breaker: reset it first")
+        if runner.state in (AgentState.PENDING, AgentState.STARTING):
+            raise ControlError(f"agent {agent!r} is {runner.state}: nothing to restart")
+        detail: dict[str, object] = {"previous_state": runner.state}
+        if new_budget is not None:
+            detail["new_budget"] = new_budget.model_dump(exclude_defaults=True)
+        await self.bus.publish_durable(
+            OperatorAction(agent=agent, action="restart", by=by, detail=detail)
+        )
+        if not runner.is_final:
+            await self._stop(runner, AgentState.KILLED, by, "restart")
+            await runner.join()
+        self.governor.reset(agent, new_budget, self.clock())
+        runner.reset()
+        self._all_final.clear()
+        runner.start()
+
+    async def reset_breaker(self, agent: str, by: str = OPERATOR) -> None:
+        runner = self.runner(agent)
+        if not runner.breaker.is_open:
+            raise ControlError(f"agent {agent!r}: its breaker is not open")
+        await self.bus.publish_durable(runner.breaker.reset(by))
+
+    async def decide_gate(self, gate_id: str, approved: bool, by: str, reason: str) -> Gate:
+        return await self.pipeline.decide(gate_id, approved, by, reason)
+
+    async def gate_tool_call(
+        self, agent: str, tool: str, tool_input: dict[str, Any], tool_use_id: str = ""
+    ) -> tuple[bool, str]:
+        return await self.pipeline.tool_call(agent, tool, tool_input, tool_use_id)
+
+    def handoff_log(self) -> list[dict[str, Any]]:
+        return [dict(entry) for entry in self.pipeline.log]
+
+    async def events_since(self, seq: int, limit: int = 1000) -> list[EventBase]:
+        """This run's events after ``seq``, from the audit log (for clients catching up)."""
+        await self.bus.flush()
+        db = self.db_path
+
+        def read() -> list[EventBase]:
+            import sqlite3
+
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                rows = conn.execute(
+                    "SELECT payload FROM events WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (self.run_id, seq, limit),
+                ).fetchall()
+            finally:
+                conn.close()
+            return [EVENT_ADAPTER.validate_json(payload) for (payload,) in rows]
+
+        return await asyncio.to_thread(read)
+
+    def snapshot_dict(self) -> dict[str, Any]:
+        """Everything a screen shows, as JSON data: agents with meters, gates, handoffs, totals."""
+        now = self.clock()
+        meters = self.governor.meters.snapshot(now)
+        by_name = {m.agent: m for m in meters.agents}
+        agents = []
+        for name, runner in self.runners.items():
+            meter = by_name.get(name)
+            proc = runner.process
+            agents.append(
+                {
+                    "name": name,
+                    "state": runner.state,
+                    "reason": runner.state_reason,
+                    "format": runner.spec.format,
+                    "after": list(runner.spec.after),
+                    "pid": proc.pid if proc is not None and runner.alive else None,
+                    "attempt": runner.attempt,
+                    "breaker_open": runner.breaker.is_open,
+                    "handoff": runner.handoff.model_dump() if runner.handoff else None,
+                    "meter": meter_dict(meter) if meter is not None else None,
+                }
+            )
+        return {
+            "swarm": self.config.swarm.name,
+            "run": self.run_id,
+            "mode": self.mode,
+            "ts": time.time(),
+            "totals": {
+                "agents": len(self.runners),
+                "running": sum(1 for r in self.runners.values() if r.alive),
+                "input_tokens": meters.input_tokens,
+                "output_tokens": meters.output_tokens,
+                "cache_read_input_tokens": meters.cache_read_input_tokens,
+                "cache_creation_input_tokens": meters.cache_creation_input_tokens,
+                "total_tokens": meters.total_tokens,
+                "cost_usd": round(meters.cost_usd, 6),
+                "charged_usd": round(meters.charged_usd, 6),
+                "tokens_per_minute": round(meters.tokens_per_minute, 3),
+                "cost_per_hour": round(meters.cost_per_minute * 60, 6),
+                "max_cost_usd": meters.max_cost_usd,
+                "pending_gates": len(self.gates.pending()),
+            },
+            "agents": agents,
+            "gates": [g.to_dict() for g in self.gates.pending()],
+            "handoffs": self.handoff_log(),
+        }
+
     def snapshot(self) -> SwarmMeterSnapshot:
         return self.governor.meters.snapshot(self.clock())
 
@@ -339,6 +460,7 @@ class Supervisor:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self._tick_seconds)
+            await self.pipeline.expire_due()
             for decision in self.governor.tick(self.clock()):
                 self.bus.publish(decision.event)
                 if isinstance(decision, Stop) and decision.agent in self.runners:
@@ -368,7 +490,7 @@ class Supervisor:
     def _find_orphans(self) -> list[Orphan]:
         import sqlite3
 
-        db = Path(self.config.swarm.audit_db)
+        db = self.db_path
         if not db.exists():
             return []
         try:
@@ -388,4 +510,3 @@ def _file_sha256(path: str) -> str:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return ""
-

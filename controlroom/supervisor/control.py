@@ -1,0 +1,248 @@
+"""The control API: the only way an operator (TUI, CLI, hook) acts on a running swarm.
+
+The same class serves in-process callers (the dashboard that owns the
+swarm) and the unix socket (``controlroom status``, ``approve``, the Claude
+Code hook, an attached dashboard). Over the socket every request is one JSON
+line ``{"id": 1, "op": "approve", "args": {"gate": "g-1a2b3c4d"}}`` and every
+answer one line ``{"id": 1, "ok": true, "result": …}`` or ``{"id": 1, "ok":
+false, "error": "…"}``. ``dispatch`` is that mapping; it never raises.
+
+A read-only API (``--read-only``, for an observer's screen) refuses every
+command that changes the swarm, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from controlroom._errors import ControlError, ControlRoomError
+from controlroom.models import Budget
+from controlroom.supervisor.bus import Subscription
+from controlroom.supervisor.supervisor import OPERATOR, Supervisor
+
+__all__ = ["COMMANDS", "QUERIES", "ControlAPI"]
+
+COMMANDS = frozenset(
+    {"kill", "pause", "resume", "restart", "stop_all", "approve", "reject", "reset_breaker"}
+)
+"""Operations that change the swarm: refused by a read-only API."""
+
+QUERIES = frozenset({"ping", "snapshot", "gates", "handoffs", "events", "tool_gate"})
+
+
+class ControlAPI:
+    """Commands and queries on one supervisor, in-process or behind the socket."""
+
+    def __init__(self, supervisor: Supervisor, *, read_only: bool = False) -> None:
+        self.supervisor = supervisor
+        self.read_only = read_only
+        self._ops: dict[str, Callable[[dict[str, Any], str], Awaitable[Any]]] = {
+            "ping": self._ping,
+            "snapshot": self._snapshot,
+            "gates": self._gates,
+            "handoffs": self._handoffs,
+            "events": self._events,
+            "kill": self._kill,
+            "pause": self._pause,
+            "resume": self._resume,
+            "restart": self._restart,
+            "stop_all": self._stop_all,
+            "approve": self._approve,
+            "reject": self._reject,
+            "reset_breaker": self._reset_breaker,
+            "tool_gate": self._tool_gate,
+        }
+
+    # ------------------------------------------------------------------ in-process API
+
+    def _check_writable(self, op: str) -> None:
+        if self.read_only and op in COMMANDS:
+            raise ControlError(f"read-only: {op.replace('_', ' ')} is not allowed")
+
+    async def kill(self, agent: str, by: str = OPERATOR) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.call("kill", {"agent": agent}, by))
+
+    async def pause(self, agent: str, by: str = OPERATOR) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.call("pause", {"agent": agent}, by))
+
+    async def resume(self, agent: str, by: str = OPERATOR) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.call("resume", {"agent": agent}, by))
+
+    async def restart(
+        self, agent: str, new_budget: Budget | None = None, by: str = OPERATOR
+    ) -> dict[str, Any]:
+        budget = new_budget.model_dump(exclude_defaults=True) if new_budget else None
+        return cast(
+            "dict[str, Any]", await self.call("restart", {"agent": agent, "new_budget": budget}, by)
+        )
+
+    async def stop_all(self, by: str = OPERATOR, grace: float | None = None) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.call("stop_all", {"grace": grace}, by))
+
+    async def approve(self, gate: str, reason: str = "", by: str = OPERATOR) -> dict[str, Any]:
+        return cast(
+            "dict[str, Any]", await self.call("approve", {"gate": gate, "reason": reason}, by)
+        )
+
+    async def reject(self, gate: str, reason: str, by: str = OPERATOR) -> dict[str, Any]:
+        return cast(
+            "dict[str, Any]", await self.call("reject", {"gate": gate, "reason": reason}, by)
+        )
+
+    async def reset_breaker(self, agent: str, by: str = OPERATOR) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.call("reset_breaker", {"agent": agent}, by))
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.supervisor.snapshot_dict()
+
+    def gates(self) -> list[dict[str, Any]]:
+        return [g.to_dict() for g in self.supervisor.gates.pending()]
+
+    def handoffs(self) -> list[dict[str, Any]]:
+        return self.supervisor.handoff_log()
+
+    def subscribe(self, maxsize: int = 10_000) -> Subscription:
+        return self.supervisor.bus.subscribe(maxsize)
+
+    async def call(self, op: str, args: dict[str, Any], by: str = OPERATOR) -> Any:
+        """Run one operation; raises ``ControlError`` (or another ControlRoomError) on refusal."""
+        handler = self._ops.get(op)
+        if handler is None:
+            raise ControlError(f"unknown operation {op!r} (known: {', '.join(sorted(self._ops))})")
+        self._check_writable(op)
+        return await handler(args, by)
+
+    async def dispatch(self, request: object, by: str) -> dict[str, Any]:
+        """One decoded JSON request → one JSON-able response. Never raises."""
+        req_id = request.get("id") if isinstance(request, dict) else None
+        try:
+            if not isinstance(request, dict):
+                raise ControlError("a request must be a JSON object")
+            op = request.get("op")
+            args = request.get("args", {})
+            if not isinstance(op, str):
+                raise ControlError("a request needs an 'op' string")
+            if not isinstance(args, dict):
+                raise ControlError("'args' must be an object")
+            result = await self.call(op, args, by)
+        except ControlRoomError as exc:
+            return {"id": req_id, "ok": False, "error": str(exc)}
+        except (TypeError, ValueError, KeyError) as exc:
+            return {"id": req_id, "ok": False, "error": f"bad arguments: {exc}"}
+        return {"id": req_id, "ok": True, "result": result}
+
+    # ------------------------------------------------------------------ operations
+
+    async def _ping(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        sup = self.supervisor
+        return {"swarm": sup.config.swarm.name, "run": sup.run_id, "read_only": self.read_only}
+
+    async def _snapshot(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        return self.snapshot()
+
+    async def _gates(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
+        if args.get("all"):
+            return [g.to_dict() for g in self.supervisor.gates.all()]
+        return self.gates()
+
+    async def _handoffs(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
+        return self.handoffs()
+
+    async def _events(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
+        since = int(args.get("since", 0))
+        limit = min(int(args.get("limit", 1000)), 10_000)
+        events = await self.supervisor.events_since(since, limit)
+        return [e.model_dump(mode="json") for e in events]
+
+    async def _kill(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        agent = _text(args, "agent")
+        grace = args.get("grace")
+        report = await self.supervisor.kill(
+            agent,
+            by=by,
+            reason=str(args.get("reason") or f"killed by {by}"),
+            grace=None if grace is None else float(grace),
+        )
+        return _report(agent, report)
+
+    async def _pause(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        agent = _text(args, "agent")
+        return {"agent": agent, "processes": await self.supervisor.pause(agent, by=by)}
+
+    async def _resume(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        agent = _text(args, "agent")
+        return {"agent": agent, "processes": await self.supervisor.resume(agent, by=by)}
+
+    async def _restart(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        agent = _text(args, "agent")
+        raw = args.get("new_budget")
+        budget = Budget.model_validate(raw) if raw is not None else None
+        await self.supervisor.restart(agent, by=by, new_budget=budget)
+        return {"agent": agent, "state": self.supervisor.runner(agent).state}
+
+    async def _stop_all(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        grace = args.get("grace")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reports = await self.supervisor.stop_all(
+            by=by, reason=f"stop all by {by}", grace=None if grace is None else float(grace)
+        )
+        agents = [_report(name, rep) for name, rep in reports.items()]
+        return {
+            "stopped": len(agents),
+            "survivors": sum(a["survivors"] for a in agents),
+            "duration_ms": round((loop.time() - started) * 1000, 3),
+            "agents": agents,
+        }
+
+    async def _approve(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        gate = await self.supervisor.decide_gate(
+            _text(args, "gate"), True, by=by, reason=str(args.get("reason") or "")
+        )
+        return gate.to_dict()
+
+    async def _reject(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        reason = str(args.get("reason") or "").strip()
+        if not reason:
+            raise ControlError("a rejection needs a reason (-m REASON)")
+        gate = await self.supervisor.decide_gate(_text(args, "gate"), False, by=by, reason=reason)
+        return gate.to_dict()
+
+    async def _reset_breaker(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        agent = _text(args, "agent")
+        await self.supervisor.reset_breaker(agent, by=by)
+        return {"agent": agent, "state": self.supervisor.runner(agent).state}
+
+    async def _tool_gate(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        """Claude Code's PreToolUse hook: block until the operator decides this tool call."""
+        tool_input = args.get("input") or {}
+        if not isinstance(tool_input, dict):
+            raise ControlError("'input' must be an object")
+        approved, reason = await self.supervisor.gate_tool_call(
+            _text(args, "agent"),
+            _text(args, "tool"),
+            tool_input,
+            tool_use_id=str(args.get("tool_use_id") or ""),
+        )
+        return {"approved": approved, "reason": reason}
+
+
+def _text(args: dict[str, Any], key: str) -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"missing '{key}'")
+    return value
+
+
+def _report(agent: str, report: Any) -> dict[str, Any]:
+    if report is None:
+        return {"agent": agent, "duration_ms": 0.0, "processes": 0, "survivors": 0}
+    return {
+        "agent": agent,
+        "duration_ms": round(report.duration_ms, 3),
+        "processes": report.processes,
+        "survivors": report.survivors,
+        "escalated": report.escalated,
+    }
