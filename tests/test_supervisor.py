@@ -616,6 +616,7 @@ async def test_agents_see_only_their_allowlisted_environment(tmp_path: Path) -> 
         "CONTROLROOM_AGENT",
         "CONTROLROOM_RUN",
         "CONTROLROOM_HANDOFF_FILE",
+        "CONTROLROOM_SOCKET",
     }
     assert trusted["OPERATOR_SECRET"] == secret
     assert "ALLOWED_VAR" not in trusted

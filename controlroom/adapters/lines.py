@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 MAX_LINE_BYTES = 1 << 20
-CHUNK_BYTES = 1 << 16
+CHUNK_BYTES = 1 << 14
 BINARY_FRACTION = 0.10
 """A line with more than this share of control bytes is binary, not text."""
 
@@ -210,7 +210,13 @@ async def read_line_batches(
     max_line: int = MAX_LINE_BYTES,
     chunk_size: int = CHUNK_BYTES,
 ) -> AsyncIterator[list[str | MalformedLine]]:
-    """Lines from ``reader`` until EOF, a chunk's worth at a time (the fast way)."""
+    """Lines from ``reader`` until EOF, a chunk's worth at a time (the fast way).
+
+    ``StreamReader.read`` returns without yielding to the event loop while its
+    buffer holds data, so a flooding agent could keep the loop to itself for a
+    whole buffer; after a full chunk we yield once, so every other agent (and
+    the governor's stop) gets its turn.
+    """
     splitter = LineSplitter(max_line)
     while True:
         chunk = await reader.read(chunk_size)
@@ -219,6 +225,8 @@ async def read_line_batches(
         batch = splitter.feed(chunk)
         if batch:
             yield batch
+        if len(chunk) == chunk_size:
+            await asyncio.sleep(0)
     tail = splitter.close()
     if tail:
         yield tail

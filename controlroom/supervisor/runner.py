@@ -81,6 +81,7 @@ class AgentRunner:
         self.handoff_attempts = 0  # handoffs reviewed; a rejected one may be retried
         self.handoff_input = ""  # the approved upstream handoffs, as JSON, for stdin
         self.tasks: set[asyncio.Task[None]] = set()  # gate answers and the like
+        self._lines_read = 0  # lines read so far: the output readers' progress
         self.returncode: int | None = None
         self.stop_state: str | None = None  # the final state an operator/governor stop leads to
         self.stop_reason = ""
@@ -269,8 +270,19 @@ class AgentRunner:
         return returncode
 
     async def _drain(self, proc: AgentProcess, readers: list[asyncio.Task[None]]) -> None:
-        """Read what is left in the pipes; give up after ``_DRAIN_SECONDS`` if they stay open."""
-        _, pending = await asyncio.wait(readers, timeout=_DRAIN_SECONDS)
+        """Read what is left in the pipes; give up only after ``_DRAIN_SECONDS`` without progress.
+
+        A busy supervisor may still be far behind an agent that has exited:
+        that output is real and must be read. Only when the readers make no
+        progress for a while is something else (a daemon the agent left
+        behind) holding the pipes open.
+        """
+        pending = set(readers)
+        while pending:
+            before = self._lines_read
+            _, pending = await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
+            if pending and self._lines_read == before:
+                break
         if not pending:
             return
         self.host.publish(
@@ -278,7 +290,8 @@ class AgentRunner:
                 agent=self.name,
                 message=(
                     f"the agent exited but a process it left behind still holds its output "
-                    f"open after {_DRAIN_SECONDS:g} s; its further output is not read"
+                    f"open after {_DRAIN_SECONDS:g} s without output; its further output is "
+                    "not read"
                 ),
                 where="runner",
             )
@@ -297,6 +310,7 @@ class AgentRunner:
         assert stream is not None
         handle = self.host.handle
         async for batch in read_line_batches(stream):
+            self._lines_read += len(batch)
             for item in batch:
                 if isinstance(item, MalformedLine):
                     handle(self, item.to_event(self.name, "stdout"))
@@ -308,6 +322,7 @@ class AgentRunner:
         stream = proc.process.stderr
         assert stream is not None
         async for item in read_lines(stream):
+            self._lines_read += 1
             if isinstance(item, MalformedLine):
                 self.host.handle(self, item.to_event(self.name, "stderr"))
             else:

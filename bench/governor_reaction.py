@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Governor reaction time: the usage line that crosses a cap → the agent is signalled.
+
+    .venv/bin/python bench/governor_reaction.py [--runs 50] [--interval-ms 20]
+                                                [--lines-to-cap 10] [--skip-kill]
+                                                [--flood N]
+
+Each run is a fresh ``Supervisor`` + ``AuditStore`` (one temp database, a new
+run each time) with one agent, bench/agents/paced_usage.py: a usage line of
+1,000 tokens every ``--interval-ms``, each stamped with CLOCK_MONOTONIC just
+before it is written. The agent's ``max_tokens`` is ``--lines-to-cap`` ×
+1,000, so line number ``--lines-to-cap`` is the one that crosses it. Per run:
+
+* decision: crossing line written → ``budget_exceeded`` published (a bus
+  listener stamps it, in this process);
+* freeze: crossing line written → the agent stops running (the supervisor
+  pauses a runaway with SIGSTOP before its kill; seen as a gap in the
+  agent's 0.2 ms heartbeat);
+* SIGTERM: crossing line written → the agent's SIGTERM handler runs.
+
+Then the kill switch, the same agent with no cap: ``Supervisor.kill`` called
+(at a random moment between two lines) → SIGTERM handler runs, and →
+``kill`` returned (tree verified gone, ``kill_completed`` committed).
+Prints p50 / p99 / max for each (with 50 runs, p99 is the worst run).
+Target: crossing line → SIGTERM p99 < 10 ms. ``--flood N`` runs N
+usage_flood agents beside the paced one in each governor run, to see the
+reaction while the event loop is saturated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controlroom.models import (  # noqa: E402
+    AgentSpec,
+    AgentState,
+    Budget,
+    BudgetExceeded,
+    EventBase,
+    SwarmConfig,
+    SwarmSettings,
+    Usage,
+    new_run_id,
+)
+from controlroom.store.writer import AuditStore  # noqa: E402
+from controlroom.supervisor.supervisor import Supervisor  # noqa: E402
+
+PACED = Path(__file__).resolve().parent / "agents" / "paced_usage.py"
+FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"
+TOKENS_PER_LINE = 1_000
+AGENT = "runaway"
+TARGET_P99_MS = 10.0
+RUN_TIMEOUT = 20.0
+
+
+@dataclass
+class AgentRecord:
+    """What the agent wrote down: line stamps, SIGTERM arrival, heartbeat gaps (ns)."""
+
+    stamps: list[int]
+    term: int | None
+    gaps: list[list[int]]
+
+    @classmethod
+    def load(cls, path: Path) -> AgentRecord:
+        if not path.exists():
+            raise SystemExit(f"the agent left no record at {path} (killed before its handler ran?)")
+        data = json.loads(path.read_text())
+        return cls(data["stamps"], data["term"], data["gaps"])
+
+    def freeze_after(self, start: int) -> int | None:
+        """When the process stopped running: the start of the heartbeat gap that SIGCONT ended.
+
+        The kill sends SIGTERM then SIGCONT, so the freeze ends (the gap's end) just
+        around the SIGTERM handler's stamp. None when no such gap was seen (a freeze
+        shorter than the agent's gap threshold, or no freeze at all).
+        """
+        if self.term is None:
+            return None
+        around = [
+            g
+            for g in self.gaps
+            if g[0] >= start and self.term - 1_000_000 <= g[1] <= self.term + 1_000_000
+        ]
+        return around[-1][0] if around else None
+
+
+def config_for(
+    directory: Path,
+    record: Path,
+    interval_ms: float,
+    lines: int,
+    cap: int | None,
+    flood: int = 0,
+    flood_seconds: float = 0.0,
+) -> SwarmConfig:
+    """The paced agent (with ``cap`` as max_tokens), plus ``flood`` agents flooding the loop."""
+    paced = AgentSpec(
+        name=AGENT,
+        command=[
+            sys.executable,
+            str(PACED),
+            str(record),
+            f"{interval_ms:g}",
+            str(TOKENS_PER_LINE),
+            str(lines),
+        ],
+        budget=Budget(max_tokens=cap, kill_grace_seconds=2),
+    )
+    flooders = [
+        AgentSpec(
+            name=f"flood-{i:02d}",
+            command=[
+                sys.executable,
+                str(FLOOD),
+                f"{flood_seconds:g}",
+                str(directory / f"flood-{i:02d}.count.json"),
+            ],
+        )
+        for i in range(flood)
+    ]
+    return SwarmConfig(
+        swarm=SwarmSettings(
+            name="reaction-bench",
+            audit_db=str(directory / "audit.db"),
+            run_dir=str(directory / "run"),
+        ),
+        agents=[paced, *flooders],
+    )
+
+
+async def governor_run(
+    directory: Path, number: int, interval_ms: float, lines_to_cap: int, flood: int = 0
+) -> dict[str, float]:
+    """One run; milliseconds from the crossing line to decision, freeze and SIGTERM."""
+    record = directory / f"governor-{number}.json"
+    cap = lines_to_cap * TOKENS_PER_LINE
+    flood_seconds = lines_to_cap * interval_ms / 1000 + 1.0
+    config = config_for(directory, record, interval_ms, lines_to_cap * 3, cap, flood, flood_seconds)
+    run_id = new_run_id()
+    store = await AuditStore.open(config.swarm.audit_db, run_id)
+    supervisor = Supervisor(config, store, run_id=run_id, base_dir=directory)
+    decided: list[int] = []
+    exceeded: list[BudgetExceeded] = []
+
+    def listener(event: EventBase) -> None:
+        if isinstance(event, BudgetExceeded) and event.agent == AGENT:
+            decided.append(time.monotonic_ns())
+            exceeded.append(event)
+
+    supervisor.bus.listen(listener)
+    try:
+        await supervisor.start()
+        await asyncio.wait_for(supervisor.wait(), RUN_TIMEOUT)
+        await supervisor.close()
+    finally:
+        await store.close()
+    state = supervisor.states()[AGENT]  # flooders end "done"; only the paced agent matters
+    if state != AgentState.BUDGET_STOPPED or len(exceeded) != 1:
+        raise SystemExit(f"run {number}: agent ended {state!r}, budget stops: {exceeded}")
+    if exceeded[0].value != cap:  # so the crossing line is line number lines_to_cap
+        raise SystemExit(f"run {number}: the stop came at {exceeded[0].value} tokens, not {cap}")
+    agent = AgentRecord.load(record)
+    if agent.term is None:
+        raise SystemExit(f"run {number}: the agent never received SIGTERM")
+    crossing = agent.stamps[lines_to_cap - 1]
+    result = {
+        "decision": (decided[0] - crossing) / 1e6,
+        "sigterm": (agent.term - crossing) / 1e6,
+    }
+    freeze = agent.freeze_after(crossing)
+    if freeze is not None:
+        result["freeze"] = (freeze - crossing) / 1e6
+    return result
+
+
+async def kill_run(directory: Path, number: int, interval_ms: float) -> dict[str, float]:
+    """One kill-switch run: ms from ``Supervisor.kill`` called to SIGTERM and to its return."""
+    record = directory / f"kill-{number}.json"
+    config = config_for(directory, record, interval_ms, 10_000, None)
+    run_id = new_run_id()
+    store = await AuditStore.open(config.swarm.audit_db, run_id)
+    supervisor = Supervisor(config, store, run_id=run_id, base_dir=directory)
+    lines = 0
+    flowing = asyncio.Event()
+
+    def listener(event: EventBase) -> None:
+        nonlocal lines
+        if isinstance(event, Usage):
+            lines += 1
+            if lines >= 3:
+                flowing.set()
+
+    supervisor.bus.listen(listener)
+    try:
+        await supervisor.start()
+        await asyncio.wait_for(flowing.wait(), RUN_TIMEOUT)
+        await asyncio.sleep(random.uniform(0, interval_ms / 1000))
+        called = time.monotonic_ns()
+        report = await supervisor.kill(AGENT, by="bench", reason="kill-switch bench")
+        returned = time.monotonic_ns()
+        await asyncio.wait_for(supervisor.wait(), RUN_TIMEOUT)
+        await supervisor.close()
+    finally:
+        await store.close()
+    if report is None or report.survivors:
+        raise SystemExit(f"kill run {number}: kill report {report}")
+    agent = AgentRecord.load(record)
+    if agent.term is None:
+        raise SystemExit(f"kill run {number}: the agent never received SIGTERM")
+    return {"sigterm": (agent.term - called) / 1e6, "returned": (returned - called) / 1e6}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def line(label: str, values: list[float], target: str = "") -> None:
+    if not values:
+        print(f"{label:<58} no samples")
+        return
+    print(
+        f"{label:<58} p50 {percentile(values, 50):6.2f} ms   p99 {percentile(values, 99):6.2f} ms"
+        f"   max {max(values):6.2f} ms   ({len(values)} runs) {target}".rstrip()
+    )
+
+
+def audit_counts(db: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return dict(
+            conn.execute(
+                "SELECT kind, count(*) FROM events WHERE kind IN "
+                "('budget_exceeded', 'kill_requested', 'kill_completed') GROUP BY kind"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--interval-ms", type=float, default=20.0)
+    parser.add_argument("--lines-to-cap", type=int, default=10)
+    parser.add_argument("--skip-kill", action="store_true")
+    parser.add_argument(
+        "--flood",
+        type=int,
+        default=0,
+        help="also run N usage_flood agents in each governor run (reaction under load; "
+        "use a larger --lines-to-cap so the flood is under way when the cap is crossed)",
+    )
+    args = parser.parse_args()
+    if args.lines_to_cap < 1:
+        parser.error("--lines-to-cap must be at least 1")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus (load average {load}); "
+        f"{args.runs} runs; a {TOKENS_PER_LINE:,}-token usage line every {args.interval_ms:g} ms, "
+        f"line {args.lines_to_cap} crosses max_tokens"
+        + (f"; {args.flood} flooding agents beside it" if args.flood else "")
+    )
+    with tempfile.TemporaryDirectory(prefix="controlroom-reaction-") as tmp:
+        directory = Path(tmp)
+        results = [
+            await governor_run(directory, n, args.interval_ms, args.lines_to_cap, args.flood)
+            for n in range(args.runs)
+        ]
+        line("governor: crossing line written -> budget_exceeded", [r["decision"] for r in results])
+        frozen = [r["freeze"] for r in results if "freeze" in r]
+        line("governor: crossing line written -> agent frozen (SIGSTOP)", frozen)
+        if len(frozen) < len(results):
+            print(
+                f"    ({len(results) - len(frozen)} runs froze for under 0.5 ms, or not at all: "
+                "their freeze is not in this line)"
+            )
+        sigterm = [r["sigterm"] for r in results]
+        p99 = percentile(sigterm, 99)
+        verdict = "met" if p99 < TARGET_P99_MS else "MISSED"
+        line(
+            "governor: crossing line written -> SIGTERM handler runs",
+            sigterm,
+            f"target p99 < {TARGET_P99_MS:g} ms: {verdict}",
+        )
+        if not args.skip_kill:
+            kills = [await kill_run(directory, n, args.interval_ms) for n in range(args.runs)]
+            line(
+                "kill switch: kill() called -> SIGTERM handler runs", [k["sigterm"] for k in kills]
+            )
+            line(
+                "kill switch: kill() called -> returned (verified, recorded)",
+                [k["returned"] for k in kills],
+            )
+        counts = audit_counts(directory / "audit.db")
+        print(f"audit log: {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
