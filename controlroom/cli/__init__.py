@@ -17,7 +17,7 @@ from controlroom._errors import ControlRoomError
 
 __all__ = ["build_parser", "main"]
 
-VERB_MODULES = ("check", "run", "orphans", "audit")
+VERB_MODULES = ("tui", "check", "run", "demo", "orphans", "audit", "control", "hook")
 """Modules under ``controlroom.cli`` that register verbs, in help order."""
 
 
@@ -37,9 +37,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_default_verb(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``controlroom [CONFIG] [--db …] [--theme …] [--read-only]`` means ``controlroom tui …``."""
+    args = list(argv)
+    verbs: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            verbs.update(action.choices)
+    if "tui" not in verbs:
+        return args
+    tui_options = verbs["tui"]._option_string_actions.keys() - {"-h", "--help"}
+    first = args[0].split("=", 1)[0] if args else ""
+    if not args or first in tui_options or (not first.startswith("-") and first not in verbs):
+        return ["tui", *args]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_with_default_verb(parser, sys.argv[1:] if argv is None else argv))
     handler: Callable[[Any], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Awaitable, Callable
 
     from controlroom.models import SwarmConfig
     from controlroom.supervisor.bus import Subscription
@@ -54,22 +55,44 @@ def run_headless(args: argparse.Namespace) -> int:
     return asyncio.run(run_swarm(cfg, db))
 
 
-async def run_swarm(cfg: SwarmConfig, db: Path, *, out: TextIO | None = None) -> int:
-    """Run ``cfg`` to its end, logging to ``out`` (default stdout); returns the exit code."""
+async def run_swarm(
+    cfg: SwarmConfig,
+    db: Path,
+    *,
+    out: TextIO | None = None,
+    mode: str = "headless",
+    on_start: Callable[[Supervisor], Awaitable[None]] | None = None,
+) -> int:
+    """Run ``cfg`` to its end, logging to ``out`` (default stdout); returns the exit code.
+
+    ``mode`` is recorded in ``run_started``; ``on_start`` is awaited with the
+    supervisor just before it starts (``controlroom demo`` starts its auto-operator).
+    """
     import asyncio
 
     from controlroom.models import new_run_id
     from controlroom.store.writer import AuditStore
+    from controlroom.supervisor.control import ControlAPI
+    from controlroom.supervisor.socket_server import ControlSocketServer
     from controlroom.supervisor.supervisor import Supervisor
 
     stream = out if out is not None else sys.stdout
     run_id = new_run_id()
     store = await AuditStore.open(db, run_id, secrets=cfg.secret_values())
-    supervisor = Supervisor(cfg, store, run_id=run_id, base_dir=Path.cwd())
+    supervisor = Supervisor(cfg, store, run_id=run_id, base_dir=Path.cwd(), mode=mode)
+    server = ControlSocketServer(ControlAPI(supervisor), supervisor.run_dir / "control.sock")
+    try:
+        await server.start()
+    except BaseException:
+        await store.close()
+        raise
+    print(f"controlroom: control socket {server.path}", file=sys.stderr, flush=True)
     subscription = supervisor.bus.subscribe(maxsize=100_000)  # before start(): miss nothing
     printer = asyncio.create_task(_print_committed(supervisor, subscription, stream))
     interrupts = _install_stop_handlers(supervisor)
     try:
+        if on_start is not None:
+            await on_start(supervisor)
         await supervisor.start()
         for orphan in supervisor.orphans:
             print(f"controlroom: {orphan.describe()}", file=sys.stderr, flush=True)
@@ -77,6 +100,7 @@ async def run_swarm(cfg: SwarmConfig, db: Path, *, out: TextIO | None = None) ->
         outcome = "interrupted" if interrupts else None
         await supervisor.close(outcome)
     finally:
+        await server.close()
         _remove_stop_handlers()
         await printer
         await store.close()

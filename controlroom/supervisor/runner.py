@@ -219,11 +219,13 @@ class AgentRunner:
             self.set_state(AgentState.RUNNING)
         self.handoff = None
         self.handoff_error = ""
-        if self.handoff_input and self.spec.format == "native":
-            stdin = proc.process.stdin
-            if stdin is not None:
+        stdin = proc.process.stdin
+        if stdin is not None and self.spec.format == "native":
+            if self.handoff_input:  # native agents read their handoffs first, then gate decisions
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     stdin.write(self.handoff_input.encode() + b"\n")
+        elif stdin is not None:  # others never read it: `claude -p` would wait 3 s for input
+            stdin.close()
         adapter = make_adapter(self.spec.format, self.name, self.host.handoff_max_chars)
         readers = [
             asyncio.create_task(self._read_stdout(proc, adapter)),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from controlroom import __version__
-from controlroom._errors import ControlError
+from controlroom._errors import AgentError, ControlError
 from controlroom.models import (
     EVENT_ADAPTER,
     AgentPaused,
@@ -49,6 +49,7 @@ from controlroom.models import (
     Usage,
 )
 from controlroom.supervisor.bus import EventBus, EventRecorder
+from controlroom.supervisor.claude_settings import hook_settings_path, write_hook_settings
 from controlroom.supervisor.gates import Gate
 from controlroom.supervisor.governor import BudgetGovernor, Stop
 from controlroom.supervisor.linux import become_subreaper
@@ -239,6 +240,30 @@ class Supervisor:
         task = spec.task + runner.task_suffix
         argv = build_argv(spec, task, handoff_text)
         env = build_env(spec, self.run_id, handoff_file, self.environ)
+        env["CONTROLROOM_SOCKET"] = str(self.run_dir / "control.sock")
+        if spec.format == "claude-code" and spec.gate_tools:
+            if any(arg == "--settings" or arg.startswith("--settings=") for arg in argv):
+                self.publish(
+                    ErrorEvent(
+                        agent=spec.name,
+                        message="the command has its own --settings, so its gate_tools "
+                        f"({', '.join(spec.gate_tools)}) are NOT gated: add the hook from "
+                        "'controlroom hook pretooluse' to that settings file",
+                        where="tool gates",
+                    )
+                )
+            else:
+                settings = hook_settings_path(self.run_dir, self.run_id, spec.name)
+                try:
+                    write_hook_settings(
+                        settings, spec.gate_tools, gate_timeout_seconds=spec.gate_timeout_seconds
+                    )
+                except OSError as exc:  # not started at all beats started ungated
+                    raise AgentError(
+                        f"agent {spec.name!r}: cannot write its tool-gate settings {settings}: "
+                        f"{exc.strerror or exc}"
+                    ) from None
+                argv = [*argv, "--settings", str(settings)]
         return argv, cwd, env
 
     # ------------------------------------------------------------------ operator actions

@@ -1,0 +1,295 @@
+"""Verbs that act on a running swarm through its control socket.
+
+``status`` and ``gates`` look; ``approve``, ``reject``, ``kill``,
+``stop-all``, ``pause``, ``resume``, ``restart`` and ``reset-breaker`` act.
+Each finds the socket by ``--socket``, else ``[swarm] run_dir`` of
+``--config`` (or ./config.toml), else ./.controlroom/control.sock, and says so
+in one line when no control room is running there.
+
+``--format jsonl`` shapes, for scripts:
+
+* ``status``: one object per agent: ``agent``, ``state``, ``reason``, ``pid``,
+  ``attempt``, ``breaker_open``, the token counts (``input_tokens``,
+  ``output_tokens``, cache counts, ``total_tokens``), ``cost_usd``,
+  ``turns``, ``elapsed_seconds``, ``tightest_limit``, ``budget``,
+  ``limits``, … plus ``swarm`` and ``run`` on every line (so lines from
+  several swarms can be mixed and still told apart).
+* ``gates``: one object per gate: ``id``, ``agent``, ``kind`` (``handoff``,
+  ``tool`` or ``agent``), ``state``, ``title``, ``detail``, ``stage``,
+  ``created`` (ISO 8601 UTC), ``age_seconds``, ``timeout_seconds``,
+  ``handoff`` (the three fields, or null) and ``tool`` (``name``, ``input``,
+  or null); a decided gate (``--all``) also has ``decision``.
+
+Exit codes: 0 done; 1 refused or failed (unknown agent or gate, no swarm
+running, a kill that left survivors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from controlroom.cli.render import add_format_argument, iso_utc, print_jsonl, print_table
+
+if TYPE_CHECKING:
+    from controlroom.client import ControlClient
+
+__all__ = ["add_parser", "parse_budget"]
+
+Verb = Callable[["ControlClient", argparse.Namespace], int]
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--socket", metavar="PATH", help="the control socket (default: from the config)"
+    )
+    where.add_argument(
+        "--config",
+        metavar="PATH",
+        help="find the socket in [swarm] run_dir of this config (default: ./config.toml)",
+    )
+
+    def verb(name: str, help_text: str, body: Verb) -> argparse.ArgumentParser:
+        parser = subparsers.add_parser(name, parents=[where], help=help_text, description=help_text)
+        parser.set_defaults(handler=_connected(body))
+        return parser
+
+    p = verb("status", "agents of the running swarm: state, tokens, cost, pid", _status)
+    add_format_argument(p, ("table", "jsonl"))
+
+    p = verb("gates", "what waits for the operator (handoffs, tool calls, questions)", _gates)
+    p.add_argument("--all", action="store_true", help="decided gates too, not only pending")
+    add_format_argument(p, ("table", "jsonl"))
+
+    p = verb("approve", "approve a pending gate", _approve)
+    p.add_argument("gate", metavar="GATE", help="the gate id (see 'controlroom gates')")
+    p.add_argument("-m", "--message", metavar="REASON", default="", help="why (recorded)")
+
+    p = verb("reject", "reject a pending gate (a reason is required)", _reject)
+    p.add_argument("gate", metavar="GATE", help="the gate id (see 'controlroom gates')")
+    p.add_argument(
+        "-m", "--message", metavar="REASON", required=True, help="why (recorded, told the agent)"
+    )
+
+    p = verb("kill", "kill one agent's whole process tree (SIGTERM, then SIGKILL)", _kill)
+    p.add_argument("agent", metavar="AGENT")
+    p.add_argument(
+        "--grace", type=float, metavar="SECONDS", help="before SIGKILL (default: its budget's)"
+    )
+
+    p = verb("stop-all", "kill every agent at once (the emergency stop)", _stop_all)
+    p.add_argument(
+        "--grace", type=float, metavar="SECONDS", help="before SIGKILL (default: each budget's)"
+    )
+
+    p = verb("pause", "freeze an agent's process tree (SIGSTOP)", _pause)
+    p.add_argument("agent", metavar="AGENT")
+
+    p = verb("resume", "continue a paused agent (SIGCONT)", _resume)
+    p.add_argument("agent", metavar="AGENT")
+
+    p = verb("restart", "restart an agent (a budget-stopped one needs --new-budget)", _restart)
+    p.add_argument("agent", metavar="AGENT")
+    p.add_argument(
+        "--new-budget",
+        type=parse_budget,
+        metavar="KEY=VALUE[,...]",
+        help="e.g. max_tokens=400000,max_cost_usd=8 (keys of [defaults.budget])",
+    )
+
+    p = verb("reset-breaker", "close an agent's open circuit breaker", _reset_breaker)
+    p.add_argument("agent", metavar="AGENT")
+
+
+def parse_budget(text: str) -> dict[str, float | int]:
+    """``max_tokens=400000,max_cost_usd=8`` → a budget dict; unknown keys name the known ones."""
+    from controlroom.models import Budget
+
+    known = {name: field.annotation for name, field in Budget.model_fields.items()}
+    out: dict[str, float | int] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = (s.strip() for s in item.partition("="))
+        if not sep or key not in known:
+            raise argparse.ArgumentTypeError(
+                f"expected KEY=VALUE with KEY one of {', '.join(known)}; got {item!r}"
+            )
+        try:
+            number = float(value)
+            out[key] = int(number) if "int" in str(known[key]) and number.is_integer() else number
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
+    if not out:
+        raise argparse.ArgumentTypeError("give at least one KEY=VALUE")
+    return out
+
+
+def _connected(body: Verb) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from controlroom.client import ControlClient, find_socket
+
+        with ControlClient(find_socket(args.socket, args.config)) as client:
+            return body(client, args)
+
+    return handler
+
+
+# --------------------------------------------------------------------------- looking
+
+
+def _status(client: ControlClient, args: argparse.Namespace) -> int:
+    snap: dict[str, Any] = client.request("snapshot")
+    records = [_agent_record(snap, agent) for agent in snap.get("agents", [])]
+    if args.format == "jsonl":
+        print_jsonl(records)
+        return 0
+    totals = snap.get("totals", {})
+    gates = totals.get("pending_gates", 0)
+    cap = totals.get("max_cost_usd")
+    print(
+        f"swarm {snap.get('swarm')} · run {snap.get('run')} · {totals.get('agents', 0)} agents, "
+        f"{totals.get('running', 0)} running · tokens {totals.get('input_tokens', 0):,} in / "
+        f"{totals.get('output_tokens', 0):,} out · ${totals.get('cost_usd', 0.0):.4f}"
+        + (f" of ${cap:g}" if cap else "")
+        + f" · {gates} pending gate{'' if gates == 1 else 's'}"
+    )
+    rows = [
+        {
+            **r,
+            "cost_usd": f"{r.get('cost_usd') or 0.0:.4f}",
+            "elapsed": _duration(r.get("elapsed_seconds") or 0.0),
+        }
+        for r in records
+    ]
+    columns = ["agent", "state", "input_tokens", "output_tokens", "cost_usd", "elapsed", "pid"]
+    headers = {"input_tokens": "IN", "output_tokens": "OUT", "cost_usd": "COST $"}
+    print_table(rows, [*columns, "reason"], headers=headers)
+    return 0
+
+
+def _agent_record(snap: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]:
+    meter = {k: v for k, v in (agent.get("meter") or {}).items() if k not in ("agent", "at")}
+    record: dict[str, Any] = {"swarm": snap.get("swarm"), "run": snap.get("run")}
+    record["agent"] = agent.get("name")
+    record.update({k: v for k, v in agent.items() if k not in ("name", "meter")})
+    record.update(meter)
+    return record
+
+
+def _gates(client: ControlClient, args: argparse.Namespace) -> int:
+    gates: list[dict[str, Any]] = client.request("gates", {"all": args.all})
+    records = [_gate_record(g) for g in gates]
+    if args.format == "jsonl":
+        print_jsonl(records)
+        return 0
+    if not records:
+        print("no pending gates" if not args.all else "no gates", file=sys.stderr)
+        return 0
+    rows = [
+        {**r, "age": _duration(r.get("age_seconds") or 0.0), "what": _gate_text(r)}
+        for r in records
+    ]
+    columns = ["id", "agent", "kind", *(["state"] if args.all else []), "age", "what"]
+    print_table(rows, columns)
+    return 0
+
+
+def _gate_record(gate: dict[str, Any]) -> dict[str, Any]:
+    record = dict(gate)
+    if isinstance(record.get("created"), int | float):
+        record["created"] = iso_utc(record["created"])
+    decision = record.get("decision")
+    if isinstance(decision, dict) and isinstance(decision.get("at"), int | float):
+        record["decision"] = {**decision, "at": iso_utc(decision["at"])}
+    return record
+
+
+def _gate_text(gate: dict[str, Any]) -> str:
+    title = str(gate.get("title") or "")
+    tool = gate.get("tool")
+    handoff = gate.get("handoff")
+    if isinstance(tool, dict):
+        return f"{title}: {gate.get('detail') or ''}".strip(": ")
+    if isinstance(handoff, dict):
+        return f"{title}: {handoff.get('changed', '')}"[:200]
+    return title or str(gate.get("detail") or "")
+
+
+# --------------------------------------------------------------------------- acting
+
+
+def _approve(client: ControlClient, args: argparse.Namespace) -> int:
+    gate = client.request("approve", {"gate": args.gate, "reason": args.message})
+    print(f"approved {gate['id']} ({gate.get('title') or gate['kind']})")
+    return 0
+
+
+def _reject(client: ControlClient, args: argparse.Namespace) -> int:
+    gate = client.request("reject", {"gate": args.gate, "reason": args.message})
+    print(f"rejected {gate['id']} ({gate.get('title') or gate['kind']}): {args.message}")
+    return 0
+
+
+def _kill(client: ControlClient, args: argparse.Namespace) -> int:
+    rep = client.request("kill", {"agent": args.agent, "grace": args.grace}, timeout=_wait(args))
+    print(
+        f"killed {rep['agent']}: {rep['processes']} process(es) in {rep['duration_ms']:.1f} ms, "
+        f"{rep['survivors']} survivors"
+    )
+    return 1 if rep["survivors"] else 0
+
+
+def _stop_all(client: ControlClient, args: argparse.Namespace) -> int:
+    rep = client.request("stop_all", {"grace": args.grace}, timeout=_wait(args))
+    print(
+        f"{rep['stopped']} agents stopped in {rep['duration_ms']:.1f} ms, "
+        f"{rep['survivors']} survivors"
+    )
+    for agent in rep.get("agents", []):
+        if agent.get("survivors"):
+            print(f"  {agent['agent']}: {agent['survivors']} survivors", file=sys.stderr)
+    return 1 if rep["survivors"] else 0
+
+
+def _pause(client: ControlClient, args: argparse.Namespace) -> int:
+    rep = client.request("pause", {"agent": args.agent})
+    print(f"paused {rep['agent']} ({rep['processes']} process(es) stopped)")
+    return 0
+
+
+def _resume(client: ControlClient, args: argparse.Namespace) -> int:
+    rep = client.request("resume", {"agent": args.agent})
+    print(f"resumed {rep['agent']} ({rep['processes']} process(es) continued)")
+    return 0
+
+
+def _restart(client: ControlClient, args: argparse.Namespace) -> int:
+    request = {"agent": args.agent, "new_budget": args.new_budget}
+    rep = client.request("restart", request, timeout=_wait(args))
+    print(f"restarted {rep['agent']} (now {rep['state']})")
+    return 0
+
+
+def _reset_breaker(client: ControlClient, args: argparse.Namespace) -> int:
+    rep = client.request("reset_breaker", {"agent": args.agent})
+    print(f"breaker of {rep['agent']} reset (now {rep['state']})")
+    return 0
+
+
+def _wait(args: argparse.Namespace) -> float:
+    """A kill waits out the grace period and a tree walk: allow for it beyond the default."""
+    grace = getattr(args, "grace", None)
+    return 60.0 + (grace or 0.0)
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"

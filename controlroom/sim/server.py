@@ -1,0 +1,344 @@
+"""A simulated Anthropic Messages API on 127.0.0.1, for tests and the demo.
+
+It answers what the real Claude Code CLI and the anthropic SDK send:
+``HEAD /`` (Claude Code's connectivity probe), ``POST /v1/messages`` with or
+without ``?beta=true``, as server-sent events when the body says
+``"stream": true`` and as one JSON message otherwise, and
+``POST /v1/messages/count_tokens``. What it says comes from a ``Script``
+(script.py); what it served is kept in a ledger (``served``, and the
+``input_tokens`` / ``output_tokens`` totals) so a test can check a meter
+against the exact figures that went over the wire.
+
+Standard library only, one ``ThreadingHTTPServer`` in a daemon thread, so
+it runs beside an asyncio loop (a test's, or the control room's) without
+touching it::
+
+    with SimServer(Script([Turn.call("Bash", {"command": "ls"}), Turn.say("Done.")])) as sim:
+        env["ANTHROPIC_BASE_URL"] = sim.url
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from controlroom.sim.script import Answer, Script, count_input_tokens
+
+__all__ = ["DEFAULT_MODEL", "Served", "SimServer"]
+
+DEFAULT_MODEL = "claude-sonnet-4-5"
+"""The model named in answers when a request names none."""
+
+_MAX_BODY = 64 << 20  # a request body over 64 MiB is refused
+
+
+@dataclass(frozen=True)
+class Served:
+    """One answered ``POST /v1/messages``: what was asked, and the usage that was served."""
+
+    path: str
+    stream: bool
+    model: str
+    turn: int  # index into the script (the number of assistant messages in the request)
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+    api_key: str  # x-api-key, or the Bearer token; "" when none
+    request: dict[str, Any]
+    answer: dict[str, Any]  # the whole message as it was served (ids, content, usage)
+
+
+class SimServer:
+    """Serves ``script`` on ``http://127.0.0.1:port`` until ``stop()``.
+
+    ``routes`` lets one server play several agents: a request whose first
+    user message contains a route's key follows that route's script, any
+    other request follows ``script``. ``api_key``, when set, is required
+    (``x-api-key`` or ``Authorization: Bearer``), as the real API does.
+    ``event_delay`` (seconds) paces streamed events, for a demo to watch.
+    """
+
+    def __init__(
+        self,
+        script: Script,
+        *,
+        routes: Mapping[str, Script] | None = None,
+        api_key: str | None = None,
+        port: int = 0,
+        event_delay: float = 0.0,
+    ) -> None:
+        self.script = script
+        self.routes = dict(routes or {})
+        self.api_key = api_key
+        self.event_delay = event_delay
+        self.heads = 0
+        self._served: list[Served] = []
+        self._lock = threading.Lock()
+        self._httpd = _HTTPServer(("127.0.0.1", port), _Handler, self)
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL for ``ANTHROPIC_BASE_URL``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SimServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"controlroom-sim:{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ ledger
+
+    @property
+    def served(self) -> list[Served]:
+        with self._lock:
+            return list(self._served)
+
+    @property
+    def requests(self) -> int:
+        """How many ``POST /v1/messages`` were answered."""
+        with self._lock:
+            return len(self._served)
+
+    @property
+    def input_tokens(self) -> int:
+        with self._lock:
+            return sum(s.input_tokens for s in self._served)
+
+    @property
+    def output_tokens(self) -> int:
+        with self._lock:
+            return sum(s.output_tokens for s in self._served)
+
+    def _record(self, served: Served) -> None:
+        with self._lock:
+            self._served.append(served)
+
+    def _count_head(self) -> None:
+        with self._lock:
+            self.heads += 1
+
+    def script_for(self, request: Mapping[str, Any]) -> Script:
+        first = _first_user_text(request)
+        for key, script in self.routes.items():
+            if key and key in first:
+                return script
+        return self.script
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sim: SimServer
+    ) -> None:
+        self.sim = sim
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Claude Code's client expects
+    server_version = "controlroom-sim"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        pass  # quiet: the ledger is the record
+
+    # ------------------------------------------------------------------ verbs
+
+    def do_HEAD(self) -> None:
+        self.server.sim._count_head()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path in ("", "/"):
+            self._json(HTTPStatus.OK, {"service": "controlroom-sim", "url": self.server.sim.url})
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "not_found_error", f"no such path: {self.path}")
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        body = self._body()
+        if body is None:
+            return
+        if path not in ("/v1/messages", "/v1/messages/count_tokens"):
+            self._error(HTTPStatus.NOT_FOUND, "not_found_error", f"no such path: {path}")
+            return
+        key = self._api_key()
+        sim = self.server.sim
+        if sim.api_key is not None and key != sim.api_key:
+            self._error(HTTPStatus.UNAUTHORIZED, "authentication_error", "invalid x-api-key")
+            return
+        try:
+            request = json.loads(body)
+        except ValueError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", f"body is not JSON: {exc}")
+            return
+        if not isinstance(request, dict):
+            self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", "body must be an object")
+            return
+        input_tokens = count_input_tokens(body)
+        if path.endswith("/count_tokens"):
+            self._json(HTTPStatus.OK, {"input_tokens": input_tokens})
+            return
+        script = sim.script_for(request)
+        turn_index = script.index_for(request)
+        model = request.get("model") if isinstance(request.get("model"), str) else DEFAULT_MODEL
+        answer = script.turn_for(request).answer(model or DEFAULT_MODEL, input_tokens)
+        stream = request.get("stream") is True
+        # Recorded before it is sent: a client that counts what it received can
+        # never be ahead of the ledger.
+        sim._record(
+            Served(
+                path=self.path,
+                stream=stream,
+                model=answer.model,
+                turn=turn_index,
+                stop_reason=answer.stop_reason,
+                input_tokens=answer.input_tokens,
+                output_tokens=answer.output_tokens,
+                api_key=key,
+                request=request,
+                answer=answer.message(),
+            )
+        )
+        if stream:
+            self._stream(answer)
+        else:
+            self._json(HTTPStatus.OK, answer.message(), request_id=answer.id)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _api_key(self) -> str:
+        key = self.headers.get("x-api-key")
+        if key:
+            return key
+        auth = self.headers.get("authorization") or ""
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+
+    def _body(self) -> str | None:
+        """The request body as text (Content-Length or chunked); None after an error reply."""
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            data = self._read_chunked()
+        else:
+            try:
+                length = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > _MAX_BODY:
+                self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", "bad Content-Length")
+                return None
+            data = self.rfile.read(length)
+        if data is None:
+            self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", "bad chunked body")
+            return None
+        return data.decode("utf-8", errors="replace")
+
+    def _read_chunked(self) -> bytes | None:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                return None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            total += size
+            if total > _MAX_BODY:
+                return None
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _json(
+        self, status: HTTPStatus, payload: dict[str, Any], request_id: str | None = None
+    ) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if request_id:
+            self.send_header("request-id", "req_" + request_id[4:])
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: HTTPStatus, kind: str, message: str) -> None:
+        self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
+
+    def _stream(self, answer: Answer) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("request-id", "req_" + answer.id[4:])
+        self.end_headers()
+        delay = self.server.sim.event_delay
+        try:
+            for name, data in answer.events():
+                text = f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+                chunk = text.encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+                if delay:
+                    time.sleep(delay)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+def _first_user_text(request: Mapping[str, Any]) -> str:
+    messages = request.get("messages")
+    if not isinstance(messages, list):
+        return ""
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "\n".join(
+                    b["text"]
+                    for b in content
+                    if isinstance(b, dict) and isinstance(b.get("text"), str)
+                )
+            return ""
+    return ""

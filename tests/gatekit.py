@@ -1,0 +1,128 @@
+"""Test harness for tool gates: a real Supervisor behind a real control socket.
+
+Like ``swarmkit.swarm``, but the control socket is listening *before* the
+first agent starts, at the path the supervisor gives its agents
+(``CONTROLROOM_SOCKET`` = ``<run_dir>/control.sock``), so a hook run by an
+agent can never race the socket into existence. Shared by test_hook.py and
+test_claude_code_cli.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from swarmkit import EventLog, Swarm, same_process
+
+from controlroom.models import AgentSpec, SwarmConfig, SwarmSettings, new_run_id
+from controlroom.store.writer import AuditStore
+from controlroom.supervisor.control import ControlAPI
+from controlroom.supervisor.socket_server import ControlSocketServer
+from controlroom.supervisor.supervisor import Supervisor
+
+FIXTURES = Path(__file__).parent / "fixtures" / "claude-code"
+HOOK_INPUT = json.loads((FIXTURES / "pretooluse-hook-input.json").read_text())
+HOOK_DENY = json.loads((FIXTURES / "pretooluse-hook-output-deny.json").read_text())
+
+
+@asynccontextmanager
+async def gated_swarm(
+    tmp_path: Path, agents: list[AgentSpec], environ: dict[str, str] | None = None
+) -> AsyncIterator[tuple[Swarm, ControlAPI, Path]]:
+    """(swarm, in-process API, socket path); every agent stopped and the socket closed on exit."""
+    config = SwarmConfig(
+        swarm=SwarmSettings(
+            name="gates", audit_db=str(tmp_path / "audit.db"), run_dir=str(tmp_path / "run")
+        ),
+        agents=agents,
+    )
+    run_id = new_run_id()
+    store = await AuditStore.open(config.swarm.audit_db, run_id, config.secret_values(environ))
+    sup = Supervisor(config, store, run_id=run_id, base_dir=tmp_path, environ=environ)
+    log = EventLog(sup.bus.subscribe(maxsize=1_000_000))
+    handle = Swarm(sup, store, log, Path(config.swarm.audit_db), run_id)
+    api = ControlAPI(sup)
+    path = sup.run_dir / "control.sock"
+    server = ControlSocketServer(api, path)
+    await server.start()
+    try:
+        await sup.start()
+        yield handle, api, path
+    finally:
+        try:
+            if not all(r.is_final for r in sup.runners.values()):
+                await asyncio.wait_for(sup.stop_all(by="test cleanup", grace=0), 10)
+            await asyncio.wait_for(sup.wait(), 10)
+        finally:
+            await server.close()
+            await sup.close()
+            await store.close()
+            for spawned in log.of("agent_spawned"):  # last resort, our own agents only
+                proc = same_process(spawned.pid, spawned.create_time)
+                if proc is not None:
+                    for child in [*proc.children(recursive=True), proc]:
+                        child.kill()
+
+
+def hook_env(agent: str | None, socket: Path | str | None) -> dict[str, str]:
+    """The hook's environment as Claude Code would pass it: ours, minus any outer control room."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROLROOM_")}
+    if agent is not None:
+        env["CONTROLROOM_AGENT"] = agent
+    if socket is not None:
+        env["CONTROLROOM_SOCKET"] = str(socket)
+    return env
+
+
+class Hook:
+    """One ``controlroom hook pretooluse`` process, started with ``payload`` on stdin."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, started: float) -> None:
+        self.proc = proc
+        self.started = started
+
+    @classmethod
+    async def start(cls, payload: str | dict[str, Any], env: dict[str, str], *args: str) -> Hook:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-P", "-m", "controlroom", "hook", "pretooluse", *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )  # fmt: skip
+        assert proc.stdin is not None
+        proc.stdin.write(data.encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        return cls(proc, started)
+
+    async def result(self, timeout: float = 10.0) -> tuple[dict[str, Any], float]:
+        """(the decision printed, seconds from start to exit); asserts exit 0 and one line."""
+        try:
+            out, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+            raise
+        elapsed = time.monotonic() - self.started
+        assert self.proc.returncode == 0, err.decode()
+        lines = out.decode().splitlines()
+        assert len(lines) == 1, out
+        decision: dict[str, Any] = json.loads(lines[0])
+        return decision, elapsed
+
+
+def shape(value: object) -> object:
+    """The keys of every object, recursively, and the type of every leaf."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    return type(value).__name__
