@@ -153,7 +153,7 @@ class ControlAPI:
     async def _events(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
         since = int(args.get("since", 0))
         limit = min(int(args.get("limit", 1000)), 10_000)
-        events = await self.supervisor.events_since(since, limit)
+        events = await self.supervisor.events_since(since, limit, newest=bool(args.get("newest")))
         return [e.model_dump(mode="json") for e in events]
 
     async def _kill(self, args: dict[str, Any], by: str) -> dict[str, Any]:

@@ -120,7 +120,8 @@ class Supervisor:
         kind = type(event)
         if kind is Usage:
             assert isinstance(event, Usage)
-            event.cost_usd = price_usage(event, self._price)
+            # Straight into __dict__: a plain float field, set once per usage line.
+            event.__dict__["cost_usd"] = price_usage(event, self._price)
         self.bus.publish(event)
         decisions = self.governor.observe(event, self.clock())
         for decision in decisions:
@@ -362,8 +363,14 @@ class Supervisor:
     def handoff_log(self) -> list[dict[str, Any]]:
         return [dict(entry) for entry in self.pipeline.log]
 
-    async def events_since(self, seq: int, limit: int = 1000) -> list[EventBase]:
-        """This run's events after ``seq``, from the audit log (for clients catching up)."""
+    async def events_since(
+        self, seq: int, limit: int = 1000, *, newest: bool = False
+    ) -> list[EventBase]:
+        """This run's events after ``seq``, oldest first, from the audit log (for catching up).
+
+        With ``newest``, the last ``limit`` of them (still oldest first): what a
+        screen opening on a long run wants to show.
+        """
         await self.bus.flush()
         db = self.db_path
 
@@ -372,10 +379,14 @@ class Supervisor:
 
             conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
             try:
+                order = "DESC" if newest else "ASC"
                 rows = conn.execute(
-                    "SELECT payload FROM events WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    "SELECT payload FROM events WHERE run = ? AND seq > ? "
+                    f"ORDER BY seq {order} LIMIT ?",
                     (self.run_id, seq, limit),
                 ).fetchall()
+                if newest:
+                    rows.reverse()
             finally:
                 conn.close()
             return [EVENT_ADAPTER.validate_json(payload) for (payload,) in rows]
