@@ -17,7 +17,7 @@ from controlroom._errors import ControlRoomError
 
 __all__ = ["build_parser", "main"]
 
-VERB_MODULES = ("check", "run", "demo", "orphans", "audit", "control", "hook")
+VERB_MODULES = ("tui", "check", "run", "demo", "orphans", "audit", "control", "hook")
 """Modules under ``controlroom.cli`` that register verbs, in help order."""
 
 

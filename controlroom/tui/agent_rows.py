@@ -1,0 +1,157 @@
+"""An agent's row in the agent table, as data: text and colour variable per column.
+
+Pure functions of a snapshot's agent dict (and its burn-rate history), so the
+table can compare a row with what it shows and redraw only rows that changed,
+and tests can check the words without a screen. Colours are named by the
+theme's CSS variables (``status-running``, ``meter-warn``, ``sparkline``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from controlroom.tui.cells import (
+    STATE_GLYPHS,
+    bar,
+    bytes_short,
+    count,
+    duration,
+    meter_level,
+    money,
+    sparkline,
+    tightest,
+)
+
+__all__ = ["COLUMNS", "SORTS", "Cell", "agent_cells", "matches"]
+
+Cell = tuple[str, str | None]
+"""A cell as data: its text and the CSS variable that colours it (None: default)."""
+
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("name", "Agent", 14),
+    ("state", "State", 16),
+    ("tokens", "Tok in/out", 11),
+    ("cost", "Cost", 8),
+    ("budget", "Budget", 17),
+    ("burn", "Burn tok/min", 15),
+    ("elapsed", "Time/limit", 13),
+    ("cpu", "CPU", 4),
+    ("rss", "RSS", 5),
+    ("procs", "Proc", 4),
+    ("breaker", "Breaker", 7),
+    ("pid", "PID", 7),
+)
+"""(column key, header, width) of every column, in order."""
+
+_SPARK_WIDTH = 8
+_LIMIT_SHORT = {
+    "max_tokens": "tok",
+    "max_cost_usd": "$",
+    "max_wall_seconds": "time",
+    "max_turns": "turns",
+}
+_ATTENTION = (
+    "gated",
+    "breaker_open",
+    "budget_stopped",
+    "failed",
+    "running",
+    "starting",
+    "paused",
+    "stopping",
+    "pending",
+    "blocked",
+    "killed",
+    "done",
+)
+"""State sort order: what needs the operator first."""
+
+
+def _meter(agent: Mapping[str, Any]) -> Mapping[str, Any]:
+    meter = agent.get("meter")
+    return meter if isinstance(meter, Mapping) else {}
+
+
+SORTS: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = (
+    ("name", lambda a: a["name"]),
+    (
+        "state",
+        lambda a: (
+            _ATTENTION.index(a["state"]) if a["state"] in _ATTENTION else len(_ATTENTION),
+            a["name"],
+        ),
+    ),
+    ("cost", lambda a: (-float(_meter(a).get("cost_usd") or 0.0), a["name"])),
+    ("tokens", lambda a: (-int(_meter(a).get("total_tokens") or 0), a["name"])),
+    ("burn", lambda a: (-float(_meter(a).get("tokens_per_minute") or 0.0), a["name"])),
+    ("budget", lambda a: (-(tightest(_meter(a))[1] or 0.0), a["name"])),
+    ("elapsed", lambda a: (-float(_meter(a).get("elapsed_seconds") or 0.0), a["name"])),
+)
+"""(column key, sort key) the ``s`` key cycles through; big spenders first."""
+
+
+def agent_cells(agent: Mapping[str, Any], burn: Iterable[float]) -> tuple[Cell, ...]:
+    """Every cell of an agent's row, as data (one entry per ``COLUMNS``)."""
+    state = str(agent.get("state", "?"))
+    state_var = "status-" + state.replace("_", "-")
+    meter = _meter(agent)
+    pid = agent.get("pid")
+    breaker: Cell = ("OPEN", "status-breaker-open") if agent.get("breaker_open") else ("ok", None)
+    if not meter:
+        blank: Cell = ("-", None)
+        return (
+            (str(agent.get("name")), None),
+            (f"{STATE_GLYPHS.get(state, '?')} {state}", state_var),
+            blank,
+            blank,
+            blank,
+            blank,
+            blank,
+            blank,
+            blank,
+            blank,
+            breaker,
+            (str(pid) if pid else "-", None),
+        )
+    limit, fraction = tightest(meter)
+    if fraction is None:
+        budget: Cell = ("no limit", None)
+    else:
+        short = _LIMIT_SHORT.get(limit or "", limit or "")
+        budget = (
+            f"{bar(fraction, 6)} {fraction:>4.0%} {short}",
+            f"meter-{meter_level(fraction)}",
+        )
+    wall = (meter.get("budget") or {}).get("max_wall_seconds")
+    elapsed = duration(meter.get("elapsed_seconds"))
+    alive = pid is not None  # the resource columns show the live process only
+    cpu = meter.get("cpu_percent") if alive else None
+    procs = meter.get("processes") if alive else None
+    return (
+        (str(agent.get("name")), None),
+        (f"{STATE_GLYPHS.get(state, '?')} {state}", state_var),
+        (f"{count(meter.get('input_tokens'))}/{count(meter.get('output_tokens'))}", None),
+        (money(meter.get("cost_usd")), None),
+        budget,
+        (
+            f"{sparkline(burn, _SPARK_WIDTH)} {count(meter.get('tokens_per_minute'))}",
+            "sparkline",
+        ),
+        (f"{elapsed}/{duration(wall)}" if wall else elapsed, None),
+        ("-" if cpu is None else f"{cpu:.0f}%", None),
+        (bytes_short(meter.get("rss_bytes") if alive else None), None),
+        ("-" if procs is None else str(procs), None),
+        breaker,
+        (str(pid) if pid else "-", None),
+    )
+
+
+def matches(agent: Mapping[str, Any], text: str) -> bool:
+    """Whether the filter ``text`` shows ``agent``: its name or state contains it."""
+    wanted = text.strip().casefold()
+    if not wanted:
+        return True
+    name = str(agent.get("name", "")).casefold()
+    state = str(agent.get("state", "")).casefold()
+    return wanted in name or wanted in state or wanted in state.replace("_", " ")

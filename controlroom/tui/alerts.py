@@ -1,0 +1,89 @@
+"""Which events must reach the operator at once, in words, with a severity.
+
+A toast and the terminal bell for: a gate starting to wait, a budget warning,
+a budget stop, a breaker opening, a crash, an orphan of an earlier run. The
+kind is checked on the raw dict first, so the thousands of usage and output
+events a second cost one set lookup; only alerts are parsed into models (to
+be worded by ``controlroom.describe``, as the headless log words them).
+
+``AlertBatcher`` coalesces a burst (a swarm of 100 agents crossing 80 % of
+a shared cost cap at once) into one toast instead of a hundred.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["ALERT_KINDS", "Alert", "AlertBatcher", "Severity", "alert_for"]
+
+Severity = Literal["information", "warning", "error"]
+
+ALERT_KINDS: Mapping[str, tuple[str, Severity]] = {
+    "gate_requested": ("Gate waiting", "warning"),
+    "budget_warning": ("Budget warning", "warning"),
+    "budget_exceeded": ("Budget stop", "error"),
+    "breaker_opened": ("Breaker open", "error"),
+    "agent_crashed": ("Agent crashed", "error"),
+    "orphan_found": ("Orphan process", "error"),
+}
+"""Event kind → (toast title, severity)."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    title: str
+    message: str
+    severity: Severity
+
+
+def alert_for(event: Mapping[str, Any]) -> Alert | None:
+    """The alert an event dict raises, or None (most events raise none)."""
+    kind = event.get("kind")
+    if not isinstance(kind, str) or kind not in ALERT_KINDS:
+        return None
+    from pydantic import ValidationError
+
+    from controlroom.describe import describe
+    from controlroom.models import EVENT_ADAPTER
+
+    title, severity = ALERT_KINDS[kind]
+    try:
+        text = describe(EVENT_ADAPTER.validate_python(dict(event))) or kind
+    except ValidationError:
+        text = kind.replace("_", " ")
+    agent = event.get("agent")
+    return Alert(kind, title, f"{agent}: {text}" if agent else text, severity)
+
+
+class AlertBatcher:
+    """Collects alerts between flushes; a flush of many becomes one summary."""
+
+    def __init__(self, max_separate: int = 3) -> None:
+        self.max_separate = max_separate
+        self._pending: list[Alert] = []
+
+    def add(self, alert: Alert) -> None:
+        self._pending.append(alert)
+
+    def __bool__(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self) -> list[Alert]:
+        """The alerts to show now: each one, or a single summary of a burst."""
+        pending, self._pending = self._pending, []
+        if len(pending) <= self.max_separate:
+            return pending
+        kinds = Counter(a.title for a in pending)
+        worst: Severity = "error" if any(a.severity == "error" for a in pending) else "warning"
+        summary = ", ".join(f"{n}× {title.lower()}" for title, n in kinds.most_common())
+        first = "\n".join(a.message for a in pending[: self.max_separate])
+        more = len(pending) - self.max_separate
+        return [
+            Alert(
+                "burst", f"{len(pending)} alerts", f"{summary}\n{first}\n… and {more} more", worst
+            )
+        ]

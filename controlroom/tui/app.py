@@ -1,0 +1,413 @@
+"""The dashboard app, and how it is run in-process (``run_dashboard``) or attached.
+
+``ControlRoomApp`` holds what every screen shares: the ``ControlPort`` (its
+only way to the swarm), the event stream's products (the per-agent log tail,
+batched alerts with toast and bell), the theme, the key debouncer and the
+operator's actions. It pushes ``MainScreen`` and starts the swarm only after
+the first frame is on screen, so ``controlroom`` shows a full frame fast.
+
+``run_dashboard`` owns the process around it: it opens the swarm before the
+screen (so a locked database or a busy socket is one clear line, not a
+broken screen), runs the app, and then does what the operator chose on quit
+— stop every agent, or detach and keep the swarm running headless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import BindingType
+from textual.worker import Worker, WorkerState
+
+from controlroom._errors import ControlRoomError
+from controlroom.tui.actions import Operator
+from controlroom.tui.alerts import AlertBatcher, alert_for
+from controlroom.tui.commands import SwarmCommands
+from controlroom.tui.keys import MUTATING_ACTIONS, Debouncer, binding
+from controlroom.tui.port import ControlPort
+from controlroom.tui.screens.main import MainScreen
+from controlroom.tui.session import LocalSession, RemoteSession, Session, log_detached
+from controlroom.tui.tail import EventTail
+from controlroom.tui.themes import (
+    css_variable_defaults,
+    load_themes,
+    next_theme,
+    register_themes,
+    resolve_theme,
+)
+from controlroom.tui.widgets.header import SwarmHeader
+
+if TYPE_CHECKING:
+    from controlroom.models import SwarmConfig
+
+__all__ = ["ControlRoomApp", "attach_dashboard", "run_dashboard"]
+
+_SCREENS_CSS = Path(__file__).parent / "screens" / "screens.tcss"
+ALERT_FLUSH_SECONDS = 0.25
+BELL_EVERY_SECONDS = 1.0
+
+
+class ControlRoomApp(App[str]):
+    """The control room; ``exit`` values: "stop", "detach", "done" (nothing left running)."""
+
+    TITLE = "controlroom"
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["controlroom.tcss"] + (
+        [_SCREENS_CSS] if _SCREENS_CSS.exists() else []
+    )
+    COMMANDS = App.COMMANDS | {SwarmCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        binding("stop-all"),
+        binding("stop-all-now", priority=True, show=False),
+        binding("audit-log", show=False),
+        binding("cycle-theme", show=False),
+        binding("help"),
+        binding("command-palette", priority=True, show=False),
+        binding("quit"),
+    ]
+
+    def __init__(
+        self,
+        session: Session,
+        port: ControlPort,
+        *,
+        theme: str | None = None,
+        read_only: bool = False,
+        theme_dirs: list[Path] | None = None,
+    ) -> None:
+        self.theme_specs, self.theme_problems = load_themes(theme_dirs)
+        super().__init__()
+        self.session = session
+        self.port = port
+        self.read_only = read_only or port.read_only
+        self.tail = EventTail()
+        self.alerts = AlertBatcher()
+        self.debouncer = Debouncer()
+        self.operator = Operator(self)
+        self.last_snapshot: dict[str, Any] | None = None
+        self.swarm_started = False
+        self._banner: tuple[str, str, float] | None = None
+        self._last_bell = 0.0
+        self._alerted_orphans: set[int] = set()
+        register_themes(self, self.theme_specs)
+        spec, self.theme_warning = resolve_theme(theme, self.theme_specs)
+        self.theme = spec.name
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return css_variable_defaults(getattr(self, "theme_specs", {}))
+
+    # ------------------------------------------------------------------ start
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen())
+        for problem in self.theme_problems:
+            self.notify(f"theme skipped: {problem}", severity="warning", timeout=10)
+        if self.theme_warning:
+            self.notify(self.theme_warning, severity="warning", timeout=10)
+        self.call_after_refresh(self._start_swarm)
+        self.set_timer(ALERT_FLUSH_SECONDS, self._flush_alerts)
+
+    @work(group="swarm", exit_on_error=False, description="start the swarm and follow its events")
+    async def _start_swarm(self) -> None:
+        """Subscribe to events first (so nothing is missed), then start the swarm, then follow."""
+        events = self.port.events()
+        first: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0)
+        try:
+            await self.session.start()
+        except BaseException:
+            first.cancel()
+            raise
+        self.swarm_started = True
+        self._orphans_at_start()
+        if isinstance(self.session, RemoteSession):
+            await self._catch_up()
+        try:
+            self._take(await first)
+        except StopAsyncIteration:
+            return
+        async for event in events:
+            self._take(event)
+
+    def _take(self, event: dict[str, Any]) -> None:
+        self.tail.feed(event)
+        alert = alert_for(event)
+        if alert is not None:
+            if event.get("kind") == "orphan_found":
+                self._alerted_orphans.add(int(event.get("pid") or 0))
+            self.alerts.add(alert)
+
+    def _orphans_at_start(self) -> None:
+        for pid, text in self.session.orphan_pids():
+            if pid not in self._alerted_orphans:
+                self._alerted_orphans.add(pid)
+                self.notify(text, title="Orphan process", severity="error", timeout=20)
+                self._bell()
+
+    async def _catch_up(self) -> None:
+        """Attached: the recent history of the run, for the log tails (no alerts for the past)."""
+        history = await self.port.call("events", {"since": 0, "limit": 2000, "newest": True})
+        for event in history:
+            self.tail.feed(event)
+        snapshot = await self.port.snapshot()
+        waiting = int((snapshot.get("totals") or {}).get("pending_gates") or 0)
+        if waiting:
+            self.notify(f"{waiting} gate(s) waiting for you (g)", title="Gates", severity="warning")
+            self._bell()
+
+    # ------------------------------------------------------------------ alerts
+
+    def _flush_alerts(self) -> None:
+        try:
+            if self.alerts:
+                for alert in self.alerts.flush():
+                    timeout = 15 if alert.severity == "error" else 8
+                    self.notify(
+                        alert.message, title=alert.title, severity=alert.severity, timeout=timeout
+                    )
+                self._bell()
+        finally:
+            self.set_timer(ALERT_FLUSH_SECONDS, self._flush_alerts)
+
+    def _bell(self) -> None:
+        now = time.monotonic()
+        if now - self._last_bell >= BELL_EVERY_SECONDS:
+            self._last_bell = now
+            self.bell()
+
+    def set_banner(self, text: str, severity: str = "warning", *, seconds: float = 30.0) -> None:
+        """A line under the header for ``seconds`` (0: until replaced)."""
+        until = time.monotonic() + seconds if seconds else float("inf")
+        self._banner = (text, severity, until)
+        if isinstance(self.screen, MainScreen):
+            self.screen.query_one("#header", SwarmHeader).set_banner(text, severity)
+
+    def banner_now(self) -> tuple[str | None, str]:
+        if self._banner is None or time.monotonic() > self._banner[2]:
+            self._banner = None
+            return None, "warning"
+        return self._banner[0], self._banner[1]
+
+    # ------------------------------------------------------------------ workers
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where a failed worker becomes a message the operator can read."""
+        worker = event.worker
+        if event.state != WorkerState.ERROR:
+            return
+        error = worker.error
+        what = worker.description or worker.name
+        text = str(error) if isinstance(error, ControlRoomError) else repr(error)
+        self.notify(f"{what}: {text}", title="failed", severity="error", timeout=15)
+        if worker.group == "swarm":
+            self.set_banner(f"swarm: {text}", "error", seconds=0)
+
+    # ------------------------------------------------------------------ app-wide actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MUTATING_ACTIONS and self.read_only:
+            return False
+        if action == "stop_all" and any(
+            type(s).__name__ == "EmergencyStopModal" for s in self.screen_stack
+        ):
+            return False
+        return True
+
+    def action_stop_all(self) -> None:
+        if self.debouncer.allow("stop-all"):
+            self.operator.stop_all()
+
+    def action_cycle_theme(self) -> None:
+        self.theme = next_theme(self.theme, self.theme_specs)
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def action_audit_log(self) -> None:
+        from controlroom.tui.screens.audit import AuditScreen
+
+        if type(self.screen) is not AuditScreen:
+            self.push_screen(AuditScreen(self.port))
+
+    def action_help(self) -> None:
+        from controlroom.tui.screens.help import HelpScreen
+
+        if type(self.screen) is not HelpScreen:
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Attached: just leave. Owning agents that still run: ask (stop, detach, cancel)."""
+        if not self.session.owns_swarm:
+            self.exit("detach")
+            return
+        if self.unfinished_agents() == 0:
+            self.exit("done")
+            return
+        if self.debouncer.allow("quit"):
+            self.operator.quit()
+
+    # ------------------------------------------------------------------ helpers for actions
+
+    def unfinished_agents(self) -> int:
+        if isinstance(self.session, LocalSession):
+            return self.session.unfinished()
+        return int(((self.last_snapshot or {}).get("totals") or {}).get("running") or 0)
+
+    async def stop_owned_swarm(self) -> dict[str, Any] | None:
+        """Quit → "stop": every agent, through the port (or directly when read-only)."""
+        if not self.read_only:
+            result: dict[str, Any] = await self.port.call("stop_all", {"grace": None})
+            return result
+        if isinstance(self.session, LocalSession):
+            await self.session.stop_all("quit: stop all")
+        return None
+
+
+# --------------------------------------------------------------------------- running it
+
+
+def run_dashboard(
+    cfg: SwarmConfig,
+    db: Path,
+    *,
+    mode: str = "tui",
+    theme: str | None = None,
+    read_only: bool = False,
+) -> int:
+    """Start ``cfg`` in this process under the dashboard; the exit code of the run.
+
+    0 when every agent finished successfully, 1 otherwise (stopped, failed).
+    """
+    session = LocalSession(cfg, Path(db), mode=mode, read_only=read_only)
+    return asyncio.run(_run_local(session, theme or cfg.swarm.theme, read_only))
+
+
+def attach_dashboard(
+    socket_path: Path, *, theme: str | None = None, read_only: bool = False
+) -> int:
+    """Open the dashboard on a swarm running elsewhere; quitting leaves it running."""
+    session = RemoteSession(Path(socket_path), read_only=read_only)
+
+    async def run() -> int:
+        port = await session.open()
+        try:
+            app = ControlRoomApp(session, port, theme=theme, read_only=read_only)
+            await app.run_async()
+        finally:
+            await session.close()
+        return 0
+
+    return asyncio.run(run())
+
+
+async def _run_local(session: LocalSession, theme: str | None, read_only: bool) -> int:
+    port = await session.open()
+    outcome: str | None = None
+    try:
+        app = ControlRoomApp(session, port, theme=theme, read_only=read_only)
+        with _exit_on_signals(app):
+            choice = await app.run_async()
+        _forget_terminal_signals()
+        if choice == "detach":
+            _detach(session)
+        elif session.unfinished():
+            outcome = "stopped"
+            await session.stop_all("dashboard closed: stop all")
+        ok = await session.wait()
+    except BaseException:
+        if session.unfinished():  # never leave agents running unseen
+            with contextlib.suppress(BaseException):
+                await session.stop_all("dashboard crashed: stop all")
+                await session.wait()
+        raise
+    finally:
+        await session.close(outcome)
+    return 0 if ok and outcome is None else 1
+
+
+@contextlib.contextmanager
+def _exit_on_signals(app: ControlRoomApp) -> Any:
+    """SIGTERM/SIGINT: leave the screen and stop all. SIGHUP (terminal gone): detach."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, app.exit, "stop")
+    loop.add_signal_handler(signal.SIGINT, app.exit, "stop")
+    loop.add_signal_handler(signal.SIGHUP, _hang_up, app)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+
+
+def _hang_up(app: ControlRoomApp) -> None:
+    """The terminal went away: point stdio at /dev/null so Textual can still shut down.
+
+    Textual writes to the terminal from a thread through a bounded queue; with
+    the terminal gone that thread dies on EIO and the next write blocks for
+    ever. Writes into /dev/null succeed, the app exits, the swarm detaches.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    app.exit("detach")
+
+
+def _forget_terminal_signals() -> None:
+    """Undo the SIGTSTP/SIGCONT/SIGWINCH handlers Textual's driver leaves behind.
+
+    Its SIGCONT handler re-enters application mode — on a screen that is gone:
+    escape codes into the detached log, and input threads that keep the
+    process alive after the run ends (SIGCONT comes with SIGHUP when the
+    terminal closes).
+    """
+    for signum in (signal.SIGTSTP, signal.SIGCONT, signal.SIGWINCH):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _detach(session: LocalSession) -> None:
+    """Keep the swarm running with no screen: ignore SIGHUP, log to a file under run_dir."""
+    log_path = session.run_dir / f"detached-{os.getpid()}.log"
+    with contextlib.suppress(OSError):
+        print(
+            f"detached: the swarm keeps running (pid {os.getpid()}); "
+            f"attach with: controlroom attach --socket {session.socket_path}\n"
+            f"(log: {log_path}; closing this terminal is safe)",
+            flush=True,
+        )
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(null, 0)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.close(null)
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(log_detached(session, log_path), name="detached-log")
+    _DETACHED_TASKS.add(task)
+    task.add_done_callback(_DETACHED_TASKS.discard)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _stop_detached, session)
+
+
+_DETACHED_TASKS: set[asyncio.Task[None]] = set()
+
+
+def _stop_detached(session: LocalSession) -> None:
+    task = asyncio.get_running_loop().create_task(_stop_quietly(session))
+    _DETACHED_TASKS.add(task)
+    task.add_done_callback(_DETACHED_TASKS.discard)
+
+
+async def _stop_quietly(session: LocalSession) -> None:
+    await session.stop_all("signal: stop all")

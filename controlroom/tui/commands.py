@@ -1,0 +1,107 @@
+"""The command palette's commands, built from the swarm as it is right now.
+
+As posting's ``commands.py``: the palette offers what makes sense this
+second — "Approve gate g-1a2b (implementer: …)" only while that gate waits,
+"Resume agent x" only while x is paused, nothing that changes the swarm in
+``--read-only`` — and every command runs the same code as its key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from controlroom.tui.app import ControlRoomApp
+
+__all__ = ["SwarmCommands", "swarm_commands"]
+
+Command = tuple[str, str, Callable[[], object]]
+"""(palette text, help line, what it runs)."""
+
+
+def swarm_commands(app: ControlRoomApp) -> Iterator[Command]:
+    """Every command that applies to the swarm's last snapshot."""
+    snapshot = app.last_snapshot or {}
+    operator = app.operator
+    writable = not app.read_only
+    if writable:
+        yield ("EMERGENCY STOP ALL agents", "stop every agent now (X, ctrl+x)", app.action_stop_all)
+    for gate in snapshot.get("gates") or ():
+        what = f"{gate.get('agent')}: {gate.get('title') or gate.get('kind')}"
+        if writable:
+            yield (
+                f"Approve gate {gate['id']} ({what})",
+                "approve it (a)",
+                partial(operator.approve, gate),
+            )
+            yield (
+                f"Reject gate {gate['id']} ({what})",
+                "reject it, with a reason (r)",
+                partial(operator.reject, gate),
+            )
+    for agent in snapshot.get("agents") or ():
+        name = agent["name"]
+        state = agent.get("state")
+        yield (
+            f"Open agent {name}",
+            f"{state}: log, tools, budget (enter)",
+            partial(_open_agent, app, name),
+        )
+        if not writable:
+            continue
+        if agent.get("pid") is not None:
+            yield (
+                f"Kill agent {name}",
+                f"{state}: kill its process tree (x)",
+                partial(operator.kill, agent),
+            )
+        if state in ("running", "paused"):
+            verb = "Resume" if state == "paused" else "Pause"
+            yield (f"{verb} agent {name}", f"{state} (p)", partial(operator.pause_or_resume, agent))
+        if agent.get("breaker_open"):
+            yield (
+                f"Reset breaker of {name}",
+                "close its circuit breaker (b)",
+                partial(operator.reset_breaker, agent),
+            )
+        elif state not in ("pending", "starting"):
+            yield (f"Restart agent {name}", f"{state} (R)", partial(operator.restart, agent))
+    for name in app.theme_specs:
+        yield (f"Theme: {name}", "switch colours (t cycles)", partial(_set_theme, app, name))
+    yield ("Audit log", "the live audit log (l)", app.action_audit_log)
+    yield ("Help: keys", "every key, by section (?)", app.action_help)
+
+
+def _open_agent(app: ControlRoomApp, name: str) -> None:
+    from controlroom.tui.screens.agent import AgentScreen
+
+    app.push_screen(AgentScreen(app.port, name))
+
+
+def _set_theme(app: ControlRoomApp, name: str) -> None:
+    app.theme = name
+
+
+class SwarmCommands(Provider):
+    """Commands that follow the swarm's state."""
+
+    def _commands(self) -> list[Command]:
+        from controlroom.tui.app import ControlRoomApp
+
+        app = self.app
+        return list(swarm_commands(app)) if isinstance(app, ControlRoomApp) else []
+
+    async def discover(self) -> Hits:
+        for text, help_text, run in self._commands():
+            yield DiscoveryHit(text, run, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, run in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), run, text=text, help=help_text)

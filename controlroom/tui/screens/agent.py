@@ -1,0 +1,404 @@
+"""One agent in full: its live log, its tool calls, its budget per limit, its handoff.
+
+Everything comes through the port: the log and the tool calls from the
+run's events (history, then live — see ``audit.event_stream``), the state,
+meter and handoff from ``port.snapshot()``, read again by a one-shot timer
+re-armed after each refresh (so refreshes never pile up, and none runs
+while a modal covers the screen). The agent keys of the main screen work
+here too: x kill (asks first, saying how many processes the tree has),
+p pause/resume, R restart (a new budget when the old one ran out), b reset
+the breaker. A refused action is one notification, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Label, Log, ProgressBar, Static
+
+from controlroom._errors import ControlRoomError
+from controlroom.tui.keys import Debouncer, binding
+from controlroom.tui.port import ControlPort
+from controlroom.tui.screens.audit import FLUSH_SECONDS, event_stream, format_event
+from controlroom.tui.screens.budget import BudgetModal
+from controlroom.tui.screens.confirm import ConfirmModal
+
+__all__ = [
+    "LOG_LINES",
+    "AgentScreen",
+    "describe_limit",
+    "describe_spend",
+    "limit_level",
+    "processes_phrase",
+]
+
+LOG_LINES = 2000
+"""Lines of the agent's log kept on screen."""
+
+TOOL_LINES = 200
+REFRESH_SECONDS = 0.5
+WARN_FRACTION = 0.8
+
+_NOT_LOGGED = frozenset({"usage", "tool_call"})  # shown as meters and in the tool pane
+_MUTATING_ACTIONS = frozenset({"kill_agent", "pause_agent", "restart_agent", "reset_breaker"})
+
+_LIMIT_NAMES = {
+    "max_tokens": "tokens",
+    "max_cost_usd": "cost",
+    "max_wall_seconds": "wall time",
+    "max_turns": "turns",
+}
+
+
+def _amount(limit: str, value: float) -> str:
+    if limit == "max_cost_usd" or limit.endswith("cost_usd"):
+        return f"${value:,.4f}"
+    if limit == "max_wall_seconds":
+        return f"{value:,.0f}s"
+    return f"{value:,.0f}"
+
+
+def describe_limit(limit: dict[str, Any]) -> str:
+    """``tokens 360 / 200,000 (0.2%)`` — one limit of a budget, for people."""
+    name = str(limit.get("limit", ""))
+    value = float(limit.get("value") or 0.0)
+    cap = float(limit.get("cap") or 0.0)
+    fraction = float(limit.get("fraction") or 0.0)
+    text = (
+        f"{_LIMIT_NAMES.get(name, name)} {_amount(name, value)} / {_amount(name, cap)} "
+        f"({fraction:.1%})"
+    )
+    left = limit.get("seconds_left")
+    if isinstance(left, int | float) and 0 < left < 24 * 3600:
+        text += f" · ~{left:,.0f}s left at this rate"
+    return text
+
+
+def limit_level(fraction: float) -> str:
+    """ok / warn / over: the meter colour class for how much of a limit is used."""
+    if fraction >= 1.0:
+        return "over"
+    return "warn" if fraction >= WARN_FRACTION else "ok"
+
+
+def describe_spend(meter: dict[str, Any] | None) -> str:
+    """Tokens in/out, cost and turns, against the budget where there is one."""
+    if not meter:
+        return "no usage yet"
+    budget = meter.get("budget") or {}
+    cost = float(meter.get("cost_usd") or 0.0)
+    max_cost = budget.get("max_cost_usd")
+    max_tokens = budget.get("max_tokens")
+    max_turns = budget.get("max_turns")
+    tokens = int(meter.get("total_tokens") or 0)
+    parts = [
+        f"tokens in {int(meter.get('input_tokens') or 0):,} "
+        f"out {int(meter.get('output_tokens') or 0):,} "
+        f"cache r/w {int(meter.get('cache_read_input_tokens') or 0):,}"
+        f"/{int(meter.get('cache_creation_input_tokens') or 0):,}",
+        f"total {tokens:,}" + (f" of {int(max_tokens):,}" if max_tokens else ""),
+        f"cost ${cost:,.4f}" + (f" of ${float(max_cost):,.2f}" if max_cost else ""),
+        f"turns {int(meter.get('turns') or 0)}" + (f" of {int(max_turns)}" if max_turns else ""),
+    ]
+    return " · ".join(parts)
+
+
+def processes_phrase(agent: dict[str, Any] | None) -> str:
+    """`pid 123, 3 processes in its tree` — what a kill of this agent touches."""
+    if not agent:
+        return "not running"
+    pid = agent.get("pid")
+    meter = agent.get("meter") or {}
+    processes = meter.get("processes")
+    if pid is None:
+        return "no process"
+    if processes is None:
+        return f"pid {pid}"
+    plural = "process" if processes == 1 else "processes"
+    return f"pid {pid}, {processes} {plural} in its tree"
+
+
+class LimitRow(Vertical):
+    """One budget limit: its name and a bar, then value / cap and the time left."""
+
+    def __init__(self, limit: dict[str, Any]) -> None:
+        super().__init__(classes="limit-row -ok")
+        self.limit = str(limit.get("limit", ""))
+        self._first = limit
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="limit-line"):
+            yield Label(_LIMIT_NAMES.get(self.limit, self.limit), classes="limit-name")
+            yield ProgressBar(total=1.0, show_eta=False, classes="limit-bar")
+        yield Label("", classes="limit-text", markup=False)
+
+    def on_mount(self) -> None:
+        self.show(self._first)
+
+    def show(self, limit: dict[str, Any]) -> None:
+        cap = float(limit.get("cap") or 0.0) or 1.0
+        value = min(float(limit.get("value") or 0.0), cap)
+        self.query_one(ProgressBar).update(total=cap, progress=value)
+        self.query_one(".limit-text", Label).update(describe_limit(limit))
+        level = limit_level(float(limit.get("fraction") or 0.0))
+        for name in ("ok", "warn", "over"):
+            self.set_class(name == level, f"-{name}")
+
+
+class AgentScreen(Screen[None]):
+    """The detail of one agent, live; esc goes back."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        binding("back"),
+        binding("kill-agent"),
+        binding("pause-agent"),
+        binding("restart-agent"),
+        binding("reset-breaker"),
+    ]
+    AUTO_FOCUS = "#agent-log"
+
+    def __init__(self, port: ControlPort, agent: str) -> None:
+        super().__init__()
+        self.port = port
+        self.agent_name = agent
+        self.agent: dict[str, Any] | None = None
+        self._pending_log: deque[str] = deque(maxlen=LOG_LINES)
+        self._pending_tools: deque[str] = deque(maxlen=TOOL_LINES)
+        self._flush_timer: Timer | None = None
+        self._refresh_timer: Timer | None = None
+        self._debounce = Debouncer()
+        self._busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.agent_name, id="agent-header", markup=False)
+        with Horizontal(id="agent-body"):
+            with Vertical(id="agent-left"):
+                yield Log(max_lines=LOG_LINES, id="agent-log")
+            with VerticalScroll(id="agent-right"):
+                yield Vertical(id="agent-limits")
+                yield Static("", id="agent-spend", markup=False)
+                yield Log(max_lines=TOOL_LINES, id="agent-tools")
+                with Vertical(id="agent-handoff"):
+                    for field in ("changed", "next_needs", "risks"):
+                        yield Static(
+                            "", id=f"agent-handoff-{field}", classes="handoff-field", markup=False
+                        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#agent-log", Log).border_title = "log"
+        self.query_one("#agent-limits").border_title = "budget"
+        self.query_one("#agent-tools", Log).border_title = "recent tool calls"
+        self.query_one("#agent-handoff").border_title = "last handoff"
+        for field, title in (
+            ("changed", "changed"),
+            ("next_needs", "next needs"),
+            ("risks", "risks"),
+        ):
+            self.query_one(f"#agent-handoff-{field}", Static).border_title = title
+        self.follow_events()
+        self.call_after_refresh(self.refresh_snapshot)
+
+    # ------------------------------------------------------------------ live data
+
+    @work(
+        exclusive=True,
+        exit_on_error=False,
+        group="agent-events",
+        description="agent screen: the agent's history and live events",
+    )
+    async def follow_events(self) -> None:
+        async for event in event_stream(self.port):
+            if event.get("agent") == self.agent_name:
+                self.add_event(event)
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        """Route one of this agent's events to its pane; redraw in a batch."""
+        kind = event.get("kind")
+        if kind == "tool_call":
+            line = _tool_line(event)
+            self._pending_tools.append(line)
+        elif kind not in _NOT_LOGGED:
+            self._pending_log.append(format_event(event, with_agent=False))
+        else:
+            return
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        if self._pending_log:
+            self.query_one("#agent-log", Log).write_lines(list(self._pending_log))
+            self._pending_log.clear()
+        if self._pending_tools:
+            self.query_one("#agent-tools", Log).write_lines(list(self._pending_tools))
+            self._pending_tools.clear()
+
+    async def refresh_snapshot(self) -> None:
+        """Read the agent from a fresh snapshot, then re-arm the one-shot timer."""
+        try:
+            if self.app.screen is self:  # nothing to redraw under a modal
+                snapshot = await self.port.snapshot()
+                found = [a for a in snapshot.get("agents", []) if a.get("name") == self.agent_name]
+                if found:
+                    self.show_agent(found[0])
+                else:
+                    self.query_one("#agent-header", Static).update(
+                        f"{self.agent_name} · not in this swarm"
+                    )
+        except (ControlRoomError, OSError) as exc:
+            self.query_one("#agent-header", Static).update(f"{self.agent_name} · {exc}")
+        finally:
+            if self.is_attached:
+                self._refresh_timer = self.set_timer(REFRESH_SECONDS, self.refresh_snapshot)
+
+    def show_agent(self, agent: dict[str, Any]) -> None:
+        """Redraw header, limits, spend and handoff from one snapshot entry."""
+        self.agent = agent
+        state = str(agent.get("state", ""))
+        header = self.query_one("#agent-header", Static)
+        parts = [self.agent_name, state, processes_phrase(agent), f"attempt {agent.get('attempt')}"]
+        if agent.get("breaker_open"):
+            parts.append("BREAKER OPEN")
+        if agent.get("reason"):
+            parts.append(str(agent["reason"]))
+        header.update(" · ".join(parts))
+        for cls in list(header.classes):
+            if cls.startswith("state-"):
+                header.remove_class(cls)
+        header.add_class(f"state-{state.replace('_', '-')}")
+        meter = agent.get("meter")
+        self._show_limits((meter or {}).get("limits") or [])
+        self.query_one("#agent-spend", Static).update(describe_spend(meter))
+        handoff = agent.get("handoff") or {}
+        for field in ("changed", "next_needs", "risks"):
+            self.query_one(f"#agent-handoff-{field}", Static).update(str(handoff.get(field) or "—"))
+
+    def _show_limits(self, limits: list[dict[str, Any]]) -> None:
+        box = self.query_one("#agent-limits", Vertical)
+        rows = {row.limit: row for row in box.query(LimitRow)}
+        for limit in limits:
+            name = str(limit.get("limit", ""))
+            row = rows.get(name)
+            if row is None:
+                rows[name] = LimitRow(limit)
+                box.mount(rows[name])
+            else:
+                row.show(limit)
+        placeholder = box.query(".limit-none")
+        if limits:
+            placeholder.remove()
+        elif not placeholder:
+            box.mount(Static("no limits", classes="limit-none"))
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _MUTATING_ACTIONS and self.port.read_only:
+            return False  # hidden and refused, as in --read-only everywhere
+        return True
+
+    def action_back(self) -> None:
+        self.workers.cancel_group(self, "agent-events")
+        self.dismiss(None)
+
+    def action_kill_agent(self) -> None:
+        if self._debounce.allow("kill"):
+            self._run_action("kill")
+
+    def action_pause_agent(self) -> None:
+        if self._debounce.allow("pause"):
+            state = (self.agent or {}).get("state")
+            self._run_action("resume" if state == "paused" else "pause")
+
+    def action_restart_agent(self) -> None:
+        if self._debounce.allow("restart"):
+            self._run_action("restart")
+
+    def action_reset_breaker(self) -> None:
+        if self._debounce.allow("reset_breaker"):
+            self._run_action("reset_breaker")
+
+    @work(exit_on_error=False, group="agent-action", description="agent screen: one command")
+    async def _run_action(self, op: str) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            args: dict[str, Any] | None = {"agent": self.agent_name}
+            if op == "kill":
+                args = await self._ask_kill()
+            elif op == "restart":
+                args = await self._ask_restart()
+            if args is None:
+                return
+            result = await self.port.call(op, args)
+            self.app.notify(_done_message(op, self.agent_name, result), timeout=4)
+        except (ControlRoomError, OSError) as exc:
+            self.app.notify(str(exc), severity="error")
+        finally:
+            self._busy = False
+
+    async def _ask_kill(self) -> dict[str, Any] | None:
+        agent = self.agent or {}
+        grace = ((agent.get("meter") or {}).get("budget") or {}).get("kill_grace_seconds")
+        after = f"after {grace:g}s" if isinstance(grace, int | float) else "after its grace period"
+        body = (
+            f"{self.agent_name} ({processes_phrase(agent)}) gets SIGTERM now, "
+            f"SIGKILL {after} if still alive. It is not restarted."
+        )
+        confirmed = await self.app.push_screen_wait(
+            ConfirmModal(f"Kill {self.agent_name}?", body, confirm_label="Kill")
+        )
+        return {"agent": self.agent_name} if confirmed else None
+
+    async def _ask_restart(self) -> dict[str, Any] | None:
+        agent = self.agent or {}
+        if agent.get("state") == "budget_stopped":
+            budget = (agent.get("meter") or {}).get("budget") or {}
+            new_budget = await self.app.push_screen_wait(BudgetModal(self.agent_name, budget))
+            if new_budget is None:
+                return None
+            return {"agent": self.agent_name, "new_budget": new_budget}
+        confirmed = await self.app.push_screen_wait(
+            ConfirmModal(
+                f"Restart {self.agent_name}?",
+                f"{self.agent_name} ({processes_phrase(agent)}) is stopped if it runs, "
+                "then started again from its task with its meters reset.",
+                confirm_label="Restart",
+            )
+        )
+        return {"agent": self.agent_name, "new_budget": None} if confirmed else None
+
+
+def _tool_line(event: dict[str, Any]) -> str:
+    """``12:01:02 Bash {"command": "pytest -q"}`` — a tool call, as short as it can be."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(float(event.get("ts") or 0.0)))
+    tool_input = json.dumps(event.get("input") or {}, separators=(",", ":"), ensure_ascii=False)
+    return f"{stamp} {event.get('name', '')} {tool_input}".replace("\n", " ")
+
+
+def _done_message(op: str, agent: str, result: Any) -> str:
+    if op == "kill" and isinstance(result, dict):
+        return (
+            f"killed {agent}: {result.get('processes', 0)} processes, "
+            f"{result.get('survivors', 0)} survivors, {result.get('duration_ms', 0):.0f} ms"
+        )
+    verbs = {
+        "pause": "paused",
+        "resume": "resumed",
+        "restart": "restarted",
+        "reset_breaker": "reset the breaker of",
+    }
+    if op in verbs:
+        return f"{verbs[op]} {agent}"
+    return f"{op} {agent}: {json.dumps(result)}"

@@ -1,0 +1,277 @@
+"""The live audit log: the run's history, then every event as it happens, filtered.
+
+The history comes from the control API's ``events`` query (paged, so a long
+run is read to its end, not only its first page) and the live part from
+``port.events()``. The two meet without a hole: events carry a contiguous
+``seq``, and when a live event arrives with a gap before it (published
+between the history read and the subscription, or dropped by a subscriber
+that fell behind) the gap is read back from the audit log first.
+
+Memory is bounded (the last ``MAX_LINES`` events) and the pane is redrawn in
+batches, never once per event. The filter is ``agent:NAME kind:KIND text``:
+several ``agent:`` (or ``kind:``) terms mean any of them, ``kind:`` matches
+a prefix (``kind:gate`` is every gate event), every other word must appear
+in the line; all case-insensitive.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Log, Static
+
+from controlroom.tui.keys import binding
+from controlroom.tui.port import ControlPort
+
+__all__ = [
+    "EVENTS_PAGE",
+    "MAX_LINES",
+    "AuditFilter",
+    "AuditScreen",
+    "event_stream",
+    "format_event",
+    "parse_filter",
+]
+
+MAX_LINES = 5000
+"""Events kept (and lines shown) by the audit screen."""
+
+EVENTS_PAGE = 5000
+"""Events read per ``events`` query while catching up."""
+
+FLUSH_SECONDS = 0.1
+"""How long new lines gather before the pane is redrawn once for all of them."""
+
+SUMMARY_CHARS = 400
+
+FILTER_HELP = "filter: agent:NAME kind:KIND text   (kind: matches a prefix, e.g. kind:gate)"
+
+# --------------------------------------------------------------------------- the stream
+
+
+async def _page(port: ControlPort, since: int, limit: int) -> list[dict[str, Any]]:
+    result = await port.call("events", {"since": since, "limit": limit})
+    return list(result) if isinstance(result, list) else []
+
+
+async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncIterator[dict[str, Any]]:
+    """Every event of the run once, in ``seq`` order: the stored history, then live ones."""
+    last = 0
+    while True:
+        events = await _page(port, last, page)
+        for event in events:
+            last = max(last, int(event.get("seq", 0)))
+            yield event
+        if len(events) < page:
+            break
+    async for event in port.events():
+        seq = int(event.get("seq", 0))
+        if seq <= last:
+            continue
+        while seq > last + 1:  # a hole: read it back from the audit log first
+            missing = await _page(port, last, min(seq - last - 1, page))
+            missing = [e for e in missing if last < int(e.get("seq", 0)) < seq]
+            if not missing:
+                break
+            for old in missing:
+                last = int(old.get("seq", 0))
+                yield old
+        last = seq
+        yield event
+
+
+# --------------------------------------------------------------------------- one line per event
+
+_BASE_FIELDS = frozenset({"run", "seq", "ts", "agent", "kind"})
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _summary(event: dict[str, Any]) -> str:
+    kind = event.get("kind", "")
+    get = event.get
+    if kind == "agent_output":
+        return f"[{get('stream', 'stdout')}] {get('text', '')}"
+    if kind == "status":
+        return str(get("text", ""))
+    if kind == "error":
+        where = get("where")
+        return f"{get('message', '')}" + (f" (at {where})" if where else "")
+    if kind == "malformed_output":
+        return f"[{get('stream', 'stdout')}] {get('reason', '')}: {get('preview', '')!r}"
+    if kind == "tool_call":
+        return f"{get('name', '')} {_compact(get('input', {}))}"
+    if kind == "usage":
+        return (
+            f"in={get('input_tokens', 0)} out={get('output_tokens', 0)} "
+            f"cache_read={get('cache_read_input_tokens', 0)} "
+            f"cache_write={get('cache_creation_input_tokens', 0)} "
+            f"${float(get('cost_usd') or 0):.6f} ({get('source', 'agent')})"
+        )
+    if kind == "agent_state":
+        reason = get("reason")
+        return f"{get('previous', '')} → {get('state', '')}" + (f" ({reason})" if reason else "")
+    if kind == "gate_requested":
+        return f"{get('gate_id', '')} {get('gate_kind', '')} {get('title', '')}".rstrip()
+    if kind == "gate_decided":
+        verdict = "approved" if get("approved") else "rejected"
+        reason = get("reason")
+        return f"{get('gate_id', '')} {verdict} by {get('by', '')}" + (
+            f": {reason}" if reason else ""
+        )
+    fields = {k: v for k, v in event.items() if k not in _BASE_FIELDS and v not in (None, "", {})}
+    return " ".join(f"{k}={_compact(v)}" for k, v in fields.items())
+
+
+def format_event(event: dict[str, Any], *, with_agent: bool = True) -> str:
+    """One event as one plain log line: time, seq, agent, kind and what happened."""
+    ts = float(event.get("ts") or 0.0)
+    stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+    summary = _summary(event).replace("\r", "").replace("\n", " ↵ ")
+    if len(summary) > SUMMARY_CHARS:
+        summary = summary[: SUMMARY_CHARS - 1] + "…"
+    agent = f"{event.get('agent') or '-':<14} " if with_agent else ""
+    return f"{stamp} {int(event.get('seq', 0)):>6} {agent}{event.get('kind', ''):<16} {summary}"
+
+
+# --------------------------------------------------------------------------- the filter
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """``agent:NAME kind:KIND text``, parsed; the empty filter matches everything."""
+
+    agents: frozenset[str] = frozenset()
+    kinds: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+
+    def matches(self, event: dict[str, Any], line: str) -> bool:
+        if self.agents and str(event.get("agent") or "").lower() not in self.agents:
+            return False
+        kind = str(event.get("kind", "")).lower()
+        if self.kinds and not any(kind.startswith(k) for k in self.kinds):
+            return False
+        lowered = line.lower()
+        return all(word in lowered for word in self.words)
+
+
+def parse_filter(text: str) -> AuditFilter:
+    """Parse the filter syntax (see the module docstring)."""
+    agents: set[str] = set()
+    kinds: list[str] = []
+    words: list[str] = []
+    for token in text.split():
+        key, sep, value = token.partition(":")
+        if sep and value and key.lower() == "agent":
+            agents.add(value.lower())
+        elif sep and value and key.lower() == "kind":
+            kinds.append(value.lower())
+        else:
+            words.append(token.lower())
+    return AuditFilter(frozenset(agents), tuple(kinds), tuple(words))
+
+
+# --------------------------------------------------------------------------- the screen
+
+
+class AuditScreen(Screen[None]):
+    """The run's audit log, live and filtered; ``/`` filters, esc clears it or goes back."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        binding("filter", action="focus_filter"),
+        binding("back"),
+    ]
+    AUTO_FOCUS = "#audit-log"
+
+    def __init__(self, port: ControlPort) -> None:
+        super().__init__()
+        self.port = port
+        self.entries: deque[tuple[dict[str, Any], str]] = deque(maxlen=MAX_LINES)
+        self.received = 0
+        self.filter = AuditFilter()
+        self._pending: deque[tuple[dict[str, Any], str]] = deque(maxlen=MAX_LINES)
+        self._flush_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Audit log · {self.port.description}", id="audit-title", markup=False)
+        yield Input(placeholder=FILTER_HELP, id="audit-filter")
+        yield Log(max_lines=MAX_LINES, id="audit-log")
+        yield Static("", id="audit-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.follow_events()
+
+    @work(
+        exclusive=True,
+        exit_on_error=False,
+        group="audit-events",
+        description="audit screen: history and live events",
+    )
+    async def follow_events(self) -> None:
+        async for event in event_stream(self.port):
+            self.add_event(event)
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        """Keep one event and schedule a batched redraw."""
+        entry = (event, format_event(event))
+        self.received += 1
+        self.entries.append(entry)
+        if self.filter.matches(*entry):
+            self._pending.append(entry)
+            if self._flush_timer is None:
+                self._flush_timer = self.set_timer(FLUSH_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        if self._pending:
+            self.query_one("#audit-log", Log).write_lines([line for _, line in self._pending])
+            self._pending.clear()
+        self._show_status()
+
+    def _show_status(self) -> None:
+        shown = self.query_one("#audit-log", Log).line_count
+        self.query_one("#audit-status", Static).update(
+            f"{self.received} events received · last {len(self.entries)} kept · {shown} shown"
+        )
+
+    def apply_filter(self, text: str) -> None:
+        """Show the kept events that match ``text`` (the filter syntax)."""
+        self.filter = parse_filter(text)
+        self._pending.clear()
+        log = self.query_one("#audit-log", Log)
+        log.clear()
+        log.write_lines([line for event, line in self.entries if self.filter.matches(event, line)])
+        self._show_status()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "audit-filter":
+            self.apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one("#audit-log", Log).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#audit-filter", Input).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#audit-filter", Input)
+        if box.value:
+            box.value = ""  # posts Changed: the filter is cleared
+            self.query_one("#audit-log", Log).focus()
+            return
+        self.workers.cancel_group(self, "audit-events")
+        self.dismiss(None)

@@ -1,0 +1,261 @@
+"""One pending gate in full, to decide it with the whole picture in view.
+
+A handoff gate shows its three fields each in its own titled box (what
+changed, what the next agent needs, what risks remain); a tool gate shows
+the tool and its input as indented JSON; an agent's own gate its title and
+detail. Above them: who asks, for which stage, how long it has waited and
+how long until it expires (an expired gate is a rejection), and what the
+agent has spent against its budget. ``a`` approves, ``A`` approves with a
+note, ``r`` rejects with a required reason (it is recorded, and a retrying
+agent receives it). If someone else decided the gate meanwhile the port
+refuses ("already approved") and the screen says so and closes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from controlroom._errors import ControlRoomError
+from controlroom.tui.keys import Debouncer, binding
+from controlroom.tui.port import ControlPort
+from controlroom.tui.screens.agent import describe_limit, describe_spend
+from controlroom.tui.screens.reason import ReasonModal
+
+__all__ = ["GateScreen", "describe_wait", "handoff_boxes"]
+
+REFRESH_SECONDS = 0.5
+URGENT_SECONDS = 60.0
+
+_HANDOFF_TITLES = (
+    ("changed", "changed — what was done"),
+    ("next_needs", "next needs — what the next agent must know"),
+    ("risks", "risks — what may still go wrong"),
+)
+_MUTATING_ACTIONS = frozenset({"approve_gate", "approve_with_reason", "reject_gate"})
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def describe_wait(gate: dict[str, Any], now: float | None = None) -> tuple[str, float | None]:
+    """``waiting 1m 05s · expires in 58m 55s`` and the seconds left (None: no timeout)."""
+    now = time.time() if now is None else now
+    created = gate.get("created")
+    age = (
+        now - float(created)
+        if isinstance(created, int | float)
+        else float(gate.get("age_seconds") or 0.0)
+    )
+    text = f"waiting {_duration(age)}"
+    timeout = gate.get("timeout_seconds")
+    if not isinstance(timeout, int | float):
+        return text + " · no timeout", None
+    left = float(timeout) - age
+    if left <= 0:
+        return text + " · timeout reached: it expires (a rejection) now", 0.0
+    return text + f" · expires in {_duration(left)} (then it counts as rejected)", left
+
+
+def handoff_boxes(handoff: dict[str, Any]) -> list[tuple[str, str]]:
+    """The three handoff fields as (box title, text), in the order the agent wrote them."""
+    return [(title, str(handoff.get(key) or "")) for key, title in _HANDOFF_TITLES]
+
+
+class GateScreen(Screen[str | None]):
+    """Dismisses with "approved", "rejected", or None (esc, or decided elsewhere)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        binding("approve-gate"),
+        Binding(
+            "A",
+            "approve_with_reason",
+            "Approve + note",
+            id="approve-gate-note",
+            tooltip="Approve this gate with a note for the audit log",
+        ),
+        binding("reject-gate"),
+        binding("back"),
+    ]
+    AUTO_FOCUS = "#gate-body"
+
+    def __init__(self, port: ControlPort, gate: dict[str, Any], agent: dict[str, Any] | None):
+        super().__init__()
+        self.port = port
+        self.gate = dict(gate)
+        self.gate_id = str(gate.get("id", ""))
+        self.agent = agent
+        self.pending = True
+        self._debounce = Debouncer()
+        self._deciding = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        gate = self.gate
+        kind = str(gate.get("kind", ""))
+        yield Static(self._title(), id="gate-header", markup=False)
+        yield Static("", id="gate-wait", markup=False)
+        yield Static(describe_spend(self._meter()), id="gate-spend", markup=False)
+        with VerticalScroll(id="gate-body"):
+            if kind == "handoff" and gate.get("handoff"):
+                for title, text in handoff_boxes(gate["handoff"]):
+                    box = Static(text, classes="gate-box gate-handoff", markup=False)
+                    box.border_title = title
+                    yield box
+            elif kind == "tool" and gate.get("tool"):
+                tool = gate["tool"]
+                name = Static(str(tool.get("name", "")), id="gate-tool-name", markup=False)
+                name.border_title = "tool"
+                yield name
+                body = Static(
+                    json.dumps(tool.get("input", {}), indent=2, ensure_ascii=False),
+                    id="gate-tool-input",
+                    classes="gate-box",
+                    markup=False,
+                )
+                body.border_title = "input"
+                yield body
+            else:
+                question = Static(
+                    str(gate.get("title") or "(no title)"), classes="gate-box", markup=False
+                )
+                question.border_title = "question"
+                yield question
+                detail = Static(
+                    str(gate.get("detail") or "(no detail)"), classes="gate-box", markup=False
+                )
+                detail.border_title = "detail"
+                yield detail
+            yield Static("", id="gate-limits", classes="gate-box", markup=False)
+        yield Footer()
+
+    def _title(self) -> str:
+        gate = self.gate
+        kind = gate.get("kind", "")
+        agent = gate.get("agent", "")
+        what = {
+            "handoff": f"handoff from {agent}"
+            + (f" to {gate['stage']}" if gate.get("stage") else ""),
+            "tool": f"tool call by {agent}",
+            "agent": f"question from {agent}",
+        }.get(str(kind), f"{kind} gate of {agent}")
+        title = f" · {gate['title']}" if gate.get("title") and kind == "tool" else ""
+        return f"GATE {self.gate_id} · {what}{title}"
+
+    def _meter(self) -> dict[str, Any] | None:
+        return (self.agent or {}).get("meter")
+
+    def on_mount(self) -> None:
+        self.query_one("#gate-limits", Static).border_title = "budget"
+        self._show_live()
+        self.set_timer(REFRESH_SECONDS, self.refresh_gate)
+
+    # ------------------------------------------------------------------ live refresh
+
+    def _show_live(self) -> None:
+        wait, left = describe_wait(self.gate)
+        line = self.query_one("#gate-wait", Static)
+        if self.pending:
+            line.update(wait)
+        line.set_class(self.pending and left is not None and left < URGENT_SECONDS, "-urgent")
+        limits = ((self._meter() or {}).get("limits")) or []
+        self.query_one("#gate-limits", Static).update(
+            "\n".join(describe_limit(lim) for lim in limits) or "no limits"
+        )
+        self.query_one("#gate-spend", Static).update(
+            f"{self.gate.get('agent', '')}: {describe_spend(self._meter())}"
+        )
+
+    async def refresh_gate(self) -> None:
+        """Countdown, the agent's spend and whether the gate is still pending; re-armed."""
+        try:
+            if self.app.screen is self:
+                snapshot = await self.port.snapshot()
+                name = self.gate.get("agent")
+                for agent in snapshot.get("agents", []):
+                    if agent.get("name") == name:
+                        self.agent = agent
+                still = any(g.get("id") == self.gate_id for g in snapshot.get("gates", []))
+                if self.pending and not still:
+                    self.pending = False
+                    self.query_one("#gate-wait", Static).update(
+                        "no longer pending: decided (or expired) elsewhere — esc to go back"
+                    )
+                    self.query_one("#gate-header", Static).add_class("-decided")
+                self._show_live()
+        except (ControlRoomError, OSError) as exc:
+            self.query_one("#gate-wait", Static).update(str(exc))
+        finally:
+            if self.is_attached:
+                self.set_timer(REFRESH_SECONDS, self.refresh_gate)
+
+    # ------------------------------------------------------------------ decisions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _MUTATING_ACTIONS and self.port.read_only:
+            return False
+        return True
+
+    def action_approve_gate(self) -> None:
+        if self._debounce.allow("decide"):
+            self.decide(approved=True, ask=False)
+
+    def action_approve_with_reason(self) -> None:
+        if self._debounce.allow("decide"):
+            self.decide(approved=True, ask=True)
+
+    def action_reject_gate(self) -> None:
+        if self._debounce.allow("decide"):
+            self.decide(approved=False, ask=True)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    @work(exit_on_error=False, group="gate-decision", description="gate screen: a decision")
+    async def decide(self, approved: bool, ask: bool) -> None:
+        """Ask for a reason if needed, send the decision, and close on success."""
+        if self._deciding:
+            return
+        self._deciding = True
+        try:
+            reason = ""
+            if ask:
+                verb = "Approve" if approved else "Reject"
+                answer = await self.app.push_screen_wait(
+                    ReasonModal(
+                        f"{verb} gate {self.gate_id}",
+                        "Why? Recorded in the audit log"
+                        + ("." if approved else "; a retrying agent receives it."),
+                        required=not approved,
+                        placeholder="reason" if not approved else "note (optional)",
+                    )
+                )
+                if answer is None:
+                    return
+                reason = answer
+            op = "approve" if approved else "reject"
+            try:
+                await self.port.call(op, {"gate": self.gate_id, "reason": reason})
+            except (ControlRoomError, OSError) as exc:
+                self.app.notify(str(exc), severity="error")
+                if "already" in str(exc):
+                    self.dismiss(None)
+                return
+            self.dismiss("approved" if approved else "rejected")
+        finally:
+            self._deciding = False

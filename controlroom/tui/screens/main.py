@@ -1,0 +1,286 @@
+"""The main screen: the whole swarm at once, every action one key away.
+
+Header strip, agent table, the selected agent's detail, the pending-gate
+queue and the handoff timeline, all redrawn from ONE ``port.snapshot()`` per
+tick. The tick is a one-shot timer re-armed after each refresh (dolphie's
+WorkerManager): a slow snapshot delays the next one instead of piling up.
+While anything covers this screen (a modal, the agent screen) the refresh
+is skipped, so the selection never moves under the operator's finger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer, Input
+from textual.worker import Worker
+
+from controlroom._errors import ControlRoomError
+from controlroom.tui.keys import MUTATING_ACTIONS, binding
+from controlroom.tui.messages import AgentChosen, AgentHighlighted, GateChosen
+from controlroom.tui.widgets.agent_table import AgentTable
+from controlroom.tui.widgets.detail_pane import DetailPane
+from controlroom.tui.widgets.gate_queue import GateQueue
+from controlroom.tui.widgets.handoff_timeline import HandoffTimeline
+from controlroom.tui.widgets.header import SwarmHeader
+
+if TYPE_CHECKING:
+    from controlroom.tui.app import ControlRoomApp
+
+__all__ = ["REFRESH_SECONDS", "MainScreen"]
+
+REFRESH_SECONDS = 0.25
+"""4 Hz: fast enough to feel live, slow enough that 100 agents cost little."""
+
+
+class MainScreen(Screen[None]):
+    """The dashboard's home."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        binding("focus-gates"),
+        binding("filter"),
+        binding("sort"),
+        binding("back", action="back", show=False),
+        binding("approve-gate"),
+        binding("reject-gate"),
+        binding("kill-agent"),
+        binding("pause-agent"),
+        binding("restart-agent"),
+        binding("reset-breaker", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="main")
+        self.snapshot: dict[str, Any] | None = None
+        self.refreshes = 0
+        self.last_apply_ms = 0.0
+        self._agents: dict[str, Mapping[str, Any]] = {}
+
+    @property
+    def control(self) -> ControlRoomApp:
+        from controlroom.tui.app import ControlRoomApp
+
+        assert isinstance(self.app, ControlRoomApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield SwarmHeader(read_only=self.control.read_only, id="header")
+        yield AgentTable(id="agents")
+        with Horizontal(id="bottom"):
+            yield DetailPane(id="detail")
+            with Vertical(id="side"):
+                yield GateQueue(id="gates")
+                with VerticalScroll(id="handoffs-box"):
+                    yield HandoffTimeline(id="handoffs")
+        yield Input(placeholder="filter agents: name or state (esc clears)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#gates", GateQueue).border_title = "Pending gates (g)"
+        self.query_one("#handoffs-box").border_title = "Handoffs"
+        self.query_one("#detail", DetailPane).border_title = "Detail"
+        self._title_agents()
+        self.query_one("#agents", AgentTable).focus()
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._tick()
+
+    # ------------------------------------------------------------------ refresh
+
+    @property
+    def covered(self) -> bool:
+        """True while a modal or another screen is over this one."""
+        return self.app.screen is not self
+
+    def _tick(self) -> None:
+        self._refresh_worker()
+
+    @work(exclusive=True, group="refresh", exit_on_error=False, description="refresh the dashboard")
+    async def _refresh_worker(self) -> None:
+        rearm = True
+        try:
+            if not self.covered:
+                snapshot = await self.control.port.snapshot()
+                if not self.covered:
+                    self.apply(snapshot)
+        except asyncio.CancelledError:
+            rearm = False
+            raise
+        except ControlRoomError as exc:
+            self.control.set_banner(f"no snapshot: {exc}", "error", seconds=5)
+        finally:
+            if rearm:
+                self.set_timer(REFRESH_SECONDS, self._tick)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Worker messages don't bubble: hand them to the app's one failure router."""
+        self.control.on_worker_state_changed(event)
+
+    def apply(self, snapshot: dict[str, Any]) -> None:
+        """Bring every pane up to date with ``snapshot``, in one batch."""
+        started = time.perf_counter()
+        self.snapshot = snapshot
+        self.control.last_snapshot = snapshot
+        agents = list(snapshot.get("agents") or ())
+        self._agents = {str(a["name"]): a for a in agents}
+        with self.app.batch_update():
+            header = self.query_one("#header", SwarmHeader)
+            header.update_from(snapshot)
+            header.set_banner(*self.control.banner_now())
+            table = self.query_one("#agents", AgentTable)
+            table.apply(agents, float(snapshot.get("ts") or time.time()))
+            self.query_one("#gates", GateQueue).apply(list(snapshot.get("gates") or ()))
+            if self.query_one("#handoffs", HandoffTimeline).apply(
+                list(snapshot.get("handoffs") or ())
+            ):
+                self.query_one("#handoffs-box", VerticalScroll).scroll_end(animate=False)
+            self._show_detail(table.selected_agent)
+            self._title_agents()
+        self.refreshes += 1
+        self.last_apply_ms = (time.perf_counter() - started) * 1000
+
+    def _show_detail(self, agent: str | None) -> None:
+        self.query_one("#detail", DetailPane).show(
+            None if agent is None else self._agents.get(agent), self.control.tail
+        )
+
+    def _title_agents(self) -> None:
+        table = self.query_one("#agents", AgentTable)
+        title = f"Agents {table.row_count}/{len(self._agents)} · sort: {table.sort_column} (s)"
+        if table.filter_text:
+            title += f" · filter: {table.filter_text!r}"
+        if table.border_title != title:
+            table.border_title = title
+
+    def _theme_changed(self, theme: Theme) -> None:
+        self.query_one("#agents", AgentTable).restyle()
+
+    # ------------------------------------------------------------------ selection
+
+    def agent(self, name: str | None) -> Mapping[str, Any] | None:
+        return None if name is None else self._agents.get(name)
+
+    @property
+    def selected_agent(self) -> Mapping[str, Any] | None:
+        return self.agent(self.query_one("#agents", AgentTable).selected_agent)
+
+    def target_gate(self) -> Mapping[str, Any] | None:
+        """The gate under the cursor when the queue has focus, else the oldest pending one."""
+        queue = self.query_one("#gates", GateQueue)
+        if self.focused is queue and queue.selected_gate is not None:
+            return queue.selected_gate
+        gates = queue.gates
+        return gates[0] if gates else None
+
+    @on(AgentHighlighted)
+    def _agent_highlighted(self, event: AgentHighlighted) -> None:
+        self._show_detail(event.agent)
+
+    @on(AgentChosen)
+    def _agent_chosen(self, event: AgentChosen) -> None:
+        from controlroom.tui.screens.agent import AgentScreen
+
+        self.app.push_screen(AgentScreen(self.control.port, event.agent))
+
+    @on(GateChosen)
+    def _gate_chosen(self, event: GateChosen) -> None:
+        from controlroom.tui.screens.gate import GateScreen
+
+        agent = self.agent(str(event.gate.get("agent")))
+        self.app.push_screen(
+            GateScreen(self.control.port, event.gate, None if agent is None else dict(agent))
+        )
+
+    # ------------------------------------------------------------------ filter
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one("#agents", AgentTable).set_filter(event.value)
+        self._title_agents()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#agents", AgentTable).focus()
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MUTATING_ACTIONS and self.control.read_only:
+            return False
+        return True
+
+    def _agent_or_say(self) -> Mapping[str, Any] | None:
+        agent = self.selected_agent
+        if agent is None:
+            self.notify("no agent selected", severity="warning")
+        return agent
+
+    def _allowed(self, binding_id: str) -> bool:
+        return self.control.debouncer.allow(binding_id)
+
+    def action_focus_gates(self) -> None:
+        queue = self.query_one("#gates", GateQueue)
+        queue.focus()
+        if queue.row_count == 0:
+            self.notify("no gate is waiting", timeout=2)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def action_sort(self) -> None:
+        self.query_one("#agents", AgentTable).cycle_sort()
+        self._title_agents()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        table = self.query_one("#agents", AgentTable)
+        if box.has_class("-shown") or table.filter_text:
+            box.value = ""
+            box.remove_class("-shown")
+            table.set_filter("")
+            self._title_agents()
+        table.focus()
+
+    def action_approve_gate(self) -> None:
+        if not self._allowed("approve-gate"):
+            return
+        gate = self.target_gate()
+        if gate is None:
+            self.notify("no gate is waiting", severity="warning")
+            return
+        self.control.operator.approve(gate)
+
+    def action_reject_gate(self) -> None:
+        if not self._allowed("reject-gate"):
+            return
+        gate = self.target_gate()
+        if gate is None:
+            self.notify("no gate is waiting", severity="warning")
+            return
+        self.control.operator.reject(gate)
+
+    def action_kill_agent(self) -> None:
+        if self._allowed("kill-agent") and (agent := self._agent_or_say()) is not None:
+            self.control.operator.kill(agent)
+
+    def action_pause_agent(self) -> None:
+        if self._allowed("pause-agent") and (agent := self._agent_or_say()) is not None:
+            self.control.operator.pause_or_resume(agent)
+
+    def action_restart_agent(self) -> None:
+        if self._allowed("restart-agent") and (agent := self._agent_or_say()) is not None:
+            self.control.operator.restart(agent)
+
+    def action_reset_breaker(self) -> None:
+        if self._allowed("reset-breaker") and (agent := self._agent_or_say()) is not None:
+            self.control.operator.reset_breaker(agent)

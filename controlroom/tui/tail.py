@@ -1,0 +1,141 @@
+"""What each agent said lately: its log tail and its recent tool calls, from the event stream.
+
+The event stream may run at thousands of lines a second; the screen redraws
+at a fixed rate. So events land here (bounded deques, cheap appends, no
+rendering) and the detail pane pulls what is new at each refresh, using
+``written(agent)`` — a running count of lines appended — to write only the
+delta into its ``Log``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["EventTail", "ToolUse"]
+
+_LIFECYCLE = frozenset(
+    {
+        "agent_spawned",
+        "agent_exited",
+        "agent_crashed",
+        "kill_requested",
+        "kill_completed",
+        "agent_paused",
+        "agent_resumed",
+        "budget_warning",
+        "budget_exceeded",
+        "breaker_opened",
+        "breaker_reset",
+        "gate_requested",
+        "gate_decided",
+        "gate_expired",
+        "handoff",
+        "handoff_rejected",
+        "operator_action",
+    }
+)
+"""Kinds worth a line in an agent's tail, worded by ``controlroom.describe``."""
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    ts: float
+    name: str
+    summary: str
+
+
+class EventTail:
+    """Bounded per-agent log lines and tool calls; feed it event dicts in order."""
+
+    def __init__(self, max_lines: int = 500, max_tools: int = 10) -> None:
+        self.max_lines = max_lines
+        self.max_tools = max_tools
+        self.last_seq = 0
+        self._lines: dict[str, deque[str]] = {}
+        self._written: dict[str, int] = {}
+        self._tools: dict[str, deque[ToolUse]] = {}
+
+    def feed(self, event: Mapping[str, Any]) -> None:
+        """Take one event dict (as ``port.events()`` yields); older or repeated seqs are skipped."""
+        seq = int(event.get("seq") or 0)
+        if seq and seq <= self.last_seq:
+            return
+        self.last_seq = max(self.last_seq, seq)
+        agent = event.get("agent")
+        if not agent:
+            return
+        line = self._line(event)
+        if line is not None:
+            self._append(agent, line)
+
+    def lines(self, agent: str) -> list[str]:
+        return list(self._lines.get(agent, ()))
+
+    def written(self, agent: str) -> int:
+        """How many lines were ever appended for ``agent`` (not capped by ``max_lines``)."""
+        return self._written.get(agent, 0)
+
+    def since(self, agent: str, written: int) -> list[str]:
+        """The lines appended after the first ``written`` ones (at most the retained tail)."""
+        total = self._written.get(agent, 0)
+        new = total - written
+        if new <= 0:
+            return []
+        kept = self._lines.get(agent, deque())
+        return list(kept)[-min(new, len(kept)) :]
+
+    def tools(self, agent: str) -> list[ToolUse]:
+        return list(self._tools.get(agent, ()))
+
+    def _append(self, agent: str, line: str) -> None:
+        lines = self._lines.get(agent)
+        if lines is None:
+            lines = self._lines[agent] = deque(maxlen=self.max_lines)
+        lines.append(line)
+        self._written[agent] = self._written.get(agent, 0) + 1
+
+    def _line(self, event: Mapping[str, Any]) -> str | None:
+        kind = event.get("kind")
+        clock = time.strftime("%H:%M:%S", time.localtime(float(event.get("ts") or 0)))
+        if kind == "agent_output":
+            mark = "!" if event.get("stream") == "stderr" else " "
+            return f"{clock}{mark} {event.get('text', '')}"
+        if kind == "status":
+            return f"{clock} » {event.get('text', '')}"
+        if kind == "error":
+            return f"{clock} ✗ error: {event.get('message', '')}"
+        if kind == "malformed_output":
+            return f"{clock} ? malformed ({event.get('reason', '')}): {event.get('preview', '')}"
+        if kind == "tool_call":
+            summary = _summary(event.get("input"))
+            tools = self._tools.get(str(event["agent"]))
+            if tools is None:
+                tools = self._tools[str(event["agent"])] = deque(maxlen=self.max_tools)
+            tools.append(ToolUse(float(event.get("ts") or 0), str(event.get("name", "")), summary))
+            return f"{clock} ⚙ {event.get('name', '')} {summary}"
+        if kind in _LIFECYCLE:
+            text = _describe(event)
+            return None if text is None else f"{clock} ─ {text}"
+        return None
+
+
+def _summary(value: object, width: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _describe(event: Mapping[str, Any]) -> str | None:
+    from pydantic import ValidationError
+
+    from controlroom.describe import describe
+    from controlroom.models import EVENT_ADAPTER
+
+    try:
+        return describe(EVENT_ADAPTER.validate_python(dict(event)))
+    except ValidationError:
+        return str(event.get("kind"))

@@ -1,0 +1,303 @@
+"""The agent table: one row per agent, redrawn only where a row changed.
+
+A Line API widget (as Textual's ``Log``): it renders only the rows on
+screen, and each row's ``Strip`` is cached under the row's data — so a
+refresh where 3 of 100 agents changed builds 3 strips, and even a refresh
+where every cell changed costs one list of segments per visible row, with no
+Rich layout. (The stock ``DataTable`` re-renders every visible cell through
+Rich whenever any cell changes: ~50 ms per refresh for 100 agents × 12
+columns here; this widget does the same refresh in ~2 ms.)
+
+Rows are keyed by agent name: the cursor (the operator's selection) stays
+on the same agent through refreshes, sorts and filters. Colours come from
+the theme's CSS variables; the header, cursor and zebra rows are component
+classes styled in controlroom.tcss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import BindingType
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from controlroom.tui.agent_rows import COLUMNS, SORTS, Cell, agent_cells, matches
+from controlroom.tui.burn import BurnHistory
+from controlroom.tui.keys import binding
+from controlroom.tui.messages import AgentChosen, AgentHighlighted
+
+__all__ = ["AgentTable"]
+
+_ROW_WIDTH = sum(width + 2 for _, _, width in COLUMNS)
+
+
+def _meter(agent: Mapping[str, Any]) -> Mapping[str, Any]:
+    meter = agent.get("meter")
+    return meter if isinstance(meter, Mapping) else {}
+
+
+class AgentTable(ScrollView, can_focus=True):
+    """Rows keyed by agent name; ``apply(agents, ts)`` brings it up to date."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "agent-table--header",
+        "agent-table--cursor",
+        "agent-table--cursor-blurred",
+        "agent-table--odd",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        binding("cursor-down", show=False),
+        binding("cursor-up", show=False),
+        binding("page-down", show=False),
+        binding("page-up", show=False),
+        binding("first-row", show=False),
+        binding("last-row", show=False),
+        binding("open-selected"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.burn = BurnHistory()
+        self.filter_text = ""
+        self.sort_index = 0
+        self.cursor_row = 0
+        self._agents: Sequence[Mapping[str, Any]] = ()
+        self._order: list[str] = []
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._sort_keys: dict[str, Any] = {}
+        self._strips: dict[str, tuple[object, Strip]] = {}
+        self._colors: dict[str | None, Style] = {}
+        self._header: tuple[object, Strip] | None = None
+        self._highlighted: str | None = None
+
+    def on_mount(self) -> None:
+        self.virtual_size = Size(_ROW_WIDTH, 1)
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def rows(self) -> list[str]:
+        """The agent names shown, in display order."""
+        return list(self._order)
+
+    @property
+    def selected_agent(self) -> str | None:
+        return self._order[self.cursor_row] if self._order else None
+
+    @property
+    def sort_column(self) -> str:
+        return SORTS[self.sort_index][0]
+
+    def cell_text(self, agent: str, column: str) -> str:
+        """The text shown in one cell (for tests and the command palette)."""
+        index = [key for key, _, _ in COLUMNS].index(column)
+        return self._cells[agent][index][0]
+
+    # ------------------------------------------------------------------ updates
+
+    def apply(self, agents: Sequence[Mapping[str, Any]], ts: float) -> int:
+        """Bring the rows up to date with a snapshot's ``agents`` taken at ``ts``.
+
+        Returns how many rows changed (0: nothing to redraw).
+        """
+        self._agents = agents
+        for agent in agents:
+            meter = _meter(agent)
+            if meter:
+                self.burn.observe(agent["name"], float(meter.get("tokens_per_minute") or 0.0), ts)
+        return self._sync()
+
+    def _sync(self) -> int:
+        selected = self.selected_agent
+        sort_key = SORTS[self.sort_index][1]
+        shown = [a for a in self._agents if matches(a, self.filter_text)]
+        changed: list[str] = []
+        cells: dict[str, tuple[Cell, ...]] = {}
+        keys: dict[str, Any] = {}
+        for agent in shown:
+            name = str(agent["name"])
+            row = agent_cells(agent, self.burn.values(name))
+            cells[name] = row
+            keys[name] = sort_key(agent)
+            if self._cells.get(name) != row:
+                changed.append(name)
+        order = sorted(cells, key=keys.__getitem__)
+        reordered = order != self._order
+        self._cells, self._sort_keys, self._order = cells, keys, order
+        for gone in self._strips.keys() - cells.keys():
+            del self._strips[gone]
+        if reordered:
+            self.virtual_size = Size(_ROW_WIDTH, len(order) + 1)
+            self._place_cursor(selected)
+            self.refresh()
+        else:
+            for name in changed:
+                self.refresh_line(order.index(name) + 1)
+        self._announce()
+        return len(changed) + (len(order) if reordered and not changed else 0)
+
+    def _place_cursor(self, selected: str | None) -> None:
+        if selected is not None and selected in self._cells:
+            self.cursor_row = self._order.index(selected)
+        else:
+            self.cursor_row = min(self.cursor_row, max(0, len(self._order) - 1))
+        self._scroll_to_cursor()
+
+    def cycle_sort(self) -> str:
+        """Sort by the next column (the ``s`` key); returns its key."""
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self._header = None
+        self._sync()
+        self.refresh()
+        return self.sort_column
+
+    def set_filter(self, text: str) -> None:
+        """Show only agents whose name or state contains ``text`` (case-insensitive)."""
+        self.filter_text = text.strip()
+        self._sync()
+
+    def restyle(self) -> None:
+        """Forget every cached row: the theme changed."""
+        self._colors.clear()
+        self._strips.clear()
+        self._header = None
+        self.refresh()
+
+    # ------------------------------------------------------------------ cursor
+
+    def _move(self, row: int) -> None:
+        if not self._order:
+            return
+        row = max(0, min(row, len(self._order) - 1))
+        if row == self.cursor_row:
+            return
+        old, self.cursor_row = self.cursor_row, row
+        self.refresh_line(old + 1)
+        self.refresh_line(row + 1)
+        self._scroll_to_cursor()
+        self._announce()
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)
+        top = round(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+
+    def _announce(self) -> None:
+        selected = self.selected_agent
+        if selected != self._highlighted:
+            self._highlighted = selected
+            self.post_message(AgentHighlighted(selected))
+
+    def action_cursor_down(self) -> None:
+        self._move(self.cursor_row + 1)
+
+    def action_cursor_up(self) -> None:
+        self._move(self.cursor_row - 1)
+
+    def action_page_down(self) -> None:
+        self._move(self.cursor_row + max(1, self.scrollable_content_region.height - 2))
+
+    def action_page_up(self) -> None:
+        self._move(self.cursor_row - max(1, self.scrollable_content_region.height - 2))
+
+    def action_first_row(self) -> None:
+        self._move(0)
+
+    def action_last_row(self) -> None:
+        self._move(len(self._order) - 1)
+
+    def action_open_selected(self) -> None:
+        if (agent := self.selected_agent) is not None:
+            self.post_message(AgentChosen(agent))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return
+        row = round(self.scroll_y) + offset.y - 1
+        if 0 <= row < len(self._order):
+            self._move(row)
+            if event.chain >= 2:
+                self.action_open_selected()
+
+    def on_focus(self) -> None:
+        self.refresh_line(self.cursor_row + 1)
+
+    def on_blur(self) -> None:
+        self.refresh_line(self.cursor_row + 1)
+
+    # ------------------------------------------------------------------ rendering
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x = round(self.scroll_x)
+        base = self.rich_style
+        if y == 0:
+            strip, pad = self._header_strip(base)
+        else:
+            index = round(self.scroll_y) + y - 1
+            if index >= len(self._order):
+                return Strip.blank(width, base)
+            strip, pad = self._row_strip(index, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, pad)
+
+    def _header_strip(self, base: Style) -> tuple[Strip, Style]:
+        style = base + self.get_component_rich_style("agent-table--header")
+        key = (style, self.sort_index)
+        if self._header is not None and self._header[0] == key:
+            return self._header[1], style
+        sorted_by = self.sort_column
+        segments = []
+        for column, label, width in COLUMNS:
+            text = f"{label} ▼" if column == sorted_by else label
+            segments.append(Segment(f" {set_cell_size(text, width)} ", style))
+        strip = Strip(segments, _ROW_WIDTH)
+        self._header = (key, strip)
+        return strip, style
+
+    def _row_strip(self, index: int, base: Style) -> tuple[Strip, Style]:
+        name = self._order[index]
+        cells = self._cells[name]
+        if index == self.cursor_row:
+            kind = "agent-table--cursor" if self.has_focus else "agent-table--cursor-blurred"
+            row_style = base + self.get_component_rich_style(kind)
+        elif index % 2:
+            row_style = base + self.get_component_rich_style("agent-table--odd")
+        else:
+            row_style = base
+        key = (cells, row_style)
+        cached = self._strips.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1], row_style
+        segments = [
+            Segment(f" {set_cell_size(text, width)} ", row_style + self._color(variable))
+            for (text, variable), (_, _, width) in zip(cells, COLUMNS, strict=True)
+        ]
+        strip = Strip(segments, _ROW_WIDTH)
+        self._strips[name] = (key, strip)
+        return strip, row_style
+
+    def _color(self, variable: str | None) -> Style:
+        style = self._colors.get(variable)
+        if style is None:
+            color = self.app.theme_variables.get(variable) if variable else None
+            try:
+                style = Style(color=color) if color else Style()
+            except Exception:  # noqa: BLE001 - a colour Rich cannot parse: leave it plain
+                style = Style()
+            self._colors[variable] = style
+        return style

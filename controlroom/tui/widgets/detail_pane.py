@@ -1,0 +1,136 @@
+"""The selected agent in detail: budget per limit, last handoff, recent tools, live log.
+
+The log is a ``Log(max_lines=…)`` fed from the dashboard's ``EventTail``: at
+each refresh only the lines that arrived since the last one are written, so
+an agent printing thousands of lines a second costs one append per line and
+one redraw per refresh. Switching agents rewrites the log from the tail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.widgets import Log, Static
+
+from controlroom.tui.cells import STATE_GLYPHS, bar, count, duration, meter_level, money
+from controlroom.tui.tail import EventTail
+
+__all__ = ["DetailPane", "summary_content"]
+
+LOG_LINES = 500
+_LIMIT_NAMES = {
+    "max_tokens": "tokens",
+    "max_cost_usd": "cost",
+    "max_wall_seconds": "time",
+    "max_turns": "turns",
+}
+
+
+def _limit_value(limit: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if "cost" in limit:
+        return money(value)
+    if "seconds" in limit:
+        return duration(value)
+    return count(value)
+
+
+def summary_content(agent: Mapping[str, Any], tail: EventTail) -> Content:
+    """The text above the log: who, state, budget per limit, last handoff, recent tools."""
+    name = str(agent.get("name"))
+    state = str(agent.get("state", "?"))
+    style = "bold $status-" + state.replace("_", "-")
+    parts: list[str | tuple[str, str] | Content] = [
+        (name, "bold"),
+        "  ",
+        (f"{STATE_GLYPHS.get(state, '?')} {state}", style),
+    ]
+    if agent.get("reason"):
+        parts.append(f"  {agent['reason']}")
+    pid = agent.get("pid")
+    parts.append(
+        (
+            f"\npid {pid or '-'} · attempt {agent.get('attempt', 1)} · {agent.get('format')}",
+            "$text-muted",
+        )
+    )
+    if agent.get("after"):
+        parts.append((f" · after {', '.join(agent['after'])}", "$text-muted"))
+    meter = agent.get("meter") or {}
+    if meter:
+        parts.append(
+            f"\n{count(meter.get('total_tokens'))} tokens · {money(meter.get('cost_usd'))}"
+            f" · {meter.get('turns', 0)} turns · {duration(meter.get('elapsed_seconds'))}"
+        )
+        for limit in meter.get("limits") or ():
+            fraction = float(limit.get("fraction") or 0.0)
+            key = str(limit.get("limit"))
+            parts.append(f"\n{_LIMIT_NAMES.get(key, key):<7}")
+            parts.append((bar(fraction, 10), f"$meter-{meter_level(fraction)}"))
+            parts.append(
+                f"{fraction:>5.0%} {_limit_value(key, limit.get('value'))}"
+                f"/{_limit_value(key, limit.get('cap'))}"
+            )
+        if not meter.get("limits"):
+            parts.append(("\nno budget limits", "$text-muted"))
+    if agent.get("breaker_open"):
+        parts.append(("\nBREAKER OPEN: b resets it", "bold $status-breaker-open"))
+    handoff = agent.get("handoff")
+    if handoff:
+        parts.append(("\nlast handoff", "bold"))
+        for field in ("changed", "next_needs", "risks"):
+            text = str(handoff.get(field, "")).replace("\n", " ")
+            parts.append((f"\n {field}: ", "$text-muted"))
+            parts.append(text[:160])
+    tools = tail.tools(name)[-5:]
+    if tools:
+        parts.append(("\nrecent tools", "bold"))
+        for use in tools:
+            clock = time.strftime("%H:%M:%S", time.localtime(use.ts))
+            parts.append((f"\n {clock} ", "$text-muted"))
+            parts.append(f"{use.name} {use.summary}")
+    return Content.assemble(*parts)
+
+
+class DetailPane(Horizontal):
+    """Shows one agent; ``show(agent, tail)`` at every refresh."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.agent_name: str | None = None
+        self._written = 0
+        self._summary: Content | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail-left"):
+            yield Static("no agent selected", id="detail-summary")
+        yield Log(max_lines=LOG_LINES, id="detail-log")
+
+    def show(self, agent: Mapping[str, Any] | None, tail: EventTail) -> None:
+        summary = self.query_one("#detail-summary", Static)
+        log = self.query_one("#detail-log", Log)
+        name = None if agent is None else str(agent.get("name"))
+        if name != self.agent_name:
+            self.agent_name = name
+            log.clear()
+            self._written = 0
+            self._summary = None
+            if name is None:
+                summary.update("no agent selected")
+                return
+        if agent is None or name is None:
+            return
+        content = summary_content(agent, tail)
+        if content != self._summary:
+            self._summary = content
+            summary.update(content)
+        new = tail.since(name, self._written)
+        if new:
+            log.write_lines(new)
+        self._written = tail.written(name)
