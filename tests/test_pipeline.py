@@ -104,9 +104,12 @@ async def test_three_stage_pipeline_with_gates_retry_fan_out_and_fan_in(tmp_path
         assert received["file"][0]["changed"] == "did: implementer task"
 
         log = api.handoffs()
-        assert [(h["from"], h["to"], h["state"], h["by"]) for h in log] == [
+        entries = [(h["from"], h["to"], h["state"], h["by"]) for h in log]
+        assert entries[:2] == [
             ("architect", ["implementer", "tester"], "rejected", "alice"),
             ("architect", ["implementer", "tester"], "approved", "alice"),
+        ]
+        assert sorted(entries[2:]) == [  # the two parallel stages finish in either order
             ("implementer", ["reviewer"], "approved", "bob"),
             ("tester", ["reviewer"], "approved", "bob"),
         ]
