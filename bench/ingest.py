@@ -60,7 +60,7 @@ from controlroom.models import (  # noqa: E402
 )
 from controlroom.store.schema import GENESIS_HASH, MIGRATIONS  # noqa: E402
 from controlroom.store.writer import AuditStore  # noqa: E402
-from controlroom.supervisor.supervisor import Supervisor  # noqa: E402
+from controlroom.supervisor.supervisor import Supervisor, tune_gc  # noqa: E402
 
 FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"
 CHUNK = 1 << 16
@@ -180,6 +180,7 @@ async def supervisor_pass(
     )
     run_id = new_run_id()
     store = await AuditStore.open(db, run_id)
+    tune_gc()  # as the CLI does where a swarm starts
     supervisor = Supervisor(config, store, run_id=run_id, base_dir=directory)
     samples: list[tuple[float, int]] = []
     backlog = 0

@@ -71,20 +71,14 @@ async def run_swarm(
     supervisor just before it starts (``controlroom demo`` starts its auto-operator).
     """
     import asyncio
-    import gc
 
     from controlroom.models import new_run_id
     from controlroom.store.writer import AuditStore
     from controlroom.supervisor.control import ControlAPI
     from controlroom.supervisor.socket_server import ControlSocketServer
-    from controlroom.supervisor.supervisor import Supervisor
+    from controlroom.supervisor.supervisor import Supervisor, tune_gc
 
-    # Every event allocates a few container objects: with the default thresholds
-    # a flooding swarm runs a young collection every 700 allocations, and the old
-    # ones rescan every module and model built at start. Freeze those (they live
-    # as long as the process) and collect less often.
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    tune_gc()
     stream = out if out is not None else sys.stdout
     run_id = new_run_id()
     store = await AuditStore.open(db, run_id, secrets=cfg.secret_values())

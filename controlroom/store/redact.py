@@ -37,6 +37,7 @@ __all__ = [
     "REDACTED",
     "Redactor",
     "canonical_dumps",
+    "finite_canonical_dumps",
 ]
 
 REDACTED = "[redacted]"
@@ -51,21 +52,25 @@ _OURS = frozenset({"kind", "run"})
 """Top-level values that controlroom itself sets (a literal and the run id)."""
 
 
-def _canonical_encoder() -> Callable[[Any], str]:
+def _canonical_encoder(*, allow_nan: bool = True) -> Callable[[Any], str]:
     """Exactly ``models.canonical_json``'s encoding, for an already dumped object.
 
     Built once: ``json.dumps`` with keyword arguments builds a new encoder on
     every call, and even ``JSONEncoder.encode`` builds a new C encoder each
     time, which together cost a fifth of the encoding of a small event. The C
-    encoder is a CPython detail, so the plain encoder is the fallback.
+    encoder is a CPython detail, so the plain encoder is the fallback. With
+    ``allow_nan=False`` a NaN or infinity raises ``ValueError`` instead of
+    being written as ``NaN``/``Infinity``.
     """
-    encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    encoder = json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan
+    )
     make = getattr(json.encoder, "c_make_encoder", None)
     escape = getattr(json.encoder, "c_encode_basestring", None)
     if make is None or escape is None:
         return encoder.encode
     # (markers, default, encoder, indent, key_sep, item_sep, sort_keys, skipkeys, allow_nan)
-    iterencode = make(None, encoder.default, escape, None, ":", ",", True, False, True)
+    iterencode = make(None, encoder.default, escape, None, ":", ",", True, False, allow_nan)
 
     def dumps(data: Any) -> str:
         return "".join(iterencode(data, 0))
@@ -74,6 +79,14 @@ def _canonical_encoder() -> Callable[[Any], str]:
 
 
 canonical_dumps = _canonical_encoder()
+
+finite_canonical_dumps = _canonical_encoder(allow_nan=False)
+"""``canonical_dumps`` that raises ``ValueError`` on NaN and infinities.
+
+For values that did not come through pydantic's serialiser: the caller
+falls back to ``model_dump`` then, so the text stays ``canonical_json``'s.
+No cycle check either (a cycle raises ``RecursionError``; fall back too).
+"""
 
 
 def _escaped(text: str, *, ascii_only: bool) -> str:

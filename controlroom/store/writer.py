@@ -12,10 +12,25 @@ Each row's hash is ``sha256(prev_hash + payload)`` over the redacted
 canonical JSON; ``chain_head`` is updated in the same transaction, so the
 chain and its head can never disagree, and the chain continues across runs.
 
-Serialising, redacting and hashing a batch runs inside aiosqlite's worker
-thread, not on the event loop: the rows are handed to ``executemany`` as a
-generator, which sqlite3 consumes in that thread (aiosqlite has no public
-"run this function in your thread" call; this stays on its public API).
+A batch is ONE call into the writer's own thread (a single-thread executor
+that owns a plain ``sqlite3`` connection): serialise, redact and hash every
+event (``rows.chain_rows``), insert the rows with multi-row INSERTs, move
+the chain head, commit; then one result comes back to the event loop. The
+design names aiosqlite for the store, and the writer used it until a swarm
+of flooding agents showed what it costs: every ``await`` on it is a whole
+event-loop turn (0.3 to 1 s under such a flood) and a transaction took four
+of them, and its ``executemany`` steps SQLite once per row, giving the GIL
+up and waiting to take it back from the busy loop thread each time (one
+5,000-row batch took 6 s; the backlog reached 600,000 events and 1 GB).
+A multi-row INSERT of up to 1,024 rows takes the GIL back a few dozen times
+per transaction instead. aiosqlite is used nowhere else.
+
+Back-pressure: while more than ``HIGH_WATER_EVENTS`` events are appended
+but not committed, ``backlogged`` is true and ``room()`` waits until the
+writer has caught up. The supervisor's reader of a flooding agent waits
+there, so the agent's pipe fills and its own writes block: memory stays
+bounded, nothing is dropped, and the agents slow to what the log can take.
+
 A failed write keeps the batch queued, makes ``flush`` raise ``AuditError``
 and is retried: events are never dropped silently.
 
@@ -27,30 +42,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import math
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import aiosqlite
-
 from controlroom._errors import AuditError
 from controlroom.models import EventBase
-from controlroom.store.connection import ChainHead, Checkpointer, RunLock, prepare_for_write
-from controlroom.store.redact import Redactor, canonical_dumps
+from controlroom.store.connection import (
+    ChainHead,
+    Checkpointer,
+    RunLock,
+    open_for_writing,
+    prepare_for_write,
+)
+from controlroom.store.redact import Redactor
+from controlroom.store.rows import COLUMNS, chain_rows
 
-__all__ = ["BATCH_EVENTS", "MAX_DELAY_SECONDS", "AuditStore"]
+__all__ = ["BATCH_EVENTS", "HIGH_WATER_EVENTS", "MAX_DELAY_SECONDS", "AuditStore"]
 
 BATCH_EVENTS = 250
 """A batch is written as soon as this many events are queued.
 
 Smaller than it could be on purpose: a ``flush`` waits for everything queued
-before it, so the queue's size is its latency (about 15 µs per event). 250
+before it, so the queue's size is its latency (about 10 µs per event). 250
 keeps that to a few milliseconds at 20,000 events/s; throughput does not
 suffer, because a writer that is busy finds bigger batches waiting anyway.
 """
@@ -58,8 +77,11 @@ suffer, because a writer that is busy finds bigger batches waiting anyway.
 MAX_DELAY_SECONDS = 0.050
 """…or as soon as the oldest queued event has waited this long."""
 
-MAX_BATCH_EVENTS = 5_000
+MAX_BATCH_EVENTS = 20_000
 """Upper bound of one transaction when the writer has fallen behind."""
+
+HIGH_WATER_EVENTS = 100_000
+"""Above this many uncommitted events, producers that can wait are asked to (``room``)."""
 
 CHECKPOINT_EVENTS = 2_000
 """Poke the checkpointer after this many committed events (about 1 MB of log)."""
@@ -67,81 +89,66 @@ CHECKPOINT_EVENTS = 2_000
 RETRY_SECONDS = 0.2
 """Pause before a failed batch is tried again."""
 
-_INSERT = (
-    "INSERT INTO events (id, run, seq, ts, agent, kind, payload, prev_hash, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+MAX_ROWS_PER_INSERT = 1_024
+"""Rows in one INSERT statement (9,216 parameters; SQLite allows 32,766 by default)."""
+
+_INSERT = "INSERT INTO events (id, run, seq, ts, agent, kind, payload, prev_hash, hash) VALUES "
 _SET_HEAD = "INSERT OR REPLACE INTO chain_head (one, last_id, hash) VALUES (1, ?, ?)"
 
-Row = tuple[int, str, int, float, str | None, str, str, str, str]
+
+def _insert_sql(rows: int) -> str:
+    return _INSERT + ",".join(["(?,?,?,?,?,?,?,?,?)"] * rows)
 
 
-def _dump(event: EventBase) -> dict[str, Any]:
-    """The event as JSON data; never raises, so one odd event cannot block the log."""
-    try:
-        return event.model_dump(mode="json")
-    except Exception:  # a value pydantic cannot serialise, e.g. in an ``extra`` dict
-        pass
-    try:
-        return event.model_dump(mode="json", fallback=repr)
-    except Exception:
-        return {
-            "run": event.run,
-            "seq": event.seq,
-            "ts": event.ts,
-            "agent": event.agent,
-            "kind": str(getattr(event, "kind", "unknown")),
-            "unserializable": repr(event),
-        }
+class _BatchWriter:
+    """The writer thread's side: its connection, and one transaction per call.
 
-
-def _encodable(payload: str) -> str:
-    """Lone surrogates (not valid UTF-8) become their JSON ``\\uXXXX`` escapes."""
-    return payload.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-class _ChainTail:
-    """Where the chain ends after the rows generated so far (committed or not)."""
-
-    __slots__ = ("hash", "last_id")
-
-    def __init__(self, head: ChainHead) -> None:
-        self.last_id = head.last_id
-        self.hash = head.hash
-
-
-def _chain_rows(events: list[EventBase], redactor: Redactor, tail: _ChainTail) -> Iterator[Row]:
-    """Serialise, redact and hash ``events`` into rows, advancing ``tail``.
-
-    A generator: it runs wherever it is consumed, i.e. in the database thread.
+    Everything here runs in the writer's single thread, which created the
+    connection (sqlite3 refuses to let another thread use it).
     """
-    dumped = [_dump(event) for event in events]
-    payloads = [canonical_dumps(data) for data in dumped]
-    for index in redactor.redact_batch(payloads):
-        # The indexed columns must agree with the stored (redacted) payload.
-        dumped[index] = json.loads(payloads[index])
-    row_id, prev = tail.last_id, tail.hash
-    sha256 = hashlib.sha256
-    for data, payload in zip(dumped, payloads, strict=True):
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // COLUMNS
+        largest = 1
+        while largest * 2 <= min(limit, MAX_ROWS_PER_INSERT):
+            largest *= 2
+        # Power-of-two statement sizes: any batch is a few statements, and the
+        # connection's statement cache holds every size there is.
+        self._sizes = [1 << n for n in range(largest.bit_length() - 1, -1, -1)]
+        self._sql = {size: _insert_sql(size) for size in self._sizes}
+
+    @classmethod
+    def connect(cls, path: Path, busy_timeout: float) -> _BatchWriter:
+        return cls(open_for_writing(path, busy_timeout))
+
+    def commit(self, events: list[EventBase], redactor: Redactor, head: ChainHead) -> ChainHead:
+        """Chain ``events`` onto ``head`` and commit them with the new head, or nothing."""
+        values, new_head = chain_rows(events, redactor, head)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            digest = sha256((prev + payload).encode()).hexdigest()
-        except UnicodeEncodeError:
-            payload = _encodable(payload)
-            digest = sha256((prev + payload).encode()).hexdigest()
-        row_id += 1
-        yield (
-            row_id,
-            data["run"],
-            data["seq"],
-            data["ts"],
-            data["agent"],
-            data["kind"],
-            payload,
-            prev,
-            digest,
-        )
-        prev = digest
-        tail.last_id, tail.hash = row_id, digest
+            self._insert(values)
+            conn.execute(_SET_HEAD, (new_head.last_id, new_head.hash))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        return new_head
+
+    def _insert(self, values: list[Any]) -> None:
+        left = len(values) // COLUMNS
+        start = 0
+        for size in self._sizes:
+            while left >= size:
+                end = start + size * COLUMNS
+                self._conn.execute(self._sql[size], values[start:end])
+                start = end
+                left -= size
+
+    def close(self) -> None:
+        self._conn.close()  # the last connection out checkpoints the rest
 
 
 class AuditStore:
@@ -157,7 +164,8 @@ class AuditStore:
         path: Path,
         run_id: str,
         lock: RunLock,
-        conn: aiosqlite.Connection,
+        thread: ThreadPoolExecutor,
+        writer: _BatchWriter,
         head: ChainHead,
         last_seq: int,
         redactor: Redactor,
@@ -165,7 +173,8 @@ class AuditStore:
         self._path = path
         self._run_id = run_id
         self._lock = lock
-        self._conn = conn
+        self._thread = thread
+        self._writer = writer
         self._head = head
         self._seq = last_seq
         self._redactor = redactor
@@ -174,9 +183,11 @@ class AuditStore:
         self._first_queued_at = 0.0
         self._max_delay = MAX_DELAY_SECONDS
         self._batch_events = BATCH_EVENTS
+        self._high_water = HIGH_WATER_EVENTS
         self._appended = 0
         self._committed = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._room_waiters: set[asyncio.Future[None]] = set()
         self._kick = asyncio.Event()
         self._error: AuditError | None = None
         self._closing = False
@@ -198,6 +209,7 @@ class AuditStore:
         busy_timeout: float = 5.0,
         max_delay: float = MAX_DELAY_SECONDS,
         batch_events: int = BATCH_EVENTS,
+        high_water: int = HIGH_WATER_EVENTS,
     ) -> AuditStore:
         """Open (creating and migrating if needed) ``path`` for writing as run ``run_id``.
 
@@ -210,24 +222,23 @@ class AuditStore:
         db = Path(path)
         redactor = Redactor(secrets)
         lock = RunLock.acquire(db, run_id)
+        loop = asyncio.get_running_loop()
+        thread = ThreadPoolExecutor(1, thread_name_prefix=f"audit writer {db.name}")
         try:
-            start = await asyncio.to_thread(prepare_for_write, db, run_id)
-            conn = await aiosqlite.connect(db, timeout=busy_timeout)
-            try:
-                await conn.execute("PRAGMA synchronous = NORMAL")
-                await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see Checkpointer
-            except BaseException:
-                await conn.close()
-                raise
-            store = cls(db, run_id, lock, conn, start.head, start.last_seq, redactor)
+            start = await loop.run_in_executor(thread, prepare_for_write, db, run_id)
+            writer = await loop.run_in_executor(thread, _BatchWriter.connect, db, busy_timeout)
+            store = cls(db, run_id, lock, thread, writer, start.head, start.last_seq, redactor)
         except sqlite3.Error as exc:
+            thread.shutdown(wait=False)
             lock.release()
             raise AuditError(f"cannot open audit database {db}: {exc}") from None
         except BaseException:
+            thread.shutdown(wait=False)
             lock.release()
             raise
         store._max_delay = max_delay
         store._batch_events = batch_events
+        store._high_water = high_water
         return store
 
     async def __aenter__(self) -> AuditStore:
@@ -262,6 +273,11 @@ class AuditStore:
         return self._appended - self._committed
 
     @property
+    def backlogged(self) -> bool:
+        """More than the high-water mark of events await their commit: ``room()`` would wait."""
+        return self._appended - self._committed > self._high_water
+
+    @property
     def head(self) -> ChainHead:
         """The last committed row's id and hash."""
         return self._head
@@ -287,16 +303,20 @@ class AuditStore:
         if self._closing:
             kind = getattr(event, "kind", type(event).__name__)
             raise AuditError(f"audit store {self._path} is closed; cannot append {kind!r}")
-        if not event.run:
-            event.run = self._run_id
-        elif event.run != self._run_id:
+        # Stamped through __dict__: both fields are plain (no validator), and this
+        # runs once per event on the event loop, where pydantic's setattr is not free.
+        fields = event.__dict__
+        run = fields["run"]
+        if not run:
+            fields["run"] = self._run_id
+        elif run != self._run_id:
             raise ValueError(
-                f"event of run {event.run!r} appended to the audit store of run {self._run_id!r}"
+                f"event of run {run!r} appended to the audit store of run {self._run_id!r}"
             )
         if not math.isfinite(event.ts):
             raise ValueError(f"event timestamp must be a finite number, not {event.ts!r}")
         self._seq += 1
-        event.seq = self._seq
+        fields["seq"] = self._seq
         pending = self._pending
         pending.append(event)
         self._appended += 1
@@ -307,6 +327,32 @@ class AuditStore:
         elif queued >= self._batch_events:
             self._kick.set()
         return self._seq
+
+    async def room(self, timeout: float | None = None) -> bool:
+        """Wait, while backlogged, for the writer's next commit that leaves room; True then.
+
+        For producers that can afford to wait (a reader of an agent's output
+        pipe): waiting here is what pushes back on a flooding agent. Returns
+        True at once when there is room, or when the store is closing or its
+        writer has stopped (a producer must not hang on a dead store); False
+        when ``timeout`` passed first. Every waiter is let go by the same
+        commit, and it may then go on (one more chunk, say) even if others
+        filled the room first: that is fair to all of them, and the backlog
+        can pass the mark by at most one step of each. A failing database
+        keeps them waiting (its events are kept and retried, so the backlog
+        only grows).
+        """
+        if not self.backlogged or self._closing or self._task.done():
+            return True
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._room_waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._room_waiters.discard(waiter)
+        return True
 
     async def flush(self) -> None:
         """Return once every event appended before this call is committed.
@@ -339,6 +385,7 @@ class AuditStore:
         if self._closed:
             return
         self._closing = True
+        self._release_room()
         failure: AuditError | None = None
         try:
             await self.flush()
@@ -354,7 +401,9 @@ class AuditStore:
                 await self._task
             try:
                 await asyncio.to_thread(self._checkpointer.stop)
-                await self._conn.close()  # the last connection out checkpoints the rest
+                # Queued behind any write still under way in the writer's thread.
+                await self._loop.run_in_executor(self._thread, self._writer.close)
+                self._thread.shutdown(wait=True)  # the thread is idle: this joins at once
             finally:
                 self._lock.release()
         if failure is not None:
@@ -380,10 +429,15 @@ class AuditStore:
             await self._write_next_batch()
 
     async def _write_next_batch(self) -> None:
-        batch = self._pending[:MAX_BATCH_EVENTS]
-        del self._pending[:MAX_BATCH_EVENTS]
+        if len(self._pending) <= MAX_BATCH_EVENTS:
+            batch, self._pending = self._pending, []
+        else:
+            batch = self._pending[:MAX_BATCH_EVENTS]
+            del self._pending[:MAX_BATCH_EVENTS]
         try:
-            self._head = await self._write(batch)
+            self._head = await self._loop.run_in_executor(
+                self._thread, self._writer.commit, batch, self._redactor, self._head
+            )
         except Exception as exc:
             self._pending[:0] = batch
             self._error = AuditError(f"cannot write to audit database {self._path}: {exc}")
@@ -397,19 +451,8 @@ class AuditStore:
             self._checkpointer.poke()
         self._error = None
         self._release_waiters(None)
-
-    async def _write(self, batch: list[EventBase]) -> ChainHead:
-        """One transaction: the batch's rows and the new chain head."""
-        tail = _ChainTail(self._head)
-        try:
-            await self._conn.executemany(_INSERT, _chain_rows(batch, self._redactor, tail))
-            await self._conn.execute(_SET_HEAD, (tail.last_id, tail.hash))
-            await self._conn.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self._conn.rollback()
-            raise
-        return ChainHead(tail.last_id, tail.hash)
+        if self._room_waiters and not self.backlogged:
+            self._release_room()
 
     def _release_waiters(self, error: AuditError | None) -> None:
         if error is not None:
@@ -426,8 +469,15 @@ class AuditStore:
                 waiter.set_result(None)
         self._waiters = keep
 
+    def _release_room(self) -> None:
+        waiters, self._room_waiters = self._room_waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _writer_ended(self, task: asyncio.Task[None]) -> None:
         """If the writer dies of a bug, waiting flushes fail instead of hanging."""
+        self._release_room()
         if task.cancelled() and self._closed:
             return
         exc = None if task.cancelled() else task.exception()

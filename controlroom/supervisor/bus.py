@@ -6,6 +6,11 @@ TUI) each get a bounded queue: a subscriber that falls behind loses the
 oldest events it has not read and is told how many (``Subscription.dropped``),
 and can catch up from the store with ``events since seq``; it never slows the
 supervisor down or grows memory without bound.
+
+The recorder pushes back instead: while it is far behind (``backlogged``),
+producers that can wait (the readers of agents' output pipes) ``await
+room()``, so a flooding agent is slowed by its own full pipe rather than
+the control room's memory growing.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ class EventRecorder(Protocol):
     def append(self, event: EventBase) -> int: ...
 
     async def flush(self) -> None: ...
+
+    @property
+    def backlogged(self) -> bool: ...
+
+    async def room(self, timeout: float | None = None) -> bool: ...
 
 
 class Subscription:
@@ -97,6 +107,18 @@ class EventBus:
 
     async def flush(self) -> None:
         await self._recorder.flush()
+
+    @property
+    def backlogged(self) -> bool:
+        """The recorder is far behind: producers that can wait should ``await room()``."""
+        return self._recorder.backlogged
+
+    async def room(self, timeout: float | None = None) -> bool:
+        """Wait until the recorder has made room (at once when it is not behind).
+
+        False when ``timeout`` passed first.
+        """
+        return await self._recorder.room(timeout)
 
     def listen(self, listener: Callable[[EventBase], None]) -> None:
         """A synchronous listener, called in publish order (keep it cheap)."""

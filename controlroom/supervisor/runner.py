@@ -19,7 +19,7 @@ from typing import Protocol
 
 from controlroom._errors import AgentError
 from controlroom.adapters import Adapter, make_adapter, read_line_batches, read_lines
-from controlroom.adapters.lines import MalformedLine
+from controlroom.adapters.lines import CHUNK_BYTES, MalformedLine
 from controlroom.models import (
     AgentCrashed,
     AgentExited,
@@ -33,6 +33,7 @@ from controlroom.models import (
     Handoff,
 )
 from controlroom.supervisor.breaker import CircuitBreaker
+from controlroom.supervisor.bus import EventBus
 from controlroom.supervisor.pipeline import ReviewVerdict
 from controlroom.supervisor.process import AgentProcess, spawn_agent
 
@@ -46,6 +47,7 @@ class AgentHost(Protocol):
     """What a runner needs from the supervisor that runs it."""
 
     handoff_max_chars: int
+    bus: EventBus
 
     def publish(self, event: EventBase) -> None: ...
 
@@ -308,9 +310,22 @@ class AgentRunner:
             transport.close()
 
     async def _read_stdout(self, proc: AgentProcess, adapter: Adapter) -> None:
+        """Frame, adapt and hand on the agent's stdout; wait for the audit log if it floods.
+
+        While the audit writer is far behind (the bus is ``backlogged``), a
+        reader may take in one chunk's worth of output per second freely; a
+        reader over that (a flooding agent: a full chunk at once, or many
+        small ones) waits for room before reading on, so the agent's pipe
+        fills and its own writes block. A paced agent's lines are never
+        held, so neither is the governor's stop; nor are an exited agent's,
+        whose rest is bounded and must be drained without pause.
+        """
         stream = proc.process.stdout
         assert stream is not None
         handle = self.host.handle
+        bus = self.host.bus
+        clock = asyncio.get_running_loop().time
+        allowance, refilled = float(CHUNK_BYTES), clock()  # a token bucket, in bytes
         async for batch in read_line_batches(stream):
             self._lines_read += len(batch)
             for item in batch:
@@ -319,6 +334,17 @@ class AgentRunner:
                 else:
                     for event in adapter.feed(item):
                         handle(self, event)
+            if bus.backlogged and proc.process.returncode is None:
+                now = clock()
+                allowance = min(CHUNK_BYTES, allowance + (now - refilled) * CHUNK_BYTES)
+                refilled = now
+                allowance -= sum(len(i) if isinstance(i, str) else i.length for i in batch)
+                if allowance < 0:
+                    allowance = 0.0
+                    # In short waits: once the agent exits, its rest is read without pause.
+                    while not await bus.room(0.1) and proc.process.returncode is None:
+                        pass
+                    refilled = clock()
 
     async def _read_stderr(self, proc: AgentProcess) -> None:
         stream = proc.process.stderr
