@@ -11,8 +11,19 @@ import bisect
 import json
 import re
 import tomllib
+from pathlib import Path
+from typing import Any
 
-__all__ = ["BARE_KEY", "BARE_KEY_ASSIGNMENT", "KeyPath", "TomlKeyLines", "format_key_path"]
+from controlroom._errors import ConfigError, ConfigProblem
+
+__all__ = [
+    "BARE_KEY",
+    "BARE_KEY_ASSIGNMENT",
+    "KeyPath",
+    "TomlKeyLines",
+    "format_key_path",
+    "read_toml",
+]
 
 KeyPath = tuple[str | int, ...]
 """A key inside the config: ``("agents", 2, "budget", "max_tokens")``."""
@@ -219,3 +230,50 @@ class TomlKeyLines:
             match = SCALAR.match(self._text, self._i)
             assert match is not None  # the pattern matches the empty string
             self._i = max(match.end(), self._i + 1)
+
+
+def read_toml(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """The text and data of a TOML file, or ``ConfigError`` saying what and where.
+
+    An unreadable file, text that is not UTF-8 and a TOML syntax error each
+    become one problem naming the file, the line and (where it can be told)
+    the key, as every config and theme error does.
+    """
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([ConfigProblem(file, line, "", "not UTF-8 text")]) from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(file, text, exc)]) from None
+
+
+def _syntax_problem(file: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigProblem:
+    message = str(exc)
+    match = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message, re.DOTALL)
+    if match:
+        message, line, where = match[1], int(match[2]), f" (column {match[3]})"
+    else:
+        message = re.sub(r" \(at end of document\)$", "", message)
+        line, where = max(1, len(text.rstrip().splitlines())), " (at the end of the file)"
+    message = re.sub(
+        r"Cannot declare \(([^)]*)\) twice",
+        lambda m: "table [" + ".".join(re.findall(r"'([^']*)'", m[1])) + "] is declared twice",
+        message,
+    )
+    lines = text.splitlines()
+    bad = lines[line - 1] if line <= len(lines) else ""
+    header = bad.lstrip().startswith("[")
+    path = TomlKeyLines("\n".join(lines[: line if header else line - 1])).table
+    key = None if header else BARE_KEY_ASSIGNMENT.match(bad)
+    if key:
+        path += (key[1],)
+    message = message[:1].lower() + message[1:]
+    return ConfigProblem(file, line, format_key_path(path), f"TOML syntax error: {message}{where}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from inspect import isclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from controlroom._errors import ConfigError, ConfigProblem
-from controlroom._tomllines import BARE_KEY_ASSIGNMENT, KeyPath, TomlKeyLines, format_key_path
+from controlroom._tomllines import KeyPath, TomlKeyLines, format_key_path, read_toml
 from controlroom.models import (
     DEFAULT_PRICING,
     AgentSpec,
@@ -152,30 +151,6 @@ def _fields_at(model: type[BaseModel], loc: Iterable[str | int]) -> list[str] | 
     return list(current.model_fields)
 
 
-def _syntax_problem(file: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigProblem:
-    message = str(exc)
-    match = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message, re.DOTALL)
-    if match:
-        message, line, where = match[1], int(match[2]), f" (column {match[3]})"
-    else:
-        message = re.sub(r" \(at end of document\)$", "", message)
-        line, where = max(1, len(text.rstrip().splitlines())), " (at the end of the file)"
-    message = re.sub(
-        r"Cannot declare \(([^)]*)\) twice",
-        lambda m: "table [" + ".".join(re.findall(r"'([^']*)'", m[1])) + "] is declared twice",
-        message,
-    )
-    lines = text.splitlines()
-    bad = lines[line - 1] if line <= len(lines) else ""
-    header = bad.lstrip().startswith("[")
-    path = TomlKeyLines("\n".join(lines[: line if header else line - 1])).table
-    key = None if header else BARE_KEY_ASSIGNMENT.match(bad)
-    if key:
-        path += (key[1],)
-    message = message[:1].lower() + message[1:]
-    return ConfigProblem(file, line, format_key_path(path), f"TOML syntax error: {message}{where}")
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -196,19 +171,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> S
     ``environ`` (default ``os.environ``) supplies ``${NAME}`` and ``~`` in paths.
     """
     file = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {exc.strerror}")]) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError([ConfigProblem(file, line, "", "not UTF-8 text")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([_syntax_problem(file, text, exc)]) from None
+    text, data = read_toml(path)
     loader = _Loader(
         file, TomlKeyLines(text), Path(path), os.environ if environ is None else environ
     )

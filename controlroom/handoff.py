@@ -21,6 +21,7 @@ from controlroom._errors import HandoffError
 from controlroom.models import Handoff
 
 __all__ = [
+    "json_type",
     "DEFAULT_MAX_CHARS",
     "HANDOFF_FIELDS",
     "parse_handoff_text",
@@ -34,7 +35,7 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 _JSON_FENCE_TAGS = frozenset({"", "json"})
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
     """The JSON name of a value's type, for messages an operator reads."""
     if value is None:
         return "null"
@@ -62,7 +63,7 @@ def validate_handoff(data: object, max_chars: int = DEFAULT_MAX_CHARS) -> Handof
         raise HandoffError(
             "",
             "a handoff must be a JSON object with the fields "
-            f"{', '.join(HANDOFF_FIELDS)}; got {_json_type(data)}",
+            f"{', '.join(HANDOFF_FIELDS)}; got {json_type(data)}",
         )
     extra = sorted(str(key) for key in data if key not in HANDOFF_FIELDS)
     if extra:
@@ -75,7 +76,7 @@ def validate_handoff(data: object, max_chars: int = DEFAULT_MAX_CHARS) -> Handof
             raise HandoffError(name, "missing")
         value = data[name]
         if not isinstance(value, str):
-            raise HandoffError(name, f"must be a string, got {_json_type(value)}")
+            raise HandoffError(name, f"must be a string, got {json_type(value)}")
         if not value.strip():
             raise HandoffError(name, "empty")
         if len(value) > max_chars:

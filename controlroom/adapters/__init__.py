@@ -65,11 +65,8 @@ def make_adapter(
     stream: Stream = "stdout",
 ) -> Adapter:
     """A fresh adapter for one process of ``agent`` (adapters keep per-process state)."""
-    if format == "native":
-        return NativeAdapter(agent, handoff_max_chars, stream)
-    if format == "claude-code":
-        return ClaudeCodeAdapter(agent, handoff_max_chars, stream)
-    if format == "plain":
-        return PlainAdapter(agent, stream)
+    adapter = ADAPTERS.get(format)
+    if adapter is not None:
+        return adapter(agent, handoff_max_chars, stream)
     known = ", ".join(sorted(ADAPTERS))
     raise AgentError(f"agent {agent!r}: unknown output format {format!r} (known: {known})")

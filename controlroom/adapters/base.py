@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
+from controlroom.handoff import DEFAULT_MAX_CHARS, json_type
 from controlroom.models import AgentOutput, Event, MalformedOutput
 
 __all__ = [
@@ -48,23 +49,6 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
         ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in head
     )
     return escaped[:limit]
-
-
-def json_type(value: object) -> str:
-    """The JSON name of a value's type, for reasons an operator reads."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 class FieldProblem(Exception):
@@ -119,9 +103,12 @@ class BaseAdapter(ABC):
 
     format: ClassVar[str] = ""
 
-    def __init__(self, agent: str, stream: Stream = "stdout") -> None:
+    def __init__(
+        self, agent: str, handoff_max_chars: int = DEFAULT_MAX_CHARS, stream: Stream = "stdout"
+    ) -> None:
         self.agent = agent
         self.stream: Stream = stream
+        self.handoff_max_chars = handoff_max_chars
 
     def feed(self, line: str) -> list[Event]:
         try:

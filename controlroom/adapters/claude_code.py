@@ -96,8 +96,7 @@ class ClaudeCodeAdapter(BaseAdapter):
         handoff_max_chars: int = DEFAULT_MAX_CHARS,
         stream: Stream = "stdout",
     ) -> None:
-        super().__init__(agent, stream)
-        self.handoff_max_chars = handoff_max_chars
+        super().__init__(agent, handoff_max_chars, stream)
         self.session_id: str | None = None
         self.model: str | None = None
         self._seen_messages: set[str] = set()

@@ -76,8 +76,7 @@ class NativeAdapter(BaseAdapter):
         handoff_max_chars: int = DEFAULT_MAX_CHARS,
         stream: Stream = "stdout",
     ) -> None:
-        super().__init__(agent, stream)
-        self.handoff_max_chars = handoff_max_chars
+        super().__init__(agent, handoff_max_chars, stream)
         self._parsers: dict[str, Callable[[dict[str, Any]], Event]] = {
             "usage": self._usage,
             "status": self._status,

@@ -39,7 +39,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -54,7 +53,7 @@ from textual.design import ColorSystem
 from textual.theme import Theme
 
 from controlroom._errors import ConfigError, ConfigProblem
-from controlroom._tomllines import KeyPath, TomlKeyLines, format_key_path
+from controlroom._tomllines import KeyPath, TomlKeyLines, format_key_path, read_toml
 from controlroom.models import AgentState
 
 __all__ = [
@@ -104,7 +103,6 @@ _DERIVED_FROM = {  # own variable → the [status] key (or [colors] key) it defa
 
 _TOP_KEYS = ("name", "dark", "description", "colors", "status", "variables")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SYNTAX_AT = re.compile(r"(.*) \(at line (\d+), column (\d+)\)", re.DOTALL)
 
 
 def status_variable(state: str) -> str:
@@ -164,23 +162,7 @@ def theme_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
 def load_theme_file(path: str | Path) -> ThemeSpec:
     """Read and validate one theme file; ``ConfigError`` lists every problem in it."""
     file = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {exc.strerror}")]) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad_line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError([ConfigProblem(file, bad_line, "", "not UTF-8 text")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _SYNTAX_AT.fullmatch(str(exc))
-        line = int(match[2]) if match else None
-        message = match[1] if match else str(exc)
-        problem = ConfigProblem(file, line, "", f"TOML syntax error: {message}")
-        raise ConfigError([problem]) from None
+    text, data = read_toml(path)
     return _ThemeReader(file, TomlKeyLines(text)).read(data)
 
 
