@@ -356,12 +356,6 @@ async def test_question_mark_opens_help_with_the_bindings(tmp_path: Path) -> Non
         await d.until(lambda: isinstance(d.app.screen, MainScreen))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: help lists Textual's own ctrl+q 'Quit' (id None, under Other) instead of the "
-    "app's q binding (id 'quit', View): collect_help() dedupes on (id or action, description) "
-    "= ('quit', 'Quit') and the inherited App ctrl+q binding comes first",
-)
 async def test_help_lists_q_to_quit_under_view(tmp_path: Path) -> None:
     async with dashboard(tmp_path, [sleeper("s")]) as d:
         await d.ready("s")
@@ -430,18 +424,41 @@ async def test_read_only_refuses_every_mutating_key(tmp_path: Path) -> None:
             assert [r["kind"] for r in d.audit() if r["kind"] in _CHANGES] == [], key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in --read-only, check_action() disables the mutating bindings, so x/X/a/r/p/R/b "
-    "do nothing silently; the operator gets no 'read-only' notification (Operator._refused is "
-    "never reached)",
-)
 async def test_read_only_says_why_a_key_did_nothing(tmp_path: Path) -> None:
     async with dashboard(tmp_path, [sleeper("s")], read_only=True) as d:
         await d.ready("s")
         await d.shows("s", {"running"})
         await d.pilot.press("x")
-        await d.until(lambda: any("read-only" in n.message for n in d.notes), timeout=1)
+        note = await d.until(
+            lambda: next((n for n in d.notes if "read-only" in n.message), None), timeout=1
+        )
+        assert (note.message, note.severity) == ("read-only: kill is not allowed", "warning")
+        assert isinstance(d.app.screen, MainScreen)  # nothing else happened: no confirm
+        assert d.state("s") == "running"
+        shown = {b.binding.action for b in d.main.active_bindings.values()}
+        assert not shown & {"kill_agent", "stop_all", "approve_gate", "reject_gate"}, shown
+
+
+async def test_a_modal_pauses_the_refresh_and_closing_it_refreshes_at_once(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path, [sleeper("s")]) as d:
+        await d.ready("s")
+        await d.shows("s", {"running"})
+        await d.select("s")
+        await d.pilot.press("x")
+        await d.on_screen(ConfirmModal)
+        await d.pilot.pause(0.1)
+        covered = d.main.refreshes
+        await d.pilot.pause(0.8)  # three ticks' worth: none may come
+        assert d.main.refreshes == covered
+        await d.pilot.press("n")
+        await d.until(lambda: isinstance(d.app.screen, MainScreen))
+        await d.until(lambda: d.main.refreshes > covered, timeout=1)
+        back = d.main.refreshes
+        await d.pilot.pause(1.0)
+        assert 2 <= d.main.refreshes - back <= 5  # one 4 Hz tick again, not two
+        assert d.state("s") == "running"
 
 
 def test_keys_module_agrees_with_the_tests() -> None:

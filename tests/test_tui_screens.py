@@ -360,6 +360,31 @@ async def test_gate_screen_decided_elsewhere_notifies_and_closes(tmp_path: Path)
             assert app.notes[-1] == ("error", f"gate {gate['id']} is already approved")
 
 
+async def test_gate_screen_ages_the_gate_by_the_clock_it_is_given(tmp_path: Path) -> None:
+    async with swarm(tmp_path, [worker("a"), worker("b", after=["a"], gate="human")]) as s:
+        port, _, gate, agent = await open_gate(s)
+        app = Host()
+        async with app.run_test(size=(120, 45)) as pilot:
+            clock = float(gate["created"]) + 3725.0
+            app.open(GateScreen(port, gate, agent, clock=lambda: clock))
+            await pilot.pause()
+            wait = str(app.screen.query_one("#gate-wait", Static).render())
+            assert wait.startswith("waiting 1h 02m"), wait
+            await pilot.press("escape")
+
+
+def test_the_gate_queue_shows_age_and_timeout_whole() -> None:
+    from controlroom.tui.widgets.gate_queue import _COLUMNS, gate_cells
+
+    width = dict((key, w) for key, _, w in _COLUMNS)["age"]
+    for age, timeout in ((125.0, 3600.0), (3725.0, 7200.0)):
+        cell = gate_cells({"id": "g-1", "age_seconds": age, "timeout_seconds": timeout})[0]
+        assert len(cell) <= width, (cell, width)
+    assert gate_cells({"id": "g-1", "age_seconds": 125.0, "timeout_seconds": 3600.0})[0] == (
+        "2:05/1:00:00"
+    )
+
+
 def test_describe_wait_counts_down() -> None:
     gate = {"created": 1000.0, "timeout_seconds": 3600.0}
     text, left = describe_wait(gate, now=1065.0)

@@ -10,8 +10,9 @@ supervisor, so a change of shape fails loudly instead of leaving this
 recording stale) and replays fixed event dicts. It has no logic of the
 dashboard's and does not stand in for any of our code that is under test.
 
-Everything else that could vary is pinned: ``time.time`` (the gate screen
-counts a gate's age from it), the time zone (log lines print local
+Everything else that could vary is pinned: the app's clock (the gate screen
+counts a gate's age from it: ``ControlRoomApp(clock=...)``, not a process-wide
+patch of ``time.time``), the time zone (log lines print local
 ``HH:MM:SS``), the user theme folder (``$XDG_CONFIG_HOME`` is an empty temp
 dir, as harlequin's functional tests isolate user config), the input cursor
 blink, and the burn-rate sparklines (the recording is a fixed sequence of
@@ -454,8 +455,7 @@ class RecordedSession:
 
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """time.time() is the recording's "now"; local time is UTC; frames come every 50 ms."""
-    monkeypatch.setattr(time, "time", lambda: NOW)
+    """Local time is UTC; frames come every 50 ms (the app's clock: ``recorded_app``)."""
     monkeypatch.setattr(main_screen, "REFRESH_SECONDS", 0.05)  # the same frames, sooner
     saved = os.environ.get("TZ")
     os.environ["TZ"] = "UTC"
@@ -471,7 +471,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def recorded_app(theme: str) -> ControlRoomApp:
-    return ControlRoomApp(RecordedSession(), RecordedPort(), theme=theme)
+    return ControlRoomApp(RecordedSession(), RecordedPort(), theme=theme, clock=lambda: NOW)
 
 
 async def _until(pilot: Pilot[Any], check: Callable[[], object], timeout: float = 10.0) -> None:

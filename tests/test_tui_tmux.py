@@ -187,13 +187,6 @@ command = ["{python}", "{agents}/well_behaved.py", "idler", "30"]
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: q → 'stop' records run_ended outcome 'failed', not 'stopped': Operator._quit "
-    "stops every agent before app.exit('stop'), so _run_local finds nothing unfinished, leaves "
-    "outcome None and Supervisor.close() derives 'failed' (SIGTERM on the dashboard records "
-    "'stopped' for the same intent)",
-)
 def test_quit_and_stop_records_the_run_as_stopped(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "config.toml", ONE_IDLER)
     db = tmp_path / "audit.db"

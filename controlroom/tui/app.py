@@ -20,10 +20,13 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
+from textual.actions import ActionParseResult
+from textual.actions import parse as parse_action
 from textual.app import App
 from textual.binding import BindingType
 from textual.worker import Worker, WorkerState
@@ -32,7 +35,7 @@ from controlroom._errors import ControlRoomError
 from controlroom.tui.actions import Operator
 from controlroom.tui.alerts import AlertBatcher, alert_for
 from controlroom.tui.commands import SwarmCommands
-from controlroom.tui.keys import MUTATING_ACTIONS, Debouncer, binding
+from controlroom.tui.keys import MUTATING_ACTIONS, READ_ONLY_REFUSALS, Debouncer, binding
 from controlroom.tui.port import ControlPort
 from controlroom.tui.screens.main import MainScreen
 from controlroom.tui.session import LocalSession, RemoteSession, Session, log_detached
@@ -47,6 +50,8 @@ from controlroom.tui.themes import (
 from controlroom.tui.widgets.header import SwarmHeader
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
     from controlroom.models import SwarmConfig
 
 __all__ = ["ControlRoomApp", "attach_dashboard", "run_dashboard"]
@@ -82,9 +87,11 @@ class ControlRoomApp(App[str]):
         theme: str | None = None,
         read_only: bool = False,
         theme_dirs: list[Path] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.theme_specs, self.theme_problems = load_themes(theme_dirs)
         super().__init__()
+        self.clock = clock  # epoch seconds, for ages the screens count themselves (tests pin it)
         self.session = session
         self.port = port
         self.read_only = read_only or port.read_only
@@ -212,6 +219,27 @@ class ControlRoomApp(App[str]):
 
     # ------------------------------------------------------------------ app-wide actions
 
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Read-only: a key that would change the swarm says why it does nothing.
+
+        ``check_action`` hides those bindings from the footer (False), which
+        would also make a press silently do nothing; every key press reaches
+        its action through here, so the refusal is told here, once, for
+        every screen.
+        """
+        if self.read_only:
+            _, name, _ = action if isinstance(action, tuple) else parse_action(action)
+            refused = READ_ONLY_REFUSALS.get(name)
+            if refused is not None:
+                self.notify(f"read-only: {refused} is not allowed", severity="warning")
+                return True
+        return await super().run_action(action, default_namespace, namespaces)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in MUTATING_ACTIONS and self.read_only:
             return False
@@ -319,9 +347,12 @@ async def _run_local(session: LocalSession, theme: str | None, read_only: bool) 
         _forget_terminal_signals()
         if choice == "detach":
             _detach(session)
-        elif session.unfinished():
+        elif choice == "stop" or session.unfinished():
+            # "stop" (q → stop, SIGTERM, SIGINT) is the operator's stop even when the
+            # quit dialog already stopped every agent: the run ends "stopped", not "failed".
             outcome = "stopped"
-            await session.stop_all("dashboard closed: stop all")
+            if session.unfinished():
+                await session.stop_all("dashboard closed: stop all")
         ok = await session.wait()
     except BaseException:
         if session.unfinished():  # never leave agents running unseen

@@ -24,6 +24,7 @@ __all__ = [
     "KEYS",
     "MUTATING",
     "MUTATING_ACTIONS",
+    "READ_ONLY_REFUSALS",
     "SECTION_ORDER",
     "SECTIONS",
     "Debouncer",
@@ -146,6 +147,22 @@ MUTATING: Final[frozenset[str]] = DESTRUCTIVE | {"approve-gate", "pause-agent", 
 
 MUTATING_ACTIONS: Final[frozenset[str]] = frozenset(KEYS[i].action for i in MUTATING)
 """The action names of :data:`MUTATING` bindings, for ``check_action`` in ``--read-only``."""
+
+READ_ONLY_REFUSALS: Final[dict[str, str]] = {
+    "kill_agent": "kill",
+    "stop_all": "stop all",
+    "approve_gate": "approve",
+    "approve_with_reason": "approve",
+    "reject_gate": "reject",
+    "pause_agent": "pause",
+    "restart_agent": "restart",
+    "reset_breaker": "reset breaker",
+}
+"""Every action that changes the swarm (on any screen) → the word the read-only refusal uses.
+
+In ``--read-only`` their bindings are hidden (``check_action`` → False) and a
+press is answered by ``read-only: <word> is not allowed`` instead of silence.
+"""
 
 DEBOUNCE_SECONDS: Final = 0.3
 

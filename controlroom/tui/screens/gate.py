@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import work
@@ -93,8 +94,17 @@ class GateScreen(Screen[str | None]):
     ]
     AUTO_FOCUS = "#gate-body"
 
-    def __init__(self, port: ControlPort, gate: dict[str, Any], agent: dict[str, Any] | None):
+    def __init__(
+        self,
+        port: ControlPort,
+        gate: dict[str, Any],
+        agent: dict[str, Any] | None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ):
+        """``clock`` (epoch seconds) ages the gate; default: the app's ``clock``, else time.time."""
         super().__init__()
+        self._clock = clock
         self.port = port
         self.gate = dict(gate)
         self.gate_id = str(gate.get("id", ""))
@@ -157,6 +167,11 @@ class GateScreen(Screen[str | None]):
         title = f" · {gate['title']}" if gate.get("title") and kind == "tool" else ""
         return f"GATE {self.gate_id} · {what}{title}"
 
+    def now(self) -> float:
+        """Now, by the clock given, or the app's (a test pins it there), or the system's."""
+        clock = self._clock or getattr(self.app, "clock", None) or time.time
+        return float(clock())
+
     def _meter(self) -> dict[str, Any] | None:
         return (self.agent or {}).get("meter")
 
@@ -168,7 +183,7 @@ class GateScreen(Screen[str | None]):
     # ------------------------------------------------------------------ live refresh
 
     def _show_live(self) -> None:
-        wait, left = describe_wait(self.gate)
+        wait, left = describe_wait(self.gate, self.now())
         line = self.query_one("#gate-wait", Static)
         if self.pending:
             line.update(wait)

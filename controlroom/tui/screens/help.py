@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from controlroom.tui.keys import DESTRUCTIVE, SECTION_ORDER, SECTIONS
+from controlroom.tui.keys import DESTRUCTIVE, KEYS, SECTION_ORDER, SECTIONS
 
 __all__ = ["OTHER", "HelpEntry", "HelpRow", "HelpScreen", "collect_help"]
 
@@ -39,23 +39,32 @@ class HelpEntry:
 
 
 def collect_help(screen: Screen[Any] | None, app_bindings: list[Binding]) -> list[HelpEntry]:
-    """The help entries for ``screen`` (its active bindings) plus ``app_bindings``, deduplicated."""
+    """The help entries for ``screen`` (its active bindings) plus ``app_bindings``, deduplicated.
+
+    Our bindings (ids in ``KEYS``) win over inherited ones doing the same
+    thing: Textual's own ctrl+q "Quit" must not hide our ``q`` "Quit".
+    """
     from textual.app import App
 
     bindings: list[Binding] = []
     if screen is not None:
         bindings.extend(active.binding for active in screen.active_bindings.values())
     bindings.extend(app_bindings)
+    bindings.sort(key=lambda item: item.id not in KEYS)  # stable: ours first, order kept
     entries: list[HelpEntry] = []
     seen: set[tuple[str, str]] = set()
+    ours: set[tuple[str, str]] = set()  # (action, description) of our bindings
     app: App[Any] | None = screen.app if screen is not None else None
     for item in bindings:
         if item.system or not (item.description or item.tooltip):
             continue
         identity = (item.id or item.action, item.description)
-        if identity in seen:
+        doing = (item.action, item.description)
+        if identity in seen or (item.id not in KEYS and doing in ours):
             continue
         seen.add(identity)
+        if item.id in KEYS:
+            ours.add(doing)
         key = app.get_key_display(item) if app is not None else (item.key_display or item.key)
         entries.append(
             HelpEntry(

@@ -4,8 +4,9 @@ Header strip, agent table, the selected agent's detail, the pending-gate
 queue and the handoff timeline, all redrawn from ONE ``port.snapshot()`` per
 tick. The tick is a one-shot timer re-armed after each refresh (dolphie's
 WorkerManager): a slow snapshot delays the next one instead of piling up.
-While anything covers this screen (a modal, the agent screen) the refresh
-is skipped, so the selection never moves under the operator's finger.
+While anything covers this screen (a modal, the agent screen) the tick is
+paused — nothing repaints a screen nobody sees, and the selection never
+moves under the operator's finger — and it refreshes at once on return.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.timer import Timer
 from textual.widgets import Footer, Input
 from textual.worker import Worker
 
@@ -64,6 +66,8 @@ class MainScreen(Screen[None]):
         self.refreshes = 0
         self.last_apply_ms = 0.0
         self._agents: dict[str, Mapping[str, Any]] = {}
+        self._next_tick: Timer | None = None
+        self._suspended = False
 
     @property
     def control(self) -> ControlRoomApp:
@@ -100,7 +104,25 @@ class MainScreen(Screen[None]):
         """True while a modal or another screen is over this one."""
         return self.app.screen is not self
 
+    def on_screen_suspend(self, event: events.ScreenSuspend) -> None:
+        """Covered: stop ticking (an in-flight refresh applies nothing and does not re-arm)."""
+        self._suspended = True
+        self._cancel_next_tick()
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Uncovered: refresh at once, then tick again (the first resume comes at mount)."""
+        self._suspended = False
+        if self.is_mounted:
+            self._tick()
+
+    def _cancel_next_tick(self) -> None:
+        if self._next_tick is not None:
+            self._next_tick.stop()
+            self._next_tick = None
+
     def _tick(self) -> None:
+        """One refresh now; the worker re-arms the next (one chain: any pending tick is dropped)."""
+        self._cancel_next_tick()
         self._refresh_worker()
 
     @work(exclusive=True, group="refresh", exit_on_error=False, description="refresh the dashboard")
@@ -117,8 +139,8 @@ class MainScreen(Screen[None]):
         except ControlRoomError as exc:
             self.control.set_banner(f"no snapshot: {exc}", "error", seconds=5)
         finally:
-            if rearm:
-                self.set_timer(REFRESH_SECONDS, self._tick)
+            if rearm and not self._suspended:
+                self._next_tick = self.set_timer(REFRESH_SECONDS, self._tick)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Worker messages don't bubble: hand them to the app's one failure router."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -19,6 +19,9 @@ from textual.widgets import Log, Static
 
 from controlroom.tui.cells import STATE_GLYPHS, bar, count, duration, meter_level, money
 from controlroom.tui.tail import EventTail
+
+if TYPE_CHECKING:
+    from textual.css.styles import RulesMap
 
 __all__ = ["DetailPane", "summary_content"]
 
@@ -98,6 +101,20 @@ def summary_content(agent: Mapping[str, Any], tail: EventTail) -> Content:
     return Content.assemble(*parts)
 
 
+def _needs_layout(old: Content | None, new: Content, summary: Static) -> bool:
+    """False when ``new`` takes as many rows as ``old`` at the summary's width.
+
+    The summary's text changes at every refresh (tokens, cost), and a full
+    layout of the screen costs far more than repainting one widget; the
+    height is what Textual itself computes for ``height: auto``.
+    """
+    width = summary.content_size.width
+    if old is None or width <= 0:
+        return True
+    rules = cast("RulesMap", summary.styles)  # as Widget.get_content_height passes it
+    return old.get_height(rules, width) != new.get_height(rules, width)
+
+
 class DetailPane(Horizontal):
     """Shows one agent; ``show(agent, tail)`` at every refresh."""
 
@@ -128,8 +145,9 @@ class DetailPane(Horizontal):
             return
         content = summary_content(agent, tail)
         if content != self._summary:
+            resized = _needs_layout(self._summary, content, summary)
             self._summary = content
-            summary.update(content)
+            summary.update(content, layout=resized)
         new = tail.since(name, self._written)
         if new:
             log.write_lines(new)

@@ -21,7 +21,7 @@ from controlroom.tui.messages import GateChosen
 __all__ = ["GateQueue", "gate_cells"]
 
 _COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("age", "Age/timeout", 11),
+    ("age", "Age/timeout", 15),  # "1:02:05/2:00:00" whole
     ("agent", "Agent", 12),
     ("title", "What", 32),
     ("id", "Gate", 11),

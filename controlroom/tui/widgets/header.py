@@ -4,7 +4,8 @@ Swarm name, agents running of total, tokens, cost against the swarm cap (a
 bar), burn rate, and the pending-gate count — which turns loud (``-alert``:
 ``$gate-alert``, reverse, bold, in controlroom.tcss) whenever anything
 waits. A second line carries the app's banner (the emergency stop's result,
-a lost connection) while it lasts. Labels are only touched when their text changes.
+a lost connection) while it lasts. Labels are only touched when their text
+changes, and laid out again only when its width does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
@@ -43,9 +45,12 @@ class SwarmHeader(Vertical):
         yield Label("", id="hdr-banner", classes="-hidden")
 
     def _set(self, widget_id: str, text: str) -> None:
-        if self._texts.get(widget_id) != text:
+        """Show ``text``; a full layout only when its width changes (the totals tick 4×/s)."""
+        old = self._texts.get(widget_id)
+        if old != text:
             self._texts[widget_id] = text
-            self.query_one(f"#{widget_id}", Label).update(text)
+            resized = old is None or cell_len(old) != cell_len(text)
+            self.query_one(f"#{widget_id}", Label).update(text, layout=resized)
 
     def update_from(self, snapshot: Mapping[str, Any]) -> None:
         """Show the totals of a snapshot; touches only labels whose text changed."""
