@@ -72,23 +72,13 @@ async def run_swarm(
     """
     import asyncio
 
-    from controlroom.models import new_run_id
-    from controlroom.store.writer import AuditStore
-    from controlroom.supervisor.control import ControlAPI
-    from controlroom.supervisor.socket_server import ControlSocketServer
-    from controlroom.supervisor.supervisor import Supervisor, tune_gc
+    from controlroom.supervisor.opening import open_swarm
+    from controlroom.supervisor.supervisor import tune_gc
 
     tune_gc()
     stream = out if out is not None else sys.stdout
-    run_id = new_run_id()
-    store = await AuditStore.open(db, run_id, secrets=cfg.secret_values())
-    supervisor = Supervisor(cfg, store, run_id=run_id, base_dir=Path.cwd(), mode=mode)
-    server = ControlSocketServer(ControlAPI(supervisor), supervisor.run_dir / "control.sock")
-    try:
-        await server.start()
-    except BaseException:
-        await store.close()
-        raise
+    opened = await open_swarm(cfg, db, base_dir=Path.cwd(), mode=mode)
+    store, supervisor, server = opened.store, opened.supervisor, opened.server
     print(f"controlroom: control socket {server.path}", file=sys.stderr, flush=True)
     subscription = supervisor.bus.subscribe(maxsize=100_000)  # before start(): miss nothing
     printer = asyncio.create_task(_print_committed(supervisor, subscription, stream))

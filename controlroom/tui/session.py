@@ -79,23 +79,11 @@ class LocalSession:
 
     async def open(self) -> LocalPort:
         """Open the audit store and the control socket; no agent runs yet."""
-        from controlroom.models import new_run_id
-        from controlroom.store.writer import AuditStore
         from controlroom.supervisor.control import ControlAPI
-        from controlroom.supervisor.socket_server import ControlSocketServer
-        from controlroom.supervisor.supervisor import Supervisor
+        from controlroom.supervisor.opening import open_swarm
 
-        run_id = new_run_id()
-        store = await AuditStore.open(self.db, run_id, secrets=self.cfg.secret_values())
-        supervisor = Supervisor(
-            self.cfg, store, run_id=run_id, base_dir=self.base_dir, mode=self.mode
-        )
-        server = ControlSocketServer(ControlAPI(supervisor), supervisor.run_dir / "control.sock")
-        try:
-            await server.start()
-        except BaseException:
-            await store.close()
-            raise
+        opened = await open_swarm(self.cfg, self.db, base_dir=self.base_dir, mode=self.mode)
+        store, supervisor, server = opened.store, opened.supervisor, opened.server
         self.store, self.supervisor, self.server = store, supervisor, server
         self.socket_path = server.path
         self.port = LocalPort(ControlAPI(supervisor, read_only=self.read_only))
