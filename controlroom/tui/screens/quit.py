@@ -54,8 +54,11 @@ class QuitModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         if self.running:
-            plural = "agent is" if self.running == 1 else "agents are"
-            body = f"{self.running} {plural} still running. Stop them, or leave them running?"
+            plural = "agent has" if self.running == 1 else "agents have"
+            body = (
+                f"{self.running} {plural} not finished (running, waiting or about to start). "
+                "Stop them, or leave them running?"
+            )
         else:
             body = "No agent is running."
         with Vertical(id="quit-dialog", classes="dialog"):
