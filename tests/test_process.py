@@ -23,7 +23,7 @@ import pytest
 
 from controlroom._errors import AgentError
 from controlroom.models import AgentSpec
-from controlroom.supervisor import process as process_module
+from controlroom.supervisor import kill as kill_module
 from controlroom.supervisor.linux import HAS_PRCTL, IS_LINUX
 from controlroom.supervisor.process import (
     AgentProcess,
@@ -286,7 +286,7 @@ async def test_a_recycled_pid_is_never_signalled(agents: Agents) -> None:
 async def test_kill_by_polling_where_pidfds_are_missing(
     agents: Agents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(process_module, "_pidfd_works", False)  # as on macOS or old kernels
+    monkeypatch.setattr(kill_module, "_pidfd_works", False)  # as on macOS or old kernels
     tree = await agents.start("tree4.py")
     pids = (await agents.line_with(tree, "pids"))["pids"]
     stubborn = await agents.start("ignores_sigterm.py")

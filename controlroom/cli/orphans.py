@@ -44,8 +44,8 @@ def run_orphans(args: argparse.Namespace) -> int:
     import asyncio
 
     from controlroom.store.connection import open_readonly
+    from controlroom.supervisor.kill import kill_process_tree
     from controlroom.supervisor.orphans import find_orphans, recorded_processes
-    from controlroom.supervisor.process import kill_process_tree
 
     db = Path(args.db) if args.db else _default_db(args.config)
     conn = open_readonly(db)

@@ -52,11 +52,12 @@ from controlroom.supervisor.bus import EventBus, EventRecorder
 from controlroom.supervisor.claude_settings import hook_settings_path, write_hook_settings
 from controlroom.supervisor.gates import Gate
 from controlroom.supervisor.governor import BudgetGovernor, Stop
+from controlroom.supervisor.kill import KillReport
 from controlroom.supervisor.linux import become_subreaper
 from controlroom.supervisor.meters import SwarmMeterSnapshot, meter_dict, price_usage
 from controlroom.supervisor.orphans import Orphan, find_orphans, recorded_processes
 from controlroom.supervisor.pipeline import Pipeline, ReviewVerdict
-from controlroom.supervisor.process import KillReport, build_argv, build_env
+from controlroom.supervisor.process import build_argv, build_env
 from controlroom.supervisor.runner import AgentRunner
 from controlroom.supervisor.workspace import prepare_workspace
 
