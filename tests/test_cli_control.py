@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 import pytest
+from clikit import alive
 
 from controlroom.client import ControlClient
 
@@ -136,13 +137,6 @@ def room(tmp_path: Path) -> Iterator[Callable[..., Room]]:
                 pass
 
 
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 def status_of(pid: int) -> str:
     return str(psutil.Process(pid).status())
 
@@ -196,7 +190,15 @@ def test_status_pause_resume_kill_and_stop_all(room: Callable[..., Room]) -> Non
     assert re.match(r"swarm cli · run \d{8}-\d{6}-[0-9a-f]{4} · 3 agents, 3 running · ", lines[0])
     assert lines[0].endswith("· 0 pending gates")
     assert lines[1].split() == [
-        "AGENT", "STATE", "IN", "OUT", "COST", "$", "ELAPSED", "PID", "REASON"
+        "AGENT",
+        "STATE",
+        "IN",
+        "OUT",
+        "COST",
+        "$",
+        "ELAPSED",
+        "PID",
+        "REASON",
     ]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert set(rows) == {"spender", "stubborn", "victim"}
@@ -300,7 +302,12 @@ def test_gates_approve_and_reject_between_native_agents(room: Callable[..., Room
     no_reason = cli("reject", by_agent["up2"]["id"], "--config", "swarm.toml", cwd=r.cwd)
     assert no_reason.returncode == 2 and "-m/--message" in no_reason.stderr
     rejected = cli(
-        "reject", by_agent["up2"]["id"], "-m", "wrong approach", "--config", "swarm.toml",
+        "reject",
+        by_agent["up2"]["id"],
+        "-m",
+        "wrong approach",
+        "--config",
+        "swarm.toml",
         cwd=r.cwd,
     )
     assert rejected.returncode == 0, rejected.stderr

@@ -19,29 +19,17 @@ import sys
 import time
 import tomllib
 import zipfile
-from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from clikit import alive, controlroom
 
 from controlroom.demo import DEMO_DB, DEMO_RUN_DIR, EXPECTED_FINAL_STATES, demo_config, demo_folder
 from controlroom.demo.operator import APPROVE_REASON, DEMO_OPERATOR, REJECT_REASON
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def controlroom(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "controlroom", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def events(db: Path, kind: str | None = None) -> list[dict[str, Any]]:
@@ -53,25 +41,6 @@ def events(db: Path, kind: str | None = None) -> list[dict[str, Any]]:
                 "SELECT payload FROM events WHERE kind = ? ORDER BY id", (kind,)
             ).fetchall()
     return [json.loads(payload) for (payload,) in rows]
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-@pytest.fixture
-def leftovers() -> Iterator[list[int]]:
-    """Pids a test started or saw; whatever of them still lives at the end is killed."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        try:
-            psutil.Process(pid).kill()
-        except psutil.Error:
-            pass
 
 
 @pytest.fixture(scope="module")

@@ -15,27 +15,15 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
+from clikit import alive, controlroom, start_controlroom, wait_dead
 
 AGENTS = Path(__file__).parent / "agents"
 SEQ = re.compile(r"#(\d+)\s")
-
-
-def controlroom(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "controlroom", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def write_config(path: Path, agents: str, db: str = "audit.db") -> Path:
@@ -46,35 +34,6 @@ def write_config(path: Path, agents: str, db: str = "audit.db") -> Path:
 def agent(name: str, *argv: str, extra: str = "") -> str:
     command = json.dumps([sys.executable, *argv])
     return f'[[agents]]\nname = "{name}"\ncommand = {command}\n{extra}\n'
-
-
-@pytest.fixture
-def leftovers() -> Iterator[list[int]]:
-    """Pids a test saw; whatever of them still lives at the end is killed (ours only)."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        try:
-            psutil.Process(pid).kill()
-        except psutil.Error:
-            pass
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def wait_dead(pids: list[int], timeout: float = 3.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        living = [p for p in pids if alive(p)]
-        if not living:
-            return []
-        time.sleep(0.02)
-    return [p for p in pids if alive(p)]
 
 
 def test_headless_run_logs_events_and_exit_code_says_failure(tmp_path: Path) -> None:
@@ -112,13 +71,7 @@ def test_sigint_stops_all_agents_gracefully(tmp_path: Path, leftovers: list[int]
         tmp_path / "swarm.toml",
         agent("slow", str(AGENTS / "runaway.py"), "5") + agent("tree", str(AGENTS / "tree4.py")),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controlroom", "run", str(cfg), "--headless"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_controlroom("run", str(cfg), "--headless", cwd=tmp_path)
     leftovers.append(proc.pid)
     assert proc.stdout is not None
     spawned: list[int] = []
@@ -148,13 +101,7 @@ def test_killed_control_room_loses_nothing_reported_and_leaves_orphans_found(
         agent("spender", str(AGENTS / "runaway.py"), "50")
         + agent("forker", str(AGENTS / "forks_setsid.py"), "2"),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controlroom", "run", str(cfg), "--headless"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_controlroom("run", str(cfg), "--headless", cwd=tmp_path)
     leftovers.append(proc.pid)
     assert proc.stdout is not None
     printed: list[str] = []
@@ -217,13 +164,7 @@ def test_second_control_room_on_the_same_db_is_refused(
     tmp_path: Path, leftovers: list[int]
 ) -> None:
     cfg = write_config(tmp_path / "swarm.toml", agent("slow", str(AGENTS / "runaway.py"), "5"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controlroom", "run", str(cfg), "--headless"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_controlroom("run", str(cfg), "--headless", cwd=tmp_path)
     leftovers.append(proc.pid)
     assert proc.stdout is not None
     line = proc.stdout.readline()

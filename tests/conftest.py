@@ -1,0 +1,24 @@
+"""Fixtures shared by every test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+
+@pytest.fixture
+def leftovers() -> Iterator[list[int]]:
+    """Pids a test started or saw; whatever of them still lives at the end is killed.
+
+    Only pids the test itself put here: a failing test must not leak processes,
+    and must not touch anyone else's.
+    """
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass
