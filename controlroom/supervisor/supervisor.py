@@ -51,7 +51,7 @@ from controlroom.models import (
 from controlroom.supervisor.bus import EventBus, EventRecorder
 from controlroom.supervisor.claude_settings import hook_settings_path, write_hook_settings
 from controlroom.supervisor.gates import Gate
-from controlroom.supervisor.governor import BudgetGovernor, Stop
+from controlroom.supervisor.governor import BudgetGovernor, Decision, Stop
 from controlroom.supervisor.kill import KillReport
 from controlroom.supervisor.linux import become_subreaper
 from controlroom.supervisor.meters import SwarmMeterSnapshot, meter_dict, price_usage
@@ -139,15 +139,8 @@ class Supervisor:
             event.__dict__["cost_usd"] = price_usage(event, self._price)
         self.bus.publish(event)
         decisions = self.governor.observe(event, self.clock())
-        for decision in decisions:
-            if isinstance(decision, Stop):
-                self.bus.publish(decision.event)
-                target = self.runners.get(decision.agent)
-                if target is not None:
-                    reason = f"budget: {decision.event.limit} reached"
-                    self._stop_soon(target, AgentState.BUDGET_STOPPED, "governor", reason)
-            else:
-                self.bus.publish(decision.event)
+        if decisions:
+            self._carry_out(decisions)
         if kind is ToolCall or kind is ErrorEvent:
             opened = runner.breaker.observe(event)
             if opened is not None:
@@ -457,6 +450,16 @@ class Supervisor:
 
     # ------------------------------------------------------------------ stopping
 
+    def _carry_out(self, decisions: list[Decision]) -> None:
+        """Publish the governor's warnings and stops; a stop goes through the kill switch."""
+        for decision in decisions:
+            self.bus.publish(decision.event)
+            if isinstance(decision, Stop) and decision.agent in self.runners:
+                reason = f"budget: {decision.event.limit} reached"
+                self._stop_soon(
+                    self.runners[decision.agent], AgentState.BUDGET_STOPPED, "governor", reason
+                )
+
     def _stop_soon(self, runner: AgentRunner, final_state: str, by: str, reason: str) -> None:
         if runner.stop_state is None and runner.process is not None and runner.alive:
             # Freeze it now: the kill runs a loop turn and a tree walk later, and a
@@ -505,13 +508,7 @@ class Supervisor:
         while True:
             await asyncio.sleep(self._tick_seconds)
             await self.pipeline.expire_due()
-            for decision in self.governor.tick(self.clock()):
-                self.bus.publish(decision.event)
-                if isinstance(decision, Stop) and decision.agent in self.runners:
-                    reason = f"budget: {decision.event.limit} reached"
-                    self._stop_soon(
-                        self.runners[decision.agent], AgentState.BUDGET_STOPPED, "governor", reason
-                    )
+            self._carry_out(self.governor.tick(self.clock()))
 
     async def _sample_loop(self) -> None:
         while True:
