@@ -16,6 +16,8 @@ in the line; all case-insensitive.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -49,6 +51,9 @@ MAX_LINES = 5000
 EVENTS_PAGE = 5000
 """Events read per ``events`` query while catching up."""
 
+CATCH_UP_SECONDS = 0.5
+"""How long the live stream may stay quiet before the stored log is read again."""
+
 FLUSH_SECONDS = 0.1
 """How long new lines gather before the pane is redrawn once for all of them."""
 
@@ -65,29 +70,56 @@ async def _page(port: ControlPort, since: int, limit: int) -> list[dict[str, Any
 
 
 async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncIterator[dict[str, Any]]:
-    """Every event of the run once, in ``seq`` order: the stored history, then live ones."""
+    """Every event of the run once, in ``seq`` order: the stored history, then live ones.
+
+    The live subscription starts while the history is being read, so events
+    published in between may reach neither: whenever no live event has come
+    for ``CATCH_UP_SECONDS``, the stored log is read again from the last
+    event yielded. A hole seen in the live stream is filled the same way.
+    """
+    live = port.events().__aiter__()
+    waiting: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(anext(live))
     last = 0
-    while True:
-        events = await _page(port, last, page)
-        for event in events:
-            last = max(last, int(event.get("seq", 0)))
-            yield event
-        if len(events) < page:
-            break
-    async for event in port.events():
-        seq = int(event.get("seq", 0))
-        if seq <= last:
-            continue
-        while seq > last + 1:  # a hole: read it back from the audit log first
-            missing = await _page(port, last, min(seq - last - 1, page))
-            missing = [e for e in missing if last < int(e.get("seq", 0)) < seq]
-            if not missing:
+    try:
+        while True:
+            events = await _page(port, last, page)
+            for event in events:
+                last = max(last, int(event.get("seq", 0)))
+                yield event
+            if len(events) < page:
                 break
-            for old in missing:
-                last = int(old.get("seq", 0))
-                yield old
-        last = seq
-        yield event
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=CATCH_UP_SECONDS)
+            if not done:
+                for old in await _page(port, last, page):
+                    if int(old.get("seq", 0)) > last:
+                        last = int(old.get("seq", 0))
+                        yield old
+                continue
+            try:
+                event = waiting.result()
+            except StopAsyncIteration:
+                break
+            waiting = asyncio.ensure_future(anext(live))
+            seq = int(event.get("seq", 0))
+            if seq <= last:
+                continue
+            while seq > last + 1:  # a hole: read it back from the audit log first
+                missing = await _page(port, last, min(seq - last - 1, page))
+                missing = [e for e in missing if last < int(e.get("seq", 0)) < seq]
+                if not missing:
+                    break
+                for old in missing:
+                    last = int(old.get("seq", 0))
+                    yield old
+            last = seq
+            yield event
+    finally:
+        waiting.cancel()
+        aclose = getattr(live, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
 
 
 # --------------------------------------------------------------------------- one line per event
