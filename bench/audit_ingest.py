@@ -43,10 +43,10 @@ from controlroom.models import (  # noqa: E402
     StatusEvent,
     ToolCall,
     Usage,
-    canonical_json,
 )
 from controlroom.store import AuditStore, verify_chain  # noqa: E402
 from controlroom.store.redact import canonical_dumps  # noqa: E402
+from controlroom.store.rows import canonical_json
 from controlroom.store.schema import GENESIS_HASH, MIGRATIONS, SCHEMA_VERSION  # noqa: E402
 from controlroom.store.writer import MAX_DELAY_SECONDS  # noqa: E402
 

@@ -25,7 +25,9 @@ import threading
 import time
 from pathlib import Path
 
-from controlroom.client import ControlClient
+from controlroom.control.api import ControlAPI
+from controlroom.control.client import ControlClient
+from controlroom.control.server import ControlSocketServer
 from controlroom.models import (
     AgentSpawned,
     AgentSpec,
@@ -36,9 +38,7 @@ from controlroom.models import (
     new_run_id,
 )
 from controlroom.store.writer import AuditStore
-from controlroom.supervisor.control import ControlAPI
-from controlroom.supervisor.socket_server import ControlSocketServer
-from controlroom.supervisor.supervisor import Supervisor
+from controlroom.swarm.supervisor import Supervisor
 
 SLEEPER = "import time\nwhile True: time.sleep(1)"
 HANDOFF = (

@@ -55,7 +55,7 @@ from controlroom.models import (  # noqa: E402
     new_run_id,
 )
 from controlroom.store.writer import AuditStore  # noqa: E402
-from controlroom.supervisor.supervisor import Supervisor  # noqa: E402
+from controlroom.swarm.supervisor import Supervisor  # noqa: E402
 
 PACED = Path(__file__).resolve().parent / "agents" / "paced_usage.py"
 FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"

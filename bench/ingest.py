@@ -60,7 +60,7 @@ from controlroom.models import (  # noqa: E402
 )
 from controlroom.store.schema import GENESIS_HASH, MIGRATIONS  # noqa: E402
 from controlroom.store.writer import AuditStore  # noqa: E402
-from controlroom.supervisor.supervisor import Supervisor, tune_gc  # noqa: E402
+from controlroom.swarm.supervisor import Supervisor, tune_gc  # noqa: E402
 
 FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"
 CHUNK = 1 << 16

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import psutil
 
-from controlroom.supervisor.linux import become_subreaper
-from controlroom.supervisor.process import AgentProcess, kill_process_tree, spawn_agent
+from controlroom.process.linux import become_subreaper
+from controlroom.process.spawn import AgentProcess, kill_process_tree, spawn_agent
 
 AGENTS = Path(__file__).resolve().parent.parent / "tests" / "agents"
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from swarmkit import EventLog, Swarm, same_process
 
+from controlroom.control.api import ControlAPI
+from controlroom.control.server import ControlSocketServer
 from controlroom.models import AgentSpec, SwarmConfig, SwarmSettings, new_run_id
 from controlroom.store.writer import AuditStore
-from controlroom.supervisor.control import ControlAPI
-from controlroom.supervisor.socket_server import ControlSocketServer
-from controlroom.supervisor.supervisor import Supervisor
+from controlroom.swarm.supervisor import Supervisor
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude-code"
 HOOK_INPUT = json.loads((FIXTURES / "pretooluse-hook-input.json").read_text())

@@ -30,8 +30,8 @@ from controlroom.models import (
     new_run_id,
 )
 from controlroom.store.writer import AuditStore
-from controlroom.supervisor.bus import Subscription
-from controlroom.supervisor.supervisor import Supervisor
+from controlroom.swarm.bus import Subscription
+from controlroom.swarm.supervisor import Supervisor
 
 AGENTS = Path(__file__).parent / "agents"
 RUNAWAY_LINE_USD = (900 * 3.0 + 100 * 15.0) / 1_000_000  # one runaway.py line, sonnet-4-5 prices

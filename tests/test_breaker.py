@@ -13,7 +13,7 @@ from controlroom.models import (
     ToolCall,
     Usage,
 )
-from controlroom.supervisor.breaker import CircuitBreaker, backoff_delay, tool_call_key
+from controlroom.policy.breaker import CircuitBreaker, backoff_delay, tool_call_key
 
 ON_FAILURE = Breaker(
     restart="on-failure",

@@ -24,10 +24,10 @@ import pytest
 from gatekit import gated_swarm
 from swarmkit import Swarm, audit_rows
 
+from controlroom.control.api import ControlAPI
 from controlroom.models import AgentSpec, AgentState, Breaker, GateRequested, Handoff
 from controlroom.sim import Script, SimServer, Turn
-from controlroom.supervisor.claude_settings import hook_settings_path
-from controlroom.supervisor.control import ControlAPI
+from controlroom.swarm.claude_settings import hook_settings_path
 
 pytestmark = pytest.mark.timeout(90)
 

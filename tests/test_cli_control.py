@@ -24,7 +24,7 @@ import psutil
 import pytest
 from clikit import alive
 
-from controlroom.client import ControlClient
+from controlroom.control.client import ControlClient
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -22,7 +22,7 @@ from controlroom.models import (
     SwarmSettings,
     Usage,
 )
-from controlroom.supervisor.governor import SWARM_LIMIT, BudgetGovernor, Decision, Stop, Warn
+from controlroom.policy.governor import SWARM_LIMIT, BudgetGovernor, Decision, Stop, Warn
 
 ONE_DOLLAR = Pricing(  # every token costs $0.000001: a million tokens is exactly $1
     input_per_mtok=1.0, output_per_mtok=1.0, cache_read_per_mtok=1.0, cache_write_per_mtok=1.0

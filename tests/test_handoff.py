@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from controlroom._errors import HandoffError
-from controlroom.handoff import parse_handoff_text, validate_handoff
+from controlroom.adapters.handoff import parse_handoff_text, validate_handoff
 from controlroom.models import Handoff
 
 

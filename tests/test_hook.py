@@ -22,7 +22,7 @@ from gatekit import FIXTURES, HOOK_DENY, HOOK_INPUT, Hook, gated_swarm, hook_env
 from swarmkit import Swarm, inline_cmd, sleeper
 
 from controlroom.models import AgentSpec, AgentState, GateRequested
-from controlroom.supervisor.claude_settings import (
+from controlroom.swarm.claude_settings import (
     hook_command,
     hook_settings_path,
     tool_matcher,

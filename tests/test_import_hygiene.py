@@ -15,12 +15,20 @@ import pytest
 
 import controlroom
 
-HEADLESS_PACKAGES = ("controlroom.store", "controlroom.supervisor", "controlroom.adapters")
+HEADLESS_PACKAGES = (
+    "controlroom.models",
+    "controlroom.policy",
+    "controlroom.process",
+    "controlroom.adapters",
+    "controlroom.store",
+    "controlroom.swarm",
+    "controlroom.control",
+    "controlroom.sim",
+)
 HEADLESS_MODULES = (
     "controlroom",
-    "controlroom.models",
     "controlroom.config",
-    "controlroom.handoff",
+    "controlroom.text",
     "controlroom.cli",
 )
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controlroom.models import AgentResult, Budget, Pricing, SwarmConfig, Usage
-from controlroom.supervisor.meters import (
+from controlroom.policy.meters import (
     AgentMeter,
     PricingFn,
     SwarmMeter,

@@ -17,9 +17,9 @@ import pytest
 from swarmkit import Swarm, agent_cmd, audit_rows, inline_cmd, sleeper, swarm
 
 from controlroom._errors import ControlError
+from controlroom.control.api import ControlAPI
 from controlroom.models import AgentSpec, AgentState, Breaker, GateRequested, StatusEvent
 from controlroom.store.verify import verify_chain
-from controlroom.supervisor.control import ControlAPI
 
 pytestmark = pytest.mark.timeout(60)
 

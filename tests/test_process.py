@@ -23,9 +23,9 @@ import pytest
 
 from controlroom._errors import AgentError
 from controlroom.models import AgentSpec
-from controlroom.supervisor import kill as kill_module
-from controlroom.supervisor.linux import HAS_PRCTL, IS_LINUX
-from controlroom.supervisor.process import (
+from controlroom.process import kill as kill_module
+from controlroom.process.linux import HAS_PRCTL, IS_LINUX
+from controlroom.process.spawn import (
     AgentProcess,
     TreeCache,
     build_argv,
@@ -357,8 +357,8 @@ SUBREAPER_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, os, sys, time
     import psutil
-    from controlroom.supervisor.linux import become_subreaper
-    from controlroom.supervisor.process import spawn_agent
+    from controlroom.process.linux import become_subreaper
+    from controlroom.process.spawn import spawn_agent
 
     async def main():
         assert become_subreaper()
@@ -412,7 +412,7 @@ def test_orphans_adopted_by_the_subreaper_are_killed_and_reaped() -> None:
 PARENT_SCRIPT = textwrap.dedent(
     """
     import asyncio, os, sys
-    from controlroom.supervisor.process import spawn_agent
+    from controlroom.process.spawn import spawn_agent
 
     async def main():
         agent = await spawn_agent([sys.executable, sys.argv[1]], ".", dict(os.environ))

@@ -37,10 +37,10 @@ from controlroom.models import (
     StatusEvent,
     ToolCall,
     Usage,
-    canonical_json,
 )
 from controlroom.store import queries
 from controlroom.store.connection import open_readonly
+from controlroom.store.rows import canonical_json
 from controlroom.store.schema import GENESIS_HASH, MIGRATIONS, SCHEMA_VERSION
 
 T0 = datetime(2026, 11, 25, 2, 0, 0, tzinfo=UTC).timestamp() + 0.123

@@ -31,12 +31,12 @@ import psutil
 import pytest
 
 from controlroom._errors import ControlError
-from controlroom.client import AsyncControlClient, ControlClient
+from controlroom.control.api import ControlAPI
+from controlroom.control.client import AsyncControlClient, ControlClient
+from controlroom.control.server import ControlSocketServer
 from controlroom.models import AgentSpec, StatusEvent, SwarmConfig, SwarmSettings, new_run_id
 from controlroom.store.writer import AuditStore
-from controlroom.supervisor.control import ControlAPI
-from controlroom.supervisor.socket_server import ControlSocketServer
-from controlroom.supervisor.supervisor import Supervisor
+from controlroom.swarm.supervisor import Supervisor
 
 pytestmark = pytest.mark.timeout(30)
 

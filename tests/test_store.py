@@ -59,12 +59,11 @@ from controlroom.models import (
     SwarmSettings,
     ToolCall,
     Usage,
-    canonical_json,
 )
 from controlroom.store import AuditStore, verify_chain
 from controlroom.store.connection import lock_path_for
 from controlroom.store.redact import REDACTED, Redactor, canonical_dumps
-from controlroom.store.rows import event_payload
+from controlroom.store.rows import canonical_json, event_payload
 from controlroom.store.schema import GENESIS_HASH, SCHEMA_VERSION
 from controlroom.store.writer import BATCH_EVENTS
 
@@ -735,7 +734,7 @@ async def test_a_flooding_agent_is_held_back_and_a_paced_one_is_not(tmp_path: Pa
     reader that waits for room would hold the paced agent's lines for up to
     0.5 s.
     """
-    from controlroom.supervisor.supervisor import Supervisor
+    from controlroom.swarm.supervisor import Supervisor
 
     high_water = 2_000
     written = tmp_path / "flood.count"

@@ -21,9 +21,9 @@ from controlroom.models import (
     StatusEvent,
     ToolCall,
     Usage,
-    canonical_json,
 )
 from controlroom.store import AuditStore, verify_chain
+from controlroom.store.rows import canonical_json
 
 text = st.text(max_size=60)  # any unicode except lone surrogates
 some_text = st.text(min_size=1, max_size=60)

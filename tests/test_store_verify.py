@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from controlroom._errors import AuditError
-from controlroom.models import StatusEvent, Usage, canonical_json
+from controlroom.models import StatusEvent, Usage
 from controlroom.store import AuditStore, open_readonly, verify_chain
+from controlroom.store.rows import canonical_json
 
 RUN = "20260101-120000-abcd"
 EVENTS = 20

@@ -19,10 +19,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Button, Input, Log, Static
 
+from controlroom.control.api import ControlAPI
+from controlroom.control.port import LocalPort
 from controlroom.models import AgentSpawned, AgentSpec, Budget, GateDecided, GateRequested
-from controlroom.supervisor.control import ControlAPI
 from controlroom.tui.keys import binding
-from controlroom.tui.port import LocalPort
 from controlroom.tui.screens.agent import AgentScreen
 from controlroom.tui.screens.audit import AuditScreen, event_stream, format_event, parse_filter
 from controlroom.tui.screens.budget import BudgetModal

@@ -40,8 +40,8 @@ from textual.widgets import Input, Log
 from tui_harness import SIZE, isolated_config  # noqa: F401 - a fixture
 
 from controlroom._errors import ControlError
+from controlroom.control.api import ControlAPI
 from controlroom.models import EVENT_ADAPTER, AgentSpec, Budget
-from controlroom.supervisor.control import ControlAPI
 from controlroom.tui.app import ControlRoomApp
 from controlroom.tui.screens import main as main_screen
 from controlroom.tui.screens.audit import AuditScreen

@@ -9,7 +9,7 @@ import pytest
 
 from controlroom._errors import WorkspaceError
 from controlroom.models import AgentSpec
-from controlroom.supervisor.workspace import list_worktrees, prepare_workspace
+from controlroom.process.workspace import list_worktrees, prepare_workspace
 
 RUN = "20261125-020249-3f9a"
 

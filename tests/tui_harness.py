@@ -35,9 +35,9 @@ from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
 from textual.screen import Screen
 
+from controlroom.control.port import ControlPort
 from controlroom.models import AgentSpec, SwarmConfig, SwarmSettings
 from controlroom.tui.app import ControlRoomApp
-from controlroom.tui.port import ControlPort
 from controlroom.tui.screens.main import MainScreen
 from controlroom.tui.session import LocalSession, Session
 from controlroom.tui.widgets.agent_table import AgentTable

@@ -21,6 +21,7 @@ from __future__ import annotations
 from controlroom._errors import AgentError
 from controlroom.adapters.base import Adapter, BaseAdapter, Stream, preview
 from controlroom.adapters.claude_code import ClaudeCodeAdapter
+from controlroom.adapters.handoff import DEFAULT_MAX_CHARS
 from controlroom.adapters.lines import (
     MAX_LINE_BYTES,
     LineSplitter,
@@ -28,9 +29,8 @@ from controlroom.adapters.lines import (
     read_line_batches,
     read_lines,
 )
-from controlroom.adapters.native import NativeAdapter, new_gate_id
+from controlroom.adapters.native import NativeAdapter
 from controlroom.adapters.plain import PlainAdapter
-from controlroom.handoff import DEFAULT_MAX_CHARS
 
 __all__ = [
     "ADAPTERS",
@@ -44,7 +44,6 @@ __all__ = [
     "PlainAdapter",
     "Stream",
     "make_adapter",
-    "new_gate_id",
     "preview",
     "read_line_batches",
     "read_lines",

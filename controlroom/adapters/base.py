@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
-from controlroom.handoff import DEFAULT_MAX_CHARS, json_type
+from controlroom.adapters.handoff import DEFAULT_MAX_CHARS, json_type
 from controlroom.models import AgentOutput, Event, MalformedOutput
 
 __all__ = [

@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeGuard
 
 from controlroom._errors import HandoffError
 from controlroom.adapters.base import BaseAdapter, FieldProblem, Stream, json_type, token_count
-from controlroom.handoff import DEFAULT_MAX_CHARS, parse_handoff_text, validate_handoff
+from controlroom.adapters.handoff import DEFAULT_MAX_CHARS, parse_handoff_text, validate_handoff
 from controlroom.models import (
     AgentResult,
     ErrorEvent,

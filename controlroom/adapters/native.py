@@ -12,13 +12,12 @@ Keys beyond a type's fields are kept for audit, in the event's ``extra``.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 from controlroom._errors import HandoffError
 from controlroom.adapters.base import BaseAdapter, FieldProblem, Stream, json_type, token_count
-from controlroom.handoff import DEFAULT_MAX_CHARS, validate_handoff
+from controlroom.adapters.handoff import DEFAULT_MAX_CHARS, validate_handoff
 from controlroom.models import (
     ErrorEvent,
     Event,
@@ -28,9 +27,10 @@ from controlroom.models import (
     StatusEvent,
     ToolCall,
     Usage,
+    new_gate_id,
 )
 
-__all__ = ["USAGE_COUNT_FIELDS", "NativeAdapter", "new_gate_id"]
+__all__ = ["USAGE_COUNT_FIELDS", "NativeAdapter"]
 
 USAGE_COUNT_FIELDS: tuple[str, ...] = (
     "input_tokens",
@@ -45,11 +45,6 @@ _FIELDS: dict[str, frozenset[str]] = {
     "gate": frozenset({"type", "title", "detail"}),
     "error": frozenset({"type", "message"}),
 }
-
-
-def new_gate_id() -> str:
-    """A short id an operator can type: ``g-`` and 8 hex digits."""
-    return "g-" + secrets.token_hex(4)
 
 
 def _text(data: dict[str, Any], key: str, *, required: bool = True, nonempty: bool = False) -> str:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from controlroom.cli.render import add_format_argument, iso_utc, print_jsonl, print_table
 
 if TYPE_CHECKING:
-    from controlroom.client import ControlClient
+    from controlroom.control.client import ControlClient
 
 __all__ = ["add_parser", "parse_budget"]
 
@@ -130,7 +130,7 @@ def parse_budget(text: str) -> dict[str, float | int]:
 
 def _connected(body: Verb) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
-        from controlroom.client import ControlClient, find_socket
+        from controlroom.control.client import ControlClient, find_socket
 
         with ControlClient(find_socket(args.socket, args.config)) as client:
             return body(client, args)

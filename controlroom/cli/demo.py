@@ -105,10 +105,10 @@ def _dashboard() -> Any:
 async def run_headless_demo(cfg: SwarmConfig, db: Path, *, speed: float = 1.0) -> int:
     """Run the demo with the auto-operator; 0 when every agent ended as designed."""
     from controlroom.cli.run import run_swarm
+    from controlroom.control.api import ControlAPI
     from controlroom.demo import EXPECTED_FINAL_STATES
     from controlroom.demo.operator import AutoOperator
-    from controlroom.supervisor.control import ControlAPI
-    from controlroom.supervisor.supervisor import Supervisor
+    from controlroom.swarm.supervisor import Supervisor
 
     delay = GATE_DELAY_SECONDS / speed
     print(

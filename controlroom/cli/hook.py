@@ -2,7 +2,7 @@
 
 Claude Code runs this command before every call of a gated tool (the
 settings file controlroom writes for the agent wires it; see
-``controlroom.supervisor.claude_settings``). It reads the hook's JSON on
+``controlroom.swarm.claude_settings``). It reads the hook's JSON on
 stdin (``tool_name``, ``tool_input``, ``tool_use_id``, …), asks the control
 room over its socket (op ``tool_gate``) and blocks until the operator
 approves or rejects the call, or the gate expires. Then it prints exactly the
@@ -23,7 +23,7 @@ control room's own expiry answers first); the settings file passes the
 agent's own gate timeout plus that margin.
 
 It runs on every gated tool call, so it must start fast: this module imports
-only the standard library and ``controlroom.client`` (itself stdlib only) —
+only the standard library and ``controlroom.control.client`` (itself stdlib only) —
 no pydantic, no asyncio, no Textual.
 """
 
@@ -132,7 +132,7 @@ def ask_supervisor(
         tool_use_id = str(tool_use_id)
 
     from controlroom._errors import ControlError
-    from controlroom.client import ControlClient
+    from controlroom.control.client import ControlClient
 
     args = {"agent": agent, "tool": tool, "input": tool_input, "tool_use_id": tool_use_id}
     try:

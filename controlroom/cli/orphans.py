@@ -43,9 +43,9 @@ def running_run(db: Path) -> str | None:
 def run_orphans(args: argparse.Namespace) -> int:
     import asyncio
 
+    from controlroom.process.kill import kill_process_tree
+    from controlroom.process.orphans import find_orphans, recorded_processes
     from controlroom.store.connection import open_readonly
-    from controlroom.supervisor.kill import kill_process_tree
-    from controlroom.supervisor.orphans import find_orphans, recorded_processes
 
     db = Path(args.db) if args.db else _default_db(args.config)
     conn = open_readonly(db)

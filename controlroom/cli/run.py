@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from controlroom.models import SwarmConfig
-    from controlroom.supervisor.bus import Subscription
-    from controlroom.supervisor.supervisor import Supervisor
+    from controlroom.swarm.bus import Subscription
+    from controlroom.swarm.supervisor import Supervisor
 
 __all__ = ["add_parser", "run_headless", "run_swarm"]
 
@@ -72,8 +72,8 @@ async def run_swarm(
     """
     import asyncio
 
-    from controlroom.supervisor.opening import open_swarm
-    from controlroom.supervisor.supervisor import tune_gc
+    from controlroom.control.host import open_swarm
+    from controlroom.swarm.supervisor import tune_gc
 
     tune_gc()
     stream = out if out is not None else sys.stdout
@@ -103,7 +103,7 @@ async def run_swarm(
 async def _print_committed(
     supervisor: Supervisor, subscription: Subscription, stream: TextIO
 ) -> None:
-    from controlroom.describe import describe, format_line
+    from controlroom.text import describe, format_line
 
     while (first := await subscription.get()) is not None:
         batch = [first, *subscription.drain()]

@@ -67,7 +67,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
 
 def run_attach(args: argparse.Namespace) -> int:
-    from controlroom.client import find_socket
+    from controlroom.control.client import find_socket
 
     socket = find_socket(args.socket, args.config)
     theme = args.theme

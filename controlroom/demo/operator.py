@@ -23,9 +23,9 @@ import contextlib
 from dataclasses import dataclass
 
 from controlroom._errors import ControlError
+from controlroom.control.api import ControlAPI
 from controlroom.models import GateRequested
-from controlroom.supervisor.bus import Subscription
-from controlroom.supervisor.control import ControlAPI
+from controlroom.swarm.bus import Subscription
 
 __all__ = [
     "APPROVE_REASON",

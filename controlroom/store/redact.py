@@ -53,7 +53,7 @@ _OURS = frozenset({"kind", "run"})
 
 
 def _canonical_encoder(*, allow_nan: bool = True) -> Callable[[Any], str]:
-    """Exactly ``models.canonical_json``'s encoding, for an already dumped object.
+    """Exactly ``rows.canonical_json``'s encoding, for an already dumped object.
 
     Built once: ``json.dumps`` with keyword arguments builds a new encoder on
     every call, and even ``JSONEncoder.encode`` builds a new C encoder each

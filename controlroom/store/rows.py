@@ -1,7 +1,7 @@
 """Events → chained audit rows: serialise, redact, hash.
 
 Pure and synchronous: the audit writer runs ``chain_rows`` in its own thread,
-once per batch. Each event's payload is exactly ``models.canonical_json``
+once per batch. Each event's payload is exactly ``canonical_json``
 (sorted keys, no whitespace), then redacted, then hashed into the chain as
 ``sha256(prev_hash + payload)``.
 
@@ -34,10 +34,20 @@ from controlroom.models import EventBase
 from controlroom.store.connection import ChainHead
 from controlroom.store.redact import Redactor, canonical_dumps
 
-__all__ = ["COLUMNS", "chain_rows", "event_payload"]
+__all__ = ["COLUMNS", "canonical_json", "chain_rows", "event_payload"]
 
 COLUMNS = 9
 """Values per row: id, run, seq, ts, agent, kind, payload, prev_hash, hash."""
+
+
+def canonical_json(event: EventBase) -> str:
+    """Sorted keys, no whitespace: the exact text that is hashed into the chain."""
+    return json.dumps(
+        event.model_dump(mode="json"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 _NONE = type(None)
 _UNSEEN: Any = object()
@@ -207,7 +217,7 @@ _FLAT: dict[type[EventBase], _FlatClass | None] = {}
 def event_payload(event: EventBase) -> tuple[dict[str, Any], str]:
     """The event's JSON data (at least run, seq, ts, agent, kind) and its canonical JSON.
 
-    The text is always ``models.canonical_json(event)``'s.
+    The text is always ``canonical_json(event)``'s.
     """
     cls = type(event)
     flat = _FLAT.get(cls, _UNSEEN)

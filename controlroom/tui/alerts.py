@@ -4,7 +4,7 @@ A toast and the terminal bell for: a gate starting to wait, a budget warning,
 a budget stop, a breaker opening, a crash, an orphan of an earlier run. The
 kind is checked on the raw dict first, so the thousands of usage and output
 events a second cost one set lookup; only alerts are parsed into models (to
-be worded by ``controlroom.describe``, as the headless log words them).
+be worded by ``controlroom.text``, as the headless log words them).
 
 ``AlertBatcher`` coalesces a burst (a swarm of 100 agents crossing 80 % of
 a shared cost cap at once) into one toast instead of a hundred.
@@ -47,8 +47,8 @@ def alert_for(event: Mapping[str, Any]) -> Alert | None:
         return None
     from pydantic import ValidationError
 
-    from controlroom.describe import describe
     from controlroom.models import EVENT_ADAPTER
+    from controlroom.text import describe
 
     title, severity = ALERT_KINDS[kind]
     try:

@@ -32,11 +32,11 @@ from textual.binding import BindingType
 from textual.worker import Worker, WorkerState
 
 from controlroom._errors import ControlRoomError
+from controlroom.control.port import ControlPort
 from controlroom.tui.actions import Operator
 from controlroom.tui.alerts import AlertBatcher, alert_for
 from controlroom.tui.commands import SwarmCommands
 from controlroom.tui.keys import MUTATING_ACTIONS, READ_ONLY_REFUSALS, Debouncer, binding
-from controlroom.tui.port import ControlPort
 from controlroom.tui.screens.main import MainScreen
 from controlroom.tui.session import LocalSession, RemoteSession, Session, log_detached
 from controlroom.tui.tail import EventTail
@@ -312,7 +312,7 @@ def run_dashboard(
 
     0 when every agent finished successfully, 1 otherwise (stopped, failed).
     """
-    from controlroom.supervisor.supervisor import tune_gc
+    from controlroom.swarm.supervisor import tune_gc
 
     tune_gc()
     session = LocalSession(cfg, Path(db), mode=mode, read_only=read_only)

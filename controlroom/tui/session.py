@@ -20,13 +20,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from controlroom.tui.port import ControlPort, LocalPort, RemotePort
+from controlroom.control.port import ControlPort, LocalPort, RemotePort
 
 if TYPE_CHECKING:
+    from controlroom.control.server import ControlSocketServer
     from controlroom.models import SwarmConfig
     from controlroom.store.writer import AuditStore
-    from controlroom.supervisor.socket_server import ControlSocketServer
-    from controlroom.supervisor.supervisor import Supervisor
+    from controlroom.swarm.supervisor import Supervisor
 
 __all__ = ["LocalSession", "RemoteSession", "Session", "log_detached"]
 
@@ -79,8 +79,8 @@ class LocalSession:
 
     async def open(self) -> LocalPort:
         """Open the audit store and the control socket; no agent runs yet."""
-        from controlroom.supervisor.control import ControlAPI
-        from controlroom.supervisor.opening import open_swarm
+        from controlroom.control.api import ControlAPI
+        from controlroom.control.host import open_swarm
 
         opened = await open_swarm(self.cfg, self.db, base_dir=self.base_dir, mode=self.mode)
         store, supervisor, server = opened.store, opened.supervisor, opened.server
@@ -168,7 +168,7 @@ class RemoteSession:
 
 async def log_detached(session: LocalSession, log_path: Path) -> None:
     """After a detach: the headless log lines of the still-running swarm, into ``log_path``."""
-    from controlroom.describe import describe, format_line
+    from controlroom.text import describe, format_line
 
     assert session.supervisor is not None
     subscription = session.supervisor.bus.subscribe(maxsize=100_000)

@@ -39,7 +39,7 @@ _LIFECYCLE = frozenset(
         "operator_action",
     }
 )
-"""Kinds worth a line in an agent's tail, worded by ``controlroom.describe``."""
+"""Kinds worth a line in an agent's tail, worded by ``controlroom.text``."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ def _summary(value: object, width: int = 80) -> str:
 def _describe(event: Mapping[str, Any]) -> str | None:
     from pydantic import ValidationError
 
-    from controlroom.describe import describe
     from controlroom.models import EVENT_ADAPTER
+    from controlroom.text import describe
 
     try:
         return describe(EVENT_ADAPTER.validate_python(dict(event)))

@@ -26,8 +26,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Label, Log, ProgressBar, Static
 
 from controlroom._errors import ControlRoomError
+from controlroom.control.port import ControlPort
 from controlroom.tui.keys import Debouncer, binding
-from controlroom.tui.port import ControlPort
 from controlroom.tui.screens.audit import FLUSH_SECONDS, event_stream, format_event
 from controlroom.tui.screens.budget import BudgetModal
 from controlroom.tui.screens.confirm import ConfirmModal

@@ -32,8 +32,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Log, Static
 
+from controlroom.control.port import ControlPort
 from controlroom.tui.keys import binding
-from controlroom.tui.port import ControlPort
 
 __all__ = [
     "EVENTS_PAGE",

@@ -26,8 +26,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from controlroom._errors import ControlRoomError
+from controlroom.control.port import ControlPort
 from controlroom.tui.keys import Debouncer, binding
-from controlroom.tui.port import ControlPort
 from controlroom.tui.screens.agent import describe_limit, describe_spend
 from controlroom.tui.screens.reason import ReasonModal
 

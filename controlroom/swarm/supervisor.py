@@ -48,18 +48,18 @@ from controlroom.models import (
     ToolCall,
     Usage,
 )
-from controlroom.supervisor.bus import EventBus, EventRecorder
-from controlroom.supervisor.claude_settings import hook_settings_path, write_hook_settings
-from controlroom.supervisor.gates import Gate
-from controlroom.supervisor.governor import BudgetGovernor, Decision, Stop
-from controlroom.supervisor.kill import KillReport
-from controlroom.supervisor.linux import become_subreaper
-from controlroom.supervisor.meters import SwarmMeterSnapshot, meter_dict, price_usage
-from controlroom.supervisor.orphans import Orphan, find_orphans, recorded_processes
-from controlroom.supervisor.pipeline import Pipeline, ReviewVerdict
-from controlroom.supervisor.process import build_argv, build_env
-from controlroom.supervisor.runner import AgentRunner
-from controlroom.supervisor.workspace import prepare_workspace
+from controlroom.policy.governor import BudgetGovernor, Decision, Stop
+from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict, price_usage
+from controlroom.process.kill import KillReport
+from controlroom.process.linux import become_subreaper
+from controlroom.process.orphans import Orphan, find_orphans, recorded_processes
+from controlroom.process.spawn import build_argv, build_env
+from controlroom.process.workspace import prepare_workspace
+from controlroom.swarm.bus import EventBus, EventRecorder
+from controlroom.swarm.claude_settings import hook_settings_path, write_hook_settings
+from controlroom.swarm.gates import Gate
+from controlroom.swarm.pipeline import Pipeline, ReviewVerdict
+from controlroom.swarm.runner import AgentRunner
 
 __all__ = ["Supervisor", "tune_gc"]
 
@@ -460,7 +460,9 @@ class Supervisor:
                     self.runners[decision.agent], AgentState.BUDGET_STOPPED, "governor", reason
                 )
 
-    def _stop_soon(self, runner: AgentRunner, final_state: str, by: str, reason: str) -> None:
+    def _stop_soon(
+        self, runner: AgentRunner, final_state: AgentState, by: str, reason: str
+    ) -> None:
         if runner.stop_state is None and runner.process is not None and runner.alive:
             # Freeze it now: the kill runs a loop turn and a tree walk later, and a
             # runaway must not spend meanwhile. The kill's SIGCONT follows its SIGTERM.
@@ -472,7 +474,7 @@ class Supervisor:
     async def _stop(
         self,
         runner: AgentRunner,
-        final_state: str,
+        final_state: AgentState,
         by: str,
         reason: str,
         grace: float | None = None,

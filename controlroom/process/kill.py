@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import psutil
 
-from controlroom.supervisor.linux import HAS_PIDFD
-from controlroom.supervisor.tree import (
+from controlroom.process.linux import HAS_PIDFD
+from controlroom.process.tree import (
     _CREATE_TIME_TOLERANCE,
     _descendant_pids,
     _group_exists,

@@ -21,9 +21,9 @@ import psutil
 
 from controlroom._errors import AgentError
 from controlroom.models import AgentSpec
-from controlroom.supervisor.kill import KillReport, _open_pidfd, kill_process_tree
-from controlroom.supervisor.linux import pdeathsig_preexec
-from controlroom.supervisor.tree import (
+from controlroom.process.kill import KillReport, _open_pidfd, kill_process_tree
+from controlroom.process.linux import pdeathsig_preexec
+from controlroom.process.tree import (
     TreeCache,
     TreeSample,
     pause_tree,

@@ -21,6 +21,7 @@ from controlroom._errors import AgentError
 from controlroom.adapters import Adapter, make_adapter, read_line_batches, read_lines
 from controlroom.adapters.lines import CHUNK_BYTES, MalformedLine
 from controlroom.models import (
+    FINAL_STATES,
     AgentCrashed,
     AgentExited,
     AgentOutput,
@@ -32,10 +33,10 @@ from controlroom.models import (
     EventBase,
     Handoff,
 )
-from controlroom.supervisor.breaker import CircuitBreaker
-from controlroom.supervisor.bus import EventBus
-from controlroom.supervisor.pipeline import ReviewVerdict
-from controlroom.supervisor.process import AgentProcess, spawn_agent
+from controlroom.policy.breaker import CircuitBreaker
+from controlroom.process.spawn import AgentProcess, spawn_agent
+from controlroom.swarm.bus import EventBus
+from controlroom.swarm.pipeline import ReviewVerdict
 
 __all__ = ["AgentHost", "AgentRunner"]
 
@@ -85,7 +86,8 @@ class AgentRunner:
         self.tasks: set[asyncio.Task[None]] = set()  # gate answers and the like
         self._lines_read = 0  # lines read so far: the output readers' progress
         self.returncode: int | None = None
-        self.stop_state: str | None = None  # the final state an operator/governor stop leads to
+        # the final state an operator's or the governor's stop leads to
+        self.stop_state: AgentState | None = None
         self.stop_reason = ""
         self.finished = asyncio.Event()
         self._wake = asyncio.Event()
@@ -95,13 +97,13 @@ class AgentRunner:
 
     @property
     def is_final(self) -> bool:
-        return self.state in AgentState.FINAL
+        return self.state in FINAL_STATES
 
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.process.returncode is None
 
-    def set_state(self, state: str, reason: str = "") -> None:
+    def set_state(self, state: AgentState, reason: str = "") -> None:
         if state == self.state:
             return
         previous, self.state = self.state, state
@@ -109,11 +111,11 @@ class AgentRunner:
         self.host.publish(
             AgentStateChanged(agent=self.name, state=state, previous=previous, reason=reason)
         )
-        if state in AgentState.FINAL:
+        if state in FINAL_STATES:
             self.finished.set()
             self.host.runner_finished(self)
 
-    def request_stop(self, final_state: str, reason: str) -> bool:
+    def request_stop(self, final_state: AgentState, reason: str) -> bool:
         """Mark the agent as being stopped; False if a stop is already under way."""
         if self.stop_state is not None or self.is_final:
             return False

@@ -28,19 +28,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from controlroom._errors import ControlError
-from controlroom.adapters.native import new_gate_id
 from controlroom.models import (
     AgentSpec,
     AgentState,
     GateDecided,
     GateExpired,
     GateRequested,
+    new_gate_id,
 )
-from controlroom.supervisor.gates import Gate, GateDecision, GateQueue
+from controlroom.swarm.gates import Gate, GateDecision, GateQueue
 
 if TYPE_CHECKING:
-    from controlroom.supervisor.runner import AgentRunner
-    from controlroom.supervisor.supervisor import Supervisor
+    from controlroom.swarm.runner import AgentRunner
+    from controlroom.swarm.supervisor import Supervisor
 
 __all__ = ["Pipeline", "ReviewVerdict"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from controlroom.supervisor.linux import IS_LINUX
+from controlroom.process.linux import IS_LINUX
 
 __all__ = [
     "TreeCache",

@@ -45,7 +45,7 @@ from controlroom.models import (
     SwarmConfig,
     Usage,
 )
-from controlroom.supervisor.meters import AgentMeter, PricingFn, SwarmMeter
+from controlroom.policy.meters import AgentMeter, PricingFn, SwarmMeter
 
 __all__ = [
     "SWARM_LIMIT",

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from controlroom._errors import ControlError
-from controlroom.adapters.native import new_gate_id
-from controlroom.models import Handoff
+from controlroom.models import Handoff, new_gate_id
 
 __all__ = ["Gate", "GateDecision", "GateQueue", "new_gate_id"]
 

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from controlroom._errors import ControlError
+from controlroom.control.api import COMMANDS, ControlAPI
 from controlroom.models import EventBase, OperatorAction
-from controlroom.supervisor.bus import Subscription
-from controlroom.supervisor.control import COMMANDS, ControlAPI
+from controlroom.swarm.bus import Subscription
 
 __all__ = ["CLOSE_GRACE_SECONDS", "MAX_REQUEST_BYTES", "ControlSocketServer", "Peer"]
 

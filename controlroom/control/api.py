@@ -19,8 +19,8 @@ from typing import Any, cast
 
 from controlroom._errors import ControlError, ControlRoomError
 from controlroom.models import Budget
-from controlroom.supervisor.bus import Subscription
-from controlroom.supervisor.supervisor import OPERATOR, Supervisor
+from controlroom.swarm.bus import Subscription
+from controlroom.swarm.supervisor import OPERATOR, Supervisor
 
 __all__ = ["COMMANDS", "QUERIES", "ControlAPI"]
 

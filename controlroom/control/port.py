@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from controlroom.supervisor.control import COMMANDS, ControlAPI
+from controlroom.control.api import COMMANDS, ControlAPI
 
 __all__ = ["COMMANDS", "ControlPort", "LocalPort", "RemotePort"]
 
@@ -69,7 +69,7 @@ class RemotePort:
     """The control API of a swarm running elsewhere, over its unix socket."""
 
     def __init__(self, socket: Path, *, read_only: bool = False) -> None:
-        from controlroom.client import AsyncControlClient
+        from controlroom.control.client import AsyncControlClient
 
         self.client = AsyncControlClient(socket)
         self.read_only = read_only

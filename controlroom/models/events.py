@@ -1,51 +1,41 @@
-"""The data of controlroom: swarm config, budgets, handoffs and the one event union.
+"""The events: one discriminated union of everything that happens in a swarm.
 
-This module imports nothing of ours and nothing of the UI: every other layer
-(store, adapters, governor, supervisor, TUI) speaks in these types. Events are
-the single source of truth: whatever the screen shows is derived from them,
-so a restarted control room can rebuild its state from the audit log.
+Events are the single source of truth: whatever a screen shows is derived
+from them, so a restarted control room (or a replay) can rebuild its state
+from the audit log. Each is a pydantic model with a literal ``kind``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from controlroom.models.handoff import Handoff
 
 __all__ = [
-    "AGENT_NAME_PATTERN",
+    "EVENT_ADAPTER",
+    "EVENT_KINDS",
     "AgentCrashed",
     "AgentExited",
-    "AgentFormat",
     "AgentOutput",
     "AgentPaused",
     "AgentResult",
     "AgentResumed",
     "AgentSpawned",
-    "AgentSpec",
-    "AgentState",
     "AgentStateChanged",
-    "Breaker",
     "BreakerOpened",
     "BreakerReset",
-    "Budget",
     "BudgetExceeded",
     "BudgetWarning",
     "ConfigLoaded",
-    "DEFAULT_PRICING",
     "ErrorEvent",
     "Event",
     "EventBase",
-    "EVENT_ADAPTER",
-    "EVENT_KINDS",
     "GateDecided",
     "GateExpired",
     "GateRequested",
-    "Handoff",
     "HandoffEvent",
     "HandoffRejected",
     "KillCompleted",
@@ -53,223 +43,12 @@ __all__ = [
     "MalformedOutput",
     "OperatorAction",
     "OrphanFound",
-    "Pricing",
-    "ProxySettings",
     "RunEnded",
     "RunStarted",
     "StatusEvent",
-    "SwarmConfig",
-    "SwarmSettings",
     "ToolCall",
     "Usage",
-    "canonical_json",
-    "new_run_id",
 ]
-
-AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-"""Agent names end up in paths, branch names and env values: keep them boring."""
-
-AgentFormat = Literal["native", "claude-code", "plain"]
-
-
-class AgentState:
-    """The states an agent moves through (plain strings, as in Supervisor's states.py)."""
-
-    PENDING = "pending"  # waiting for upstream handoffs
-    STARTING = "starting"
-    RUNNING = "running"
-    PAUSED = "paused"
-    GATED = "gated"  # waiting at a gate
-    STOPPING = "stopping"
-    DONE = "done"
-    FAILED = "failed"
-    KILLED = "killed"
-    BUDGET_STOPPED = "budget_stopped"
-    BREAKER_OPEN = "breaker_open"
-    BLOCKED = "blocked"  # an upstream branch failed
-
-    FINAL = frozenset({DONE, FAILED, KILLED, BUDGET_STOPPED, BREAKER_OPEN, BLOCKED})
-
-
-# --------------------------------------------------------------------------- config
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Budget(_Strict):
-    """Hard limits for one agent. ``None`` means no limit of that kind."""
-
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    max_wall_seconds: float | None = Field(default=None, gt=0)
-    max_turns: int | None = Field(default=None, gt=0)
-    kill_grace_seconds: float = Field(default=5.0, ge=0)
-
-
-class Breaker(_Strict):
-    """Restart policy and circuit breaker for one agent."""
-
-    restart: Literal["never", "on-failure"] = "never"
-    max_failures: int = Field(default=3, gt=0)
-    window_seconds: float = Field(default=300.0, gt=0)
-    repeat_limit: int = Field(default=5, gt=1)
-    backoff_seconds: float = Field(default=1.0, ge=0)
-    backoff_max_seconds: float = Field(default=30.0, ge=0)
-
-
-class AgentSpec(_Strict):
-    """One ``[[agents]]`` entry, with ``[defaults]`` already merged in."""
-
-    name: str = Field(pattern=AGENT_NAME_PATTERN)
-    command: list[str] = Field(min_length=1)
-    format: AgentFormat = "native"
-    workspace: str = "shared"  # "worktree", "shared", or a path
-    env: list[str] = Field(default_factory=list)
-    secret_env: list[str] = Field(default_factory=list)
-    task: str = ""
-    after: list[str] = Field(default_factory=list)
-    gate: Literal["human", "auto"] = "auto"
-    gate_timeout_seconds: float = Field(default=3600.0, gt=0)
-    on_reject: Literal["retry", "stop"] = "stop"
-    max_attempts: int = Field(default=3, gt=0)
-    gate_tools: list[str] = Field(default_factory=list)
-    budget: Budget = Field(default_factory=Budget)
-    breaker: Breaker = Field(default_factory=Breaker)
-
-    @field_validator("command")
-    @classmethod
-    def _command_not_blank(cls, value: list[str]) -> list[str]:
-        if not value[0].strip():
-            raise ValueError("the program (first element) must not be empty")
-        return value
-
-
-class SwarmSettings(_Strict):
-    name: str = Field(default="swarm", min_length=1)
-    audit_db: str = "controlroom.db"
-    run_dir: str = ".controlroom"
-    theme: str = "control-room"
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    handoff_max_chars: int = Field(default=2000, gt=0)
-
-
-class ProxySettings(_Strict):
-    upstream: str = "https://api.anthropic.com"
-    upstream_key_env: str = "ANTHROPIC_API_KEY"
-
-
-class Pricing(_Strict):
-    """USD per million tokens of each kind, for one model."""
-
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-    cache_read_per_mtok: float = Field(default=0.0, ge=0)
-    cache_write_per_mtok: float = Field(default=0.0, ge=0)
-
-    def cost(
-        self,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_input_tokens: int = 0,
-        cache_creation_input_tokens: int = 0,
-    ) -> float:
-        return (
-            input_tokens * self.input_per_mtok
-            + output_tokens * self.output_per_mtok
-            + cache_read_input_tokens * self.cache_read_per_mtok
-            + cache_creation_input_tokens * self.cache_write_per_mtok
-        ) / 1_000_000
-
-
-def _p(inp: float, out: float) -> Pricing:
-    return Pricing(
-        input_per_mtok=inp,
-        output_per_mtok=out,
-        cache_read_per_mtok=inp / 10,
-        cache_write_per_mtok=inp * 1.25,
-    )
-
-
-DEFAULT_PRICING: dict[str, Pricing] = {
-    "claude-opus-4-5": _p(5.0, 25.0),
-    "claude-opus-4-1": _p(15.0, 75.0),
-    "claude-opus-4": _p(15.0, 75.0),
-    "claude-sonnet-4-5": _p(3.0, 15.0),
-    "claude-sonnet-4": _p(3.0, 15.0),
-    "claude-haiku-4-5": _p(1.0, 5.0),
-    "claude-3-5-haiku": _p(0.8, 4.0),
-    "default": _p(3.0, 15.0),
-}
-"""Built-in prices (USD per million tokens); ``[pricing."model"]`` overrides or adds.
-
-A model name is matched exactly, then by the longest known prefix (so
-``claude-sonnet-4-5-20250929`` prices as ``claude-sonnet-4-5``), then ``default``.
-"""
-
-
-class SwarmConfig(_Strict):
-    """A whole, validated swarm config. Build it with ``controlroom.config.load_config``."""
-
-    swarm: SwarmSettings = Field(default_factory=SwarmSettings)
-    proxy: ProxySettings = Field(default_factory=ProxySettings)
-    agents: list[AgentSpec] = Field(default_factory=list)
-    pricing: dict[str, Pricing] = Field(default_factory=lambda: dict(DEFAULT_PRICING))
-    source: str = ""  # the file it came from, for messages
-
-    def agent(self, name: str) -> AgentSpec:
-        for spec in self.agents:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
-
-    def price_for(self, model: str | None) -> Pricing:
-        if model and model in self.pricing:
-            return self.pricing[model]
-        if model:
-            best = max(
-                (k for k in self.pricing if model.startswith(k)), key=len, default=None
-            )
-            if best is not None:
-                return self.pricing[best]
-        return self.pricing.get("default", DEFAULT_PRICING["default"])
-
-    def secret_env_names(self) -> list[str]:
-        """Every env var whose value must never reach the audit log."""
-        names = {self.proxy.upstream_key_env}
-        for spec in self.agents:
-            names.update(spec.secret_env)
-        return sorted(names)
-
-    def secret_values(self, environ: dict[str, str] | None = None) -> list[str]:
-        env = os.environ if environ is None else environ
-        return [env[n] for n in self.secret_env_names() if env.get(n)]
-
-
-# --------------------------------------------------------------------------- handoff
-
-
-class Handoff(BaseModel):
-    """The only shape context travels in between agents: exactly three fields.
-
-    The per-swarm size cap is checked by ``controlroom.handoff.validate_handoff``
-    (it depends on config); the model itself forbids extra and empty fields.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    changed: str = Field(min_length=1)
-    next_needs: str = Field(min_length=1)
-    risks: str = Field(min_length=1)
-
-
-# --------------------------------------------------------------------------- events
-
-
-def new_run_id() -> str:
-    """A sortable, readable run id: ``20261125-020249-3f9a``."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
 
 
 class EventBase(BaseModel):
@@ -583,14 +362,3 @@ EVENT_KINDS: tuple[str, ...] = tuple(
         if "kind" in m.model_fields
     )
 )
-
-
-def canonical_json(event: EventBase) -> str:
-    """Sorted keys, no whitespace: the exact text that is hashed into the chain."""
-    return json.dumps(
-        event.model_dump(mode="json"),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-

@@ -6,7 +6,7 @@ module imports only the standard library at import time — no pydantic, no
 asyncio, no Textual. ``AsyncControlClient`` is the same protocol for asyncio
 callers (an attached dashboard); it imports asyncio when first used.
 
-Protocol (see ``controlroom.supervisor.socket_server``): send
+Protocol (see ``controlroom.control.server``): send
 ``{"id": 1, "op": "snapshot", "args": {}}`` + newline, read one line
 ``{"id": 1, "ok": true, "result": ...}`` or ``{"id": 1, "ok": false,
 "error": "..."}``. ``subscribe`` turns a connection into a stream of

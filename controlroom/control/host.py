@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from controlroom.control.api import ControlAPI
+from controlroom.control.server import ControlSocketServer
 from controlroom.models import SwarmConfig, new_run_id
 from controlroom.store.writer import AuditStore
-from controlroom.supervisor.control import ControlAPI
-from controlroom.supervisor.socket_server import ControlSocketServer
-from controlroom.supervisor.supervisor import Supervisor
+from controlroom.swarm.supervisor import Supervisor
 
 __all__ = ["OpenSwarm", "open_swarm"]
 
