@@ -28,12 +28,11 @@ from controlroom.process.linux import HAS_PRCTL, IS_LINUX
 from controlroom.process.spawn import (
     AgentProcess,
     TreeCache,
-    build_argv,
-    build_env,
     kill_process_tree,
     sample_tree,
     spawn_agent,
 )
+from controlroom.swarm.launch import build_argv, build_env
 
 AGENTS = Path(__file__).parent / "agents"
 ROOT = Path(__file__).parent.parent

@@ -310,7 +310,7 @@ def _write_events(
 
 
 def _cmd_list(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
-    from controlroom.store.queries import describe_event
+    from controlroom.store.queries import describe_event, last_event_id
 
     events = _filtered(conn, args)
     if args.format != "table":
@@ -322,7 +322,7 @@ def _cmd_list(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
         for e in events
     )
     # Chunks after the first reuse its widths; ids only grow, so size for the largest.
-    top = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+    top = last_event_id(conn)
     widths: dict[str, int] = {"id": max(len(str(top)), 2), "kind": 16}
     printed = False
     for chunk in _chunks(rows, _TABLE_CHUNK):

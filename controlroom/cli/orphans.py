@@ -44,8 +44,9 @@ def run_orphans(args: argparse.Namespace) -> int:
     import asyncio
 
     from controlroom.process.kill import kill_process_tree
-    from controlroom.process.orphans import find_orphans, recorded_processes
+    from controlroom.process.orphans import find_orphans
     from controlroom.store.connection import open_readonly
+    from controlroom.store.queries import recorded_processes
 
     db = Path(args.db) if args.db else _default_db(args.config)
     conn = open_readonly(db)

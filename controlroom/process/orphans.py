@@ -15,24 +15,16 @@ forked. So at every start we look for survivors two ways:
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 from dataclasses import dataclass
 
 import psutil
 
-__all__ = ["Orphan", "RecordedProcess", "find_orphans", "recorded_processes"]
+from controlroom.models.records import RecordedProcess
+
+__all__ = ["Orphan", "find_orphans"]
 
 _CREATE_TIME_TOLERANCE = 0.05
-
-
-@dataclass(frozen=True)
-class RecordedProcess:
-    run: str
-    agent: str
-    pid: int
-    create_time: float
 
 
 @dataclass(frozen=True)
@@ -49,24 +41,6 @@ class Orphan:
             f"orphan: agent {self.agent} of run {self.run} is still running "
             f"(pid {self.pid}, {self.how}): {self.cmdline[:80]}"
         )
-
-
-def recorded_processes(conn: sqlite3.Connection, runs: int = 20) -> list[RecordedProcess]:
-    """The agent processes recorded by the newest ``runs`` runs of this database."""
-    run_rows = conn.execute(
-        "SELECT run FROM events WHERE kind = 'run_started' ORDER BY id DESC LIMIT ?", (runs,)
-    ).fetchall()
-    found: list[RecordedProcess] = []
-    for (run,) in run_rows:
-        for agent, payload in conn.execute(
-            "SELECT agent, payload FROM events WHERE run = ? AND kind = 'agent_spawned'",
-            (run,),
-        ):
-            data = json.loads(payload)
-            found.append(
-                RecordedProcess(run, agent or "", int(data["pid"]), float(data["create_time"]))
-            )
-    return found
 
 
 def _same_process(proc: psutil.Process, create_time: float) -> bool:

@@ -1,4 +1,4 @@
-"""Agent processes: build an agent's environment and argv, and start it.
+"""Agent processes: start one, and the handle that ties it to its tree and kill switch.
 
 An agent is a subprocess in its own session and process group, with an
 environment built from an allowlist (never the operator's whole
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from dataclasses import dataclass, field
 import psutil
 
 from controlroom._errors import AgentError
-from controlroom.models import AgentSpec
 from controlroom.process.kill import KillReport, _open_pidfd, kill_process_tree
 from controlroom.process.linux import pdeathsig_preexec
 from controlroom.process.tree import (
@@ -32,13 +30,10 @@ from controlroom.process.tree import (
 )
 
 __all__ = [
-    "BASE_ENV_KEYS",
     "AgentProcess",
     "KillReport",
     "TreeCache",
     "TreeSample",
-    "build_argv",
-    "build_env",
     "kill_process_tree",
     "pause_tree",
     "resume_tree",
@@ -46,41 +41,7 @@ __all__ = [
     "spawn_agent",
 ]
 
-BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "TERM", "LC_ALL")
-"""Passed through from the operator's environment when set; everything else must be named."""
-
-_PLACEHOLDER = re.compile(r"\{(task|handoff)\}")
-
-
 # --------------------------------------------------------------------------- spawn
-
-
-def build_env(
-    spec: AgentSpec,
-    run_id: str,
-    handoff_file: str | None,
-    environ: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The agent's whole environment: the base allowlist, its named keys, and ours."""
-    source = os.environ if environ is None else environ
-    env = {key: source[key] for key in BASE_ENV_KEYS if key in source}
-    for key in (*spec.env, *spec.secret_env):
-        if key in source:
-            env[key] = source[key]
-    env["CONTROLROOM_AGENT"] = spec.name
-    env["CONTROLROOM_RUN"] = run_id
-    env["CONTROLROOM_HANDOFF_FILE"] = handoff_file or ""
-    return env
-
-
-def build_argv(spec: AgentSpec, task: str, handoff_text: str) -> list[str]:
-    """The command with ``{task}`` and ``{handoff}`` filled in, in one pass.
-
-    One pass, so a task that itself contains ``{handoff}`` stays as written;
-    any other braces (JSON in an argument, ``{other}``) are left alone.
-    """
-    values = {"task": task, "handoff": handoff_text}
-    return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in spec.command]
 
 
 @dataclass

@@ -21,9 +21,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from controlroom._errors import AuditError
+from controlroom.models.records import RecordedProcess
+from controlroom.store.connection import open_readonly
 
 __all__ = [
     "BASE_KEYS",
@@ -693,3 +696,37 @@ def describe_event(kind: str, fields: dict[str, Any]) -> str:
     if describer is None:
         return _one_line({k: fields[k] for k in sorted(fields)})
     return describer(fields)
+
+
+def recorded_processes(conn: sqlite3.Connection, runs: int = 20) -> list[RecordedProcess]:
+    """The agent processes recorded by the newest ``runs`` runs of this database."""
+    run_rows = conn.execute(
+        "SELECT run FROM events WHERE kind = 'run_started' ORDER BY id DESC LIMIT ?", (runs,)
+    ).fetchall()
+    found: list[RecordedProcess] = []
+    for (run,) in run_rows:
+        for agent, payload in conn.execute(
+            "SELECT agent, payload FROM events WHERE run = ? AND kind = 'agent_spawned'",
+            (run,),
+        ):
+            data = json.loads(payload)
+            found.append(
+                RecordedProcess(run, agent or "", int(data["pid"]), float(data["create_time"]))
+            )
+    return found
+
+
+def recorded_processes_in(db: Path, runs: int = 20) -> list[RecordedProcess]:
+    """``recorded_processes`` of the database file ``db`` (none when it does not exist yet)."""
+    if not db.exists():
+        return []
+    conn = open_readonly(db)
+    try:
+        return recorded_processes(conn, runs)
+    finally:
+        conn.close()
+
+
+def last_event_id(conn: sqlite3.Connection) -> int:
+    """The id of the newest event (0 in an empty log)."""
+    return int(conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0)

@@ -24,8 +24,8 @@ import asyncio
 import contextlib
 import json
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from controlroom._errors import ControlError
 from controlroom.models import (
@@ -36,45 +36,36 @@ from controlroom.models import (
     GateRequested,
     new_gate_id,
 )
+from controlroom.swarm.bus import EventBus
 from controlroom.swarm.gates import Gate, GateDecision, GateQueue
+from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
 
-if TYPE_CHECKING:
-    from controlroom.swarm.runner import AgentRunner
-    from controlroom.swarm.supervisor import Supervisor
-
-__all__ = ["Pipeline", "ReviewVerdict"]
-
-
-@dataclass(frozen=True)
-class ReviewVerdict:
-    """What happens to an agent that exited successfully: done, run again, or failed."""
-
-    outcome: str  # "done", "retry", "failed"
-    reason: str = ""
+__all__ = ["Pipeline"]
 
 
 class Pipeline:
     """Stages, handoffs and gates of one supervisor's swarm."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
-        self.sup = supervisor
+    def __init__(self, runners: Mapping[str, AgentRunner], bus: EventBus) -> None:
+        self.runners = runners
+        self.bus = bus
         self.gates = GateQueue()
         self.log: list[dict[str, Any]] = []  # the handoff timeline, oldest first
 
     # ------------------------------------------------------------------ stages
 
     def downstream(self, agent: str) -> list[AgentRunner]:
-        return [r for r in self.sup.runners.values() if agent in r.spec.after]
+        return [r for r in self.runners.values() if agent in r.spec.after]
 
     def first_stage(self) -> list[AgentRunner]:
-        return [r for r in self.sup.runners.values() if not r.spec.after]
+        return [r for r in self.runners.values() if not r.spec.after]
 
     def advance(self, finished: AgentRunner) -> None:
         """An agent reached a final state: start or block what waits for it."""
         for other in self.downstream(finished.name):
             if other.state != AgentState.PENDING:
                 continue
-            ups = [self.sup.runners[name] for name in other.spec.after]
+            ups = [self.runners[name] for name in other.spec.after]
             failed = [u for u in ups if u.is_final and u.state != AgentState.DONE]
             missing = [u for u in ups if u.state == AgentState.DONE and u.handoff is None]
             if failed or missing:
@@ -88,7 +79,7 @@ class Pipeline:
         """The approved handoffs an agent receives, one per upstream agent."""
         out: list[dict[str, str]] = []
         for name in spec.after:
-            handoff = self.sup.runners[name].handoff
+            handoff = self.runners[name].handoff
             if handoff is not None:
                 out.append({"agent": name, **handoff.model_dump()})
         return out
@@ -150,7 +141,7 @@ class Pipeline:
         self.gates.open(gate)
         if runner is not None and not runner.is_final and runner.stop_state is None:
             runner.set_state(AgentState.GATED, gate.title or f"gate {gate.id}")
-        await self.sup.bus.publish_durable(
+        await self.bus.publish_durable(
             GateRequested(
                 agent=gate.agent,
                 gate_id=gate.id,
@@ -176,7 +167,7 @@ class Pipeline:
             stopper.cancel()
         if not waiter.done():
             reason = f"agent stopped: {runner.stop_reason}"
-            await self.sup.bus.publish_durable(
+            await self.bus.publish_durable(
                 GateDecided(
                     agent=gate.agent,
                     gate_id=gate.id,
@@ -194,7 +185,7 @@ class Pipeline:
         if gate.decision is not None:
             raise ControlError(f"gate {gate_id} is already {gate.state}")
         self.gates.claim(gate)
-        await self.sup.bus.publish_durable(
+        await self.bus.publish_durable(
             GateDecided(agent=gate.agent, gate_id=gate.id, approved=approved, by=by, reason=reason)
         )
         self.gates.decide(gate_id, approved, by, reason)
@@ -203,7 +194,7 @@ class Pipeline:
     async def expire_due(self) -> None:
         for gate in self.gates.due():
             self.gates.claim(gate)
-            await self.sup.bus.publish_durable(
+            await self.bus.publish_durable(
                 GateExpired(agent=gate.agent, gate_id=gate.id, waited_seconds=round(gate.age(), 3))
             )
             self.gates.expire(gate)
@@ -240,7 +231,7 @@ class Pipeline:
         self, agent: str, tool: str, tool_input: dict[str, Any], tool_use_id: str = ""
     ) -> tuple[bool, str]:
         """Claude Code's PreToolUse hook asks: may ``agent`` call ``tool``? Blocks until decided."""
-        runner = self.sup.runner(agent)
+        runner = find_runner(self.runners, agent)
         if tool not in runner.spec.gate_tools:
             return True, f"{tool} is not a gated tool for {agent}"
         if runner.is_final or runner.stop_state is not None:

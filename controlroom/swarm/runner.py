@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
-from controlroom._errors import AgentError
+from controlroom._errors import AgentError, ControlError
 from controlroom.adapters import Adapter, make_adapter, read_line_batches, read_lines
 from controlroom.adapters.lines import CHUNK_BYTES, MalformedLine
 from controlroom.models import (
@@ -36,12 +36,20 @@ from controlroom.models import (
 from controlroom.policy.breaker import CircuitBreaker
 from controlroom.process.spawn import AgentProcess, spawn_agent
 from controlroom.swarm.bus import EventBus
-from controlroom.swarm.pipeline import ReviewVerdict
+from controlroom.swarm.launch import LaunchPlan
 
-__all__ = ["AgentHost", "AgentRunner"]
+__all__ = ["AgentHost", "AgentRunner", "ReviewVerdict", "find_runner"]
 
 _EXIT_POLL_SECONDS = 0.1  # how soon an exit is noticed while something still holds the pipes
 _DRAIN_SECONDS = 1.0  # how long output may still arrive after the agent's process exited
+
+
+@dataclass(frozen=True)
+class ReviewVerdict:
+    """What happens to an agent that exited successfully: done, run again, or failed."""
+
+    outcome: str  # "done", "retry", "failed"
+    reason: str = ""
 
 
 class AgentHost(Protocol):
@@ -54,9 +62,7 @@ class AgentHost(Protocol):
 
     def handle(self, runner: AgentRunner, event: EventBase) -> None: ...
 
-    async def launch_plan(
-        self, runner: AgentRunner
-    ) -> tuple[list[str], Path, dict[str, str]]: ...
+    async def launch_plan(self, runner: AgentRunner) -> LaunchPlan: ...
 
     def runner_finished(self, runner: AgentRunner) -> None: ...
 
@@ -203,7 +209,8 @@ class AgentRunner:
                 await asyncio.wait_for(self._wake.wait(), verdict.delay_seconds)
 
     async def _run_once(self) -> bool:
-        argv, cwd, env = await self.host.launch_plan(self)
+        plan = await self.host.launch_plan(self)
+        argv, cwd, env = plan.argv, plan.cwd, plan.env
         proc = await spawn_agent(argv, cwd, env, agent=self.name)
         self.process = proc
         self.returncode = None
@@ -357,6 +364,15 @@ class AgentRunner:
                 self.host.handle(self, item.to_event(self.name, "stderr"))
             else:
                 self.host.handle(self, AgentOutput(agent=self.name, stream="stderr", text=item))
+
+
+def find_runner(runners: Mapping[str, AgentRunner], agent: str) -> AgentRunner:
+    """The runner of ``agent``; an unknown name is refused, naming the known ones."""
+    try:
+        return runners[agent]
+    except KeyError:
+        known = ", ".join(runners) or "none"
+        raise ControlError(f"unknown agent {agent!r} (agents: {known})") from None
 
 
 def _signal_name(returncode: int | None) -> str | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -25,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from controlroom import __version__
-from controlroom._errors import AgentError, ControlError
+from controlroom._errors import AuditError, ControlError
 from controlroom.models import (
-    EVENT_ADAPTER,
     AgentPaused,
     AgentResumed,
     AgentState,
@@ -52,14 +50,14 @@ from controlroom.policy.governor import BudgetGovernor, Decision, Stop
 from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict, price_usage
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
-from controlroom.process.orphans import Orphan, find_orphans, recorded_processes
-from controlroom.process.spawn import build_argv, build_env
-from controlroom.process.workspace import prepare_workspace
+from controlroom.process.orphans import Orphan, find_orphans
+from controlroom.store.async_queries import events_since
+from controlroom.store.queries import recorded_processes_in
 from controlroom.swarm.bus import EventBus, EventRecorder
-from controlroom.swarm.claude_settings import hook_settings_path, write_hook_settings
 from controlroom.swarm.gates import Gate
-from controlroom.swarm.pipeline import Pipeline, ReviewVerdict
-from controlroom.swarm.runner import AgentRunner
+from controlroom.swarm.launch import Launcher, LaunchPlan
+from controlroom.swarm.pipeline import Pipeline
+from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
 
 __all__ = ["Supervisor", "tune_gc"]
 
@@ -122,7 +120,14 @@ class Supervisor:
         self._paused_at: dict[str, float] = {}  # agent -> clock() when paused, for AgentResumed
         self._price = config.price_for
         self._started = False
-        self.pipeline = Pipeline(self)
+        self.pipeline = Pipeline(self.runners, self.bus)
+        self.launcher = Launcher(
+            run_id=run_id,
+            run_dir=self.run_dir,
+            base_dir=self.base_dir,
+            environ=self.environ,
+            publish=self.publish,
+        )
         self.gates = self.pipeline.gates
 
     # ------------------------------------------------------------------ events
@@ -227,62 +232,18 @@ class Supervisor:
     async def review(self, runner: AgentRunner) -> ReviewVerdict:
         return await self.pipeline.review(runner)
 
-    async def launch_plan(self, runner: AgentRunner) -> tuple[list[str], Path, dict[str, str]]:
+    async def launch_plan(self, runner: AgentRunner) -> LaunchPlan:
         spec = runner.spec
-        if spec.workspace == "shared":
-            cwd = self.base_dir
-        else:  # git worktree add takes tens of ms: not on the event loop
-            cwd = await asyncio.to_thread(
-                prepare_workspace, spec, self.run_dir, self.run_id, self.base_dir
-            )
-        handoffs = self.pipeline.inputs(spec)
-        handoff_file: str | None = None
-        handoff_text = ""
-        if handoffs:
-            folder = self.run_dir / "handoffs" / self.run_id
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{spec.name}.json"
-            handoff_text = json.dumps(handoffs, separators=(",", ":"), ensure_ascii=False)
-            path.write_text(handoff_text, encoding="utf-8")
-            handoff_file = str(path)
-        runner.handoff_input = handoff_text
-        task = spec.task + runner.task_suffix
-        argv = build_argv(spec, task, handoff_text)
-        env = build_env(spec, self.run_id, handoff_file, self.environ)
-        env["CONTROLROOM_SOCKET"] = str(self.run_dir / "control.sock")
-        if spec.format == "claude-code" and spec.gate_tools:
-            if any(arg == "--settings" or arg.startswith("--settings=") for arg in argv):
-                self.publish(
-                    ErrorEvent(
-                        agent=spec.name,
-                        message="the command has its own --settings, so its gate_tools "
-                        f"({', '.join(spec.gate_tools)}) are NOT gated: add the hook from "
-                        "'controlroom hook pretooluse' to that settings file",
-                        where="tool gates",
-                    )
-                )
-            else:
-                settings = hook_settings_path(self.run_dir, self.run_id, spec.name)
-                try:
-                    write_hook_settings(
-                        settings, spec.gate_tools, gate_timeout_seconds=spec.gate_timeout_seconds
-                    )
-                except OSError as exc:  # not started at all beats started ungated
-                    raise AgentError(
-                        f"agent {spec.name!r}: cannot write its tool-gate settings {settings}: "
-                        f"{exc.strerror or exc}"
-                    ) from None
-                argv = [*argv, "--settings", str(settings)]
-        return argv, cwd, env
+        plan = await self.launcher.plan(
+            spec, spec.task + runner.task_suffix, self.pipeline.inputs(spec)
+        )
+        runner.handoff_input = plan.handoff_text
+        return plan
 
     # ------------------------------------------------------------------ operator actions
 
     def runner(self, agent: str) -> AgentRunner:
-        try:
-            return self.runners[agent]
-        except KeyError:
-            known = ", ".join(self.runners) or "none"
-            raise ControlError(f"unknown agent {agent!r} (agents: {known})") from None
+        return find_runner(self.runners, agent)
 
     async def kill(
         self, agent: str, by: str = OPERATOR, reason: str = "", grace: float | None = None
@@ -380,19 +341,7 @@ class Supervisor:
         screen opening on a long run wants to show.
         """
         await self.bus.flush()
-        import aiosqlite
-
-        order = "DESC" if newest else "ASC"
-        async with aiosqlite.connect(f"file:{self.db_path}?mode=ro", uri=True) as conn:
-            cursor = await conn.execute(
-                "SELECT payload FROM events WHERE run = ? AND seq > ? "
-                f"ORDER BY seq {order} LIMIT ?",
-                (self.run_id, seq, limit),
-            )
-            rows = list(await cursor.fetchall())
-        if newest:
-            rows.reverse()
-        return [EVENT_ADAPTER.validate_json(payload) for (payload,) in rows]
+        return await events_since(self.db_path, self.run_id, seq, limit, newest=newest)
 
     def snapshot_dict(self) -> dict[str, Any]:
         """Everything a screen shows, as JSON data: agents with meters, gates, handoffs, totals."""
@@ -533,17 +482,11 @@ class Supervisor:
     def _find_orphans(self) -> list[Orphan]:
         import sqlite3
 
-        db = self.db_path
-        if not db.exists():
-            return []
         try:
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-            try:
-                recorded = recorded_processes(conn)
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            self.publish(ErrorEvent(message=f"orphan check skipped: {exc}", where=str(db)))
+            recorded = recorded_processes_in(self.db_path)
+        except (AuditError, sqlite3.Error) as exc:
+            where = str(self.db_path)
+            self.publish(ErrorEvent(message=f"orphan check skipped: {exc}", where=where))
             return []
         return find_orphans(recorded, exclude_run=self.run_id)
 
