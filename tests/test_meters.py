@@ -316,8 +316,9 @@ def test_period_cost_trusts_the_higher_of_ours_and_claude_codes() -> None:
     assert meter.period_cost() == pytest.approx(0.5)
     meter.record_result(AgentResult(agent="a", is_error=False, reported_cost_usd=0.8))
     assert meter.period_cost() == pytest.approx(0.8)
+    # a negative price takes nothing back (meters only go up)
     meter.record_result(AgentResult(agent="a", is_error=False, reported_cost_usd=-0.6))
-    assert meter.period_cost() == pytest.approx(0.5)
+    assert meter.period_cost() == pytest.approx(0.8)
 
 
 # --------------------------------------------------------------------------- snapshot

@@ -10,10 +10,18 @@ shared/fixtures/claude-code/README.md for captured samples):
   the live meter under-counts output until the result arrives.
 - ``user``: tool results → ``AgentOutput``.
 - ``result``: the authoritative totals. We emit ``Usage(source="reconcile")``
-  deltas so that the sum of every ``Usage`` equals those totals exactly
-  (per model, from ``modelUsage`` when present, since that also counts
-  sub-agent and background calls; else from ``usage``), then ``AgentResult``,
-  then the handoff found in the result text, if any.
+  deltas so that the sum of every ``Usage`` equals those totals (per model,
+  from ``modelUsage`` when present, since that also counts sub-agent and
+  background calls; else from ``usage``), then ``AgentResult``, then the
+  handoff found in the result text, if any.
+
+Meters only go up, so reconciliation only ever adds. The result is the
+agent's own word: a total lower than what the stream already showed is
+recorded as ``extra["discrepancy"]`` (the negative difference, per count) on
+the reconcile event and counts as nothing, and each session (``session_id``
+of ``system``/``init``) is reconciled once, at its first result. Otherwise an
+agent could print a result saying "1 token" after every million and never
+reach its budget.
 
 Any other event type is kept as ``AgentOutput`` (the raw line), never an error.
 """
@@ -21,6 +29,7 @@ Any other event type is kept as ``AgentOutput`` (the raw line), never an error.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal, TypeGuard
 
 from controlroom._errors import HandoffError
@@ -100,8 +109,10 @@ class ClaudeCodeAdapter(BaseAdapter):
         self.session_id: str | None = None
         self.model: str | None = None
         self._seen_messages: set[str] = set()
-        self._emitted: dict[str | None, Counts] = {}  # what our Usage events summed to, by model
+        # this session's Usage events summed, by model; reset when a new session starts
+        self._emitted: dict[str | None, Counts] = {}
         self._emitted_turns = 0
+        self._reconciled = False  # this session's result has been reconciled
         self._result_seen = False
         self._line = ""  # the line being read, for previews of what was wrong with it
 
@@ -151,7 +162,10 @@ class ClaudeCodeAdapter(BaseAdapter):
             value = data.get(key)
             return value if isinstance(value, str) else None
 
-        self.session_id = text("session_id") or self.session_id
+        session = text("session_id") or self.session_id
+        if session != self.session_id:  # a new session: its result covers only itself
+            self._emitted, self._emitted_turns, self._reconciled = {}, 0, False
+        self.session_id = session
         self.model = text("model") or self.model
         tools = data.get("tools")
         parts = [f"session {self.session_id or '?'} started"]
@@ -244,7 +258,8 @@ class ClaudeCodeAdapter(BaseAdapter):
 
     def _result(self, data: dict[str, Any]) -> list[Event]:
         self._result_seen = True
-        events: list[Event] = list(self._reconcile(data))
+        events: list[Event] = [] if self._reconciled else list(self._reconcile(data))
+        self._reconciled = True
         is_error = data.get("is_error")
         subtype = data.get("subtype") if isinstance(data.get("subtype"), str) else ""
         if not isinstance(is_error, bool):
@@ -261,7 +276,7 @@ class ClaudeCodeAdapter(BaseAdapter):
                 is_error=is_error,
                 subtype=subtype,
                 num_turns=num_turns if _is_int(num_turns) else None,
-                reported_cost_usd=float(cost) if _is_number(cost) else None,
+                reported_cost_usd=float(cost) if _is_price(cost) else None,
                 text=text,
                 extra={k: v for k, v in data.items() if k not in _RESULT_FIELDS},
             )
@@ -307,7 +322,7 @@ class ClaudeCodeAdapter(BaseAdapter):
         )
 
     def _reconcile(self, data: dict[str, Any]) -> list[Event]:
-        """Usage deltas that bring our running sums to the result's true totals."""
+        """Usage deltas that bring this session's sums up to the result's totals."""
         problems: list[str] = []
         try:
             totals = _read_model_usage(data.get("modelUsage"))
@@ -340,9 +355,11 @@ class ClaudeCodeAdapter(BaseAdapter):
         if not events:  # already exact: still mark that the totals were checked
             events.append(self._delta(_zero(), next(iter(totals), ""), totals, data))
         num_turns = data.get("num_turns")
-        if _is_int(num_turns) and num_turns != self._emitted_turns:
+        if _is_int(num_turns) and num_turns > self._emitted_turns:
             events[0].turns = num_turns - self._emitted_turns
             self._emitted_turns = num_turns
+        elif _is_int(num_turns) and num_turns < self._emitted_turns:
+            events[0].extra.setdefault("discrepancy", {})["turns"] = num_turns - self._emitted_turns
         return list(events)
 
     def _emitted_under(self, totals: dict[str, Counts]) -> dict[str, Counts]:
@@ -359,8 +376,13 @@ class ClaudeCodeAdapter(BaseAdapter):
     def _delta(
         self, delta: Counts, model: str, totals: dict[str, Counts], data: dict[str, Any]
     ) -> Usage:
-        event = self._count(delta, model or None, turns=0, source="reconcile")
+        """The reconcile event for one model: what the result adds, and what it claims less."""
+        added = {key: max(0, n) for key, n in delta.items()}
+        event = self._count(added, model or None, turns=0, source="reconcile")
         event.extra = {"reconciled_to": totals.get(model, _zero())}
+        lower = {key: n for key, n in delta.items() if n < 0}
+        if lower:
+            event.extra["discrepancy"] = lower
         model_usage = data.get("modelUsage")
         entry = model_usage.get(model) if isinstance(model_usage, dict) else None
         if isinstance(entry, dict) and _is_number(entry.get("costUSD")):
@@ -381,6 +403,11 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_price(value: object) -> TypeGuard[int | float]:
+    """A price the meter may keep: a finite number, not below zero (JSON allows NaN)."""
+    return _is_number(value) and 0 <= value < math.inf
 
 
 def _block_text(content: object) -> str:

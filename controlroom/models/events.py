@@ -143,18 +143,20 @@ class Usage(EventBase):
     """Token deltas. Field names are the Anthropic API's own.
 
     ``turns`` is how many model turns this delta covers (one API response is
-    one turn; a reconciliation may add or remove some). ``source`` says who
-    counted: the agent itself, the metering proxy, or a reconciliation to an
-    authoritative total (Claude Code's ``result``).
+    one turn; a reconciliation may add some). ``source`` says who counted: the
+    agent itself, the metering proxy, or a reconciliation to an authoritative
+    total (Claude Code's ``result``). Every count is a delta that only adds:
+    meters only go up, so a total reported lower than what was already
+    counted is kept as ``extra["discrepancy"]``, never as a negative count.
     """
 
     kind: Literal["usage"] = "usage"
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    cache_read_input_tokens: int = Field(default=0, ge=0)
+    cache_creation_input_tokens: int = Field(default=0, ge=0)
     model: str | None = None
-    turns: int = 1
+    turns: int = Field(default=1, ge=0)
     source: Literal["agent", "proxy", "reconcile"] = "agent"
     cost_usd: float = 0.0  # priced by the meter when the event is published
     extra: dict[str, Any] = Field(default_factory=dict)

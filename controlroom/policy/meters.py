@@ -16,6 +16,8 @@ Figures kept per agent:
 * burn rates over a sliding 60 s window, and from them the projected seconds
   until the tightest limit of the agent's ``Budget``;
 * running time that excludes paused time;
+* spend that only goes up: every count and price adds, whichever source
+  (agent, proxy, reconcile) reported it; a negative delta counts as 0;
 * cpu / memory / process count, as last set by a sampler.
 
 Spend is counted for the agent's whole life, across restarts. A budget
@@ -280,10 +282,14 @@ class AgentMeter:
         out = usage.output_tokens
         cread = usage.cache_read_input_tokens
         cwrite = usage.cache_creation_input_tokens
+        turns = usage.turns
+        if (inp | out | cread | cwrite | turns) < 0:  # one test for all five: any negative
+            # Meters only go up. A validated Usage cannot carry a negative count;
+            # one built around validation still takes nothing back.
+            inp, out, cread, cwrite, turns = (max(0, n) for n in (inp, out, cread, cwrite, turns))
         # Pricing.cost's formula, inlined: a method call costs more than the arithmetic
         cost = (inp * rates[0] + out * rates[1] + cread * rates[2] + cwrite * rates[3]) / 1_000_000
         tokens = inp + out + cread + cwrite
-        turns = usage.turns
         self.input_tokens += inp
         self.output_tokens += out
         self.cache_read_input_tokens += cread
@@ -310,11 +316,16 @@ class AgentMeter:
         return cost
 
     def record_result(self, result: AgentResult) -> None:
-        """Keep Claude Code's own price beside ours; results of successive runs add up."""
-        if result.reported_cost_usd is None:
+        """Keep Claude Code's own price beside ours; results of successive runs add up.
+
+        A negative or non-finite price is ignored: it could only lower a figure
+        the budget may rely on.
+        """
+        reported = result.reported_cost_usd
+        if reported is None or not 0.0 <= reported < math.inf:
             return
         previous = self.reported_cost_usd or 0.0
-        self.reported_cost_usd = previous + result.reported_cost_usd
+        self.reported_cost_usd = previous + reported
 
     @property
     def cost_disagreement(self) -> bool:
