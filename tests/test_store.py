@@ -17,9 +17,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import annotated_types
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic.fields import FieldInfo
 
 from controlroom._errors import AuditError, StoreLockedError
 from controlroom.models import (
@@ -574,6 +576,14 @@ def _strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
     raise AssertionError(f"no strategy for {annotation!r}: extend the test")
 
 
+def _field_strategy(field: FieldInfo) -> st.SearchStrategy[Any]:
+    """``_strategy_for`` the field's type, within its declared bounds (``ge``: Usage counts)."""
+    floor = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
+    if field.annotation is int and isinstance(floor, int):
+        return st.integers(floor, 2**70)
+    return _strategy_for(field.annotation)
+
+
 _ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)  # lone surrogates too
 _SOME_TEXT = st.text(min_size=1, max_size=12)
 _JSONISH = st.recursive(
@@ -592,7 +602,7 @@ _ANY_EVENT = st.one_of(
         st.builds(
             cls,
             **{
-                name: _strategy_for(field.annotation)
+                name: _field_strategy(field)
                 for name, field in cls.model_fields.items()
                 if name != "kind"
             },
