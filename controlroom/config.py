@@ -14,9 +14,10 @@ built-in ``DEFAULT_PRICING`` entry of that model; cache prices not given are
 derived from the input price (a tenth to read, 1.25 times to write), as
 Anthropic prices them, so a custom model never meters cache tokens as free.
 
-Paths (``swarm.audit_db``, ``swarm.run_dir``, a workspace that is a path)
-are resolved relative to the config file's directory; they, and
-``proxy.upstream``, may use ``~`` and ``${NAME}`` from the environment.
+Paths (``swarm.audit_db``, ``swarm.run_dir``, ``swarm.anchor_file``, a
+workspace that is a path) are resolved relative to the config file's
+directory; they, and ``proxy.upstream``, may use ``~`` and ``${NAME}`` from
+the environment.
 """
 
 from __future__ import annotations
@@ -237,6 +238,9 @@ class _Loader:
                 update={
                     "audit_db": self.path(("swarm", "audit_db"), swarm.audit_db),
                     "run_dir": self.path(("swarm", "run_dir"), swarm.run_dir),
+                    "anchor_file": None
+                    if swarm.anchor_file is None
+                    else self.path(("swarm", "anchor_file"), swarm.anchor_file),
                 }
             )
         if proxy is not None:

@@ -2,7 +2,9 @@
 
 Subcommands: ``list`` and ``export`` (filtered events), ``show`` (one event
 and its chain hashes), ``timeline`` (one agent's story in a run), ``runs``
-(what each run cost and how it ended), ``verify`` (is the hash chain intact).
+(what each run cost and how it ended), ``verify`` (is the hash chain intact,
+and does it extend the anchors given), ``anchor`` (write the verified head
+somewhere outside the database).
 Everything opens the database read-only, so it is safe beside a running
 control room. The database is ``--db``, else ``[swarm] audit_db`` of
 ``--config`` or ./config.toml, else ./controlroom.db.
@@ -31,6 +33,7 @@ from controlroom.cli.render import (
 
 if TYPE_CHECKING:
     from controlroom.store.queries import EventRow, RunSummary, Timeline
+    from controlroom.store.verify import VerifyResult
 
 __all__ = ["add_parser", "database_path", "event_record"]
 
@@ -147,7 +150,23 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(handler=_reading(_cmd_runs))
 
     p = sub.add_parser("verify", parents=[db], help="check the hash chain end to end")
+    p.add_argument(
+        "--anchor",
+        action="append",
+        metavar="FILE",
+        help="also prove the log extends every anchor in FILE (repeatable)",
+    )
     p.set_defaults(handler=_guarded(_cmd_verify))
+
+    p = sub.add_parser(
+        "anchor",
+        parents=[db],
+        help="verify the chain and write its head (event id, hash, time) as one line",
+    )
+    p.add_argument(
+        "--out", metavar="FILE", help="append the line to FILE (default: print it on stdout)"
+    )
+    p.set_defaults(handler=_guarded(_cmd_anchor))
 
     p = sub.add_parser(
         "export", parents=[db, filters], help="write the (filtered) events to a file"
@@ -556,16 +575,41 @@ def _agents_text(record: dict[str, Any]) -> str:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from controlroom.store.anchor import extends, read_anchors
+    from controlroom.store.verify import verify_chain
+
+    anchors = [a for name in args.anchor or () for a in read_anchors(Path(name))]
+    result = verify_chain(args.db_path, anchors)
+    if result.ok:
+        proved = f"; {extends(anchors)}" if anchors else ""
+        print(f"ok: {result.events} events, chain intact{proved}")
+        return 0
+    print(_broken(result))
+    return 1
+
+
+def _broken(result: VerifyResult) -> str:
+    if result.first_bad_id is None:
+        return f"broken: {result.reason}"
+    reason = result.reason.removeprefix(f"row {result.first_bad_id}: ")
+    return f"broken at event {result.first_bad_id}: {reason}"
+
+
+def _cmd_anchor(args: argparse.Namespace) -> int:
+    """Verify first: an anchor of a forged chain would vouch for the forgery."""
+    import time
+
+    from controlroom.store.anchor import anchor_line, append_anchor
     from controlroom.store.verify import verify_chain
 
     result = verify_chain(args.db_path)
-    if result.ok:
-        print(f"ok: {result.events} events, chain intact")
-        return 0
-    reason = result.reason
-    if result.first_bad_id is None:
-        print(f"broken: {reason}")
+    if not result.ok or result.head is None:
+        print(f"{_broken(result)}; not anchored")
         return 1
-    reason = reason.removeprefix(f"row {result.first_bad_id}: ")
-    print(f"broken at event {result.first_bad_id}: {reason}")
-    return 1
+    line = anchor_line(result.head, args.db_path, time.time())
+    if args.out is None:
+        print(line)
+        return 0
+    append_anchor(Path(args.out), line)
+    print(f"anchored event {result.head.last_id} to {args.out}")
+    return 0

@@ -31,7 +31,9 @@ class OpenSwarm:
 async def open_swarm(cfg: SwarmConfig, db: Path, *, base_dir: Path, mode: str) -> OpenSwarm:
     """A new run of ``cfg`` writing to ``db``, its socket listening; no agent started."""
     run_id = new_run_id()
-    store = await AuditStore.open(db, run_id, secrets=cfg.secret_values())
+    store = await AuditStore.open(
+        db, run_id, secrets=cfg.secret_values(), anchor_file=cfg.swarm.anchor_file
+    )
     supervisor = Supervisor(cfg, store, run_id=run_id, base_dir=base_dir, mode=mode)
     server = ControlSocketServer(ControlAPI(supervisor), supervisor.run_dir / "control.sock")
     try:

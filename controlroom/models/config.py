@@ -88,6 +88,7 @@ class SwarmSettings(_Strict):
     theme: str = "control-room"
     max_cost_usd: float | None = Field(default=None, gt=0)
     handoff_max_chars: int = Field(default=2000, gt=0)
+    anchor_file: str | None = None  # where every run end appends the audit head (store.anchor)
 
 
 class ProxySettings(_Strict):

@@ -9,8 +9,12 @@ object whose run/seq/ts/agent/kind agree with the indexed columns, and that
 seq increases within each run; at the end, that ``chain_head`` names the last
 row, which is what exposes a truncated tail.
 
-What it cannot see: someone who rewrites the whole chain from some row on
-*and* its head. Keep a copy of ``chain_head`` elsewhere to rule that out.
+What the chain alone cannot see: someone who can write the file (an agent
+runs as the operator's user) cutting the tail and moving ``chain_head``
+back, or rewriting every row from some point on with fresh hashes, head
+included. Given anchors (``store.anchor``: heads kept outside the database),
+it also proves the log still extends each of them: the row with the
+anchor's id exists and has the anchor's hash.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from controlroom._errors import AuditError
-from controlroom.store.connection import open_readonly, read_chain_head
+from controlroom.store.anchor import Anchor, extends
+from controlroom.store.connection import ChainHead, open_readonly, read_chain_head
 from controlroom.store.schema import GENESIS_HASH
 
 __all__ = ["VerifyResult", "open_readonly", "verify_chain"]
@@ -33,12 +39,16 @@ _COLUMNS = ("run", "seq", "ts", "agent", "kind")
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """The outcome of ``verify_chain``: ``ok``, or the first row that is wrong and why."""
+    """The outcome of ``verify_chain``: ``ok``, or the first row that is wrong and why.
+
+    ``head`` is the verified head (set when ``ok``): what an anchor records.
+    """
 
     ok: bool
     events: int
     first_bad_id: int | None
     reason: str
+    head: ChainHead | None = None
 
 
 def _column_mismatch(data: Any, columns: tuple[Any, ...]) -> str:
@@ -52,8 +62,8 @@ def _column_mismatch(data: Any, columns: tuple[Any, ...]) -> str:
     return ""
 
 
-def verify_chain(path: str | os.PathLike[str]) -> VerifyResult:
-    """Check the whole chain of the audit database at ``path``.
+def verify_chain(path: str | os.PathLike[str], anchors: Sequence[Anchor] = ()) -> VerifyResult:
+    """Check the whole chain of the audit database at ``path``, and that it extends ``anchors``.
 
     Raises ``AuditError`` when the file is missing or not an audit database;
     a database that is ours but tampered with gives ``ok=False``.
@@ -61,14 +71,18 @@ def verify_chain(path: str | os.PathLike[str]) -> VerifyResult:
     conn = open_readonly(path)
     try:
         conn.execute("BEGIN")  # one snapshot for the rows and the head
-        return _walk(conn)
+        found: dict[int, str] = {}  # the hash of every row an anchor names
+        result = _walk(conn, frozenset(a.event_id for a in anchors), found)
+        if not result.ok or not anchors or result.head is None:
+            return result
+        return _check_anchors(result, result.head, anchors, found)
     except sqlite3.Error as exc:
         raise AuditError(f"cannot read audit database {path}: {exc}") from None
     finally:
         conn.close()
 
 
-def _walk(conn: sqlite3.Connection) -> VerifyResult:
+def _walk(conn: sqlite3.Connection, wanted: frozenset[int], found: dict[int, str]) -> VerifyResult:
     head = read_chain_head(conn)
     rows = conn.execute(
         "SELECT id, run, seq, ts, agent, kind, payload, prev_hash, hash FROM events ORDER BY id"
@@ -107,6 +121,8 @@ def _walk(conn: sqlite3.Connection) -> VerifyResult:
         if isinstance(seq, int) and seq <= last_seq.get(run, 0):
             return bad(row_id, f"seq {seq} of run {run} does not follow seq {last_seq[run]}")
         last_seq[run] = seq
+        if row_id in wanted:
+            found[row_id] = stored
         count += 1
         last_id = row_id
         prev = stored
@@ -114,9 +130,9 @@ def _walk(conn: sqlite3.Connection) -> VerifyResult:
     if head is None:
         if count:
             return VerifyResult(False, count, 1, "chain_head is missing")
-        return VerifyResult(True, 0, None, "empty: no events")
+        return VerifyResult(True, 0, None, "empty: no events", ChainHead(0, GENESIS_HASH))
     if (head.last_id, head.hash) == (last_id, prev):
-        return VerifyResult(True, count, None, f"{count} events, chain intact")
+        return VerifyResult(True, count, None, f"{count} events, chain intact", head)
     if head.last_id > last_id:
         return VerifyResult(
             False,
@@ -135,3 +151,30 @@ def _walk(conn: sqlite3.Connection) -> VerifyResult:
     return VerifyResult(
         False, count, last_id, f"row {last_id}: its hash differs from the chain head's"
     )
+
+
+def _check_anchors(
+    result: VerifyResult, head: ChainHead, anchors: Sequence[Anchor], found: dict[int, str]
+) -> VerifyResult:
+    """``result`` (an intact chain) checked against every anchor, the earliest first."""
+    found[0] = GENESIS_HASH  # an anchor of an empty log
+    for anchor in sorted(anchors, key=lambda a: a.event_id):
+        taken = f"anchor {anchor.where} (taken {anchor.time})"
+        stored = found.get(anchor.event_id)
+        if stored is None:
+            return VerifyResult(
+                False,
+                result.events,
+                head.last_id + 1,
+                f"the log ends at event {head.last_id}, but {taken} names event "
+                f"{anchor.event_id}: events after {head.last_id} were deleted",
+            )
+        if stored != anchor.hash:
+            return VerifyResult(
+                False,
+                result.events,
+                anchor.event_id,
+                f"event {anchor.event_id}'s hash differs from {taken}: the log was "
+                f"rewritten at or before event {anchor.event_id}",
+            )
+    return VerifyResult(True, result.events, None, f"{result.reason}; {extends(anchors)}", head)

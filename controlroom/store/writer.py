@@ -45,6 +45,7 @@ import contextlib
 import math
 import os
 import sqlite3
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,6 +54,7 @@ from typing import Any
 
 from controlroom._errors import AuditError
 from controlroom.models import EventBase
+from controlroom.store.anchor import anchor_line, append_anchor
 from controlroom.store.connection import (
     ChainHead,
     Checkpointer,
@@ -194,6 +196,7 @@ class AuditStore:
         self._closed = False
         self._checkpointer = Checkpointer(path)
         self._since_checkpoint = 0
+        self._anchor_file: Path | None = None
         self._task = asyncio.create_task(self._run(), name=f"audit writer {path.name}")
         self._task.add_done_callback(self._writer_ended)
 
@@ -210,8 +213,13 @@ class AuditStore:
         max_delay: float = MAX_DELAY_SECONDS,
         batch_events: int = BATCH_EVENTS,
         high_water: int = HIGH_WATER_EVENTS,
+        anchor_file: str | os.PathLike[str] | None = None,
     ) -> AuditStore:
         """Open (creating and migrating if needed) ``path`` for writing as run ``run_id``.
+
+        With ``anchor_file``, ``close`` appends the head it committed last to
+        that file (``store.anchor``): the writer's own record of the chain, not
+        what the database file says by then.
 
         Raises ``StoreLockedError`` when another process (or another store in
         this one) writes the database, and ``AuditError`` when it is not an
@@ -239,6 +247,7 @@ class AuditStore:
         store._max_delay = max_delay
         store._batch_events = batch_events
         store._high_water = high_water
+        store._anchor_file = None if anchor_file is None else Path(anchor_file)
         return store
 
     async def __aenter__(self) -> AuditStore:
@@ -406,6 +415,12 @@ class AuditStore:
                 self._thread.shutdown(wait=True)  # the thread is idle: this joins at once
             finally:
                 self._lock.release()
+        if self._anchor_file is not None:
+            line = anchor_line(self._head, self._path, time.time())
+            try:
+                await asyncio.to_thread(append_anchor, self._anchor_file, line)
+            except AuditError as exc:
+                failure = exc if failure is None else AuditError(f"{failure}; {exc}")
         if failure is not None:
             raise failure
 
