@@ -1,19 +1,34 @@
-"""One line of plain English per significant event, for the headless log and alerts.
+"""The one wording of every event, and the one way to write each kind of number.
 
-Shared by ``controlroom run --headless`` and the dashboard's toasts, so an
-operator reads the same words wherever they look. Events that are not worth
-a line on their own (usage deltas, log output, state changes the other
-events already tell) describe to ``None``.
+Every surface that puts an event into words says it the same way: the
+headless and detached logs, ``controlroom audit list``/``show``/``timeline``,
+the dashboard's toasts, agent log tails and audit screen. ``describe`` takes a
+typed event (stored payloads and control-API dicts are parsed first, with
+``describe_payload``); the sentences are the ones ``audit timeline --format
+jsonl`` has always carried in its ``step`` field, which is public interface,
+so they must not change. ``worth_a_line`` says which events the logs print.
+
+The formatters (tokens, money, durations, limits) are the only ones: a
+screen, a table or a sentence that shows a number of that kind calls one of
+them. Imports ``models`` only.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, NamedTuple, TypeVar
+
+from pydantic import ValidationError
 
 from controlroom.models import (
+    EVENT_ADAPTER,
     AgentCrashed,
     AgentExited,
+    AgentOutput,
     AgentPaused,
+    AgentResult,
     AgentResumed,
     AgentSpawned,
     AgentState,
@@ -22,6 +37,8 @@ from controlroom.models import (
     BreakerReset,
     BudgetExceeded,
     BudgetWarning,
+    ConfigLoaded,
+    ErrorEvent,
     EventBase,
     GateDecided,
     GateExpired,
@@ -30,94 +47,309 @@ from controlroom.models import (
     HandoffRejected,
     KillCompleted,
     KillRequested,
+    MalformedOutput,
     OperatorAction,
     OrphanFound,
     RunEnded,
     RunStarted,
+    StatusEvent,
+    ToolCall,
+    Usage,
 )
 
-__all__ = ["describe", "format_line", "format_limit_value"]
+__all__ = [
+    "BASE_KEYS",
+    "LIMITS",
+    "LOG_KINDS",
+    "LimitName",
+    "bytes_short",
+    "describe",
+    "describe_payload",
+    "duration",
+    "exit_text",
+    "format_line",
+    "limit_label",
+    "limit_value",
+    "money",
+    "one_line",
+    "rate_per_hour",
+    "tokens",
+    "tokens_short",
+    "worth_a_line",
+]
+
+BASE_KEYS = frozenset({"run", "seq", "ts", "agent", "kind"})
+"""Keys every stored event has; the rest are the event's own fields."""
+
+# --------------------------------------------------------------------------- numbers
 
 
-def format_limit_value(limit: str, value: float) -> str:
-    if "cost" in limit:
-        return f"${value:,.4f}"
-    if "seconds" in limit:
-        return f"{value:,.1f}s"
-    return f"{value:,.0f}"
+def tokens(value: float | None) -> str:
+    """``1,234,567``: a token count, exact."""
+    return "-" if value is None else f"{int(value):,}"
 
 
-def describe(event: EventBase) -> str | None:  # noqa: C901 - one branch per kind reads best
-    """The event in words, or None when it is not worth a line of its own."""
-    if isinstance(event, AgentSpawned):
-        attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
-        return f"spawned pid {event.pid}{attempt}"
-    if isinstance(event, AgentExited):
-        how = event.signal or f"code {event.returncode}"
-        return f"exited ({how}) after {event.duration_seconds:.1f}s" + (
-            "" if event.success else ": failure"
-        )
-    if isinstance(event, AgentCrashed):
-        return f"crashed: {event.reason}"
-    if isinstance(event, BudgetWarning):
-        return (
-            f"budget warning: {event.limit} at {event.fraction:.0%} "
-            f"({format_limit_value(event.limit, event.value)} of "
-            f"{format_limit_value(event.limit, event.cap)})"
-        )
-    if isinstance(event, BudgetExceeded):
-        return (
-            f"BUDGET STOP: {event.limit} reached "
-            f"({format_limit_value(event.limit, event.value)} of "
-            f"{format_limit_value(event.limit, event.cap)}, overshoot "
-            f"{format_limit_value(event.limit, event.overshoot)})"
-        )
-    if isinstance(event, BreakerOpened):
-        return f"BREAKER OPEN: {event.reason}"
-    if isinstance(event, BreakerReset):
-        return f"breaker reset by {event.by}"
-    if isinstance(event, KillRequested):
-        return f"kill requested by {event.by}: {event.reason}"
-    if isinstance(event, KillCompleted):
-        forced = ", SIGKILL needed" if event.escalated else ""
-        return (
-            f"killed {event.processes} process(es) in {event.duration_ms:.1f} ms, "
-            f"{event.survivors} survivors{forced}"
-        )
-    if isinstance(event, AgentPaused):
-        return f"paused by {event.by}"
-    if isinstance(event, AgentResumed):
-        return f"resumed by {event.by} after {event.paused_seconds:.1f}s"
-    if isinstance(event, HandoffEvent):
-        return f"handoff: {event.handoff.changed[:80]}"
-    if isinstance(event, HandoffRejected):
-        return f"handoff rejected: {event.reason}"
-    if isinstance(event, GateRequested):
-        title = event.title or event.gate_kind
-        return f"gate {event.gate_id} waiting: {title}"
-    if isinstance(event, GateDecided):
-        verdict = "approved" if event.approved else "rejected"
-        why = f": {event.reason}" if event.reason else ""
-        return f"gate {event.gate_id} {verdict} by {event.by}{why}"
-    if isinstance(event, GateExpired):
-        return f"gate {event.gate_id} expired after {event.waited_seconds:.0f}s (rejected)"
-    if isinstance(event, OrphanFound):
-        return (
-            f"ORPHAN: pid {event.pid} of run {event.from_run} is still running"
-            + (" (killed)" if event.killed else "")
-        )
-    if isinstance(event, OperatorAction):
-        return f"{event.action} by {event.by}"
-    if isinstance(event, AgentStateChanged) and event.state == AgentState.BLOCKED:
-        return f"blocked: {event.reason}"
-    if isinstance(event, RunStarted):
-        return f"run started: swarm {event.swarm} (pid {event.pid})"
-    if isinstance(event, RunEnded):
-        return f"run ended: {event.outcome}" + (f" ({event.detail})" if event.detail else "")
-    return None
+def tokens_short(value: float | None) -> str:
+    """``950``, ``12.3k``, ``4.56M``: a token count in at most six characters."""
+    if value is None:
+        return "-"
+    n = float(value)
+    if abs(n) < 1000:
+        return f"{n:.0f}"
+    if abs(n) < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    if abs(n) < 1_000_000_000:
+        return f"{n / 1_000_000:.2f}M"
+    return f"{n / 1_000_000_000:.2f}G"
 
 
-def format_line(event: EventBase, text: str) -> str:
-    """``02:03:04 #57  runaway       BUDGET STOP: …`` (local time)."""
+def money(value: float | None) -> str:
+    """``$0.0123`` below a dollar (agents spend cents), ``$12.34`` above."""
+    if value is None:
+        return "-"
+    if abs(value) < 1:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+def rate_per_hour(value: float | None) -> str:
+    """A burn rate in dollars per hour."""
+    return "-" if value is None else f"{money(value)}/h"
+
+
+def duration(seconds: float | None) -> str:
+    """``42s``, ``3m07s``, ``30m``, ``1h02m``, ``2d03h``: the two largest units, whole seconds."""
+    if seconds is None:
+        return "-"
+    total = max(0, int(seconds))
+    for big, small, size, small_size in (("d", "h", 86_400, 3600), ("h", "m", 3600, 60)):
+        if total >= size:
+            whole, rest = divmod(total, size)
+            part = rest // small_size
+            return f"{whole}{big}{part:02d}{small}" if part else f"{whole}{big}"
+    minutes, secs = divmod(total, 60)
+    if minutes:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+def bytes_short(value: float | None) -> str:
+    """``512K``, ``45M``, ``1.2G``."""
+    if value is None:
+        return "-"
+    n = float(value)
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size:
+            scaled = n / size
+            return f"{scaled:.1f}{unit}" if scaled < 10 else f"{scaled:.0f}{unit}"
+    return f"{n:.0f}B"
+
+
+class LimitName(NamedTuple):
+    label: str  # in a sentence: "tokens 360 / 200,000"
+    short: str  # in a narrow column
+    unit: Literal["tokens", "usd", "seconds", "count"]
+
+
+LIMITS: Mapping[str, LimitName] = {
+    "max_tokens": LimitName("tokens", "tok", "tokens"),
+    "max_cost_usd": LimitName("cost", "cost", "usd"),
+    "max_wall_seconds": LimitName("wall time", "time", "seconds"),
+    "max_turns": LimitName("turns", "turns", "count"),
+    "swarm_max_cost_usd": LimitName("swarm cost", "swarm", "usd"),
+}
+"""Every budget limit by its config key: what to call it, and its unit."""
+
+
+def limit_label(limit: str, *, short: bool = False) -> str:
+    name = LIMITS.get(limit)
+    if name is None:
+        return limit
+    return name.short if short else name.label
+
+
+def limit_value(limit: str, value: float | None, *, short: bool = False) -> str:
+    """``5,000`` (short: ``5.0k``) tokens, ``$0.0123``, ``3m07s``: a value in its limit's unit."""
+    if value is None:
+        return "-"
+    unit = LIMITS[limit].unit if limit in LIMITS else "count"
+    if unit == "usd":
+        return money(value)
+    if unit == "seconds":
+        return duration(value)
+    if unit == "tokens" and short:
+        return tokens_short(value)
+    return tokens(value)
+
+
+# --------------------------------------------------------------------------- words
+
+
+def one_line(value: Any, limit: int = 160) -> str:
+    """``value`` on one line (JSON for data), cut at ``limit`` characters with ``…``."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ⏎ ".join(part.strip() for part in text.strip().splitlines())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def exit_text(returncode: int | None, signal: str | None) -> str:
+    """``killed by SIGTERM`` or ``exit code 3``."""
+    return f"killed by {signal}" if signal else f"exit code {returncode}"
+
+
+def _colon(value: str) -> str:
+    return f": {one_line(value)}" if value else ""
+
+
+E = TypeVar("E", bound=EventBase)
+_WORDS: dict[type[EventBase], Callable[[Any], str]] = {}
+
+
+def _words(kind: type[E]) -> Callable[[Callable[[E], str]], Callable[[E], str]]:
+    def register(describer: Callable[[E], str]) -> Callable[[E], str]:
+        _WORDS[kind] = describer
+        return describer
+
+    return register
+
+
+def describe(event: EventBase) -> str:
+    """The event in words: one line of plain English."""
+    describer = _WORDS.get(type(event))
+    if describer is None:  # a kind without a sentence yet: its fields, as data
+        fields = event.model_dump(mode="json", exclude=set(BASE_KEYS))
+        return one_line({k: fields[k] for k in sorted(fields)})
+    return describer(event)
+
+
+def describe_payload(data: Mapping[str, Any]) -> str:
+    """A stored payload or control-API event dict in words (parsed into its event first)."""
+    try:
+        event = EVENT_ADAPTER.validate_python(dict(data))
+    except ValidationError:  # not a current event (an older or damaged record): its fields
+        return one_line({k: data[k] for k in sorted(data) if k not in BASE_KEYS})
+    return describe(event)
+
+
+_words(RunStarted)(lambda e: f"run started: swarm {e.swarm} ({e.mode}, pid {e.pid})")
+_words(RunEnded)(lambda e: f"run ended: {e.outcome}{_colon(e.detail)}")
+_words(ConfigLoaded)(lambda e: f"config loaded from {e.path}: {', '.join(e.agents)}")
+_words(AgentSpawned)(
+    lambda e: f"spawned pid {e.pid} (attempt {e.attempt}) in {e.workspace}"
+)
+_words(AgentOutput)(lambda e: f"[{e.stream}] {one_line(e.text)}")
+_words(MalformedOutput)(
+    lambda e: f"malformed {e.stream} line ({e.reason}, {e.length} bytes)"
+)
+_words(AgentExited)(
+    lambda e: f"exited, {'succeeded' if e.success else 'failed'} "
+    f"({exit_text(e.returncode, e.signal)}) after {e.duration_seconds:.1f}s"
+)
+_words(AgentCrashed)(lambda e: f"crashed: {one_line(e.reason)}")
+_words(AgentStateChanged)(
+    lambda e: f"state {e.previous or '?'} → {e.state}{_colon(e.reason)}"
+)
+_words(AgentResult)(
+    lambda e: f"result {e.subtype}{' (error)' if e.is_error else ''}, {e.num_turns} turns"
+    f"{_colon(e.text)}"
+)
+_words(StatusEvent)(lambda e: f"status: {one_line(e.text)}")
+_words(ToolCall)(lambda e: f"tool {e.name} {one_line(e.input, 120)}")
+_words(HandoffRejected)(lambda e: f"handoff rejected: {e.field}: {one_line(e.reason)}")
+_words(GateRequested)(
+    lambda e: f"gate {e.gate_id} requested ({e.gate_kind}){_colon(e.title)}"
+)
+_words(GateDecided)(
+    lambda e: f"gate {e.gate_id} {'approved' if e.approved else 'rejected'} by {e.by}"
+    f"{_colon(e.reason)}"
+)
+_words(GateExpired)(
+    lambda e: f"gate {e.gate_id} expired after {e.waited_seconds:.0f}s (counts as rejected)"
+)
+_words(BudgetWarning)(
+    lambda e: f"budget warning: {e.limit} at {e.fraction:.0%} ({e.value} of {e.cap})"
+)
+_words(BudgetExceeded)(lambda e: f"budget exceeded: {e.limit} {e.value} over cap {e.cap}")
+_words(BreakerOpened)(
+    lambda e: f"circuit breaker opened after {e.failures} failures{_colon(e.reason)}"
+)
+_words(BreakerReset)(lambda e: f"circuit breaker reset by {e.by}")
+_words(KillRequested)(lambda e: f"kill requested by {e.by}{_colon(e.reason)}")
+_words(KillCompleted)(
+    lambda e: f"kill completed{' with SIGKILL' if e.escalated else ''}: {e.processes} "
+    f"processes in {e.duration_ms:.0f} ms, {e.survivors} survivors"
+)
+_words(AgentPaused)(lambda e: f"paused by {e.by}")
+_words(AgentResumed)(lambda e: f"resumed by {e.by} after {e.paused_seconds:.0f}s")
+_words(OperatorAction)(
+    lambda e: f"operator {e.by}: {e.action}{' ' + one_line(e.detail) if e.detail else ''}"
+)
+_words(OrphanFound)(
+    lambda e: f"orphan pid {e.pid} from run {e.from_run}{' (killed)' if e.killed else ''}"
+)
+_words(ErrorEvent)(
+    lambda e: f"error: {one_line(e.message)}{' in ' + e.where if e.where else ''}"
+)
+
+
+@_words(Usage)
+def _usage(e: Usage) -> str:
+    text = (
+        f"tokens in {e.input_tokens:,} out {e.output_tokens:,}"
+        f" cache read {e.cache_read_input_tokens:,}"
+        f" cache write {e.cache_creation_input_tokens:,} ${e.cost_usd:.4f}"
+    )
+    return text + (f" ({e.model})" if e.model else "")
+
+
+@_words(HandoffEvent)
+def _handoff(e: HandoffEvent) -> str:
+    h = e.handoff
+    return (
+        f"handoff (attempt {e.attempt}): changed: {one_line(h.changed, 60)}"
+        f" | next: {one_line(h.next_needs, 60)} | risks: {one_line(h.risks, 60)}"
+    )
+
+
+# --------------------------------------------------------------------------- the log
+
+
+LOG_KINDS = frozenset(
+    {
+        "run_started",
+        "run_ended",
+        "agent_spawned",
+        "agent_exited",
+        "agent_crashed",
+        "budget_warning",
+        "budget_exceeded",
+        "breaker_opened",
+        "breaker_reset",
+        "kill_requested",
+        "kill_completed",
+        "agent_paused",
+        "agent_resumed",
+        "handoff",
+        "handoff_rejected",
+        "gate_requested",
+        "gate_decided",
+        "gate_expired",
+        "orphan_found",
+        "operator_action",
+    }
+)
+"""Kinds the headless and detached logs print a line for (usage and output stay in the log)."""
+
+
+def worth_a_line(event: EventBase) -> bool:
+    """Whether a log prints ``event``: the kinds above, and an agent blocked by its upstream."""
+    kind: str = getattr(event, "kind", "")
+    if kind in LOG_KINDS:
+        return True
+    return isinstance(event, AgentStateChanged) and event.state == AgentState.BLOCKED
+
+
+def format_line(event: EventBase) -> str:
+    """``02:03:04 #57     runaway        budget exceeded: …`` (local time)."""
     clock = time.strftime("%H:%M:%S", time.localtime(event.ts))
-    return f"{clock} #{event.seq:<6} {event.agent or '-':<14} {text}"
+    return f"{clock} #{event.seq:<6} {event.agent or '-':<14} {describe(event)}"

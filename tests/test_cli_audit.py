@@ -245,7 +245,7 @@ def test_show_unknown_id(db: Path) -> None:
 def test_timeline_tells_the_story(db: Path) -> None:
     lines = ok(audit(db, "timeline", "architect", "--run", "r1")).splitlines()
     assert lines[0] == (
-        "agent architect · run r1 · 2026-11-25T02:00:02.123Z → 2026-11-25T02:00:19.123Z (17.0s)"
+        "agent architect · run r1 · 2026-11-25T02:00:02.123Z → 2026-11-25T02:00:19.123Z (17s)"
     )
     assert lines[1] == "  2026-11-25"
     assert [line.split()[1] for line in lines[2:-2]] == [
@@ -341,7 +341,7 @@ def test_runs_table_and_one_run_per_agent(db: Path) -> None:
         "demo",
         "2026-11-25",
         "02:00:00",
-        "21.0s",
+        "21s",
         "failed",
         "22",
         "3500",

@@ -48,8 +48,8 @@ def test_headless_run_logs_events_and_exit_code_says_failure(tmp_path: Path) -> 
     assert result.returncode == 1, result.stderr  # the runaway did not succeed
     out = result.stdout
     assert re.search(r"good\s+spawned pid \d+", out)
-    assert re.search(r"runaway\s+BUDGET STOP: max_tokens reached \(5,000 of 5,000", out)
-    assert re.search(r"runaway\s+killed 1 process\(es\) in [\d.]+ ms, 0 survivors", out)
+    assert re.search(r"runaway\s+budget exceeded: max_tokens 5\d{3}\.0 over cap 5000\.0", out)
+    assert re.search(r"runaway\s+kill completed: 1 processes in \d+ ms, 0 survivors", out)
     assert "run ended: failed" in out
     verify = controlroom("audit", "verify", "--db", str(tmp_path / "audit.db"), cwd=tmp_path)
     assert verify.returncode == 0 and verify.stdout.startswith("ok: ")
@@ -150,7 +150,7 @@ def test_killed_control_room_loses_nothing_reported_and_leaves_orphans_found(
         assert re.search(
             rf"orphan: agent forker of run \S+ is still running \(pid {pid}", restarted.stderr
         )
-        assert re.search(rf"ORPHAN: pid {pid} of run", restarted.stdout)
+        assert re.search(rf"orphan pid {pid} from run", restarted.stdout)
 
     killed = controlroom("orphans", "--kill", "--grace", "1", "--db", str(db), cwd=tmp_path)
     assert killed.returncode == 0, killed.stdout + killed.stderr

@@ -42,6 +42,7 @@ from controlroom.store import queries
 from controlroom.store.connection import open_readonly
 from controlroom.store.rows import canonical_json
 from controlroom.store.schema import GENESIS_HASH, MIGRATIONS, SCHEMA_VERSION
+from controlroom.text import describe_payload
 
 T0 = datetime(2026, 11, 25, 2, 0, 0, tzinfo=UTC).timestamp() + 0.123
 """First event's time: 2026-11-25T02:00:00.123Z; each next event is one second later."""
@@ -286,7 +287,7 @@ def test_timeline_tells_the_story_of_one_agent_in_one_run(story: sqlite3.Connect
     assert (tl.outcome, tl.reason) == ("done", "exit code 0")
     assert (tl.attempts, tl.output_lines, tl.malformed_lines) == (1, 1, 1)
     assert (tl.first_ts, tl.last_ts) == (T0 + 2, T0 + 19)
-    words = [queries.describe_event(s.kind, s.fields) for s in tl.steps]
+    words = [describe_payload(s.payload) for s in tl.steps]
     assert words[1] == "spawned pid 4242 (attempt 1) in /w/a"
     assert words[3] == 'tool Bash {"command": "pytest -q"}'
     assert words[6] == "gate g1 approved by alice: looks right"

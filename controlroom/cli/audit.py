@@ -329,7 +329,8 @@ def _write_events(
 
 
 def _cmd_list(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
-    from controlroom.store.queries import describe_event, last_event_id
+    from controlroom.store.queries import last_event_id
+    from controlroom.text import describe_payload
 
     events = _filtered(conn, args)
     if args.format != "table":
@@ -337,7 +338,7 @@ def _cmd_list(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
         return 0
     columns = ["id", "ts", *([] if args.run else ["run"]), "agent", "kind", "what"]
     rows = (
-        {**event_record(e), "agent": e.agent or "-", "what": describe_event(e.kind, e.fields)}
+        {**event_record(e), "agent": e.agent or "-", "what": describe_payload(e.payload)}
         for e in events
     )
     # Chunks after the first reuse its widths; ids only grow, so size for the largest.
@@ -389,7 +390,8 @@ def _cmd_export(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
 
 
 def _cmd_show(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
-    from controlroom.store.queries import describe_event, get_event
+    from controlroom.store.queries import get_event
+    from controlroom.text import describe_payload
 
     event = get_event(conn, args.event_id)
     if event is None:
@@ -398,7 +400,7 @@ def _cmd_show(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return 0
-    print(f"event {event.id}: {describe_event(event.kind, event.fields)}")
+    print(f"event {event.id}: {describe_payload(event.payload)}")
     base = {
         "time": f"{iso_utc(event.ts)}  ({event.ts!r})",
         "run": event.run,
@@ -440,10 +442,10 @@ def _cmd_timeline(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
 
 
 def _timeline_records(story: Timeline) -> Iterator[dict[str, Any]]:
-    from controlroom.store.queries import describe_event
+    from controlroom.text import describe_payload
 
     for step in story.steps:
-        yield {**event_record(step), "step": describe_event(step.kind, step.fields)}
+        yield {**event_record(step), "step": describe_payload(step.payload)}
     yield {
         "kind": "summary",
         "agent": story.agent,
@@ -460,9 +462,9 @@ def _timeline_records(story: Timeline) -> Iterator[dict[str, Any]]:
 
 
 def _print_story(story: Timeline) -> None:
-    from controlroom.store.queries import describe_event
+    from controlroom.text import describe_payload, duration
 
-    span = _duration(story.last_ts - story.first_ts)
+    span = duration(story.last_ts - story.first_ts)
     print(
         f"agent {story.agent} · run {story.run} · {iso_utc(story.first_ts)} → "
         f"{iso_utc(story.last_ts)} ({span})"
@@ -473,7 +475,7 @@ def _print_story(story: Timeline) -> None:
         if stamp[:10] != day:
             day = stamp[:10]
             print(f"  {day}")
-        print(f"    {stamp[11:23]}  #{step.id:<6} {describe_event(step.kind, step.fields)}")
+        print(f"    {stamp[11:23]}  #{step.id:<6} {describe_payload(step.payload)}")
     u = story.usage
     print(
         f"totals: tokens in {u.input_tokens:,} · out {u.output_tokens:,} · cache read "
@@ -483,15 +485,6 @@ def _print_story(story: Timeline) -> None:
         + (f" · {story.malformed_lines} malformed" if story.malformed_lines else "")
     )
     print(f"ended: {story.outcome}" + (f" ({story.reason})" if story.reason else ""))
-
-
-def _duration(seconds: float) -> str:
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
 # --------------------------------------------------------------------------- runs
@@ -527,6 +520,7 @@ _USAGE_HEADERS = {
 
 def _cmd_runs(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
     from controlroom.store.queries import runs
+    from controlroom.text import duration
 
     summaries = runs(conn, args.run)
     if args.run and not summaries:
@@ -547,7 +541,7 @@ def _cmd_runs(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
         {
             **r,
             "started": r["started"][:19].replace("T", " "),
-            "duration": _duration(s.last_ts - s.started),
+            "duration": duration(s.last_ts - s.started),
             "cost_usd": f"{s.usage.cost_usd:.4f}",
             "agents": _agents_text(r),
         }

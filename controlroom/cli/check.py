@@ -66,26 +66,14 @@ def run_check(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- rendering
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [
-        f"{hours}h" if hours else "",
-        f"{minutes}m" if minutes else "",
-        f"{secs}s" if secs else "",
-    ]
-    return "".join(parts) or "0s"
-
-
 def _limits(budget: Budget) -> list[str]:
+    from controlroom.text import duration, money, tokens
+
     return [
-        "-" if budget.max_tokens is None else f"{budget.max_tokens:,}",
-        "-" if budget.max_cost_usd is None else f"${budget.max_cost_usd:,.2f}",
-        _duration(budget.max_wall_seconds),
-        "-" if budget.max_turns is None else str(budget.max_turns),
+        tokens(budget.max_tokens),
+        money(budget.max_cost_usd),
+        duration(budget.max_wall_seconds),
+        tokens(budget.max_turns),
     ]
 
 
@@ -108,9 +96,10 @@ def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str
     swarm = cfg.swarm
     key_env = cfg.proxy.upstream_key_env
     unset = "" if os.environ.get(key_env) else ", not set"
-    cap = (
-        "none" if swarm.max_cost_usd is None else f"${swarm.max_cost_usd:,.2f} for the whole swarm"
-    )
+    from controlroom.text import money
+
+    cap = swarm.max_cost_usd
+    cap_text = "none" if cap is None else f"{money(cap)} for the whole swarm"
     lines = [
         f"{path}: ok",
         *_table(
@@ -118,7 +107,7 @@ def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str
                 ["swarm", swarm.name],
                 ["audit db", swarm.audit_db],
                 ["run dir", swarm.run_dir],
-                ["cost cap", cap],
+                ["cost cap", cap_text],
                 ["upstream", f"{cfg.proxy.upstream} (key from ${key_env}{unset})"],
             ],
             indent="",

@@ -142,6 +142,8 @@ def _connected(body: Verb) -> Callable[[argparse.Namespace], int]:
 
 
 def _status(client: ControlClient, args: argparse.Namespace) -> int:
+    from controlroom.text import duration
+
     snap: dict[str, Any] = client.request("snapshot")
     records = [_agent_record(snap, agent) for agent in snap.get("agents", [])]
     if args.format == "jsonl":
@@ -161,7 +163,7 @@ def _status(client: ControlClient, args: argparse.Namespace) -> int:
         {
             **r,
             "cost_usd": f"{r.get('cost_usd') or 0.0:.4f}",
-            "elapsed": _duration(r.get("elapsed_seconds") or 0.0),
+            "elapsed": duration(r.get("elapsed_seconds") or 0.0),
         }
         for r in records
     ]
@@ -181,6 +183,8 @@ def _agent_record(snap: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]
 
 
 def _gates(client: ControlClient, args: argparse.Namespace) -> int:
+    from controlroom.text import duration
+
     gates: list[dict[str, Any]] = client.request("gates", {"all": args.all})
     records = [_gate_record(g) for g in gates]
     if args.format == "jsonl":
@@ -190,7 +194,7 @@ def _gates(client: ControlClient, args: argparse.Namespace) -> int:
         print("no pending gates" if not args.all else "no gates", file=sys.stderr)
         return 0
     rows = [
-        {**r, "age": _duration(r.get("age_seconds") or 0.0), "what": _gate_text(r)}
+        {**r, "age": duration(r.get("age_seconds") or 0.0), "what": _gate_text(r)}
         for r in records
     ]
     columns = ["id", "agent", "kind", *(["state"] if args.all else []), "age", "what"]
@@ -286,10 +290,3 @@ def _wait(args: argparse.Namespace) -> float:
     return 60.0 + (grace or 0.0)
 
 
-def _duration(seconds: float) -> str:
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"

@@ -103,15 +103,11 @@ async def run_swarm(
 async def _print_committed(
     supervisor: Supervisor, subscription: Subscription, stream: TextIO
 ) -> None:
-    from controlroom.text import describe, format_line
+    from controlroom.text import format_line, worth_a_line
 
     while (first := await subscription.get()) is not None:
         batch = [first, *subscription.drain()]
-        lines = []
-        for event in batch:
-            text = describe(event)
-            if text is not None:
-                lines.append(format_line(event, text) + "\n")
+        lines = [format_line(event) + "\n" for event in batch if worth_a_line(event)]
         if lines:
             await supervisor.bus.flush()  # print only what is committed
             stream.write("".join(lines))

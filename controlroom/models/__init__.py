@@ -9,6 +9,7 @@ returns (``views``). May import: pydantic and the standard library only.
 
 from controlroom.models.config import (
     AGENT_NAME_PATTERN,
+    BUDGET_WARNING_PERCENT,
     AgentFormat,
     AgentSpec,
     Breaker,
@@ -59,6 +60,7 @@ from controlroom.models.state import FINAL_STATES, AgentState, GateState
 
 __all__ = [
     "AGENT_NAME_PATTERN",
+    "BUDGET_WARNING_PERCENT",
     "DEFAULT_PRICING",
     "EVENT_ADAPTER",
     "EVENT_KINDS",

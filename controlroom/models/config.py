@@ -15,6 +15,7 @@ from controlroom.models.pricing import DEFAULT_PRICING, Pricing
 
 __all__ = [
     "AGENT_NAME_PATTERN",
+    "BUDGET_WARNING_PERCENT",
     "AgentFormat",
     "AgentSpec",
     "Breaker",
@@ -28,6 +29,12 @@ AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 """Agent names end up in paths, branch names and env values: keep them boring."""
 
 AgentFormat = Literal["native", "claude-code", "plain"]
+
+BUDGET_WARNING_PERCENT = 80
+"""A limit used up to this percentage gets its one ``budget_warning`` (and a warning colour).
+
+A whole number, so the governor's hot path compares integers exactly:
+``value * 100 >= cap * BUDGET_WARNING_PERCENT``."""
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

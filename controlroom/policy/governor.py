@@ -17,9 +17,10 @@ Exact rules (each limit is checked against the current budget period, see
 * the swarm's ``max_cost_usd`` is crossed when the swarm's charged cost
   reaches it; then every running agent gets a ``Stop`` with limit
   ``swarm_max_cost_usd``, and so does any agent that spends or runs later;
-* a warning fires once per (agent, limit) when the value reaches 80 % of
-  the cap (``value * 5 >= cap * 4``, exact for integers); an event that
-  jumps straight past the cap yields only the ``Stop``;
+* a warning fires once per (agent, limit) when the value reaches
+  ``BUDGET_WARNING_PERCENT`` (80) % of the cap, compared in integers where
+  the values are; an event that jumps straight past the cap yields only the
+  ``Stop``;
 * one event crossing several limits yields one ``Stop``, for the first in
   ``LIMIT_NAMES`` order; after it the governor says nothing more about that
   agent until ``reset`` (the operator's audited restart). There is no other
@@ -32,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controlroom.models import (
+    BUDGET_WARNING_PERCENT,
     AgentCrashed,
     AgentExited,
     AgentPaused,
@@ -220,23 +222,23 @@ class BudgetGovernor:
         name = meter.agent
         watch = self._watches.get(name) or self._watch(name)
         if not watch.stopped:
-            # Each limit is judged only once it reaches 80 %: the hot path is four compares.
+            # Each limit is judged only once it reaches the warning threshold: four compares.
             tokens_cap, cost_cap, turns_cap, wall_cap = meter.caps
             if tokens_cap is not None:
                 tokens = meter.period_tokens()
-                if tokens * 5 >= tokens_cap * 4:
+                if tokens * 100 >= tokens_cap * BUDGET_WARNING_PERCENT:
                     self._judge_limit(name, watch, "max_tokens", tokens, tokens_cap, decisions)
             if cost_cap is not None and not watch.stopped:
                 cost = meter.period_cost()
-                if cost * 5 >= cost_cap * 4:
+                if cost * 100 >= cost_cap * BUDGET_WARNING_PERCENT:
                     self._judge_limit(name, watch, "max_cost_usd", cost, cost_cap, decisions)
             if turns_cap is not None and not watch.stopped:
                 turns = meter.period_turns()
-                if turns * 5 >= turns_cap * 4:
+                if turns * 100 >= turns_cap * BUDGET_WARNING_PERCENT:
                     self._judge_limit(name, watch, "max_turns", turns, turns_cap, decisions)
             if wall_cap is not None and not watch.stopped and meter.running:
                 wall = meter.period_elapsed(now)
-                if wall * 5 >= wall_cap * 4:
+                if wall * 100 >= wall_cap * BUDGET_WARNING_PERCENT:
                     self._judge_limit(name, watch, "max_wall_seconds", wall, wall_cap, decisions)
             if watch.stopped and len(decisions) > 1:  # a Stop makes its event's warnings moot
                 decisions = [d for d in decisions if isinstance(d, Stop)]
@@ -264,7 +266,7 @@ class BudgetGovernor:
                     ),
                 )
             )
-        elif value * 5 >= cap * 4 and limit not in watch.warned:
+        elif value * 100 >= cap * BUDGET_WARNING_PERCENT and limit not in watch.warned:
             watch.warned.add(limit)
             decisions.append(
                 Warn(
@@ -291,7 +293,7 @@ class BudgetGovernor:
                 other = self._watch(meter.agent)
                 if meter.running and not other.stopped:
                     decisions.append(self._swarm_stop(meter.agent, other))
-        elif not self._swarm_warned and value * 5 >= cap * 4:
+        elif not self._swarm_warned and value * 100 >= cap * BUDGET_WARNING_PERCENT:
             self._swarm_warned = True
             decisions.append(
                 Warn(BudgetWarning(limit=SWARM_LIMIT, value=value, cap=cap, fraction=value / cap))

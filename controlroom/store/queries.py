@@ -18,7 +18,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 from controlroom._errors import AuditError
 from controlroom.models.records import RecordedProcess
 from controlroom.store.connection import open_readonly
+from controlroom.text import BASE_KEYS, exit_text
 
 __all__ = [
     "BASE_KEYS",
@@ -38,7 +39,6 @@ __all__ = [
     "UsageTotals",
     "agents",
     "derive_outcome",
-    "describe_event",
     "get_event",
     "iter_events",
     "list_events",
@@ -47,8 +47,6 @@ __all__ = [
     "timeline",
 ]
 
-BASE_KEYS = frozenset({"run", "seq", "ts", "agent", "kind"})
-"""Payload keys every event has; the rest are the event's own fields."""
 
 UNKNOWN = "running/unknown"
 """Outcome of a run without ``run_ended`` (still running, or the supervisor died)."""
@@ -84,6 +82,12 @@ class EventRow:
     fields: dict[str, Any]
     hash: str = ""
     prev_hash: str = ""
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The stored event as it was written (to parse into its model, or to put into words)."""
+        base = {"run": self.run, "seq": self.seq, "ts": self.ts, "agent": self.agent}
+        return {**base, "kind": self.kind, **self.fields}
 
 
 def _decode(row: tuple[Any, ...]) -> EventRow:
@@ -358,16 +362,12 @@ def derive_outcome(last: dict[str, tuple[int, dict[str, Any]]]) -> tuple[str, st
     if after_spawn("kill_completed") is not None:
         return "killed", ""
     if (f := after_spawn("agent_exited")) is not None:
-        return ("done" if f.get("success") else "failed"), _exit_text(f)
+        return ("done" if f.get("success") else "failed"), exit_text(
+            f.get("returncode"), f.get("signal")
+        )
     if (f := after_spawn("agent_crashed")) is not None:
         return "failed", str(f.get("reason", ""))
     return (UNKNOWN if spawned else "unknown"), ""
-
-
-def _exit_text(fields: dict[str, Any]) -> str:
-    if fields.get("signal"):
-        return f"killed by {fields['signal']}"
-    return f"exit code {fields.get('returncode')}"
 
 
 # --------------------------------------------------------------------------- timeline
@@ -565,137 +565,6 @@ def runs(conn: sqlite3.Connection, run: str | None = None) -> list[RunSummary]:
     for run_summary in summaries.values():
         run_summary.agents = dict(sorted(run_summary.agents.items()))
     return sorted(summaries.values(), key=lambda s: s.first_id)
-
-
-# --------------------------------------------------------------------------- words
-
-
-def _one_line(value: Any, limit: int = 160) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ⏎ ".join(part.strip() for part in text.strip().splitlines())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _usage_text(f: dict[str, Any]) -> str:
-    text = (
-        f"tokens in {f.get('input_tokens', 0):,} out {f.get('output_tokens', 0):,}"
-        f" cache read {f.get('cache_read_input_tokens', 0):,}"
-        f" cache write {f.get('cache_creation_input_tokens', 0):,}"
-        f" ${float(f.get('cost_usd') or 0):.4f}"
-    )
-    return text + (f" ({f['model']})" if f.get("model") else "")
-
-
-def _exited_text(f: dict[str, Any]) -> str:
-    verdict = "succeeded" if f.get("success") else "failed"
-    return f"exited, {verdict} ({_exit_text(f)}) after {float(f.get('duration_seconds') or 0):.1f}s"
-
-
-def _gate_decided_text(f: dict[str, Any]) -> str:
-    verdict = "approved" if f.get("approved") else "rejected"
-    why = f": {_one_line(f['reason'])}" if f.get("reason") else ""
-    return f"gate {f.get('gate_id')} {verdict} by {f.get('by')}{why}"
-
-
-def _handoff_text(f: dict[str, Any]) -> str:
-    h = f.get("handoff") or {}
-    return (
-        f"handoff (attempt {f.get('attempt', 1)}): changed: {_one_line(h.get('changed', ''), 60)}"
-        f" | next: {_one_line(h.get('next_needs', ''), 60)}"
-        f" | risks: {_one_line(h.get('risks', ''), 60)}"
-    )
-
-
-def _kill_text(f: dict[str, Any]) -> str:
-    how = " with SIGKILL" if f.get("escalated") else ""
-    return (
-        f"kill completed{how}: {f.get('processes', 0)} processes in "
-        f"{float(f.get('duration_ms') or 0):.0f} ms, {f.get('survivors', 0)} survivors"
-    )
-
-
-def _colon(f: dict[str, Any], key: str) -> str:
-    return f": {_one_line(f[key])}" if f.get(key) else ""
-
-
-_DESCRIBERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "run_started": lambda f: (
-        f"run started: swarm {f.get('swarm')} ({f.get('mode')}, pid {f.get('pid')})"
-    ),
-    "run_ended": lambda f: f"run ended: {f.get('outcome')}{_colon(f, 'detail')}",
-    "config_loaded": lambda f: (
-        f"config loaded from {f.get('path')}: {', '.join(f.get('agents') or [])}"
-    ),
-    "agent_spawned": lambda f: (
-        f"spawned pid {f.get('pid')} (attempt {f.get('attempt', 1)}) in {f.get('workspace')}"
-    ),
-    "agent_output": lambda f: f"[{f.get('stream')}] {_one_line(f.get('text', ''))}",
-    "malformed_output": lambda f: (
-        f"malformed {f.get('stream')} line ({f.get('reason')}, {f.get('length', 0)} bytes)"
-    ),
-    "agent_exited": _exited_text,
-    "agent_crashed": lambda f: f"crashed: {_one_line(f.get('reason', ''))}",
-    "agent_state": lambda f: (
-        f"state {f.get('previous') or '?'} → {f.get('state')}{_colon(f, 'reason')}"
-    ),
-    "usage": _usage_text,
-    "agent_result": lambda f: (
-        f"result {f.get('subtype') or ''}"
-        f"{' (error)' if f.get('is_error') else ''}, {f.get('num_turns')} turns"
-        f"{_colon(f, 'text')}"
-    ),
-    "status": lambda f: f"status: {_one_line(f.get('text', ''))}",
-    "tool_call": lambda f: f"tool {f.get('name')} {_one_line(f.get('input') or {}, 120)}",
-    "handoff": _handoff_text,
-    "handoff_rejected": lambda f: (
-        f"handoff rejected: {f.get('field')}: {_one_line(f.get('reason', ''))}"
-    ),
-    "gate_requested": lambda f: (
-        f"gate {f.get('gate_id')} requested ({f.get('gate_kind')}){_colon(f, 'title')}"
-    ),
-    "gate_decided": _gate_decided_text,
-    "gate_expired": lambda f: (
-        f"gate {f.get('gate_id')} expired after "
-        f"{float(f.get('waited_seconds') or 0):.0f}s (counts as rejected)"
-    ),
-    "budget_warning": lambda f: (
-        f"budget warning: {f.get('limit')} at "
-        f"{float(f.get('fraction') or 0):.0%} ({f.get('value')} of {f.get('cap')})"
-    ),
-    "budget_exceeded": lambda f: (
-        f"budget exceeded: {f.get('limit')} {f.get('value')} over cap {f.get('cap')}"
-    ),
-    "breaker_opened": lambda f: (
-        f"circuit breaker opened after {f.get('failures', 0)} failures{_colon(f, 'reason')}"
-    ),
-    "breaker_reset": lambda f: f"circuit breaker reset by {f.get('by')}",
-    "kill_requested": lambda f: f"kill requested by {f.get('by')}{_colon(f, 'reason')}",
-    "kill_completed": _kill_text,
-    "agent_paused": lambda f: f"paused by {f.get('by')}",
-    "agent_resumed": lambda f: (
-        f"resumed by {f.get('by')} after {float(f.get('paused_seconds') or 0):.0f}s"
-    ),
-    "operator_action": lambda f: (
-        f"operator {f.get('by')}: {f.get('action')}"
-        f"{' ' + _one_line(f['detail']) if f.get('detail') else ''}"
-    ),
-    "orphan_found": lambda f: (
-        f"orphan pid {f.get('pid')} from run {f.get('from_run')}"
-        f"{' (killed)' if f.get('killed') else ''}"
-    ),
-    "error": lambda f: (
-        f"error: {_one_line(f.get('message', ''))}"
-        f"{' in ' + str(f['where']) if f.get('where') else ''}"
-    ),
-}
-
-
-def describe_event(kind: str, fields: dict[str, Any]) -> str:
-    """One line of plain words for an event (timeline steps, listing summaries)."""
-    describer = _DESCRIBERS.get(kind)
-    if describer is None:
-        return _one_line({k: fields[k] for k in sorted(fields)})
-    return describer(fields)
 
 
 def recorded_processes(conn: sqlite3.Connection, runs: int = 20) -> list[RecordedProcess]:

@@ -14,8 +14,8 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from controlroom._errors import ControlRoomError
+from controlroom.text import money
 from controlroom.tui.alerts import Severity
-from controlroom.tui.cells import money
 
 if TYPE_CHECKING:
     from controlroom.tui.app import ControlRoomApp

@@ -11,17 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from controlroom.tui.cells import (
-    STATE_GLYPHS,
-    bar,
-    bytes_short,
-    count,
-    duration,
-    meter_level,
-    money,
-    sparkline,
-    tightest,
-)
+from controlroom.text import bytes_short, duration, limit_label, money, tokens_short
+from controlroom.tui.cells import STATE_GLYPHS, bar, meter_level, sparkline, tightest
 
 __all__ = ["COLUMNS", "SORTS", "Cell", "agent_cells", "matches"]
 
@@ -45,12 +36,6 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 """(column key, header, width) of every column, in order."""
 
 _SPARK_WIDTH = 8
-_LIMIT_SHORT = {
-    "max_tokens": "tok",
-    "max_cost_usd": "$",
-    "max_wall_seconds": "time",
-    "max_turns": "turns",
-}
 _ATTENTION = (
     "gated",
     "breaker_open",
@@ -118,24 +103,25 @@ def agent_cells(agent: Mapping[str, Any], burn: Iterable[float]) -> tuple[Cell, 
     if fraction is None:
         budget: Cell = ("no limit", None)
     else:
-        short = _LIMIT_SHORT.get(limit or "", limit or "")
+        short = limit_label(limit or "", short=True)
         budget = (
             f"{bar(fraction, 6)} {fraction:>4.0%} {short}",
             f"meter-{meter_level(fraction)}",
         )
     wall = (meter.get("budget") or {}).get("max_wall_seconds")
     elapsed = duration(meter.get("elapsed_seconds"))
+    tokens_in = tokens_short(meter.get("input_tokens"))
     alive = pid is not None  # the resource columns show the live process only
     cpu = meter.get("cpu_percent") if alive else None
     procs = meter.get("processes") if alive else None
     return (
         (str(agent.get("name")), None),
         (f"{STATE_GLYPHS.get(state, '?')} {state}", state_var),
-        (f"{count(meter.get('input_tokens'))}/{count(meter.get('output_tokens'))}", None),
+        (f"{tokens_in}/{tokens_short(meter.get('output_tokens'))}", None),
         (money(meter.get("cost_usd")), None),
         budget,
         (
-            f"{sparkline(burn, _SPARK_WIDTH)} {count(meter.get('tokens_per_minute'))}",
+            f"{sparkline(burn, _SPARK_WIDTH)} {tokens_short(meter.get('tokens_per_minute'))}",
             "sparkline",
         ),
         (f"{elapsed}/{duration(wall)}" if wall else elapsed, None),

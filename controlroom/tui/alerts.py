@@ -45,16 +45,10 @@ def alert_for(event: Mapping[str, Any]) -> Alert | None:
     kind = event.get("kind")
     if not isinstance(kind, str) or kind not in ALERT_KINDS:
         return None
-    from pydantic import ValidationError
-
-    from controlroom.models import EVENT_ADAPTER
-    from controlroom.text import describe
+    from controlroom.text import describe_payload
 
     title, severity = ALERT_KINDS[kind]
-    try:
-        text = describe(EVENT_ADAPTER.validate_python(dict(event))) or kind
-    except ValidationError:
-        text = kind.replace("_", " ")
+    text = describe_payload(event)
     agent = event.get("agent")
     return Alert(kind, title, f"{agent}: {text}" if agent else text, severity)
 

@@ -168,7 +168,7 @@ class RemoteSession:
 
 async def log_detached(session: LocalSession, log_path: Path) -> None:
     """After a detach: the headless log lines of the still-running swarm, into ``log_path``."""
-    from controlroom.text import describe, format_line
+    from controlroom.text import format_line, worth_a_line
 
     assert session.supervisor is not None
     subscription = session.supervisor.bus.subscribe(maxsize=100_000)
@@ -177,8 +177,7 @@ async def log_detached(session: LocalSession, log_path: Path) -> None:
         out.flush()
         while (event := await subscription.get()) is not None:
             for item in (event, *subscription.drain()):
-                text = describe(item)
-                if text is not None:
-                    out.write(format_line(item, text) + "\n")
+                if worth_a_line(item):
+                    out.write(format_line(item) + "\n")
             out.flush()
             await asyncio.sleep(0)

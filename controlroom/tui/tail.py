@@ -16,31 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controlroom.text import LOG_KINDS, describe_payload
+
 __all__ = ["EventTail", "ToolUse"]
-
-_LIFECYCLE = frozenset(
-    {
-        "agent_spawned",
-        "agent_exited",
-        "agent_crashed",
-        "kill_requested",
-        "kill_completed",
-        "agent_paused",
-        "agent_resumed",
-        "budget_warning",
-        "budget_exceeded",
-        "breaker_opened",
-        "breaker_reset",
-        "gate_requested",
-        "gate_decided",
-        "gate_expired",
-        "handoff",
-        "handoff_rejected",
-        "operator_action",
-    }
-)
-"""Kinds worth a line in an agent's tail, worded by ``controlroom.text``."""
-
 
 @dataclass(frozen=True)
 class ToolUse:
@@ -118,24 +96,11 @@ class EventTail:
                 tools = self._tools[str(event["agent"])] = deque(maxlen=self.max_tools)
             tools.append(ToolUse(float(event.get("ts") or 0), str(event.get("name", "")), summary))
             return f"{clock} ⚙ {event.get('name', '')} {summary}"
-        if kind in _LIFECYCLE:
-            text = _describe(event)
-            return None if text is None else f"{clock} ─ {text}"
+        if kind in LOG_KINDS:  # what the headless log prints, in its words
+            return f"{clock} ─ {describe_payload(event)}"
         return None
 
 
 def _summary(value: object, width: int = 80) -> str:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _describe(event: Mapping[str, Any]) -> str | None:
-    from pydantic import ValidationError
-
-    from controlroom.models import EVENT_ADAPTER
-    from controlroom.text import describe
-
-    try:
-        return describe(EVENT_ADAPTER.validate_python(dict(event)))
-    except ValidationError:
-        return str(event.get("kind"))

@@ -27,6 +27,8 @@ from textual.widgets import Footer, Label, Log, ProgressBar, Static
 
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
+from controlroom.text import duration, limit_label, limit_value, money
+from controlroom.tui.cells import meter_level
 from controlroom.tui.keys import Debouncer, binding
 from controlroom.tui.screens.audit import FLUSH_SECONDS, event_stream, format_event
 from controlroom.tui.screens.budget import BudgetModal
@@ -37,7 +39,6 @@ __all__ = [
     "AgentScreen",
     "describe_limit",
     "describe_spend",
-    "limit_level",
     "processes_phrase",
 ]
 
@@ -46,25 +47,9 @@ LOG_LINES = 2000
 
 TOOL_LINES = 200
 REFRESH_SECONDS = 0.5
-WARN_FRACTION = 0.8
 
 _NOT_LOGGED = frozenset({"usage", "tool_call"})  # shown as meters and in the tool pane
 _MUTATING_ACTIONS = frozenset({"kill_agent", "pause_agent", "restart_agent", "reset_breaker"})
-
-_LIMIT_NAMES = {
-    "max_tokens": "tokens",
-    "max_cost_usd": "cost",
-    "max_wall_seconds": "wall time",
-    "max_turns": "turns",
-}
-
-
-def _amount(limit: str, value: float) -> str:
-    if limit == "max_cost_usd" or limit.endswith("cost_usd"):
-        return f"${value:,.4f}"
-    if limit == "max_wall_seconds":
-        return f"{value:,.0f}s"
-    return f"{value:,.0f}"
 
 
 def describe_limit(limit: dict[str, Any]) -> str:
@@ -73,21 +58,12 @@ def describe_limit(limit: dict[str, Any]) -> str:
     value = float(limit.get("value") or 0.0)
     cap = float(limit.get("cap") or 0.0)
     fraction = float(limit.get("fraction") or 0.0)
-    text = (
-        f"{_LIMIT_NAMES.get(name, name)} {_amount(name, value)} / {_amount(name, cap)} "
-        f"({fraction:.1%})"
-    )
+    used = f"{limit_value(name, value)} / {limit_value(name, cap)}"
+    text = f"{limit_label(name)} {used} ({fraction:.1%})"
     left = limit.get("seconds_left")
     if isinstance(left, int | float) and 0 < left < 24 * 3600:
-        text += f" · ~{left:,.0f}s left at this rate"
+        text += f" · ~{duration(left)} left at this rate"
     return text
-
-
-def limit_level(fraction: float) -> str:
-    """ok / warn / over: the meter colour class for how much of a limit is used."""
-    if fraction >= 1.0:
-        return "over"
-    return "warn" if fraction >= WARN_FRACTION else "ok"
 
 
 def describe_spend(meter: dict[str, Any] | None) -> str:
@@ -106,7 +82,7 @@ def describe_spend(meter: dict[str, Any] | None) -> str:
         f"cache r/w {int(meter.get('cache_read_input_tokens') or 0):,}"
         f"/{int(meter.get('cache_creation_input_tokens') or 0):,}",
         f"total {tokens:,}" + (f" of {int(max_tokens):,}" if max_tokens else ""),
-        f"cost ${cost:,.4f}" + (f" of ${float(max_cost):,.2f}" if max_cost else ""),
+        f"cost {money(cost)}" + (f" of {money(float(max_cost))}" if max_cost else ""),
         f"turns {int(meter.get('turns') or 0)}" + (f" of {int(max_turns)}" if max_turns else ""),
     ]
     return " · ".join(parts)
@@ -137,7 +113,7 @@ class LimitRow(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="limit-line"):
-            yield Label(_LIMIT_NAMES.get(self.limit, self.limit), classes="limit-name")
+            yield Label(limit_label(self.limit), classes="limit-name")
             yield ProgressBar(total=1.0, show_eta=False, classes="limit-bar")
         yield Label("", classes="limit-text", markup=False)
 
@@ -149,7 +125,7 @@ class LimitRow(Vertical):
         value = min(float(limit.get("value") or 0.0), cap)
         self.query_one(ProgressBar).update(total=cap, progress=value)
         self.query_one(".limit-text", Label).update(describe_limit(limit))
-        level = limit_level(float(limit.get("fraction") or 0.0))
+        level = meter_level(float(limit.get("fraction") or 0.0))
         for name in ("ok", "warn", "over"):
             self.set_class(name == level, f"-{name}")
 

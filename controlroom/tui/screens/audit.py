@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -33,6 +32,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Log, Static
 
 from controlroom.control.port import ControlPort
+from controlroom.text import describe_payload
 from controlroom.tui.keys import binding
 
 __all__ = [
@@ -124,54 +124,11 @@ async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncItera
 
 # --------------------------------------------------------------------------- one line per event
 
-_BASE_FIELDS = frozenset({"run", "seq", "ts", "agent", "kind"})
-
-
-def _compact(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-
-
-def _summary(event: dict[str, Any]) -> str:
-    kind = event.get("kind", "")
-    get = event.get
-    if kind == "agent_output":
-        return f"[{get('stream', 'stdout')}] {get('text', '')}"
-    if kind == "status":
-        return str(get("text", ""))
-    if kind == "error":
-        where = get("where")
-        return f"{get('message', '')}" + (f" (at {where})" if where else "")
-    if kind == "malformed_output":
-        return f"[{get('stream', 'stdout')}] {get('reason', '')}: {get('preview', '')!r}"
-    if kind == "tool_call":
-        return f"{get('name', '')} {_compact(get('input', {}))}"
-    if kind == "usage":
-        return (
-            f"in={get('input_tokens', 0)} out={get('output_tokens', 0)} "
-            f"cache_read={get('cache_read_input_tokens', 0)} "
-            f"cache_write={get('cache_creation_input_tokens', 0)} "
-            f"${float(get('cost_usd') or 0):.6f} ({get('source', 'agent')})"
-        )
-    if kind == "agent_state":
-        reason = get("reason")
-        return f"{get('previous', '')} → {get('state', '')}" + (f" ({reason})" if reason else "")
-    if kind == "gate_requested":
-        return f"{get('gate_id', '')} {get('gate_kind', '')} {get('title', '')}".rstrip()
-    if kind == "gate_decided":
-        verdict = "approved" if get("approved") else "rejected"
-        reason = get("reason")
-        return f"{get('gate_id', '')} {verdict} by {get('by', '')}" + (
-            f": {reason}" if reason else ""
-        )
-    fields = {k: v for k, v in event.items() if k not in _BASE_FIELDS and v not in (None, "", {})}
-    return " ".join(f"{k}={_compact(v)}" for k, v in fields.items())
-
-
 def format_event(event: dict[str, Any], *, with_agent: bool = True) -> str:
     """One event as one plain log line: time, seq, agent, kind and what happened."""
     ts = float(event.get("ts") or 0.0)
     stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
-    summary = _summary(event).replace("\r", "").replace("\n", " ↵ ")
+    summary = describe_payload(event)
     if len(summary) > SUMMARY_CHARS:
         summary = summary[: SUMMARY_CHARS - 1] + "…"
     agent = f"{event.get('agent') or '-':<14} " if with_agent else ""

@@ -27,6 +27,7 @@ from textual.widgets import Footer, Static
 
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
+from controlroom.text import duration
 from controlroom.tui.keys import Debouncer, binding
 from controlroom.tui.screens.agent import describe_limit, describe_spend
 from controlroom.tui.screens.reason import ReasonModal
@@ -44,15 +45,6 @@ _HANDOFF_TITLES = (
 _MUTATING_ACTIONS = frozenset({"approve_gate", "approve_with_reason", "reject_gate"})
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
 def describe_wait(gate: dict[str, Any], now: float | None = None) -> tuple[str, float | None]:
     """``waiting 1m 05s · expires in 58m 55s`` and the seconds left (None: no timeout)."""
     now = time.time() if now is None else now
@@ -62,14 +54,14 @@ def describe_wait(gate: dict[str, Any], now: float | None = None) -> tuple[str, 
         if isinstance(created, int | float)
         else float(gate.get("age_seconds") or 0.0)
     )
-    text = f"waiting {_duration(age)}"
+    text = f"waiting {duration(age)}"
     timeout = gate.get("timeout_seconds")
     if not isinstance(timeout, int | float):
         return text + " · no timeout", None
     left = float(timeout) - age
     if left <= 0:
         return text + " · timeout reached: it expires (a rejection) now", 0.0
-    return text + f" · expires in {_duration(left)} (then it counts as rejected)", left
+    return text + f" · expires in {duration(left)} (then it counts as rejected)", left
 
 
 def handoff_boxes(handoff: dict[str, Any]) -> list[tuple[str, str]]:

@@ -17,7 +17,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Log, Static
 
-from controlroom.tui.cells import STATE_GLYPHS, bar, count, duration, meter_level, money
+from controlroom.text import duration, limit_label, limit_value, money, tokens_short
+from controlroom.tui.cells import STATE_GLYPHS, bar, meter_level
 from controlroom.tui.tail import EventTail
 
 if TYPE_CHECKING:
@@ -26,24 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["DetailPane", "summary_content"]
 
 LOG_LINES = 500
-_LIMIT_NAMES = {
-    "max_tokens": "tokens",
-    "max_cost_usd": "cost",
-    "max_wall_seconds": "time",
-    "max_turns": "turns",
-}
-
-
-def _limit_value(limit: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if "cost" in limit:
-        return money(value)
-    if "seconds" in limit:
-        return duration(value)
-    return count(value)
-
-
 def summary_content(agent: Mapping[str, Any], tail: EventTail) -> Content:
     """The text above the log: who, state, budget per limit, last handoff, recent tools."""
     name = str(agent.get("name"))
@@ -68,17 +51,17 @@ def summary_content(agent: Mapping[str, Any], tail: EventTail) -> Content:
     meter = agent.get("meter") or {}
     if meter:
         parts.append(
-            f"\n{count(meter.get('total_tokens'))} tokens · {money(meter.get('cost_usd'))}"
+            f"\n{tokens_short(meter.get('total_tokens'))} tokens · {money(meter.get('cost_usd'))}"
             f" · {meter.get('turns', 0)} turns · {duration(meter.get('elapsed_seconds'))}"
         )
         for limit in meter.get("limits") or ():
             fraction = float(limit.get("fraction") or 0.0)
             key = str(limit.get("limit"))
-            parts.append(f"\n{_LIMIT_NAMES.get(key, key):<7}")
+            parts.append(f"\n{limit_label(key, short=True):<7}")
             parts.append((bar(fraction, 10), f"$meter-{meter_level(fraction)}"))
             parts.append(
-                f"{fraction:>5.0%} {_limit_value(key, limit.get('value'))}"
-                f"/{_limit_value(key, limit.get('cap'))}"
+                f"{fraction:>5.0%} {limit_value(key, limit.get('value'), short=True)}"
+                f"/{limit_value(key, limit.get('cap'), short=True)}"
             )
         if not meter.get("limits"):
             parts.append(("\nno budget limits", "$text-muted"))

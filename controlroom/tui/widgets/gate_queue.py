@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.binding import BindingType
 from textual.widgets import DataTable
 
-from controlroom.tui.cells import duration
+from controlroom.text import duration
 from controlroom.tui.keys import binding
 from controlroom.tui.messages import GateChosen
 

@@ -18,7 +18,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 
-from controlroom.tui.cells import bar, count, meter_level, money, rate_per_hour
+from controlroom.text import money, rate_per_hour, tokens_short
+from controlroom.tui.cells import bar, meter_level
 
 __all__ = ["SwarmHeader"]
 
@@ -59,7 +60,7 @@ class SwarmHeader(Vertical):
         self._set(
             "hdr-agents", f"agents {totals.get('running', 0)}/{totals.get('agents', 0)} running"
         )
-        self._set("hdr-tokens", f"tokens {count(totals.get('total_tokens', 0))}")
+        self._set("hdr-tokens", f"tokens {tokens_short(totals.get('total_tokens', 0))}")
         cost = float(totals.get("cost_usd") or 0.0)
         cap = totals.get("max_cost_usd")
         if cap:
