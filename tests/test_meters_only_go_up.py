@@ -126,7 +126,7 @@ def test_the_rollback_agent_is_stopped_at_its_budget(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     result = controlroom("run", str(cfg), "--headless", cwd=tmp_path)
-    assert re.search(r"liar\s+BUDGET STOP: max_tokens reached", result.stdout), result.stdout
+    assert re.search(r"liar\s+budget exceeded: max_tokens", result.stdout), result.stdout
     assert result.returncode == 1
     db = tmp_path / "audit.db"
     with sqlite3.connect(db) as conn:
