@@ -251,11 +251,22 @@ class BudgetWarning(EventBase):
 
 
 class BudgetExceeded(EventBase):
+    """A limit was reached and the agent stopped.
+
+    ``value`` and ``overshoot`` are as of the decision. The agent is frozen at
+    once, but what it had already written (the rest of the output being read,
+    what sat in its pipes) is still read and metered: ``after_decision_tokens``
+    and ``after_decision_lines`` say how much that was (0 in logs written
+    before they were recorded).
+    """
+
     kind: Literal["budget_exceeded"] = "budget_exceeded"
     limit: str
     value: float
     cap: float
     overshoot: float
+    after_decision_tokens: int = 0
+    after_decision_lines: int = 0
 
 
 class BreakerOpened(EventBase):

@@ -93,8 +93,13 @@ async def spawn_agent(
     *,
     agent: str = "",
     limit: int = 2**16,
+    stdout: int | None = None,
+    stderr: int | None = None,
 ) -> AgentProcess:
     """Start ``argv`` in its own session with pipes on all three streams.
+
+    ``stdout`` and ``stderr``, when given, are the write ends of pipes the
+    caller reads itself (``pipes.OutputPipes``); otherwise asyncio's own.
 
     On Linux the child also gets ``PR_SET_PDEATHSIG=SIGKILL``, so it dies
     with the control room. That fires when the *thread* that forked dies
@@ -111,8 +116,8 @@ async def spawn_agent(
             cwd=cwd,
             env=dict(env),
             stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
+            stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
             start_new_session=True,
             preexec_fn=pdeathsig_preexec(),
             limit=limit,

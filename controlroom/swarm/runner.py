@@ -15,11 +15,11 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from controlroom._errors import AgentError, ControlError
-from controlroom.adapters import Adapter, make_adapter, read_line_batches, read_lines
-from controlroom.adapters.lines import CHUNK_BYTES, MalformedLine
+from controlroom.adapters import Adapter, MalformedLine, make_adapter
 from controlroom.models import (
     FINAL_STATES,
     AgentCrashed,
@@ -34,9 +34,11 @@ from controlroom.models import (
     Handoff,
 )
 from controlroom.policy.breaker import CircuitBreaker
+from controlroom.process.pipes import OutputPipes
 from controlroom.process.spawn import AgentProcess, spawn_agent
 from controlroom.swarm.bus import EventBus
 from controlroom.swarm.launch import LaunchPlan
+from controlroom.swarm.reader import Item, OutputReader, Pipe
 
 __all__ = ["AgentHost", "AgentRunner", "ReviewVerdict", "find_runner"]
 
@@ -57,6 +59,7 @@ class AgentHost(Protocol):
 
     handoff_max_chars: int
     bus: EventBus
+    reader: OutputReader
 
     def publish(self, event: EventBase) -> None: ...
 
@@ -90,7 +93,8 @@ class AgentRunner:
         self.handoff_attempts = 0  # handoffs reviewed; a rejected one may be retried
         self.handoff_input = ""  # the approved upstream handoffs, as JSON, for stdin
         self.tasks: set[asyncio.Task[None]] = set()  # gate answers and the like
-        self._lines_read = 0  # lines read so far: the output readers' progress
+        self.lines_read = 0  # lines of output delivered so far, both streams
+        self.output: list[Pipe] = []  # the current process's stdout and stderr, as read
         self.returncode: int | None = None
         # the final state an operator's or the governor's stop leads to
         self.stop_state: AgentState | None = None
@@ -211,10 +215,31 @@ class AgentRunner:
     async def _run_once(self) -> bool:
         plan = await self.host.launch_plan(self)
         argv, cwd, env = plan.argv, plan.cwd, plan.env
-        proc = await spawn_agent(argv, cwd, env, agent=self.name)
+        pipes = OutputPipes.open()
+        try:
+            proc = await spawn_agent(
+                argv,
+                cwd,
+                env,
+                agent=self.name,
+                stdout=pipes.child_stdout,
+                stderr=pipes.child_stderr,
+            )
+        except BaseException:
+            pipes.close()
+            raise
+        pipes.close_child_ends()
         self.process = proc
         self.returncode = None
         started = self.clock()
+        adapter = make_adapter(self.spec.format, self.name, self.host.handoff_max_chars)
+        reader = self.host.reader
+        self.output = [
+            reader.attach(
+                pipes.stdout, partial(self._stdout_lines, adapter), f"{self.name} stdout"
+            ),
+            reader.attach(pipes.stderr, self._stderr_lines, f"{self.name} stderr"),
+        ]
         self.host.handle(
             self,
             AgentSpawned(
@@ -237,13 +262,8 @@ class AgentRunner:
                     stdin.write(self.handoff_input.encode() + b"\n")
         elif stdin is not None:  # others never read it: `claude -p` would wait 3 s for input
             stdin.close()
-        adapter = make_adapter(self.spec.format, self.name, self.host.handoff_max_chars)
-        readers = [
-            asyncio.create_task(self._read_stdout(proc, adapter)),
-            asyncio.create_task(self._read_stderr(proc)),
-        ]
         returncode = await self._exited(proc)
-        await self._drain(proc, readers)
+        await self._drain(self.output)
         for event in adapter.finish():
             self.host.handle(self, event)
         proc.close()
@@ -278,23 +298,30 @@ class AgentRunner:
         if waiter.done():
             return waiter.result()
         waiter.cancel()
+        # Something else still holds its stdin: closing our end lets asyncio finish the
+        # transport (its process has exited, so close() signals nothing); no public API.
+        transport = getattr(proc.process, "_transport", None)
+        if transport is not None:
+            transport.close()
         returncode = proc.process.returncode
         assert returncode is not None
         return returncode
 
-    async def _drain(self, proc: AgentProcess, readers: list[asyncio.Task[None]]) -> None:
+    async def _drain(self, pipes: list[Pipe]) -> None:
         """Read what is left in the pipes; give up only after ``_DRAIN_SECONDS`` without progress.
 
         A busy supervisor may still be far behind an agent that has exited:
-        that output is real and must be read. Only when the readers make no
-        progress for a while is something else (a daemon the agent left
-        behind) holding the pipes open.
+        that output is real and must be read (and is never held back for the
+        audit log: it is bounded). Only when no line arrives for a while is
+        something else (a daemon the agent left behind) holding the pipes open.
         """
-        pending = set(readers)
+        for pipe in pipes:
+            pipe.drain()
+        pending = {pipe.ended for pipe in pipes if not pipe.ended.done()}
         while pending:
-            before = self._lines_read
+            before = self.lines_read
             _, pending = await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
-            if pending and self._lines_read == before:
+            if pending and self.lines_read == before:
                 break
         if not pending:
             return
@@ -309,61 +336,28 @@ class AgentRunner:
                 where="runner",
             )
         )
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        # Closing our ends of the pipes lets asyncio finish the transport (its
-        # process has exited, so close() signals nothing); there is no public API.
-        transport = getattr(proc.process, "_transport", None)
-        if transport is not None:
-            transport.close()
+        for pipe in pipes:
+            pipe.close()
 
-    async def _read_stdout(self, proc: AgentProcess, adapter: Adapter) -> None:
-        """Frame, adapt and hand on the agent's stdout; wait for the audit log if it floods.
-
-        While the audit writer is far behind (the bus is ``backlogged``), a
-        reader may take in one chunk's worth of output per second freely; a
-        reader over that (a flooding agent: a full chunk at once, or many
-        small ones) waits for room before reading on, so the agent's pipe
-        fills and its own writes block. A paced agent's lines are never
-        held, so neither is the governor's stop; nor are an exited agent's,
-        whose rest is bounded and must be drained without pause.
-        """
-        stream = proc.process.stdout
-        assert stream is not None
+    def _stdout_lines(self, adapter: Adapter, items: list[Item]) -> None:
+        """One slice of stdout, framed: adapt each line and hand its events on at once."""
         handle = self.host.handle
-        bus = self.host.bus
-        clock = asyncio.get_running_loop().time
-        allowance, refilled = float(CHUNK_BYTES), clock()  # a token bucket, in bytes
-        async for batch in read_line_batches(stream):
-            self._lines_read += len(batch)
-            for item in batch:
-                if isinstance(item, MalformedLine):
-                    handle(self, item.to_event(self.name, "stdout"))
-                else:
-                    for event in adapter.feed(item):
-                        handle(self, event)
-            if bus.backlogged and proc.process.returncode is None:
-                now = clock()
-                allowance = min(CHUNK_BYTES, allowance + (now - refilled) * CHUNK_BYTES)
-                refilled = now
-                allowance -= sum(len(i) if isinstance(i, str) else i.length for i in batch)
-                if allowance < 0:
-                    allowance = 0.0
-                    # In short waits: once the agent exits, its rest is read without pause.
-                    while not await bus.room(0.1) and proc.process.returncode is None:
-                        pass
-                    refilled = clock()
-
-    async def _read_stderr(self, proc: AgentProcess) -> None:
-        stream = proc.process.stderr
-        assert stream is not None
-        async for item in read_lines(stream):
-            self._lines_read += 1
+        for item in items:
+            self.lines_read += 1
             if isinstance(item, MalformedLine):
-                self.host.handle(self, item.to_event(self.name, "stderr"))
+                handle(self, item.to_event(self.name, "stdout"))
             else:
-                self.host.handle(self, AgentOutput(agent=self.name, stream="stderr", text=item))
+                for event in adapter.feed(item):
+                    handle(self, event)
+
+    def _stderr_lines(self, items: list[Item]) -> None:
+        handle = self.host.handle
+        for item in items:
+            self.lines_read += 1
+            if isinstance(item, MalformedLine):
+                handle(self, item.to_event(self.name, "stderr"))
+            else:
+                handle(self, AgentOutput(agent=self.name, stream="stderr", text=item))
 
 
 def find_runner(runners: Mapping[str, AgentRunner], agent: str) -> AgentRunner:

@@ -57,6 +57,7 @@ from controlroom.swarm.bus import EventBus, EventRecorder
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.launch import Launcher, LaunchPlan
 from controlroom.swarm.pipeline import Pipeline
+from controlroom.swarm.reader import OutputReader
 from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
 
 __all__ = ["Supervisor", "tune_gc"]
@@ -106,6 +107,7 @@ class Supervisor:
         self.clock = clock
         self.db_path = Path(db_path or getattr(store, "path", None) or config.swarm.audit_db)
         self.bus = EventBus(store)
+        self.reader = OutputReader(self.bus)
         self.governor = BudgetGovernor.from_config(config)
         self.handoff_max_chars = config.swarm.handoff_max_chars
         self.runners: dict[str, AgentRunner] = {
@@ -220,6 +222,7 @@ class Supervisor:
         if outcome is None:
             ok = all(r.state == AgentState.DONE for r in self.runners.values())
             outcome = "success" if ok else "failed"
+        self.reader.close()
         await self.bus.publish_durable(RunEnded(outcome=outcome, detail=detail))
         self.bus.close()
 
@@ -400,22 +403,62 @@ class Supervisor:
     # ------------------------------------------------------------------ stopping
 
     def _carry_out(self, decisions: list[Decision]) -> None:
-        """Publish the governor's warnings and stops; a stop goes through the kill switch."""
+        """Publish the governor's warnings; carry out its stops (``_budget_stop``)."""
         for decision in decisions:
-            self.bus.publish(decision.event)
             if isinstance(decision, Stop) and decision.agent in self.runners:
-                reason = f"budget: {decision.event.limit} reached"
-                self._stop_soon(
-                    self.runners[decision.agent], AgentState.BUDGET_STOPPED, "governor", reason
-                )
+                self._budget_stop(self.runners[decision.agent], decision)
+            else:
+                self.bus.publish(decision.event)
+
+    def _budget_stop(self, runner: AgentRunner, decision: Stop) -> None:
+        """Freeze the agent now; record the stop once its reported output is read; kill it.
+
+        The freeze comes first, before the reader takes anyone's next slice:
+        a runaway must not spend while the kill gets its turn. What it wrote
+        before it froze is real spend it reported: the rest of the slice
+        being read and whatever is in its pipes are read and metered, and
+        ``budget_exceeded`` says how much of that came after the decision.
+        """
+        frozen = self._freeze(runner)
+        meter = self.governor.meters.agent(runner.name)
+        tokens, lines = meter.total_tokens, runner.lines_read
+
+        def settle() -> None:
+            if frozen:
+                for pipe in runner.output:
+                    pipe.read_now()
+            event = decision.event.model_copy(
+                update={
+                    "after_decision_tokens": meter.total_tokens - tokens,
+                    "after_decision_lines": runner.lines_read - lines,
+                }
+            )
+            self.bus.publish(event)
+            reason = f"budget: {event.limit} reached"
+            self._stop_soon(runner, AgentState.BUDGET_STOPPED, "governor", reason, freeze=False)
+
+        self.reader.after_slice(settle)
+
+    def _freeze(self, runner: AgentRunner) -> bool:
+        """SIGSTOP a running agent's tree unless a stop is already under way; True if done."""
+        if runner.stop_state is None and runner.process is not None and runner.alive:
+            # The kill runs a loop turn and a tree walk later, and a runaway must
+            # not spend meanwhile. The kill's SIGCONT follows its SIGTERM.
+            runner.process.pause()
+            return True
+        return False
 
     def _stop_soon(
-        self, runner: AgentRunner, final_state: AgentState, by: str, reason: str
+        self,
+        runner: AgentRunner,
+        final_state: AgentState,
+        by: str,
+        reason: str,
+        *,
+        freeze: bool = True,
     ) -> None:
-        if runner.stop_state is None and runner.process is not None and runner.alive:
-            # Freeze it now: the kill runs a loop turn and a tree walk later, and a
-            # runaway must not spend meanwhile. The kill's SIGCONT follows its SIGTERM.
-            runner.process.pause()
+        if freeze:
+            self._freeze(runner)
         task = asyncio.create_task(self._stop(runner, final_state, by, reason))
         self._stops.add(task)
         task.add_done_callback(self._stops.discard)

@@ -1,0 +1,312 @@
+"""One reader for every agent's output pipes, in fair rounds.
+
+Why one reader: with a task per pipe, every line an agent prints wakes a
+task of its own (a stream's buffer, a future, a task step: about 140 µs of
+event-loop work per line at 100 agents), and a flooding agent's reader takes
+a whole buffer per turn while a quiet agent's line waits behind it; the
+governor's stop for that quiet agent waited behind every flood (hundreds of
+milliseconds with 20 floods).
+
+How: each pipe's read end is non-blocking and registered with the event
+loop's own selector (``loop.add_reader``). asyncio runs the callback of
+every ready descriptor once per loop iteration, so an iteration is a
+*round*: each ready pipe gets one slice of bytes, framed (``LineSplitter``)
+and handed to its ``deliver`` callback (adapter → supervisor → governor) at
+once. A slice is the round's byte budget shared by the pipes that filled
+their previous slice (the loud ones), within ``MIN_SLICE``..``MAX_SLICE``:
+however many agents flood, a round stays about ``ROUND_BYTES`` long, and no
+pipe waits more than one round for its turn. Whatever a callback decides
+(the governor's stop freezes the agent on the spot) happens before the
+reader takes anyone's next slice; what must wait for the end of the slice
+being delivered (reading a stopped agent's pipe dry) goes in ``after_slice``.
+
+Back-pressure: while the audit log's writer is far behind (``backlogged``),
+each pipe may take in ``QUIET_BYTES_PER_SECOND`` freely (a token bucket);
+a pipe over that — the loudest first, as they empty their bucket first —
+is *held*: taken off the selector, so its agent blocks on its own full pipe,
+until the writer makes room. A quiet pipe never is, nor a pipe whose agent
+has exited (``Pipe.draining``: its rest is bounded and read at once), nor a
+read the supervisor asks for itself (``Pipe.read_now``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Protocol
+
+from controlroom.adapters.lines import CHUNK_BYTES, MAX_LINE_BYTES, LineSplitter, MalformedLine
+
+__all__ = [
+    "MAX_SLICE",
+    "MIN_SLICE",
+    "QUIET_BYTES_PER_SECOND",
+    "ROUND_BYTES",
+    "Backlog",
+    "Deliver",
+    "Item",
+    "OutputReader",
+    "Pipe",
+]
+
+ROUND_BYTES = 1 << 15
+"""Bytes one round takes in, shared by the loud pipes (about 330 usage lines)."""
+
+MIN_SLICE = 1 << 10
+"""The smallest slice: with many floods a round is longer rather than a read smaller."""
+
+MAX_SLICE = 1 << 16
+"""The largest slice: one pipe's whole buffer when it is the only loud one."""
+
+QUIET_BYTES_PER_SECOND = CHUNK_BYTES
+"""What a pipe may take in per second (and at once) while the audit writer is behind."""
+
+READ_NOW_LIMIT = 1 << 18
+"""The most ``read_now`` takes in one call: a frozen agent's pipes hold far less."""
+
+Item = str | MalformedLine
+Deliver = Callable[[list[Item]], None]
+
+
+class Backlog(Protocol):
+    """What the reader needs of the audit log: is it behind, and wait for room."""
+
+    @property
+    def backlogged(self) -> bool: ...
+
+    async def room(self, timeout: float | None = None) -> bool: ...
+
+
+class Pipe:
+    """One registered read end: its framing, its share of the rounds, and its end."""
+
+    def __init__(
+        self,
+        reader: OutputReader,
+        fd: int,
+        deliver: Deliver,
+        label: str,
+        max_line: int,
+        now: float,
+    ) -> None:
+        self.reader = reader
+        self.fd = fd
+        self.deliver = deliver
+        self.label = label
+        self.splitter = LineSplitter(max_line)
+        self.ended: asyncio.Future[None] = reader.loop.create_future()
+        self.lines = 0  # items delivered so far
+        self.bytes = 0
+        self.loud = False  # its last read filled its slice
+        self.held = False
+        self.draining = False
+        self.closed = False
+        self.allowance = float(QUIET_BYTES_PER_SECOND)
+        self.refilled = now
+
+    def drain(self) -> None:
+        """Its writer has exited: read the rest without ever holding it."""
+        self.draining = True
+        if self.held:
+            self.reader._release(self)
+
+    def read_now(self) -> int:
+        """Read what is in the pipe now, held or not, and deliver it; the lines read.
+
+        For the supervisor's own accounting (a stopped, frozen agent's pipe is
+        read dry before its stop is recorded); bounded by ``READ_NOW_LIMIT``.
+        """
+        before = self.lines
+        taken = 0
+        while not self.closed and taken < READ_NOW_LIMIT:
+            got = self.reader._read(self, MAX_SLICE, throttle=False)
+            if got <= 0:
+                break
+            taken += got
+        return self.lines - before
+
+    def close(self) -> None:
+        """Stop reading: unregister and close the descriptor; pending output is lost."""
+        self.reader._close(self)
+
+
+class OutputReader:
+    """Reads every attached pipe from the event loop's selector, a fair slice per round."""
+
+    def __init__(
+        self,
+        backlog: Backlog | None = None,
+        *,
+        round_bytes: int = ROUND_BYTES,
+        min_slice: int = MIN_SLICE,
+        max_slice: int = MAX_SLICE,
+        quiet_bytes_per_second: float = QUIET_BYTES_PER_SECOND,
+    ) -> None:
+        if not 0 < min_slice <= max_slice:
+            raise ValueError(f"need 0 < min_slice <= max_slice, got {min_slice}, {max_slice}")
+        self._backlog = backlog
+        self._round_bytes = round_bytes
+        self._min_slice = min_slice
+        self._max_slice = max_slice
+        self._quiet_rate = quiet_bytes_per_second
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pipes: set[Pipe] = set()
+        self._loud = 0
+        self._held: set[Pipe] = set()
+        self._releaser: asyncio.Task[None] | None = None
+        self._depth = 0  # deliveries under way (a callback may read another pipe)
+        self._after: list[Callable[[], None]] = []
+        self._running_after = False
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    @property
+    def pipes(self) -> int:
+        return len(self._pipes)
+
+    @property
+    def held(self) -> list[str]:
+        """Labels of the pipes held back for the audit log right now."""
+        return sorted(p.label for p in self._held)
+
+    def attach(
+        self, fd: int, deliver: Deliver, label: str = "", *, max_line: int = MAX_LINE_BYTES
+    ) -> Pipe:
+        """Read ``fd`` (non-blocking; the reader owns it now) until EOF into ``deliver``."""
+        os.set_blocking(fd, False)
+        loop = self.loop
+        pipe = Pipe(self, fd, deliver, label or f"fd {fd}", max_line, loop.time())
+        self._pipes.add(pipe)
+        loop.add_reader(fd, self._readable, pipe)
+        return pipe
+
+    def after_slice(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the slice being delivered is done (at once if none is)."""
+        self._after.append(action)
+        if self._depth == 0:
+            self._run_after()
+
+    # ------------------------------------------------------------------ the round
+
+    def _slice(self) -> int:
+        share = self._round_bytes // (self._loud or 1)
+        return min(self._max_slice, max(self._min_slice, share))
+
+    def _readable(self, pipe: Pipe) -> None:
+        self._read(pipe, self._slice(), throttle=True)
+
+    def _read(self, pipe: Pipe, size: int, *, throttle: bool) -> int:
+        """One slice of ``pipe``: read, frame, deliver. Bytes read; 0 at EOF, -1 if empty."""
+        try:
+            data = os.read(pipe.fd, size)
+        except (BlockingIOError, InterruptedError):
+            return -1
+        except OSError:  # EIO and the like: the pipe is as good as ended
+            data = b""
+        if not data:
+            items = pipe.splitter.close()
+            if items:
+                self._deliver(pipe, items)
+            self._close(pipe)
+            return 0
+        full = len(data) == size
+        if full != pipe.loud:
+            pipe.loud = full
+            self._loud += 1 if full else -1
+        pipe.bytes += len(data)
+        items = pipe.splitter.feed(data)
+        if items:
+            self._deliver(pipe, items)
+        if throttle and self._backlog is not None and not pipe.draining:
+            self._throttle(pipe, len(data))
+        return len(data)
+
+    def _deliver(self, pipe: Pipe, items: list[Item]) -> None:
+        pipe.lines += len(items)
+        self._depth += 1
+        try:
+            pipe.deliver(items)
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self._after:
+            self._run_after()
+
+    def _run_after(self) -> None:
+        if self._running_after:
+            return  # the outer call goes on with the list
+        self._running_after = True
+        try:
+            while self._after:
+                self._after.pop(0)()
+        finally:
+            self._running_after = False
+
+    # ------------------------------------------------------------------ back-pressure
+
+    def _throttle(self, pipe: Pipe, taken: int) -> None:
+        backlog = self._backlog
+        assert backlog is not None
+        now = self.loop.time()
+        if not backlog.backlogged:
+            pipe.allowance = float(self._quiet_rate)
+            pipe.refilled = now
+            return
+        refill = (now - pipe.refilled) * self._quiet_rate
+        pipe.allowance = min(float(self._quiet_rate), pipe.allowance + refill) - taken
+        pipe.refilled = now
+        if pipe.allowance < 0 and not pipe.closed:
+            pipe.allowance = 0.0
+            pipe.held = True
+            self._held.add(pipe)
+            self.loop.remove_reader(pipe.fd)
+            if self._releaser is None or self._releaser.done():
+                self._releaser = self.loop.create_task(self._release_on_room(), name="reader room")
+
+    async def _release_on_room(self) -> None:
+        backlog = self._backlog
+        assert backlog is not None
+        while self._held:
+            # In short waits, so a held pipe whose agent exits meanwhile is drained.
+            if await backlog.room(0.1):
+                for pipe in list(self._held):
+                    self._release(pipe)
+
+    def _release(self, pipe: Pipe) -> None:
+        if not pipe.held:
+            return
+        pipe.held = False
+        self._held.discard(pipe)
+        pipe.refilled = self.loop.time()
+        if not pipe.closed:
+            self.loop.add_reader(pipe.fd, self._readable, pipe)
+
+    # ------------------------------------------------------------------ the end
+
+    def _close(self, pipe: Pipe) -> None:
+        if pipe.closed:
+            return
+        pipe.closed = True
+        if pipe.held:
+            pipe.held = False
+            self._held.discard(pipe)
+        else:
+            self.loop.remove_reader(pipe.fd)
+        if pipe.loud:
+            pipe.loud = False
+            self._loud -= 1
+        self._pipes.discard(pipe)
+        os.close(pipe.fd)
+        if not pipe.ended.done():
+            pipe.ended.set_result(None)
+
+    def close(self) -> None:
+        """Close every pipe still attached (the supervisor is done)."""
+        for pipe in list(self._pipes):
+            pipe.close()
+        if self._releaser is not None:
+            self._releaser.cancel()
