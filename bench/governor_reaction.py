@@ -22,9 +22,11 @@ Then the kill switch, the same agent with no cap: ``Supervisor.kill`` called
 (at a random moment between two lines) → SIGTERM handler runs, and →
 ``kill`` returned (tree verified gone, ``kill_completed`` committed).
 Prints p50 / p99 / max for each (with 50 runs, p99 is the worst run).
-Target: crossing line → SIGTERM p99 < 10 ms. ``--flood N`` runs N
-usage_flood agents beside the paced one in each governor run, to see the
-reaction while the event loop is saturated.
+Target: crossing line → SIGTERM p99 < 10 ms. ``--flood N`` also runs N
+usage_flood agents beside the paced one, to see the reaction while the
+event loop is saturated: each run is then a pair, one without the flood and
+one with it, so both figures come from the same minutes of the same
+machine. Target with 20 floods: crossing line → SIGTERM p99 < 20 ms.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"
 TOKENS_PER_LINE = 1_000
 AGENT = "runaway"
 TARGET_P99_MS = 10.0
+TARGET_FLOOD_P99_MS = 20.0
 RUN_TIMEOUT = 20.0
 
 
@@ -251,6 +254,27 @@ def audit_counts(db: Path) -> dict[str, int]:
         conn.close()
 
 
+def report_governor(results: list[dict[str, float]], flood: int) -> None:
+    beside = f" ({flood} floods)" if flood else " (no flood)"
+    target = TARGET_FLOOD_P99_MS if flood else TARGET_P99_MS
+    line(f"governor{beside}: crossing line -> budget_exceeded", [r["decision"] for r in results])
+    frozen = [r["freeze"] for r in results if "freeze" in r]
+    line(f"governor{beside}: crossing line -> frozen (SIGSTOP)", frozen)
+    if len(frozen) < len(results):
+        print(
+            f"    ({len(results) - len(frozen)} runs froze for under 0.5 ms, or not at all: "
+            "their freeze is not in this line)"
+        )
+    sigterm = [r["sigterm"] for r in results]
+    p99 = percentile(sigterm, 99)
+    verdict = "met" if p99 < target else "MISSED"
+    line(
+        f"governor{beside}: crossing line -> SIGTERM handler",
+        sigterm,
+        f"target p99 < {target:g} ms: {verdict}",
+    )
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
@@ -261,8 +285,8 @@ async def main() -> int:
         "--flood",
         type=int,
         default=0,
-        help="also run N usage_flood agents in each governor run (reaction under load; "
-        "use a larger --lines-to-cap so the flood is under way when the cap is crossed)",
+        help="pair each governor run with one where N usage_flood agents run beside it "
+        "(use a larger --lines-to-cap so the flood is under way when the cap is crossed)",
     )
     args = parser.parse_args()
     if args.lines_to_cap < 1:
@@ -276,26 +300,16 @@ async def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="controlroom-reaction-") as tmp:
         directory = Path(tmp)
-        results = [
-            await governor_run(directory, n, args.interval_ms, args.lines_to_cap, args.flood)
-            for n in range(args.runs)
-        ]
-        line("governor: crossing line written -> budget_exceeded", [r["decision"] for r in results])
-        frozen = [r["freeze"] for r in results if "freeze" in r]
-        line("governor: crossing line written -> agent frozen (SIGSTOP)", frozen)
-        if len(frozen) < len(results):
-            print(
-                f"    ({len(results) - len(frozen)} runs froze for under 0.5 ms, or not at all: "
-                "their freeze is not in this line)"
-            )
-        sigterm = [r["sigterm"] for r in results]
-        p99 = percentile(sigterm, 99)
-        verdict = "met" if p99 < TARGET_P99_MS else "MISSED"
-        line(
-            "governor: crossing line written -> SIGTERM handler runs",
-            sigterm,
-            f"target p99 < {TARGET_P99_MS:g} ms: {verdict}",
-        )
+        floods = [0, args.flood] if args.flood else [0]
+        results: dict[int, list[dict[str, float]]] = {flood: [] for flood in floods}
+        for n in range(args.runs):
+            for i, flood in enumerate(floods):  # paired: both see the machine as it is now
+                result = await governor_run(
+                    directory, len(floods) * n + i, args.interval_ms, args.lines_to_cap, flood
+                )
+                results[flood].append(result)
+        for flood in floods:
+            report_governor(results[flood], flood)
         if not args.skip_kill:
             kills = [await kill_run(directory, n, args.interval_ms) for n in range(args.runs)]
             line(

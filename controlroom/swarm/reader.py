@@ -98,7 +98,9 @@ class Pipe:
         self.ended: asyncio.Future[None] = reader.loop.create_future()
         self.lines = 0  # items delivered so far
         self.bytes = 0
-        self.loud = False  # its last read filled its slice
+        # Its last read filled its slice. A new pipe counts as loud until its first
+        # read says otherwise: twenty agents starting at once share one round.
+        self.loud = True
         self.held = False
         self.draining = False
         self.closed = False
@@ -158,6 +160,7 @@ class OutputReader:
         self._depth = 0  # deliveries under way (a callback may read another pipe)
         self._after: list[Callable[[], None]] = []
         self._running_after = False
+        self._hurrying = False  # the rest of this round waits: something urgent goes first
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -182,6 +185,7 @@ class OutputReader:
         loop = self.loop
         pipe = Pipe(self, fd, deliver, label or f"fd {fd}", max_line, loop.time())
         self._pipes.add(pipe)
+        self._loud += 1
         loop.add_reader(fd, self._readable, pipe)
         return pipe
 
@@ -191,6 +195,21 @@ class OutputReader:
         if self._depth == 0:
             self._run_after()
 
+    def hurry(self) -> None:
+        """Let what was just scheduled (a stop's kill) run before the rest of this round.
+
+        The reads still due in this loop iteration are skipped: their pipes
+        stay ready and are read in the next iteration, after the callbacks
+        scheduled now (asyncio runs those first). So a kill waits for no
+        flood, at the cost of one round's reads coming one iteration later.
+        """
+        if not self._hurrying:
+            self._hurrying = True
+            self.loop.call_soon(self._end_hurry)
+
+    def _end_hurry(self) -> None:
+        self._hurrying = False
+
     # ------------------------------------------------------------------ the round
 
     def _slice(self) -> int:
@@ -198,7 +217,8 @@ class OutputReader:
         return min(self._max_slice, max(self._min_slice, share))
 
     def _readable(self, pipe: Pipe) -> None:
-        self._read(pipe, self._slice(), throttle=True)
+        if not self._hurrying:
+            self._read(pipe, self._slice(), throttle=True)
 
     def _read(self, pipe: Pipe, size: int, *, throttle: bool) -> int:
         """One slice of ``pipe``: read, frame, deliver. Bytes read; 0 at EOF, -1 if empty."""

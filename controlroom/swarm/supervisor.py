@@ -462,6 +462,7 @@ class Supervisor:
         task = asyncio.create_task(self._stop(runner, final_state, by, reason))
         self._stops.add(task)
         task.add_done_callback(self._stops.discard)
+        self.reader.hurry()  # the kill's first step (its SIGTERM) waits for no flood
 
     async def _stop(
         self,
