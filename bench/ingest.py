@@ -156,13 +156,14 @@ async def supervisor_pass(
 ) -> tuple[PassResult, Written, dict[str, int]]:
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "audit.db"
-    high = Budget(max_tokens=10**15, max_cost_usd=1e12, max_turns=10**12, kill_grace_seconds=1)
+    # the highest limits a config may set: nothing here comes near them
+    high = Budget(max_tokens=10**10, max_cost_usd=1e6, max_turns=10**6, kill_grace_seconds=1)
     config = SwarmConfig(
         swarm=SwarmSettings(
             name="ingest-bench",
             audit_db=str(db),
             run_dir=str(directory / "run"),
-            max_cost_usd=1e12,
+            max_cost_usd=1e6,
         ),
         agents=[
             AgentSpec(

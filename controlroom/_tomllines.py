@@ -1,8 +1,9 @@
-"""Where each key of a TOML text is written: tomllib keeps no line numbers.
+"""Reading TOML files for config and themes: every problem names its file and line.
 
 An operator's config error must point at its line (``config.toml:23: …``);
 ``TomlKeyLines`` scans the text once, leniently, and maps every key path to
-the line it is written on.
+the line it is written on (tomllib keeps no line numbers). ``read_toml``
+first refuses a text nested too deep (``_tomlnesting``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controlroom._errors import ConfigError, ConfigProblem
+from controlroom._tomlnesting import MAX_DEPTH, nesting_problem
 
 __all__ = [
     "BARE_KEY",
@@ -24,6 +26,7 @@ __all__ = [
     "format_key_path",
     "read_toml",
 ]
+
 
 KeyPath = tuple[str | int, ...]
 """A key inside the config: ``("agents", 2, "budget", "max_tokens")``."""
@@ -249,10 +252,20 @@ def read_toml(path: str | Path) -> tuple[str, dict[str, Any]]:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError([ConfigProblem(file, line, "", "not UTF-8 text")]) from None
+    nested = nesting_problem(text)
+    if nested is not None:
+        line, _ = nested
+        message = f"nested more than {MAX_DEPTH} levels deep (tables, keys, arrays together)"
+        raise ConfigError([ConfigProblem(file, line, "", message)])
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(file, text, exc)]) from None
+    except ValueError as exc:  # an integer longer than Python converts (4,300 digits)
+        long_number = re.search(r"[0-9_]{100,}", text)
+        where = text.count("\n", 0, long_number.start()) + 1 if long_number else None
+        reason = f"a number too long to read ({str(exc).partition(':')[0]})"
+        raise ConfigError([ConfigProblem(file, where, "", reason)]) from None
 
 
 def _syntax_problem(file: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigProblem:

@@ -30,6 +30,7 @@ from inspect import isclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from annotated_types import Le
 from pydantic import BaseModel, ValidationError
 
 from controlroom._errors import ConfigError, ConfigProblem
@@ -66,9 +67,22 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def _num(value: Any) -> str:
+    """A number as an operator reads it: 5 not 5.0, 1e+308 not 309 digits."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    text = str(value)
+    if len(text) > 24:
+        return f"{text[:8]}… ({len(text.lstrip('-'))} digits)"
+    return text
+
+
+def _bound(value: Any) -> str:
+    """A limit in a message, written as TOML would: 10_000_000_000."""
     if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+        value = int(value)
+    return f"{value:_}" if isinstance(value, int) else _num(value)
 
 
 def _got(value: Any) -> str:
@@ -107,11 +121,20 @@ _TYPE_MESSAGES = {
 }
 
 
-def _message(error: Mapping[str, Any], known: Sequence[str] | None) -> str:
-    """One pydantic error → the phrase an operator reads after the key path."""
+def _message(
+    error: Mapping[str, Any], known: Sequence[str] | None, upper: float | None = None
+) -> str:
+    """One pydantic error → the phrase an operator reads after the key path.
+
+    ``upper`` is the field's upper bound, if it has one: an integer too big
+    to be a float is out of that range, not of the wrong type.
+    """
     kind: str = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
-    got = _got(error.get("input"))
+    value = error.get("input")
+    got = _got(value)
+    if kind == "float_type" and upper is not None and type(value) is int and value > upper:
+        return f"must be at most {_bound(upper)}{got}"
     if kind == "extra_forbidden":
         return _unknown_key(str(error["loc"][-1]), known)
     if kind == "missing":
@@ -120,6 +143,10 @@ def _message(error: Mapping[str, Any], known: Sequence[str] | None) -> str:
         return f"must be greater than {_num(ctx['gt'])}{got}"
     if kind == "greater_than_equal":
         return f"must be at least {_num(ctx['ge'])}{got}"
+    if kind == "less_than_equal":
+        return f"must be at most {_bound(ctx['le'])}{got}"
+    if kind == "finite_number":
+        return f"must be a finite number{got}"
     if kind == "literal_error":
         head, _, last = str(ctx["expected"]).rpartition(" or ")
         return f"must be one of {head + ', ' + last if head else last}{got}"
@@ -150,6 +177,22 @@ def _fields_at(model: type[BaseModel], loc: Iterable[str | int]) -> list[str] | 
             return None
         current = annotation
     return list(current.model_fields)
+
+
+def _upper_bound(model: type[BaseModel], loc: Sequence[str | int]) -> float | None:
+    """The ``le`` bound of the field at ``loc``, or None."""
+    if not loc or _fields_at(model, loc[:-1]) is None:
+        return None
+    current: type[BaseModel] = model
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            annotation = current.model_fields[part].annotation
+            assert isclass(annotation) and issubclass(annotation, BaseModel)
+            current = annotation
+    field = current.model_fields.get(str(loc[-1]))
+    metadata = field.metadata if field is not None else []
+    bounds = [m.le for m in metadata if isinstance(m, Le) and isinstance(m.le, int | float)]
+    return float(bounds[0]) if bounds else None
 
 
 # --------------------------------------------------------------------------- loading
@@ -215,7 +258,7 @@ class _Loader:
                 known = _fields_at(model, loc[:-1])
                 if known is not None:
                     known = [k for k in known if k not in skip]
-                self.add(origin(loc), _message(error, known))
+                self.add(origin(loc), _message(error, known, _upper_bound(model, loc)))
             return None
 
     def table(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -294,7 +337,8 @@ class _Loader:
                 merged.update(DEFAULT_PRICING[model].model_dump())
             merged.update(entry)
             inp = entry.get("input_per_mtok")
-            if isinstance(inp, int | float) and not isinstance(inp, bool) and inp >= 0:
+            # derive only from a sane price: validation names the range of any other
+            if isinstance(inp, int | float) and not isinstance(inp, bool) and 0 <= inp < 1e300:
                 if "cache_read_per_mtok" not in entry:
                     merged["cache_read_per_mtok"] = inp / 10
                 if "cache_write_per_mtok" not in entry:

@@ -304,8 +304,9 @@ def test_from_config_uses_the_agents_budgets_prices_and_swarm_cap() -> None:
 
 
 def test_observe_is_cheap() -> None:
-    full = Budget(max_tokens=10**12, max_cost_usd=1e9, max_turns=10**9, max_wall_seconds=1e9)
-    gov = governor({"a": full}, swarm_max_cost_usd=1e9)
+    # every limit set, at the most a config allows: checked on every observe, never reached
+    full = Budget(max_tokens=10**10, max_cost_usd=1e6, max_turns=10**6, max_wall_seconds=2.5e6)
+    gov = governor({"a": full}, swarm_max_cost_usd=1e6)
     gov.agent_started("a", 0.0)
     u = Usage(agent="a", input_tokens=100, output_tokens=20)
     n = 20_000

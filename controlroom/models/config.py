@@ -36,29 +36,38 @@ BUDGET_WARNING_PERCENT = 80
 A whole number, so the governor's hot path compares integers exactly:
 ``value * 100 >= cap * BUDGET_WARNING_PERCENT``."""
 
+_DAY = 86_400.0
+_MAX_USD = 1_000_000.0
+"""The highest cost cap a config may set (an agent's or the swarm's)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Budget(_Strict):
-    """Hard limits for one agent. ``None`` means no limit of that kind."""
+    """Hard limits for one agent. ``None`` means no limit of that kind.
 
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    max_wall_seconds: float | None = Field(default=None, gt=0)
-    max_turns: int | None = Field(default=None, gt=0)
-    kill_grace_seconds: float = Field(default=5.0, ge=0)
+    Every number has a sane upper bound as well: a limit of 1e308 is no limit,
+    and a grace of 1e308 seconds is a kill that never ends.
+    """
+
+    max_tokens: int | None = Field(default=None, gt=0, le=10_000_000_000)
+    max_cost_usd: float | None = Field(default=None, gt=0, le=_MAX_USD)
+    max_wall_seconds: float | None = Field(default=None, gt=0, le=30 * _DAY)
+    max_turns: int | None = Field(default=None, gt=0, le=1_000_000)
+    kill_grace_seconds: float = Field(default=5.0, ge=0, le=600)
 
 
 class Breaker(_Strict):
     """Restart policy and circuit breaker for one agent."""
 
     restart: Literal["never", "on-failure"] = "never"
-    max_failures: int = Field(default=3, gt=0)
-    window_seconds: float = Field(default=300.0, gt=0)
-    repeat_limit: int = Field(default=5, gt=1)
-    backoff_seconds: float = Field(default=1.0, ge=0)
-    backoff_max_seconds: float = Field(default=30.0, ge=0)
+    max_failures: int = Field(default=3, gt=0, le=1000)
+    window_seconds: float = Field(default=300.0, gt=0, le=7 * _DAY)
+    repeat_limit: int = Field(default=5, gt=1, le=10_000)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=3600)
+    backoff_max_seconds: float = Field(default=30.0, ge=0, le=_DAY)
 
 
 class AgentSpec(_Strict):
@@ -73,9 +82,9 @@ class AgentSpec(_Strict):
     task: str = ""
     after: list[str] = Field(default_factory=list)
     gate: Literal["human", "auto"] = "auto"
-    gate_timeout_seconds: float = Field(default=3600.0, gt=0)
+    gate_timeout_seconds: float = Field(default=3600.0, gt=0, le=7 * _DAY)
     on_reject: Literal["retry", "stop"] = "stop"
-    max_attempts: int = Field(default=3, gt=0)
+    max_attempts: int = Field(default=3, gt=0, le=100)
     gate_tools: list[str] = Field(default_factory=list)
     budget: Budget = Field(default_factory=Budget)
     breaker: Breaker = Field(default_factory=Breaker)
@@ -93,8 +102,8 @@ class SwarmSettings(_Strict):
     audit_db: str = "controlroom.db"
     run_dir: str = ".controlroom"
     theme: str = "control-room"
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    handoff_max_chars: int = Field(default=2000, gt=0)
+    max_cost_usd: float | None = Field(default=None, gt=0, le=_MAX_USD)
+    handoff_max_chars: int = Field(default=2000, gt=0, le=100_000)
     anchor_file: str | None = None  # where every run end appends the audit head (store.anchor)
 
 

@@ -7,6 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["DEFAULT_PRICING", "Pricing"]
 
 
+_MAX_PER_MTOK = 10_000.0
+"""The highest price a config may set: USD per million tokens of one kind."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -14,10 +18,10 @@ class _Strict(BaseModel):
 class Pricing(_Strict):
     """USD per million tokens of each kind, for one model."""
 
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-    cache_read_per_mtok: float = Field(default=0.0, ge=0)
-    cache_write_per_mtok: float = Field(default=0.0, ge=0)
+    input_per_mtok: float = Field(ge=0, le=_MAX_PER_MTOK)
+    output_per_mtok: float = Field(ge=0, le=_MAX_PER_MTOK)
+    cache_read_per_mtok: float = Field(default=0.0, ge=0, le=_MAX_PER_MTOK)
+    cache_write_per_mtok: float = Field(default=0.0, ge=0, le=_MAX_PER_MTOK)
 
     def cost(
         self,
