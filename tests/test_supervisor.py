@@ -10,6 +10,7 @@ wait is bounded; every process a test starts is gone when it ends.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sqlite3
@@ -581,9 +582,10 @@ async def test_every_published_event_is_in_the_audit_file_and_the_chain_verifies
 
 # --------------------------------------------------------------------------- 13: environment
 
-PRINT_ENV = (
-    "import json, os\n"
-    "print(json.dumps({'type': 'status', 'text': 'env', 'env': dict(os.environ)}))\n"
+PRINT_ENV = (  # the secret's hash too: its value itself is redacted on every surface
+    "import hashlib, json, os\n"
+    "digest = hashlib.sha256(os.environ.get('OPERATOR_SECRET', '').encode()).hexdigest()\n"
+    "print(json.dumps({'type': 'status', 'text': 'env', 'env': dict(os.environ), 'sha': digest}))\n"
 )
 
 
@@ -603,7 +605,8 @@ async def test_agents_see_only_their_allowlisted_environment(tmp_path: Path) -> 
     async with swarm(tmp_path, agents, environ=environ) as s:
         assert await s.wait(5) is True
         plain = (await s.log.status("plain", "env")).extra["env"]
-        trusted = (await s.log.status("trusted", "env")).extra["env"]
+        trusted_status = await s.log.status("trusted", "env")
+        trusted = trusted_status.extra["env"]
     assert plain["CONTROLROOM_AGENT"] == "plain"
     assert plain["CONTROLROOM_RUN"] == s.run_id
     assert plain["ALLOWED_VAR"] == "visible"
@@ -618,7 +621,9 @@ async def test_agents_see_only_their_allowlisted_environment(tmp_path: Path) -> 
         "CONTROLROOM_HANDOFF_FILE",
         "CONTROLROOM_SOCKET",
     }
-    assert trusted["OPERATOR_SECRET"] == secret
+    # the agent got the secret (its hash says so); the bus shows it only redacted
+    assert trusted_status.extra["sha"] == hashlib.sha256(secret.encode()).hexdigest()
+    assert trusted["OPERATOR_SECRET"] == "[redacted]"
     assert "ALLOWED_VAR" not in trusted
     # the secret reached the agent that may have it, but never the audit file
     payloads = json.dumps(audit_rows(s.db, s.run_id))

@@ -9,13 +9,17 @@ false, "error": "…"}``. ``dispatch`` is that mapping; it never raises.
 
 A read-only API (``--read-only``, for an observer's screen) refuses every
 command that changes the swarm, and says so.
+
+Everything it returns passes the bus's ``Redactor`` (API keys, the values of
+every ``secret_env``): a gate or a status reason holds what an agent wrote,
+and no screen or socket reader may see a secret in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from controlroom._errors import ControlError, ControlRoomError
 from controlroom.models import Budget
@@ -30,6 +34,8 @@ COMMANDS = frozenset(
 """Operations that change the swarm: refused by a read-only API."""
 
 QUERIES = frozenset({"ping", "snapshot", "gates", "handoffs", "events", "tool_gate"})
+
+_T = TypeVar("_T")
 
 
 class ControlAPI:
@@ -95,13 +101,16 @@ class ControlAPI:
         return cast("dict[str, Any]", await self.call("reset_breaker", {"agent": agent}, by))
 
     def snapshot(self) -> dict[str, Any]:
-        return self.supervisor.snapshot_dict()
+        return self._redacted(self.supervisor.snapshot_dict())
 
     def gates(self) -> list[dict[str, Any]]:
-        return [g.to_dict() for g in self.supervisor.gates.pending()]
+        return self._redacted([g.to_dict() for g in self.supervisor.gates.pending()])
 
     def handoffs(self) -> list[dict[str, Any]]:
-        return self.supervisor.handoff_log()
+        return self._redacted(self.supervisor.handoff_log())
+
+    def _redacted(self, value: _T) -> _T:
+        return cast("_T", self.supervisor.bus.redactor.redact_value(value))
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         return self.supervisor.bus.subscribe(maxsize)
@@ -112,7 +121,7 @@ class ControlAPI:
         if handler is None:
             raise ControlError(f"unknown operation {op!r} (known: {', '.join(sorted(self._ops))})")
         self._check_writable(op)
-        return await handler(args, by)
+        return self._redacted(await handler(args, by))
 
     async def dispatch(self, request: object, by: str) -> dict[str, Any]:
         """One decoded JSON request → one JSON-able response. Never raises."""
@@ -128,7 +137,7 @@ class ControlAPI:
                 raise ControlError("'args' must be an object")
             result = await self.call(op, args, by)
         except ControlRoomError as exc:
-            return {"id": req_id, "ok": False, "error": str(exc)}
+            return {"id": req_id, "ok": False, "error": self._redacted(str(exc))}
         except (TypeError, ValueError, KeyError) as exc:
             return {"id": req_id, "ok": False, "error": f"bad arguments: {exc}"}
         return {"id": req_id, "ok": True, "result": result}

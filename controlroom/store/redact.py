@@ -1,8 +1,12 @@
-"""Redaction: API keys and configured secrets never reach the audit file.
+"""Redaction: API keys and configured secrets never reach the audit file, or any screen.
 
-The audit store redacts each event's canonical JSON *before* it is hashed,
-so the chain covers what is stored and the secret is in neither the database
-nor its write-ahead log. Two things are redacted:
+The event bus redacts each event in place before anyone sees it
+(``redact_model``: the headless log, the dashboard, socket subscribers, the
+gate queue), and the control API redacts what it returns (``redact_value``:
+gates, snapshots), so a secret an agent prints reaches no surface. The audit
+store redacts each event's canonical JSON again *before* it is hashed, so the
+chain covers what is stored and the secret is in neither the database nor
+its write-ahead log, whoever appended the event. Two things are redacted:
 
 * anything that looks like an Anthropic key (``sk-ant-`` followed by key
   characters), whoever put it in the event;
@@ -28,8 +32,12 @@ from __future__ import annotations
 import json
 import json.encoder
 import re
+import types
+import typing
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from pydantic import BaseModel
 
 __all__ = [
     "KEY_PATTERN",
@@ -50,6 +58,40 @@ _KEY_PREFIX = "sk-ant-"
 
 _OURS = frozenset({"kind", "run"})
 """Top-level values that controlroom itself sets (a literal and the run id)."""
+
+_CLEAN_MAX_CHARS = 64
+_CLEAN_MAX_ENTRIES = 4096
+"""Short clean strings remembered per redactor (then forgotten all at once)."""
+
+_TEXT_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _text_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``cls`` whose values can hold text, cached.
+
+    Not ``kind`` and ``run`` (ours), nor ``agent``: agent names come from the
+    operator's config, which ``AGENT_NAME_PATTERN`` keeps to a short plain name.
+    """
+    names = _TEXT_FIELDS.get(cls)
+    if names is None:
+        names = _TEXT_FIELDS[cls] = tuple(
+            name
+            for name, field in cls.model_fields.items()
+            if name not in _OURS and name != "agent" and _holds_text(field.annotation)
+        )
+    return names
+
+
+def _holds_text(annotation: Any) -> bool:
+    """Can a value of this type hold a string? Numbers, booleans and literals cannot."""
+    if annotation in (int, float, bool, type(None)):
+        return False
+    if typing.get_origin(annotation) is typing.Literal:
+        return False  # one of the values the model itself spells out
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_holds_text(arg) for arg in args)
+    return True  # str, dict, list, a model, Any
 
 
 def _canonical_encoder(*, allow_nan: bool = True) -> Callable[[Any], str]:
@@ -116,6 +158,10 @@ class Redactor:
         self._string_forms: tuple[str, ...] = tuple(sorted(forms, key=len, reverse=True))
         # How those forms read in canonical JSON text (a string's content, escaped).
         self._text_forms: tuple[str, ...] = tuple({_escaped(f, ascii_only=False) for f in forms})
+        # One search for "any form, or a key's prefix" in a decoded string.
+        alternatives = [re.escape(f) for f in self._string_forms] + [re.escape(_KEY_PREFIX)]
+        self._search = re.compile("|".join(alternatives)).search
+        self._clean: set[str] = set()  # short strings already searched and found clean
 
     @property
     def secret_count(self) -> int:
@@ -167,11 +213,56 @@ class Redactor:
                 changed.append(index)
         return changed
 
+    def redact_model(self, model: BaseModel) -> bool:
+        """Redact an event (or any model) in place; True when something was replaced.
+
+        Every field that can hold text is checked (``_text_fields``): strings,
+        nested models (a handoff), and the strings and keys inside dicts and
+        lists (a tool's input, ``extra``). Fields are set through
+        ``__dict__``: the event is already valid, and a redacted string is
+        still a string. On the hot path (a usage line: two short strings and
+        an empty dict) this is a few dictionary reads and two regex searches.
+        """
+        changed = False
+        fields = model.__dict__
+        clean = self._clean
+        for name in _text_fields(type(model)):
+            value = fields.get(name)
+            if not value or (type(value) is str and value in clean):
+                continue
+            if isinstance(value, BaseModel):
+                changed = self.redact_model(value) or changed
+            elif self._holds_secret(value):
+                fields[name] = self._walk(value)
+                changed = True
+        return changed
+
+    def redact_value(self, value: Any) -> Any:
+        """JSON-like data with every string (and dict key) redacted; ``value`` itself if clean."""
+        return self._walk(value) if self._holds_secret(value) else value
+
+    def _holds_secret(self, value: Any) -> bool:
+        if type(value) is str:
+            if value in self._clean:
+                return False
+            if self._search(value) is not None:
+                return True
+            if len(value) <= _CLEAN_MAX_CHARS:
+                if len(self._clean) >= _CLEAN_MAX_ENTRIES:
+                    self._clean.clear()
+                self._clean.add(value)
+            return False
+        if isinstance(value, dict):
+            return any(self._holds_secret(k) or self._holds_secret(v) for k, v in value.items())
+        if isinstance(value, list | tuple):
+            return any(self._holds_secret(v) for v in value)
+        return False
+
     def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.redact_text(value)
         if isinstance(value, dict):
-            return {self.redact_text(k): self._walk(v) for k, v in value.items()}
-        if isinstance(value, list):
+            return {self._walk(k): self._walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
             return [self._walk(v) for v in value]
         return value

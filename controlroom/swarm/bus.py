@@ -1,11 +1,14 @@
-"""The event bus: every event is stamped and recorded first, then fanned out.
+"""The event bus: every event is redacted, stamped and recorded first, then fanned out.
 
-Recording comes first so that nothing a subscriber sees can be missing from
-the audit log. Subscribers (the headless printer, the control socket, the
-TUI) each get a bounded queue: a subscriber that falls behind loses the
-oldest events it has not read and is told how many (``Subscription.dropped``),
-and can catch up from the store with ``events since seq``; it never slows the
-supervisor down or grows memory without bound.
+Redaction comes first (the audit store's own ``Redactor``: API keys and the
+values of every ``secret_env``), in place, so no listener, subscriber or
+screen ever holds a secret an agent printed. Recording comes next so that
+nothing a subscriber sees can be missing from the audit log. Subscribers
+(the headless printer, the control socket, the TUI) each get a bounded
+queue: a subscriber that falls behind loses the oldest events it has not
+read and is told how many (``Subscription.dropped``), and can catch up from
+the store with ``events since seq``; it never slows the supervisor down or
+grows memory without bound.
 
 The recorder pushes back instead: while it is far behind (``backlogged``),
 producers that can wait (the readers of agents' output pipes) ``await
@@ -21,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from controlroom.models import EventBase
+from controlroom.store.redact import Redactor
 
 __all__ = ["EventBus", "EventRecorder", "Subscription"]
 
@@ -84,14 +88,16 @@ class Subscription:
 
 
 class EventBus:
-    """Stamps (through the recorder), records, then hands each event to every subscriber."""
+    """Redacts, stamps (through the recorder), records, then hands each event to every reader."""
 
-    def __init__(self, recorder: EventRecorder) -> None:
+    def __init__(self, recorder: EventRecorder, redactor: Redactor | None = None) -> None:
         self._recorder = recorder
+        self.redactor = redactor if redactor is not None else Redactor()
         self._subscriptions: list[Subscription] = []
         self._listeners: list[Callable[[EventBase], None]] = []
 
     def publish(self, event: EventBase) -> EventBase:
+        self.redactor.redact_model(event)
         self._recorder.append(event)
         for listener in self._listeners:
             listener(event)

@@ -53,6 +53,7 @@ from controlroom.process.linux import become_subreaper
 from controlroom.process.orphans import Orphan, find_orphans
 from controlroom.store.async_queries import events_since
 from controlroom.store.queries import recorded_processes_in
+from controlroom.store.redact import Redactor
 from controlroom.swarm.bus import EventBus, EventRecorder
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.launch import Launcher, LaunchPlan
@@ -106,7 +107,7 @@ class Supervisor:
         self.environ = dict(os.environ if environ is None else environ)
         self.clock = clock
         self.db_path = Path(db_path or getattr(store, "path", None) or config.swarm.audit_db)
-        self.bus = EventBus(store)
+        self.bus = EventBus(store, Redactor(config.secret_values(self.environ)))
         self.reader = OutputReader(self.bus)
         self.governor = BudgetGovernor.from_config(config)
         self.handoff_max_chars = config.swarm.handoff_max_chars
