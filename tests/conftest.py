@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from hygiene import pytest_configure, signals_left_as_found  # noqa: F401 (hook, autouse)
 
 
 @pytest.fixture

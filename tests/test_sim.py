@@ -167,20 +167,23 @@ def test_scripts_load_from_json_and_bad_ones_name_the_turn(tmp_path: Path) -> No
     assert str(bad) in str(caught.value)
 
 
-def test_python_m_controlroom_sim_prints_its_url_and_serves(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
+def test_python_m_controlroom_sim_prints_its_url_and_serves(leftovers: list[int]) -> None:
+    with subprocess.Popen(
         [sys.executable, "-m", "controlroom.sim"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
-        c = anthropic.Anthropic(base_url=url, api_key="any", max_retries=0, timeout=10)
-        answer = c.messages.create(
-            model="claude-sim-1", max_tokens=10, messages=[{"role": "user", "content": "go"}]
-        )
-        assert answer.stop_reason == "tool_use"
-        assert proc.stdout.readline().startswith("/v1/messages turn 0 tool_use")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+    ) as proc:
+        leftovers.append(proc.pid)  # ended by pid whatever happens below
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:")
+            c = anthropic.Anthropic(base_url=url, api_key="any", max_retries=0, timeout=10)
+            answer = c.messages.create(
+                model="claude-sim-1", max_tokens=10, messages=[{"role": "user", "content": "go"}]
+            )
+            assert answer.stop_reason == "tool_use"
+            assert proc.stdout.readline().startswith("/v1/messages turn 0 tool_use")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0  # Ctrl-C: a clean exit (30 s only stops a hung test)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
