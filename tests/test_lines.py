@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
-import time
 import tracemalloc
 
 import pytest
@@ -188,43 +186,6 @@ async def test_garbage_over_a_real_pipe_never_stops_the_good_lines() -> None:
     assert isinstance(events[0], MalformedOutput) and "half-written JSON" in events[0].reason
     usage = [e for e in events if isinstance(e, Usage)]
     assert [u.input_tokens for u in usage] == list(range(1000))
-
-
-def _throughput(lines: int = 300_000) -> tuple[float, float]:
-    """Lines per second for 100-byte JSON lines: the splitter alone, and through read_lines."""
-    line = json.dumps({"type": "usage", "input_tokens": 1200, "output_tokens": 340, "x": "y" * 40})
-    line = line[:99]
-    assert len(line) == 99  # + newline = 100 bytes
-    data = ((line + "\n") * lines).encode()
-
-    splitter = LineSplitter()
-    start = time.perf_counter()
-    count = 0
-    for i in range(0, len(data), 1 << 16):
-        count += len(splitter.feed(data[i : i + (1 << 16)]))
-    count += len(splitter.close())
-    split_rate = count / (time.perf_counter() - start)
-    assert count == lines
-
-    async def via_reader() -> float:
-        reader = asyncio.StreamReader()
-        reader.feed_data(data)
-        reader.feed_eof()
-        start = time.perf_counter()
-        seen = 0
-        async for _ in read_lines(reader):
-            seen += 1
-        assert seen == lines
-        return seen / (time.perf_counter() - start)
-
-    return split_rate, asyncio.run(via_reader())
-
-
-def test_throughput_of_100_byte_lines() -> None:
-    split_rate, reader_rate = _throughput()
-    print(f"\nframing: {split_rate:,.0f} lines/s splitter, {reader_rate:,.0f} lines/s read_lines")
-    assert split_rate >= 500_000
-    assert reader_rate >= 300_000
 
 
 async def test_batches_end_with_the_partial_tail() -> None:
