@@ -105,8 +105,11 @@ class Hook:
         proc.stdin.close()
         return cls(proc, started)
 
-    async def result(self, timeout: float = 10.0) -> tuple[dict[str, Any], float]:
-        """(the decision printed, seconds from start to exit); asserts exit 0 and one line."""
+    async def result(self, timeout: float = 30.0) -> tuple[dict[str, Any], float]:
+        """(the decision printed, seconds from start to exit); asserts exit 0 and one line.
+
+        ``timeout`` only stops a hung test: the hook's own default wait is an hour.
+        """
         try:
             out, err = await asyncio.wait_for(self.proc.communicate(), timeout)
         except TimeoutError:

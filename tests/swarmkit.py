@@ -98,6 +98,23 @@ class EventLog:
 
 
 @dataclass
+class ManualClock:
+    """The supervisor's clock, moved only by the test: budgets read it, not the wall.
+
+    Steps that are sums of powers of two (0.25, 0.125, ...) add up exactly,
+    so a limit is crossed at the step the test means, on any machine.
+    """
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
 class Swarm:
     sup: Supervisor
     store: AuditStore
@@ -132,6 +149,7 @@ async def swarm(
     max_cost_usd: float | None = None,
     environ: dict[str, str] | None = None,
     sample_seconds: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Swarm]:
     """A started supervisor over ``agents``; on the way out every agent is stopped."""
     config = SwarmConfig(
@@ -153,6 +171,7 @@ async def swarm(
         base_dir=tmp_path,
         environ=environ,
         sample_seconds=sample_seconds,
+        clock=clock,
     )
     log = EventLog(sup.bus.subscribe(maxsize=1_000_000))
     handle = Swarm(sup, store, log, Path(config.swarm.audit_db), run_id)

@@ -321,10 +321,9 @@ async def test_hostile_clients_leave_the_server_answering(tmp_path: Path) -> Non
         big_w.close()
         assert srv.sup.runners["a"].state == "running"
 
-        # While the silent clients hold their connections, others are answered at once.
-        started = time.monotonic()
-        await ping_ok(srv)
-        assert time.monotonic() - started < 1.0
+        # While the silent clients hold their connections, others are answered: a server
+        # that waited on them would never answer (the timeout only stops a hung test).
+        await asyncio.wait_for(ping_ok(srv), 30)
 
         # 100 clients at once: all connected first, then all asking together.
         conns = await asyncio.gather(*(srv.open() for _ in range(100)))

@@ -14,6 +14,7 @@ import time
 import types
 import typing
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -737,17 +738,19 @@ for _ in range(int(sys.argv[1])):
 """
 
 
-async def test_a_flooding_agent_is_held_back_and_a_paced_one_is_not(tmp_path: Path) -> None:
-    """Back-pressure reaches the agent's pipe: the backlog stays bounded, nothing is lost.
+@dataclass
+class Flooded:
+    """One run of a flooding and a paced agent against a writer that commits every 0.5 s."""
 
-    The writer here commits only every 0.5 s (or on a flush), so without
-    back-pressure the flood would pile up tens of thousands of events; a
-    reader that waits for room would hold the paced agent's lines for up to
-    0.5 s.
-    """
+    logged: dict[str, int]  # usage rows in the log, per agent
+    flood_lines: int  # what the flooding agent wrote
+    backlog: int  # the most events ever waiting for a commit
+    delays: list[float]  # paced line written → its event handled, seconds
+
+
+async def _flood_beside_paced(tmp_path: Path, high_water: int) -> Flooded:
     from controlroom.swarm.supervisor import Supervisor
 
-    high_water = 2_000
     written = tmp_path / "flood.count"
     config = SwarmConfig(
         swarm=SwarmSettings(
@@ -776,13 +779,12 @@ async def test_a_flooding_agent_is_held_back_and_a_paced_one_is_not(tmp_path: Pa
     sup.bus.listen(listener)
     try:
         await sup.start()
-        assert await asyncio.wait_for(sup.wait(), 30)
+        assert await asyncio.wait_for(sup.wait(), 60)
     finally:
         if not all(r.is_final for r in sup.runners.values()):
             await sup.stop_all(by="test cleanup", grace=0)
         await sup.close()
         await store.close()
-    flood_lines = int(written.read_text())
     conn = sqlite3.connect(tmp_path / "audit.db")
     try:
         logged = dict(
@@ -792,12 +794,30 @@ async def test_a_flooding_agent_is_held_back_and_a_paced_one_is_not(tmp_path: Pa
         )
     finally:
         conn.close()
-    assert logged == {"flood": flood_lines, "paced": 60}
+    return Flooded(logged, int(written.read_text()), backlog, delays)
+
+
+async def test_a_flooding_agent_is_held_back_and_nothing_is_lost(tmp_path: Path) -> None:
+    """Back-pressure reaches the agent's pipe: the backlog stays bounded, nothing is lost.
+
+    The writer here commits only every 0.5 s (or on a flush), so without
+    back-pressure the flood would pile up tens of thousands of events.
+    """
+    high_water = 2_000
+    run = await _flood_beside_paced(tmp_path, high_water)
+    assert run.logged == {"flood": run.flood_lines, "paced": 60}
     # It did flood, and was let through in steps: one per commit (every 0.5 s).
-    assert flood_lines > 3 * high_water
+    assert run.flood_lines > 3 * high_water
     # Past the mark: one slice (64 KiB at most), and once the agent has exited, what
     # its pipe (64 KiB) still held, read without pause. Nothing is buffered beyond.
     line_bytes = len('{"type": "usage", "input_tokens": 7, "output_tokens": 1}\n')
-    assert backlog <= high_water + (64 + 64) * 1024 // line_bytes
-    assert sorted(delays)[len(delays) // 2] < 0.1
-    assert max(delays) < 0.4
+    assert run.backlog <= high_water + (64 + 64) * 1024 // line_bytes
+
+
+@pytest.mark.timing
+async def test_a_paced_agent_beside_a_flood_is_not_held_back(tmp_path: Path) -> None:
+    """A reader that waited for room would hold the paced agent's lines for up to 0.5 s."""
+    run = await _flood_beside_paced(tmp_path, 2_000)
+    assert run.logged["paced"] == 60
+    assert sorted(run.delays)[len(run.delays) // 2] < 0.1
+    assert max(run.delays) < 0.4

@@ -23,6 +23,7 @@ import pytest
 from swarmkit import (
     RUNAWAY_LINE_USD,
     EventLog,
+    ManualClock,
     agent_cmd,
     audit_rows,
     gone,
@@ -140,12 +141,10 @@ async def test_agent_that_leaves_a_daemon_holding_its_output_still_ends(tmp_path
     """The daemon keeps the agent's stdout open; the agent must not stay 'running' for it."""
     spec = AgentSpec(name="daemonizer", command=inline_cmd(LEAVES_A_DAEMON))
     async with swarm(tmp_path, [spec]) as s:
-        began = time.monotonic()
         status = await s.log.status("daemonizer", "daemon")
         daemons = [psutil.Process(status.extra["pid"])]
         try:
-            assert await s.wait(4) is True
-            assert time.monotonic() - began < 2.5  # exit, then at most 1 s of draining
+            assert await s.wait(15) is True  # the daemon holds the pipe for 20 s
             assert s.sup.states() == {"daemonizer": AgentState.DONE}
             (error,) = s.log.of("error", "daemonizer")
             assert error.where == "runner" and "left behind" in error.message
@@ -166,14 +165,13 @@ async def test_kill_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) 
         await s.log.status("stubborn", "ignoring SIGTERM")
         proc = psutil.Process(s.spawned("stubborn")[0].pid)
         began = time.monotonic()
-        report = await asyncio.wait_for(s.sup.kill("stubborn", by="test"), 5)
+        report = await asyncio.wait_for(s.sup.kill("stubborn", by="test"), 30)
         took = time.monotonic() - began
 
         assert report is not None
         assert report.escalated is True
         assert report.survivors == 0
-        assert 300 <= report.duration_ms < 2000
-        assert 0.3 <= took < 2.0
+        assert report.duration_ms >= 300 and took >= 0.3  # the grace, then SIGKILL
         assert gone(proc)
         assert s.sup.states()["stubborn"] == AgentState.KILLED
         exited = s.log.of("agent_exited", "stubborn")
@@ -275,43 +273,50 @@ async def test_swarm_cost_cap_stops_every_agent(tmp_path: Path) -> None:
             assert proc is None or gone(proc)
 
 
+TICK = 0.1  # how often the supervisor checks wall time (its default tick_seconds)
+
+
 async def test_wall_time_limit_stops_a_sleeping_agent(tmp_path: Path) -> None:
+    clock = ManualClock()
     spec = sleeper("slow", budget=Budget(max_wall_seconds=0.5))
-    async with swarm(tmp_path, [spec]) as s:
-        await s.wait(3)
+    async with swarm(tmp_path, [spec], clock=clock) as s:
+        await s.state("slow", [AgentState.RUNNING])
+        clock.advance(0.375)
+        await asyncio.sleep(3 * TICK)  # the governor's wall-time tick has looked, and let it be
+        assert s.sup.states() == {"slow": AgentState.RUNNING}
+        clock.advance(0.125)
+        await s.wait(10)
         assert s.sup.states() == {"slow": AgentState.BUDGET_STOPPED}
         (stop,) = s.log.of("budget_exceeded", "slow")
         assert stop.limit == "max_wall_seconds"
-        assert 0.5 <= stop.value < 0.75
-        spawned = s.spawned("slow")[0]
-        assert 0.5 <= stop.ts - spawned.ts < 1.0
+        assert (stop.value, stop.cap, stop.overshoot) == (0.5, 0.5, 0.0)
 
 
 async def test_wall_time_excludes_paused_time(tmp_path: Path) -> None:
-    spec = sleeper("napper", budget=Budget(max_wall_seconds=0.8))
-    async with swarm(tmp_path, [spec]) as s:
+    clock = ManualClock()
+    spec = sleeper("napper", budget=Budget(max_wall_seconds=0.75))
+    async with swarm(tmp_path, [spec], clock=clock) as s:
         await s.state("napper", [AgentState.RUNNING])
-        spawned = s.spawned("napper")[0]
-        await asyncio.sleep(0.3)
-        await asyncio.wait_for(s.sup.pause("napper", by="test"), 2)
-        paused_at = time.monotonic()
-        await asyncio.sleep(0.6)
-        # 0.9 s of real time have passed: only the pause keeps it alive
+        clock.advance(0.25)
+        await asyncio.wait_for(s.sup.pause("napper", by="test"), 10)
+        clock.advance(0.75)
+        await asyncio.sleep(3 * TICK)
+        # 1.0 s has passed on the clock, 0.25 s of it running: only the pause keeps it alive
         assert s.sup.states()["napper"] == AgentState.PAUSED
         assert s.log.of("budget_exceeded") == []
-        await asyncio.wait_for(s.sup.resume("napper", by="test"), 2)
-        paused_for = time.monotonic() - paused_at
-        await s.wait(3)
+        await asyncio.wait_for(s.sup.resume("napper", by="test"), 10)
+        (resumed,) = s.log.of("agent_resumed", "napper")
+        assert resumed.paused_seconds == 0.75
+        clock.advance(0.25)
+        await asyncio.sleep(3 * TICK)
+        assert s.sup.states()["napper"] == AgentState.RUNNING  # 0.5 s of 0.75 run
+        clock.advance(0.25)
+        await s.wait(10)
 
         assert s.sup.states() == {"napper": AgentState.BUDGET_STOPPED}
         (stop,) = s.log.of("budget_exceeded", "napper")
         assert stop.limit == "max_wall_seconds"
-        assert 0.8 <= stop.value < 1.0
-        real = stop.ts - spawned.ts
-        assert real >= 0.8 + paused_for - 0.05
-        assert real < 0.8 + paused_for + 0.5
-        (resumed,) = s.log.of("agent_resumed", "napper")
-        assert resumed.paused_seconds == pytest.approx(paused_for, abs=0.05)
+        assert (stop.value, stop.overshoot) == (0.75, 0.0)  # running time only
 
 
 # --------------------------------------------------------------------------- 6, 7: breaker
@@ -415,10 +420,20 @@ async def test_stop_all_kills_in_parallel(tmp_path: Path) -> None:
         assert len(procs) == 10
 
         began = time.monotonic()
-        reports = await asyncio.wait_for(s.sup.stop_all(by="test"), 5)
+        reports = await asyncio.wait_for(s.sup.stop_all(by="test"), 30)
         took = time.monotonic() - began
 
-        assert 0.5 <= took < 1.5  # the slowest grace, not the sum (2.5 s)
+        assert took >= 0.5  # the grace was given
+        # In parallel (the slowest grace, not the sum): every kill was asked for before
+        # any stubborn agent's grace ran out.
+        kinds = [(e.kind, e.agent) for e in s.log.collect() if e.kind.startswith("kill_")]
+        first_escalated = min(
+            i
+            for i, (kind, agent) in enumerate(kinds)
+            if kind == "kill_completed" and agent.startswith("stubborn")
+        )
+        requested = [i for i, (kind, _) in enumerate(kinds) if kind == "kill_requested"]
+        assert len(requested) == 10 and max(requested) < first_escalated
         assert sorted(reports) == sorted(spec.name for spec in stubborn + polite)
         assert all(r is not None and r.survivors == 0 for r in reports.values())
         assert {n: r.escalated for n, r in reports.items() if r is not None} == {

@@ -9,7 +9,6 @@ and, as a last resort, killed by its recorded identity on the way out.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -238,25 +237,21 @@ def _busy_agent(i: int, tick: int) -> dict[str, Any]:
     }
 
 
-async def test_refreshing_100_busy_agents_stays_cheap() -> None:
-    """Every cell of 100 rows × 12 columns changes each tick: apply + render stay small."""
+async def test_refreshing_100_busy_agents_changes_every_row() -> None:
+    """Every cell of 100 rows × 12 columns changes each tick (its cost: bench/tui_load.py)."""
     async with _TableHost().run_test(size=SIZE) as pilot:
         shown = pilot.app.query_one(AgentTable)
         shown.apply([_busy_agent(i, 0) for i in range(100)], 0.0)
         await pilot.pause()
-        costs = []
         for tick in range(1, 21):
             agents = [_busy_agent(i, tick) for i in range(100)]
-            started = time.perf_counter()
             with pilot.app.batch_update():
                 changed = shown.apply(agents, tick * 5.0)
             for y in range(48):
                 shown.render_line(y)
-            costs.append((time.perf_counter() - started) * 1000)
             await pilot.pause()
         assert changed == 100
         assert shown.row_count == 100
-        assert statistics.median(costs) < 25.0, costs  # ~3 ms here; generous for a busy CI box
 
 
 async def test_q_asks_and_stop_kills_every_agent_before_quitting(tmp_path: Path) -> None:
