@@ -225,7 +225,10 @@ def _connect_as(uid: int, path: Path) -> tuple[dict[str, Any], int]:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(5)
             sock.connect(str(path))
-            sock.sendall(b'{"id": 1, "op": "stop_all", "args": {}}\n')
+            try:
+                sock.sendall(b'{"id": 1, "op": "stop_all", "args": {}}\n')
+            except BrokenPipeError:
+                pass  # refused and hung up before we spoke (a loaded machine): read why
             data = b""
             while chunk := sock.recv(4096):
                 data += chunk
