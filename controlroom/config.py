@@ -11,8 +11,9 @@ Merging: ``[defaults]`` holds defaults for any agent key; an agent's ``budget``
 and ``breaker`` tables are merged key by key over ``[defaults.budget]`` and
 ``[defaults.breaker]``. ``[pricing."model"]`` is merged key by key over the
 built-in ``DEFAULT_PRICING`` entry of that model; cache prices not given are
-derived from the input price (a tenth to read, 1.25 times to write), as
-Anthropic prices them, so a custom model never meters cache tokens as free.
+derived from the input price (a tenth to read, 1.25 times to write for five
+minutes, twice for an hour), as Anthropic prices them, so a custom model never
+meters cache tokens as free.
 
 Paths (``swarm.audit_db``, ``swarm.run_dir``, ``swarm.anchor_file``, a
 workspace that is a path) are resolved relative to the config file's
@@ -343,6 +344,8 @@ class _Loader:
                     merged["cache_read_per_mtok"] = inp / 10
                 if "cache_write_per_mtok" not in entry:
                     merged["cache_write_per_mtok"] = inp * 1.25
+                if "cache_write_1h_per_mtok" not in entry:
+                    merged["cache_write_1h_per_mtok"] = inp * 2
             price = self.validate(Pricing, merged, _under(("pricing", model)))
             if price is None:
                 ok = False

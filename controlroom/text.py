@@ -48,11 +48,15 @@ from controlroom.models import (
     KillCompleted,
     KillRequested,
     MalformedOutput,
+    MeterDisagreement,
     OperatorAction,
     OrphanFound,
+    ProxyStarted,
+    RequestRefused,
     RunEnded,
     RunStarted,
     StatusEvent,
+    StreamCut,
     ToolCall,
     Usage,
 )
@@ -292,6 +296,22 @@ _words(ErrorEvent)(
 )
 
 
+_words(ProxyStarted)(
+    lambda e: f"metering proxy on {e.url} -> {e.upstream} ({e.credentials} credentials)"
+)
+_words(RequestRefused)(
+    lambda e: f"request refused ({e.limit or e.status}): {one_line(e.reason)}"
+)
+_words(StreamCut)(
+    lambda e: f"stream cut at {e.limit}: {one_line(e.reason)}, after {e.events_relayed} events"
+)
+_words(MeterDisagreement)(
+    lambda e: f"meter disagreement ({e.fraction:.0%}): the agent reported "
+    f"{e.reported_tokens:,} tokens, {money(e.reported_cost_usd)}; the wire metered "
+    f"{e.wire_tokens:,}, {money(e.wire_cost_usd)} (the budget uses the wire)"
+)
+
+
 @_words(Usage)
 def _usage(e: Usage) -> str:
     text = (
@@ -336,6 +356,10 @@ LOG_KINDS = frozenset(
         "gate_expired",
         "orphan_found",
         "operator_action",
+        "proxy_started",
+        "request_refused",
+        "stream_cut",
+        "meter_disagreement",
     }
 )
 """Kinds the headless and detached logs print a line for (usage and output stay in the log)."""

@@ -24,6 +24,7 @@ HEADLESS_PACKAGES = (
     "controlroom.swarm",
     "controlroom.control",
     "controlroom.sim",
+    "controlroom.proxy",
 )
 HEADLESS_MODULES = (
     "controlroom",

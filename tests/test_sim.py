@@ -19,7 +19,7 @@ import anthropic
 import pytest
 
 from controlroom._errors import ConfigError
-from controlroom.sim import Script, SimServer, Turn, load_script
+from controlroom.sim import Script, SimServer, Turn, count_input_tokens, load_script
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -116,7 +116,7 @@ def test_the_script_follows_each_conversation_and_routes_pick_a_script() -> None
             {"role": "assistant", "content": "c"},
             {"role": "user", "content": "d"},
         ]
-        past_the_end = c.messages.create(model="m", max_tokens=10, messages=history)  # type: ignore[arg-type]
+        past_the_end = c.messages.create(model="m", max_tokens=100, messages=history)  # type: ignore[arg-type]
         assert "no more turns" in past_the_end.content[0].text  # type: ignore[union-attr]
 
 
@@ -136,10 +136,13 @@ def test_head_count_tokens_auth_and_errors() -> None:
             response = conn.getresponse()
             return response.status, json.loads(response.read())
 
-        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode()
+        request = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+        body = json.dumps(request).encode()
+        prompt = '{"role":"user"}"x"'  # the prompt's pieces, as the simulator counts them
+        assert count_input_tokens(request) == math.ceil(len(prompt) / 4)
         assert post("/v1/messages/count_tokens", body) == (
             200,
-            {"input_tokens": math.ceil(len(body) / 4)},
+            {"input_tokens": math.ceil(len(prompt) / 4)},
         )
         status, error = post("/v1/messages?beta=true", body, key="wrong")
         assert status == 401 and error["error"]["type"] == "authentication_error"  # type: ignore[index]
@@ -149,8 +152,8 @@ def test_head_count_tokens_auth_and_errors() -> None:
         assert status == 404
         status, message = post("/v1/messages?beta=true", body)  # same connection: keep-alive
         assert status == 200 and message["type"] == "message"
-        assert message["usage"]["input_tokens"] == math.ceil(len(body) / 4)  # type: ignore[index]
-        assert sim.requests == 1  # refused requests are not served
+        assert message["usage"]["input_tokens"] == math.ceil(len(prompt) / 4)  # type: ignore[index]
+        assert sim.requests == 1 and sim.errors == 3  # refused requests are not served
         conn.close()
 
 
@@ -178,7 +181,7 @@ def test_python_m_controlroom_sim_prints_its_url_and_serves(leftovers: list[int]
             assert url.startswith("http://127.0.0.1:")
             c = anthropic.Anthropic(base_url=url, api_key="any", max_retries=0, timeout=10)
             answer = c.messages.create(
-                model="claude-sim-1", max_tokens=10, messages=[{"role": "user", "content": "go"}]
+                model="claude-sim-1", max_tokens=200, messages=[{"role": "user", "content": "go"}]
             )
             assert answer.stop_reason == "tool_use"
             assert proc.stdout.readline().startswith("/v1/messages turn 0 tool_use")
@@ -187,3 +190,95 @@ def test_python_m_controlroom_sim_prints_its_url_and_serves(leftovers: list[int]
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def cached_request(question: str, ttl: str = "5m") -> dict[str, object]:
+    """A system prompt marked for caching (``ttl``), then one question."""
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 200,
+        "system": [
+            {
+                "type": "text",
+                "text": "You review code. " * 40,
+                "cache_control": {"type": "ephemeral", "ttl": ttl},
+            }
+        ],
+        "messages": [{"role": "user", "content": question}],
+    }
+
+
+def test_prompt_caching_writes_then_reads_each_ttl_at_its_own_count() -> None:
+    with SimServer(Script([Turn.say("ok", output_tokens=3)])) as sim:
+        c = client(sim)
+        first = c.messages.create(**cached_request("first?"))  # type: ignore[arg-type]
+        again = c.messages.create(**cached_request("second question?"))  # type: ignore[arg-type]
+        hour = c.messages.create(**cached_request("third?", ttl="1h"))  # type: ignore[arg-type]
+        prefix = math.ceil(
+            len(
+                json.dumps(
+                    {"type": "text", "text": "You review code. " * 40}, separators=(",", ":")
+                )
+            )
+            / 4
+        )
+        assert (
+            first.usage.cache_creation_input_tokens == prefix
+            and first.usage.cache_read_input_tokens == 0
+        )
+        assert first.usage.cache_creation is not None
+        assert first.usage.cache_creation.ephemeral_5m_input_tokens == prefix
+        assert (
+            again.usage.cache_read_input_tokens == prefix
+            and again.usage.cache_creation_input_tokens == 0
+        )
+        # the same text under another TTL is the same prefix: read, not written again
+        assert hour.usage.cache_read_input_tokens == prefix
+        for answer, request in zip((first, again, hour), sim.served, strict=True):
+            assert answer.usage.input_tokens + prefix == count_input_tokens(request.request)
+        ledger = sim.ledger()
+        assert ledger.cache_read_input_tokens == 2 * prefix
+        assert (
+            ledger.cache_creation_input_tokens == prefix
+            and ledger.cache_creation_1h_input_tokens == 0
+        )
+        assert ledger.output_tokens == 9 and ledger.requests == 3
+
+
+def test_one_hour_writes_are_counted_apart() -> None:
+    with SimServer(Script([Turn.say("ok", output_tokens=3)])) as sim:
+        answer = client(sim).messages.create(**cached_request("q", ttl="1h"))  # type: ignore[arg-type]
+        assert answer.usage.cache_creation is not None
+        one_hour = answer.usage.cache_creation.ephemeral_1h_input_tokens
+        assert one_hour == answer.usage.cache_creation_input_tokens > 0
+        assert sim.ledger().cache_creation_1h_input_tokens == one_hour
+
+
+def test_an_answer_stops_at_max_tokens_and_server_input_comes_at_the_end() -> None:
+    long = Turn(text="word " * 400, server_input_tokens=120)
+    with SimServer(Script([long])) as sim:
+        with client(sim).messages.stream(
+            model="m", max_tokens=25, messages=[{"role": "user", "content": "go"}]
+        ) as stream:
+            events = list(stream)
+            final = stream.get_final_message()
+        start = next(e for e in events if e.type == "message_start")
+        delta = next(e for e in events if e.type == "message_delta")
+        (served,) = sim.served
+        assert (
+            final.stop_reason == "max_tokens"
+            and served.output_tokens == 25 == final.usage.output_tokens
+        )
+        assert final.content[0].text == ("word " * 400)[:100]  # type: ignore[union-attr]
+        assert start.message.usage.input_tokens == served.input_tokens - 120  # type: ignore[attr-defined]
+        assert delta.usage.input_tokens == served.input_tokens  # type: ignore[attr-defined]
+
+
+def test_a_failing_turn_answers_an_api_error_and_serves_nothing() -> None:
+    with SimServer(Script([Turn.error(529, "overloaded_error", "Overloaded")])) as sim:
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            client(sim).messages.create(
+                model="m", max_tokens=10, messages=[{"role": "user", "content": "go"}]
+            )
+        assert caught.value.status_code == 529
+        assert sim.requests == 0 and sim.errors == 1

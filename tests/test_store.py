@@ -53,11 +53,15 @@ from controlroom.models import (
     KillCompleted,
     KillRequested,
     MalformedOutput,
+    MeterDisagreement,
     OperatorAction,
     OrphanFound,
+    ProxyStarted,
+    RequestRefused,
     RunEnded,
     RunStarted,
     StatusEvent,
+    StreamCut,
     SwarmConfig,
     SwarmSettings,
     ToolCall,
@@ -121,6 +125,19 @@ def one_of_each_kind() -> list[EventBase]:
         OperatorAction(action="restart", by="alice", detail={"agent": "a"}),
         OrphanFound(pid=99, create_time=3.0, from_run="old", killed=True),
         ErrorEvent(agent="a", message="rate limited", where="upstream"),
+        ProxyStarted(
+            url="http://127.0.0.1:1", socket="/r/proxy.sock", upstream="u", credentials="swap"
+        ),
+        RequestRefused(agent="a", status=402, reason="no room", limit="max_tokens", needed=9.0),
+        StreamCut(agent="a", limit="max_cost_usd", reason="crossed", events_relayed=7),
+        MeterDisagreement(
+            agent="a",
+            wire_tokens=100,
+            reported_tokens=80,
+            wire_cost_usd=1.0,
+            reported_cost_usd=0.8,
+            fraction=0.2,
+        ),
     ]
 
 

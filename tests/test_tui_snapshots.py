@@ -117,6 +117,7 @@ def _meter(
         "output_tokens": tokens_out,
         "cache_read_input_tokens": 0,
         "cache_creation_input_tokens": 0,
+        "cache_creation_1h_input_tokens": 0,
         "total_tokens": total,
         "cost_usd": cost,
         "reported_cost_usd": None,

@@ -41,11 +41,15 @@ __all__ = [
     "KillCompleted",
     "KillRequested",
     "MalformedOutput",
+    "MeterDisagreement",
     "OperatorAction",
     "OrphanFound",
+    "ProxyStarted",
+    "RequestRefused",
     "RunEnded",
     "RunStarted",
     "StatusEvent",
+    "StreamCut",
     "ToolCall",
     "Usage",
 ]
@@ -148,6 +152,11 @@ class Usage(EventBase):
     total (Claude Code's ``result``). Every count is a delta that only adds:
     meters only go up, so a total reported lower than what was already
     counted is kept as ``extra["discrepancy"]``, never as a negative count.
+
+    ``cache_creation_input_tokens`` counts every cache write, as the API's own
+    field does; ``cache_creation_1h_input_tokens`` is the part of it written
+    with the 1-hour TTL (the API's ``cache_creation.ephemeral_1h_input_tokens``),
+    which is priced at its own, higher rate.
     """
 
     kind: Literal["usage"] = "usage"
@@ -155,6 +164,7 @@ class Usage(EventBase):
     output_tokens: int = Field(default=0, ge=0)
     cache_read_input_tokens: int = Field(default=0, ge=0)
     cache_creation_input_tokens: int = Field(default=0, ge=0)
+    cache_creation_1h_input_tokens: int = Field(default=0, ge=0)
     model: str | None = None
     turns: int = Field(default=1, ge=0)
     source: Literal["agent", "proxy", "reconcile"] = "agent"
@@ -324,6 +334,56 @@ class OrphanFound(EventBase):
     killed: bool = False
 
 
+class ProxyStarted(EventBase):
+    """The metering proxy is listening: every agent's model traffic is metered from here on."""
+
+    kind: Literal["proxy_started"] = "proxy_started"
+    url: str  # http://127.0.0.1:PORT (agents add /a/<their token>)
+    socket: str = ""  # the unix socket serving the same routes, for sandboxed agents
+    upstream: str
+    credentials: Literal["swap", "passthrough"]
+
+
+class RequestRefused(EventBase):
+    """The proxy answered a request itself, with an API-shaped error: nothing went upstream.
+
+    ``limit`` names the budget that did not have room (the governor then stops
+    the agent); it is None for a refusal that is not about money (an unknown
+    token, a path the proxy does not forward, a body that is not JSON).
+    """
+
+    kind: Literal["request_refused"] = "request_refused"
+    status: int
+    reason: str
+    limit: str | None = None
+    needed: float = 0.0  # what the request needed at least (tokens, or USD for a cost limit)
+    available: float = 0.0  # what was left of the limit
+    cap: float = 0.0  # the limit's cap
+
+
+class StreamCut(EventBase):
+    """A streamed answer crossed a cap: the proxy ended it there with an API error event."""
+
+    kind: Literal["stream_cut"] = "stream_cut"
+    limit: str
+    reason: str
+    events_relayed: int = 0
+
+
+class MeterDisagreement(EventBase):
+    """What an agent reported about its own usage differs from the wire meter by over 5 %.
+
+    The budget uses the wire figures; both are kept, and this flags the gap.
+    """
+
+    kind: Literal["meter_disagreement"] = "meter_disagreement"
+    wire_tokens: int
+    reported_tokens: int
+    wire_cost_usd: float
+    reported_cost_usd: float
+    fraction: float  # the larger relative gap, of tokens or of cost
+
+
 class ErrorEvent(EventBase):
     """An error an agent reported (native ``error``) or the control room met."""
 
@@ -362,6 +422,10 @@ Event = Annotated[
     | AgentResumed
     | OperatorAction
     | OrphanFound
+    | ProxyStarted
+    | RequestRefused
+    | StreamCut
+    | MeterDisagreement
     | ErrorEvent,
     Field(discriminator="kind"),
 ]

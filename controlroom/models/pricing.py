@@ -16,12 +16,25 @@ class _Strict(BaseModel):
 
 
 class Pricing(_Strict):
-    """USD per million tokens of each kind, for one model."""
+    """USD per million tokens of each kind, for one model.
+
+    Cache writes have two prices, as the API bills them: ``cache_write_per_mtok``
+    for the default 5-minute TTL and ``cache_write_1h_per_mtok`` for the 1-hour
+    TTL (unset: twice the input price, Anthropic's rule, so a 1-hour write is
+    never metered as cheaper than it is).
+    """
 
     input_per_mtok: float = Field(ge=0, le=_MAX_PER_MTOK)
     output_per_mtok: float = Field(ge=0, le=_MAX_PER_MTOK)
     cache_read_per_mtok: float = Field(default=0.0, ge=0, le=_MAX_PER_MTOK)
     cache_write_per_mtok: float = Field(default=0.0, ge=0, le=_MAX_PER_MTOK)
+    cache_write_1h_per_mtok: float | None = Field(default=None, ge=0, le=_MAX_PER_MTOK)
+
+    @property
+    def write_1h_per_mtok(self) -> float:
+        """The 1-hour cache write price: as configured, else twice the input price."""
+        rate = self.cache_write_1h_per_mtok
+        return self.input_per_mtok * 2 if rate is None else rate
 
     def cost(
         self,
@@ -29,12 +42,16 @@ class Pricing(_Strict):
         output_tokens: int,
         cache_read_input_tokens: int = 0,
         cache_creation_input_tokens: int = 0,
+        cache_creation_1h_input_tokens: int = 0,
     ) -> float:
+        """USD for these counts; ``cache_creation_input_tokens`` includes the 1-hour part."""
+        one_hour = min(cache_creation_1h_input_tokens, cache_creation_input_tokens)
         return (
             input_tokens * self.input_per_mtok
             + output_tokens * self.output_per_mtok
             + cache_read_input_tokens * self.cache_read_per_mtok
-            + cache_creation_input_tokens * self.cache_write_per_mtok
+            + (cache_creation_input_tokens - one_hour) * self.cache_write_per_mtok
+            + one_hour * self.write_1h_per_mtok
         ) / 1_000_000
 
 
@@ -44,6 +61,7 @@ def _p(inp: float, out: float) -> Pricing:
         output_per_mtok=out,
         cache_read_per_mtok=inp / 10,
         cache_write_per_mtok=inp * 1.25,
+        cache_write_1h_per_mtok=inp * 2,
     )
 
 

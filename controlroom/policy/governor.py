@@ -24,7 +24,11 @@ Exact rules (each limit is checked against the current budget period, see
 * one event crossing several limits yields one ``Stop``, for the first in
   ``LIMIT_NAMES`` order; after it the governor says nothing more about that
   agent until ``reset`` (the operator's audited restart). There is no other
-  override.
+  override;
+* a request the metering proxy refused because a limit had no room for it
+  (``RequestRefused`` with a ``limit``) stops the agent too: its next
+  request would only be bigger. ``value`` is then what the limit would
+  have reached had the request gone through.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from controlroom.models import (
     BudgetExceeded,
     BudgetWarning,
     EventBase,
+    RequestRefused,
     SwarmConfig,
     Usage,
 )
@@ -168,6 +173,8 @@ class BudgetGovernor:
             return self._judge(self.meters.record(event, now), now)
         if isinstance(event, AgentResult):
             return self._judge(self.meters.record_result(event), now)
+        if isinstance(event, RequestRefused):
+            return self._refused(agent, event)
         if isinstance(event, AgentSpawned):
             self.agent_started(agent, now)
         elif isinstance(event, AgentPaused):
@@ -245,6 +252,17 @@ class BudgetGovernor:
         if self.meters.max_cost_usd is not None:
             self._judge_swarm(name, watch, decisions)
         return decisions
+
+    def _refused(self, agent: str, event: RequestRefused) -> list[Decision]:
+        watch = self._watch(agent)
+        if event.limit is None or watch.stopped:
+            return []
+        watch.stopped = True
+        value = event.cap - event.available + event.needed
+        exceeded = BudgetExceeded(
+            agent=agent, limit=event.limit, value=value, cap=event.cap, overshoot=value - event.cap
+        )
+        return [Stop(agent, exceeded)]
 
     def _judge_limit(
         self,

@@ -79,6 +79,7 @@ def price_usage(usage: Usage, pricing_fn: PricingFn) -> float:
         usage.output_tokens,
         usage.cache_read_input_tokens,
         usage.cache_creation_input_tokens,
+        usage.cache_creation_1h_input_tokens,
     )
 
 
@@ -124,6 +125,7 @@ class AgentMeterSnapshot:
     output_tokens: int
     cache_read_input_tokens: int
     cache_creation_input_tokens: int
+    cache_creation_1h_input_tokens: int
     total_tokens: int
     cost_usd: float
     reported_cost_usd: float | None
@@ -189,6 +191,7 @@ class AgentMeter:
         "output_tokens",
         "cache_read_input_tokens",
         "cache_creation_input_tokens",
+        "cache_creation_1h_input_tokens",
         "total_tokens",
         "cost_usd",
         "turns",
@@ -216,13 +219,14 @@ class AgentMeter:
         self.agent = agent
         self.budget = budget if budget is not None else Budget()  # sets .caps too
         self._pricing_fn = pricing_fn
-        # per model: Pricing's four USD-per-million rates
-        self._rates: dict[str | None, tuple[float, float, float, float]] = {}
+        # per model: Pricing's five USD-per-million rates
+        self._rates: dict[str | None, tuple[float, float, float, float, float]] = {}
         # lifetime totals
         self.input_tokens = 0
         self.output_tokens = 0
         self.cache_read_input_tokens = 0
-        self.cache_creation_input_tokens = 0
+        self.cache_creation_input_tokens = 0  # both TTLs
+        self.cache_creation_1h_input_tokens = 0
         self.total_tokens = 0
         self.cost_usd = 0.0
         self.turns = 0
@@ -277,23 +281,36 @@ class AgentMeter:
                 p.output_per_mtok,
                 p.cache_read_per_mtok,
                 p.cache_write_per_mtok,
+                p.write_1h_per_mtok,
             )
         inp = usage.input_tokens
         out = usage.output_tokens
         cread = usage.cache_read_input_tokens
         cwrite = usage.cache_creation_input_tokens
+        hour = usage.cache_creation_1h_input_tokens
         turns = usage.turns
-        if (inp | out | cread | cwrite | turns) < 0:  # one test for all five: any negative
+        if (inp | out | cread | cwrite | hour | turns) < 0:  # one test for all: any negative
             # Meters only go up. A validated Usage cannot carry a negative count;
             # one built around validation still takes nothing back.
-            inp, out, cread, cwrite, turns = (max(0, n) for n in (inp, out, cread, cwrite, turns))
+            inp, out, cread, cwrite, hour, turns = (
+                max(0, n) for n in (inp, out, cread, cwrite, hour, turns)
+            )
+        if hour > cwrite:
+            hour = cwrite
         # Pricing.cost's formula, inlined: a method call costs more than the arithmetic
-        cost = (inp * rates[0] + out * rates[1] + cread * rates[2] + cwrite * rates[3]) / 1_000_000
+        cost = (
+            inp * rates[0]
+            + out * rates[1]
+            + cread * rates[2]
+            + (cwrite - hour) * rates[3]
+            + hour * rates[4]
+        ) / 1_000_000
         tokens = inp + out + cread + cwrite
         self.input_tokens += inp
         self.output_tokens += out
         self.cache_read_input_tokens += cread
         self.cache_creation_input_tokens += cwrite
+        self.cache_creation_1h_input_tokens += hour
         self.total_tokens += tokens
         self.cost_usd += cost
         self.turns += turns
@@ -510,6 +527,7 @@ class AgentMeter:
             output_tokens=self.output_tokens,
             cache_read_input_tokens=self.cache_read_input_tokens,
             cache_creation_input_tokens=self.cache_creation_input_tokens,
+            cache_creation_1h_input_tokens=self.cache_creation_1h_input_tokens,
             total_tokens=self.total_tokens,
             cost_usd=self.cost_usd,
             reported_cost_usd=self.reported_cost_usd,
@@ -575,6 +593,11 @@ class SwarmMeter:
         self._agents: dict[str, AgentMeter] = {}
         self._charged: dict[str, float] = {}  # what each agent adds to charged_usd
         self.charged_usd = 0.0
+
+    @property
+    def pricing_fn(self) -> PricingFn:
+        """The prices every meter uses (the metering proxy prices worst cases with them too)."""
+        return self._pricing_fn
 
     def agent(self, name: str) -> AgentMeter:
         """The meter of ``name``, created with its configured budget on first use."""

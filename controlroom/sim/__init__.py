@@ -6,12 +6,17 @@ metered with what the simulator served. ``python -m controlroom.sim`` runs
 one in the foreground and prints its URL.
 """
 
-from controlroom.sim.script import Answer, Script, Turn, count_input_tokens, load_script
-from controlroom.sim.server import DEFAULT_MODEL, Served, SimServer
+from controlroom.sim.prompt import Prompt, PromptUsage
+from controlroom.sim.script import Answer, Failure, Script, Turn, count_input_tokens, load_script
+from controlroom.sim.server import DEFAULT_MODEL, Ledger, Served, SimServer
 
 __all__ = [
     "DEFAULT_MODEL",
     "Answer",
+    "Failure",
+    "Ledger",
+    "Prompt",
+    "PromptUsage",
     "Script",
     "Served",
     "SimServer",

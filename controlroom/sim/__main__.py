@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                 for served in sim.served[shown:]:
                     print(
                         f"{served.path} turn {served.turn} {served.stop_reason} "
-                        f"in={served.input_tokens} out={served.output_tokens}",
+                        f"in={served.input_tokens} out={served.output_tokens} "
+                        f"cache_read={served.cache_read_input_tokens} "
+                        f"cache_write={served.cache_creation_input_tokens}",
                         flush=True,
                     )
                     shown += 1

@@ -1,20 +1,24 @@
 """What the simulated model says: a script of turns, rendered as Anthropic Messages.
 
 A ``Turn`` is one model answer: some text, a tool call, or a text followed by
-a tool call. A ``Script`` picks the turn for a request from the request
-itself — the number of assistant messages already in its ``messages`` is
-the index — so one script serves any number of conversations at once, in
-any order, and a retried request gets the same answer again.
+a tool call; or an API error (``Turn.fail``), for a flaky upstream. A
+``Script`` picks the turn for a request from the request itself — the number
+of assistant messages already in its ``messages`` is the index — so one
+script serves any number of conversations at once, in any order, and a
+retried request gets the same answer again.
 
-Token counts are deterministic, not a real model's: input is
-``ceil(characters of the request JSON / 4)`` (as in the server the
-shared/fixtures/claude-code samples were captured against), output is the
-turn's ``output_tokens`` or ``ceil(characters of its content JSON / 4)``.
-The event sequence of a streamed answer is the real API's:
+Token counts are deterministic, not a real model's (prompt.py: input is
+``ceil(characters of the prompt / 4)``, split into cache reads and writes by
+the prompt's ``cache_control`` markers); output is the turn's
+``output_tokens`` or ``ceil(characters of its content JSON / 4)``, and never
+more than the request's ``max_tokens``: a longer answer is cut there, with
+``stop_reason = "max_tokens"``, as the API does. A turn may also spend
+``server_input_tokens`` while it answers (as a server tool's results do):
+the API reports those only in the closing ``message_delta``, whose usage is
+cumulative. The event sequence of a streamed answer is the real API's:
 ``message_start`` (with usage, ``output_tokens`` 1), ``ping``, per block
 ``content_block_start`` / ``content_block_delta``… / ``content_block_stop``,
-``message_delta`` (stop reason and the true ``usage.output_tokens``),
-``message_stop``.
+``message_delta`` (stop reason and the cumulative usage), ``message_stop``.
 """
 
 from __future__ import annotations
@@ -28,25 +32,36 @@ from pathlib import Path
 from typing import Any
 
 from controlroom._errors import ConfigError, ConfigProblem
+from controlroom.sim.prompt import Prompt, PromptUsage
 
 __all__ = [
     "DELTA_CHARS",
     "Answer",
+    "Failure",
     "Script",
     "Turn",
     "count_input_tokens",
     "load_script",
 ]
 
-_TURN_KEYS = frozenset({"text", "tool", "input", "output_tokens"})
+_TURN_KEYS = frozenset({"text", "tool", "input", "output_tokens", "server_input_tokens", "fail"})
 
 DELTA_CHARS = 48
 """Text and tool-input JSON are streamed in deltas of at most this many characters."""
 
 
-def count_input_tokens(body: str) -> int:
-    """The simulator's input token count for a request body: ceil(characters / 4)."""
-    return math.ceil(len(body) / 4)
+def count_input_tokens(request: Mapping[str, Any]) -> int:
+    """The simulator's input token count for a request (what ``count_tokens`` answers)."""
+    return Prompt.of(request).tokens
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An API error answered instead of a message: HTTP status, error type, message."""
+
+    status: int = 529
+    type: str = "overloaded_error"
+    message: str = "Overloaded"
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,8 @@ class Turn:
     tool: str | None = None
     input: Mapping[str, Any] = field(default_factory=dict)
     output_tokens: int | None = None  # None: ceil(characters of the content JSON / 4)
+    server_input_tokens: int = 0  # input the answer itself adds (reported at the end)
+    fail: Failure | None = None  # answer with this error instead
 
     @classmethod
     def say(cls, text: str, output_tokens: int | None = None) -> Turn:
@@ -72,12 +89,14 @@ class Turn:
     ) -> Turn:
         return cls(text=text, tool=tool, input=dict(tool_input), output_tokens=output_tokens)
 
-    @property
-    def stop_reason(self) -> str:
-        return "tool_use" if self.tool else "end_turn"
+    @classmethod
+    def error(
+        cls, status: int = 529, kind: str = "overloaded_error", message: str = "Overloaded"
+    ) -> Turn:
+        return cls(fail=Failure(status, kind, message))
 
-    def answer(self, model: str, input_tokens: int) -> Answer:
-        """This turn as one assistant message with fresh ids."""
+    def answer(self, model: str, prompt: PromptUsage, max_tokens: int | None = None) -> Answer:
+        """This turn as one assistant message with fresh ids, cut at ``max_tokens``."""
         blocks: list[dict[str, Any]] = []
         if self.text or not self.tool:
             blocks.append({"type": "text", "text": self.text})
@@ -93,12 +112,17 @@ class Turn:
         output = self.output_tokens
         if output is None:
             output = max(1, math.ceil(len(json.dumps(blocks, ensure_ascii=False)) / 4))
+        stop_reason = "tool_use" if self.tool else "end_turn"
+        if max_tokens is not None and output > max_tokens:
+            output, stop_reason = max_tokens, "max_tokens"
+            blocks = [{"type": "text", "text": self.text[: max_tokens * 4]}]
         return Answer(
             id="msg_" + uuid.uuid4().hex[:24],
             model=model,
             blocks=blocks,
-            stop_reason=self.stop_reason,
-            input_tokens=input_tokens,
+            stop_reason=stop_reason,
+            prompt=prompt,
+            server_input_tokens=self.server_input_tokens,
             output_tokens=output,
         )
 
@@ -111,15 +135,27 @@ class Answer:
     model: str
     blocks: list[dict[str, Any]]
     stop_reason: str
-    input_tokens: int
+    prompt: PromptUsage
     output_tokens: int
+    server_input_tokens: int = 0
 
-    def _usage(self, output_tokens: int) -> dict[str, int]:
+    @property
+    def input_tokens(self) -> int:
+        """All plain input served, the server's own included."""
+        return self.prompt.input_tokens + self.server_input_tokens
+
+    def usage(self, output_tokens: int, *, final: bool = True) -> dict[str, Any]:
+        """The API's usage object (before the answer's own input when not ``final``)."""
+        p = self.prompt
         return {
-            "input_tokens": self.input_tokens,
+            "input_tokens": self.input_tokens if final else p.input_tokens,
             "output_tokens": output_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": p.cache_creation_input_tokens,
+            "cache_read_input_tokens": p.cache_read_input_tokens,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": p.cache_creation_5m_input_tokens,
+                "ephemeral_1h_input_tokens": p.cache_creation_1h_input_tokens,
+            },
         }
 
     def message(self) -> dict[str, Any]:
@@ -132,13 +168,13 @@ class Answer:
             "content": self.blocks,
             "stop_reason": self.stop_reason,
             "stop_sequence": None,
-            "usage": self._usage(self.output_tokens),
+            "usage": self.usage(self.output_tokens),
         }
 
     def events(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """The streaming response as (event name, data) pairs, in the real API's order."""
         start = {**self.message(), "content": [], "stop_reason": None}
-        start["usage"] = self._usage(1)
+        start["usage"] = self.usage(1, final=False)
         yield "message_start", {"type": "message_start", "message": start}
         yield "ping", {"type": "ping"}
         for index, block in enumerate(self.blocks):
@@ -169,7 +205,7 @@ class Answer:
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
-                "usage": {"output_tokens": self.output_tokens},
+                "usage": self.usage(self.output_tokens),
             },
         )
         yield "message_stop", {"type": "message_stop"}
@@ -205,7 +241,8 @@ class Script:
 def load_script(path: str | Path) -> Script:
     """A script from a JSON file: ``[{"text": …}, {"tool": "Bash", "input": {…}}, …]``.
 
-    Each turn may also give ``output_tokens``. Errors name the file and the turn.
+    Each turn may also give ``output_tokens`` and ``server_input_tokens``, or be
+    ``{"fail": 529}`` (an overloaded error). Errors name the file and the turn.
     """
     where = str(path)
 
@@ -229,15 +266,48 @@ def load_script(path: str | Path) -> Script:
             continue
         text, tool = item.get("text", ""), item.get("tool")
         tool_input, output = item.get("input", {}), item.get("output_tokens")
+        server, fail = item.get("server_input_tokens", 0), item.get("fail")
         if (
             not isinstance(text, str)
             or (tool is not None and (not isinstance(tool, str) or not tool))
             or not isinstance(tool_input, dict)
-            or (output is not None and (not isinstance(output, int) or output < 0))
+            or (output is not None and not _count(output))
+            or not _count(server)
+            or (fail is not None and not (_count(fail) and 400 <= fail <= 599))
         ):
             problems.append(problem(key, "wrong field types"))
             continue
-        turns.append(Turn(text=text, tool=tool, input=tool_input, output_tokens=output))
+        turns.append(
+            Turn(
+                text=text,
+                tool=tool,
+                input=tool_input,
+                output_tokens=output,
+                server_input_tokens=server,
+                fail=_failure(fail) if fail is not None else None,
+            )
+        )
     if problems:
         raise ConfigError(problems)
     return Script(turns)
+
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def _failure(status: int) -> Failure:
+    kind = _ERROR_TYPES.get(status, "api_error")
+    return Failure(status, kind, kind.replace("_", " "))
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -5,9 +5,11 @@ It answers what the real Claude Code CLI and the anthropic SDK send:
 without ``?beta=true``, as server-sent events when the body says
 ``"stream": true`` and as one JSON message otherwise, and
 ``POST /v1/messages/count_tokens``. What it says comes from a ``Script``
-(script.py); what it served is kept in a ledger (``served``, and the
-``input_tokens`` / ``output_tokens`` totals) so a test can check a meter
-against the exact figures that went over the wire.
+(script.py); what it served is kept in a ledger (``served``, one entry per
+answered message, and ``ledger()``, the totals of every token kind) so a
+test can check a meter against the exact figures that went over the wire.
+Errors (a refused key, a bad body, a scripted ``Turn.error``) serve nothing
+and are counted in ``errors``.
 
 Standard library only, one ``ThreadingHTTPServer`` in a daemon thread, so
 it runs beside an asyncio loop (a test's, or the control room's) without
@@ -22,16 +24,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from controlroom.sim.script import Answer, Script, count_input_tokens
+from controlroom.sim.prompt import Prompt, PromptCache, PromptUsage
+from controlroom.sim.script import Answer, Script
 
-__all__ = ["DEFAULT_MODEL", "Served", "SimServer"]
+__all__ = ["DEFAULT_MODEL", "Ledger", "Served", "SimServer"]
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 """The model named in answers when a request names none."""
@@ -48,11 +51,57 @@ class Served:
     model: str
     turn: int  # index into the script (the number of assistant messages in the request)
     stop_reason: str
+    max_tokens: int
     input_tokens: int
     output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int  # both TTLs
+    cache_creation_1h_input_tokens: int
     api_key: str  # x-api-key, or the Bearer token; "" when none
+    auth: str  # "x-api-key", "bearer" or "" : how the key came
     request: dict[str, Any]
     answer: dict[str, Any]  # the whole message as it was served (ids, content, usage)
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Totals of every token kind over some served answers (``SimServer.ledger``)."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+
+    @classmethod
+    def of(cls, served: list[Served]) -> Ledger:
+        return cls(
+            requests=len(served),
+            input_tokens=sum(s.input_tokens for s in served),
+            output_tokens=sum(s.output_tokens for s in served),
+            cache_read_input_tokens=sum(s.cache_read_input_tokens for s in served),
+            cache_creation_input_tokens=sum(s.cache_creation_input_tokens for s in served),
+            cache_creation_1h_input_tokens=sum(s.cache_creation_1h_input_tokens for s in served),
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
 
 
 class SimServer:
@@ -79,7 +128,10 @@ class SimServer:
         self.api_key = api_key
         self.event_delay = event_delay
         self.heads = 0
+        self.errors = 0  # requests answered with an error: nothing served
+        self.counts = 0  # count_tokens requests answered
         self._served: list[Served] = []
+        self._cache = PromptCache()
         self._lock = threading.Lock()
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler, self)
         self._thread: threading.Thread | None = None
@@ -134,21 +186,29 @@ class SimServer:
 
     @property
     def input_tokens(self) -> int:
-        with self._lock:
-            return sum(s.input_tokens for s in self._served)
+        return self.ledger().input_tokens
 
     @property
     def output_tokens(self) -> int:
-        with self._lock:
-            return sum(s.output_tokens for s in self._served)
+        return self.ledger().output_tokens
+
+    def ledger(self, where: Callable[[Served], bool] | None = None) -> Ledger:
+        """Totals per token kind of what was served (only the answers ``where`` accepts)."""
+        served = self.served
+        return Ledger.of([s for s in served if where is None or where(s)])
 
     def _record(self, served: Served) -> None:
         with self._lock:
             self._served.append(served)
 
-    def _count_head(self) -> None:
+    def _serve_prompt(self, request: Mapping[str, Any]) -> PromptUsage:
+        prompt = Prompt.of(request)
         with self._lock:
-            self.heads += 1
+            return self._cache.serve(prompt)
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            setattr(self, what, getattr(self, what) + 1)
 
     def script_for(self, request: Mapping[str, Any]) -> Script:
         first = _first_user_text(request)
@@ -180,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ verbs
 
     def do_HEAD(self) -> None:
-        self.server.sim._count_head()
+        self.server.sim._count("heads")
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -199,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in ("/v1/messages", "/v1/messages/count_tokens"):
             self._error(HTTPStatus.NOT_FOUND, "not_found_error", f"no such path: {path}")
             return
-        key = self._api_key()
+        key, auth = self._api_key()
         sim = self.server.sim
         if sim.api_key is not None and key != sim.api_key:
             self._error(HTTPStatus.UNAUTHORIZED, "authentication_error", "invalid x-api-key")
@@ -212,14 +272,24 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(request, dict):
             self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", "body must be an object")
             return
-        input_tokens = count_input_tokens(body)
         if path.endswith("/count_tokens"):
-            self._json(HTTPStatus.OK, {"input_tokens": input_tokens})
+            sim._count("counts")
+            self._json(HTTPStatus.OK, {"input_tokens": Prompt.of(request).tokens})
+            return
+        max_tokens = request.get("max_tokens")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            self._error(
+                HTTPStatus.BAD_REQUEST, "invalid_request_error", "max_tokens: must be at least 1"
+            )
             return
         script = sim.script_for(request)
         turn_index = script.index_for(request)
+        turn = script.turn_for(request)
+        if turn.fail is not None:
+            self._error(turn.fail.status, turn.fail.type, turn.fail.message)
+            return
         model = request.get("model") if isinstance(request.get("model"), str) else DEFAULT_MODEL
-        answer = script.turn_for(request).answer(model or DEFAULT_MODEL, input_tokens)
+        answer = turn.answer(model or DEFAULT_MODEL, sim._serve_prompt(request), max_tokens)
         stream = request.get("stream") is True
         # Recorded before it is sent: a client that counts what it received can
         # never be ahead of the ledger.
@@ -230,9 +300,14 @@ class _Handler(BaseHTTPRequestHandler):
                 model=answer.model,
                 turn=turn_index,
                 stop_reason=answer.stop_reason,
+                max_tokens=max_tokens,
                 input_tokens=answer.input_tokens,
                 output_tokens=answer.output_tokens,
+                cache_read_input_tokens=answer.prompt.cache_read_input_tokens,
+                cache_creation_input_tokens=answer.prompt.cache_creation_input_tokens,
+                cache_creation_1h_input_tokens=answer.prompt.cache_creation_1h_input_tokens,
                 api_key=key,
+                auth=auth,
                 request=request,
                 answer=answer.message(),
             )
@@ -244,12 +319,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ helpers
 
-    def _api_key(self) -> str:
+    def _api_key(self) -> tuple[str, str]:
+        """(the key, how it came: "x-api-key", "bearer" or "")."""
         key = self.headers.get("x-api-key")
         if key:
-            return key
+            return key, "x-api-key"
         auth = self.headers.get("authorization") or ""
-        return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip(), "bearer"
+        return "", ""
 
     def _body(self) -> str | None:
         """The request body as text (Content-Length or chunked); None after an error reply."""
@@ -288,9 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _json(
-        self, status: HTTPStatus, payload: dict[str, Any], request_id: str | None = None
-    ) -> None:
+    def _json(self, status: int, payload: dict[str, Any], request_id: str | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -300,7 +376,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: HTTPStatus, kind: str, message: str) -> None:
+    def _error(self, status: int, kind: str, message: str) -> None:
+        self.server.sim._count("errors")
         self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
 
     def _stream(self, answer: Answer) -> None:
