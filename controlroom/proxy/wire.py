@@ -97,14 +97,17 @@ class EventSplitter:
         self._rest = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
         data = self._rest + chunk if self._rest else chunk
+        held = b""
+        if b"\r" in chunk or self._rest.endswith(b"\r"):
+            if data.endswith(b"\r"):  # its "\n" may be the next chunk's first byte
+                data, held = data[:-1], b"\r"
+            data = data.replace(b"\r\n", b"\n")
         end = data.rfind(b"\n\n")
         if end < 0:
-            self._rest = data
+            self._rest = data + held
             return []
-        self._rest = data[end + 2 :]
+        self._rest = data[end + 2 :] + held
         return [event + b"\n\n" for event in data[:end].split(b"\n\n") if event]
 
     @property
