@@ -7,13 +7,13 @@ once and remembers on which line each key path is written. Validation never
 stops at the first problem: everything found is raised together in one
 ``ConfigError`` so one edit-check round fixes the whole file.
 
-Merging: ``[defaults]`` holds defaults for any agent key; an agent's ``budget``
-and ``breaker`` tables are merged key by key over ``[defaults.budget]`` and
-``[defaults.breaker]``. ``[pricing."model"]`` is merged key by key over the
-built-in ``DEFAULT_PRICING`` entry of that model; cache prices not given are
-derived from the input price (a tenth to read, 1.25 times to write for five
-minutes, twice for an hour), as Anthropic prices them, so a custom model never
-meters cache tokens as free.
+Merging: ``[defaults]`` holds defaults for any agent key; an agent's ``budget``,
+``breaker`` and ``limits`` tables are merged key by key over ``[defaults.budget]``,
+``[defaults.breaker]`` and ``[defaults.limits]``. ``[pricing."model"]`` is merged
+key by key over the built-in ``DEFAULT_PRICING`` entry of that model; cache
+prices not given are derived from the input price (a tenth to read, 1.25 times
+to write for five minutes, twice for an hour), as Anthropic prices them, so a
+custom model never meters cache tokens as free.
 
 Paths (``swarm.audit_db``, ``swarm.run_dir``, ``swarm.anchor_file``, a
 workspace that is a path) are resolved relative to the config file's
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 TOP_LEVEL_KEYS = ("swarm", "proxy", "defaults", "agents", "pricing")
-MERGED_TABLES = ("budget", "breaker")
+MERGED_TABLES = ("budget", "breaker", "limits")
 """Agent keys whose tables merge key by key over their ``[defaults.…]`` table."""
 NAMED_WORKSPACES = ("worktree", "shared")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

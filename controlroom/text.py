@@ -38,6 +38,7 @@ from controlroom.models import (
     BudgetExceeded,
     BudgetWarning,
     ConfigLoaded,
+    ContainmentReady,
     ErrorEvent,
     EventBase,
     GateDecided,
@@ -47,6 +48,7 @@ from controlroom.models import (
     HandoffRejected,
     KillCompleted,
     KillRequested,
+    LimitExceeded,
     MalformedOutput,
     MeterDisagreement,
     OperatorAction,
@@ -68,6 +70,7 @@ __all__ = [
     "LimitName",
     "bytes_short",
     "describe",
+    "describe_containment",
     "describe_payload",
     "duration",
     "exit_text",
@@ -152,7 +155,7 @@ def bytes_short(value: float | None) -> str:
 class LimitName(NamedTuple):
     label: str  # in a sentence: "tokens 360 / 200,000"
     short: str  # in a narrow column
-    unit: Literal["tokens", "usd", "seconds", "count"]
+    unit: Literal["tokens", "usd", "seconds", "count", "bytes", "cpus"]
 
 
 LIMITS: Mapping[str, LimitName] = {
@@ -161,8 +164,11 @@ LIMITS: Mapping[str, LimitName] = {
     "max_wall_seconds": LimitName("wall time", "time", "seconds"),
     "max_turns": LimitName("turns", "turns", "count"),
     "swarm_max_cost_usd": LimitName("swarm cost", "swarm", "usd"),
+    "memory_max": LimitName("memory", "mem", "bytes"),
+    "pids_max": LimitName("processes", "pids", "count"),
+    "cpu_max": LimitName("CPU", "cpu", "cpus"),  # "CPU 1.5 cores"
 }
-"""Every budget limit by its config key: what to call it, and its unit."""
+"""Every budget and kernel limit by its config key: what to call it, and its unit."""
 
 
 def limit_label(limit: str, *, short: bool = False) -> str:
@@ -181,6 +187,10 @@ def limit_value(limit: str, value: float | None, *, short: bool = False) -> str:
         return money(value)
     if unit == "seconds":
         return duration(value)
+    if unit == "bytes":
+        return bytes_short(value)
+    if unit == "cpus":
+        return f"{value:g} cores"
     if unit == "tokens" and short:
         return tokens_short(value)
     return tokens(value)
@@ -238,6 +248,21 @@ def describe_payload(data: Mapping[str, Any]) -> str:
 _words(RunStarted)(lambda e: f"run started: swarm {e.swarm} ({e.mode}, pid {e.pid})")
 _words(RunEnded)(lambda e: f"run ended: {e.outcome}{_colon(e.detail)}")
 _words(ConfigLoaded)(lambda e: f"config loaded from {e.path}: {', '.join(e.agents)}")
+
+
+@_words(ContainmentReady)
+def describe_containment(e: ContainmentReady) -> str:
+    """``containment: cgroup v2 at … (limits: …)`` or ``containment: process tree (why)``."""
+    if e.mode != "cgroup":
+        return f"containment: process tree ({e.reason})"
+    limits = ", ".join(
+        f"{name} not enforced" if how.startswith("unavailable") else f"{name} via {how}"
+        for name, how in e.limits.items()
+    )
+    cleaned = f"; removed {len(e.cleaned)} leftover cgroup(s)" if e.cleaned else ""
+    return f"containment: cgroup v2 at {e.path} (limits: {limits or 'none'}){cleaned}"
+
+
 _words(AgentSpawned)(
     lambda e: f"spawned pid {e.pid} (attempt {e.attempt}) in {e.workspace}"
 )
@@ -274,6 +299,9 @@ _words(BudgetWarning)(
     lambda e: f"budget warning: {e.limit} at {e.fraction:.0%} ({e.value} of {e.cap})"
 )
 _words(BudgetExceeded)(lambda e: f"budget exceeded: {e.limit} {e.value} over cap {e.cap}")
+_words(LimitExceeded)(
+    lambda e: f"limit exceeded: {e.limit} {limit_value(e.limit, e.cap)}{_colon(e.detail)}"
+)
 _words(BreakerOpened)(
     lambda e: f"circuit breaker opened after {e.failures} failures{_colon(e.reason)}"
 )
@@ -343,6 +371,8 @@ LOG_KINDS = frozenset(
         "agent_crashed",
         "budget_warning",
         "budget_exceeded",
+        "limit_exceeded",
+        "containment",
         "breaker_opened",
         "breaker_reset",
         "kill_requested",

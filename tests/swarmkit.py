@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -19,22 +20,59 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from controlroom.models import (
     AgentSpawned,
     AgentSpec,
+    Containment,
     EventBase,
     StatusEvent,
     SwarmConfig,
     SwarmSettings,
     new_run_id,
 )
+from controlroom.process.runcontain import RunContainment
 from controlroom.store.writer import AuditStore
 from controlroom.swarm.bus import Subscription
 from controlroom.swarm.supervisor import Supervisor
 
 AGENTS = Path(__file__).parent / "agents"
 RUNAWAY_LINE_USD = (900 * 3.0 + 100 * 15.0) / 1_000_000  # one runaway.py line, sonnet-4-5 prices
+
+
+CONTAINMENTS = ("cgroup", "process-tree")
+"""Both ways a run contains its agents: tests of a guarantee run under each."""
+
+
+def need_containment(mode: str) -> None:
+    """Skip a cgroup test where no cgroup can be made (a failure in CI, where they must be)."""
+    if mode != "cgroup":
+        return
+    probe = RunContainment.open("auto", f"probe-{os.getpid()}")
+    probe.close()
+    if probe.cgroups is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the cgroup tests: {probe.describe()}")
+        pytest.skip(probe.describe())
+
+
+def frozen(proc: psutil.Process) -> bool:
+    """Held by a pause: stopped by SIGSTOP (state T), or trapped by the cgroup freezer.
+
+    A process the cgroup freezer holds shows state S, waiting in the kernel's
+    signal path (``get_signal``), where no running or sleeping program waits.
+    """
+    try:
+        if proc.status() == psutil.STATUS_STOPPED:
+            return True
+        with open(f"/proc/{proc.pid}/wchan") as fh:
+            return proc.status() == psutil.STATUS_SLEEPING and fh.read() in (
+                "get_signal",
+                "do_freezer_trap",
+            )
+    except (psutil.Error, OSError):
+        return False
 
 
 def agent_cmd(name: str, *args: str) -> list[str]:
@@ -150,6 +188,7 @@ async def swarm(
     environ: dict[str, str] | None = None,
     sample_seconds: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
+    containment: Containment = "auto",
 ) -> AsyncIterator[Swarm]:
     """A started supervisor over ``agents``; on the way out every agent is stopped."""
     config = SwarmConfig(
@@ -158,6 +197,7 @@ async def swarm(
             audit_db=str(tmp_path / "audit.db"),
             run_dir=str(tmp_path / "run"),
             max_cost_usd=max_cost_usd,
+            containment=containment,
         ),
         agents=agents,
     )

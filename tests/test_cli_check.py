@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,13 +72,14 @@ def test_valid_config_prints_summary_and_exits_0(example_dir: Path) -> None:
         "upstream  https://api.anthropic.com (key from $ANTHROPIC_API_KEY, not set)"
     )
     at = lines.index("agents (3)")
-    rows = [line.split(maxsplit=8) for line in lines[at + 1 : at + 5]]
+    rows = [re.split(r"\s{2,}", line.strip()) for line in lines[at + 1 : at + 5]]
     assert rows[0] == [
-        "name", "format", "workspace", "gate", "tokens", "cost", "wall", "turns", "gated tools"
+        "name", "format", "workspace", "gate", "tokens", "cost", "wall", "turns", "gated tools",
+        "limits",
     ]  # fmt: skip
     assert rows[1] == [
         "architect", "claude-code", "worktree", "auto", "200,000", "$5.00", "30m", "50",
-        "Bash, Write, Edit",
+        "Bash, Write, Edit", "-",
     ]  # fmt: skip
     assert rows[2][:8] == [
         "implementer", "claude-code", "worktree", "human", "400,000", "$5.00", "30m", "50"
@@ -85,12 +87,15 @@ def test_valid_config_prints_summary_and_exits_0(example_dir: Path) -> None:
     assert rows[3][:8] == [
         "reviewer", "claude-code", "shared", "auto", "200,000", "$1.00", "30m", "10"
     ]  # fmt: skip
-    assert lines[-4:] == [
+    at = lines.index("pipeline (3 stages)")
+    assert lines[at : at + 5] == [
         "pipeline (3 stages)",
         "  1. architect",
         "  2. implementer",
         "  3. reviewer",
+        "",
     ]
+    assert lines[at + 5].startswith("containment: ")
 
 
 def test_without_argument_it_checks_config_toml_here(example_dir: Path) -> None:
@@ -174,3 +179,74 @@ def test_check_never_imports_textual(example_dir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+# --------------------------------------------------------------------------- containment
+
+LIMITED = """\
+[swarm]
+name = "limited"
+containment = "{containment}"
+
+[defaults.limits]
+memory_max = "512M"
+
+[[agents]]
+name = "a"
+command = ["true"]
+limits = {{ pids_max = 64, cpu_max = 1.5 }}
+"""
+
+
+def test_check_says_how_agents_are_contained_and_limited(tmp_path: Path) -> None:
+    from controlroom.process.cgroupfs import layout
+
+    (tmp_path / "config.toml").write_text(LIMITED.format(containment="auto"))
+    done = controlroom("check", cwd=tmp_path)
+    lines = done.stdout.splitlines()
+    assert (done.returncode, done.stderr) == (0, "")
+    assert lines[lines.index("agents (1)") + 2].endswith(
+        "  memory 512M, processes 64, CPU 1.5 cores"
+    )
+    line = lines[lines.index("  1. a") + 2]
+    if line.startswith("containment: process tree"):  # a machine without a writable cgroup
+        assert line.startswith("containment: process tree (no writable cgroup: ")
+        assert lines[-3:] == [f"  a: {n}: {line[32:-1]} (not enforced)" for n in (
+            "memory_max", "pids_max", "cpu_max")]  # fmt: skip
+    else:
+        assert line.startswith(f"containment: cgroup v2 at {layout().v2_base}/controlroom-<run>")
+    assert not [p for p in Path(layout().v2_base or "/nonexistent").glob("controlroom-check-*")]
+
+    done = controlroom("check", "--format", "jsonl", cwd=tmp_path)
+    (record,) = [json.loads(x) for x in done.stdout.splitlines()]
+    assert record["agents"][0]["limits"] == {
+        "memory_max": 512 << 20, "pids_max": 64, "cpu_max": 1.5
+    }  # fmt: skip
+    assert record["containment"]["mode"] in ("cgroup", "process-tree")
+
+    (tmp_path / "config.toml").write_text(LIMITED.format(containment="process-tree"))
+    done = controlroom("check", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.splitlines()[-4:] == [
+        'containment: process tree (containment = "process-tree" in the config)',
+        '  a: memory_max: containment = "process-tree" in the config (not enforced)',
+        '  a: pids_max: containment = "process-tree" in the config (not enforced)',
+        '  a: cpu_max: containment = "process-tree" in the config (not enforced)',
+    ]
+
+
+def test_limits_and_containment_errors_name_file_line_and_key(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[swarm]\ncontainment = "jail"\n\n[defaults.limits]\nmemory_max = "lots"\n\n'
+        '[[agents]]\nname = "a"\ncommand = ["true"]\nlimits = { pids_max = 0, cpu = 2 }\n'
+    )
+    done = controlroom("check", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "controlroom: config.toml:2: swarm.containment: must be one of 'auto', 'cgroup',"
+        " 'process-tree' (got 'jail')",
+        "config.toml:5: defaults.limits.memory_max: must be a size: bytes, or a number with"
+        " K, M, G or T (got 'lots')",
+        "config.toml:10: agents[0].limits.pids_max: must be greater than 0 (got 0)",
+        "config.toml:10: agents[0].limits.cpu: unknown key; did you mean 'cpu_max'?",
+    ]

@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 import pytest
 from clikit import alive
+from swarmkit import frozen
 
 from controlroom.control.client import ControlClient
 
@@ -216,14 +217,14 @@ def test_status_pause_resume_kill_and_stop_all(room: Callable[..., Room]) -> Non
 
     paused = cli("pause", "spender", cwd=r.cwd)
     assert paused.returncode == 0 and paused.stdout == "paused spender (1 process(es) stopped)\n"
-    assert wait_for(lambda: status_of(spender) == psutil.STATUS_STOPPED)
+    assert wait_for(lambda: frozen(psutil.Process(spender)))
     assert r.states()["spender"] == "paused"
     again = cli("pause", "spender", cwd=r.cwd)
     assert again.returncode == 1
     assert again.stderr == "controlroom: agent 'spender' is paused, not running\n"
     resumed = cli("resume", "spender", cwd=r.cwd)
     assert resumed.returncode == 0 and resumed.stdout.startswith("resumed spender")
-    assert wait_for(lambda: status_of(spender) != psutil.STATUS_STOPPED)
+    assert wait_for(lambda: not frozen(psutil.Process(spender)))
     assert r.states()["spender"] == "running"
 
     unknown = cli("kill", "nobody", cwd=r.cwd)

@@ -42,6 +42,7 @@ from controlroom.models import (
     BudgetExceeded,
     BudgetWarning,
     ConfigLoaded,
+    ContainmentReady,
     ErrorEvent,
     EventBase,
     GateDecided,
@@ -52,6 +53,7 @@ from controlroom.models import (
     HandoffRejected,
     KillCompleted,
     KillRequested,
+    LimitExceeded,
     MalformedOutput,
     MeterDisagreement,
     OperatorAction,
@@ -85,6 +87,13 @@ def one_of_each_kind() -> list[EventBase]:
         RunStarted(swarm="s", pid=42, version="0.1.0", mode="tui"),
         RunEnded(outcome="success", detail="all done"),
         ConfigLoaded(path="/x/config.toml", agents=["a", "b"], sha256="ab" * 32),
+        ContainmentReady(
+            mode="cgroup",
+            path="/sys/fs/cgroup/controlroom-r",
+            limits={"memory": "cgroup v2", "pids": "unavailable: no pids controller"},
+            cgroups=["/sys/fs/cgroup/controlroom-r"],
+            cleaned=["/sys/fs/cgroup/controlroom-q"],
+        ),
         AgentSpawned(agent="a", pid=7, create_time=1.5, argv=["claude", "-p"], workspace="/w"),
         AgentOutput(agent="a", stream="stderr", text="héllo ✓ \x00 \n tab\t"),
         MalformedOutput(agent="a", reason="not utf-8", preview="\ufffd", length=9),
@@ -116,6 +125,7 @@ def one_of_each_kind() -> list[EventBase]:
         GateExpired(agent="a", gate_id="g2", waited_seconds=3600.0),
         BudgetWarning(agent="a", limit="max_tokens", value=80.0, cap=100.0, fraction=0.8),
         BudgetExceeded(agent="a", limit="max_cost_usd", value=5.5, cap=5.0, overshoot=0.5),
+        LimitExceeded(agent="a", limit="memory_max", cap=2**26, count=2, detail="2 OOM kills"),
         BreakerOpened(agent="a", reason="same error 5 times", failures=5),
         BreakerReset(agent="a", by="alice"),
         KillRequested(agent="a", by="alice", reason="runaway"),
@@ -590,6 +600,8 @@ def _strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
         return st.none()
     if annotation == dict[str, Any]:
         return st.dictionaries(_ANY_TEXT, _JSONISH, max_size=3)
+    if annotation == dict[str, str]:
+        return st.dictionaries(_ANY_TEXT, _ANY_TEXT, max_size=3)
     if annotation == list[str]:
         return st.lists(_ANY_TEXT, max_size=3)
     raise AssertionError(f"no strategy for {annotation!r}: extend the test")

@@ -21,13 +21,16 @@ from typing import Any
 import psutil
 import pytest
 from swarmkit import (
+    CONTAINMENTS,
     RUNAWAY_LINE_USD,
     EventLog,
     ManualClock,
     agent_cmd,
     audit_rows,
+    frozen,
     gone,
     inline_cmd,
+    need_containment,
     same_process,
     sleeper,
     swarm,
@@ -454,16 +457,29 @@ async def _statuses(procs: list[psutil.Process], wanted: set[str], timeout: floa
     await asyncio.wait_for(poll(), timeout)
 
 
-async def test_pause_and_resume_reach_every_process_of_the_tree(tmp_path: Path) -> None:
+async def _frozen(procs: list[psutil.Process], timeout: float = 2.0) -> None:
+    async def poll() -> None:
+        while not all(frozen(p) for p in procs):
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+@pytest.mark.parametrize("containment", CONTAINMENTS)
+async def test_pause_and_resume_reach_every_process_of_the_tree(
+    tmp_path: Path, containment: str
+) -> None:
+    need_containment(containment)
     spec = AgentSpec(name="family", command=agent_cmd("tree4"))
-    async with swarm(tmp_path, [spec]) as s:
+    async with swarm(tmp_path, [spec], containment=containment) as s:
+        assert s.sup.containment.mode == containment
         ready = await s.log.status("family", "ready")
         procs = [psutil.Process(p) for p in ready.extra["pids"]]
         assert len(procs) == 4
 
         reached = await asyncio.wait_for(s.sup.pause("family", by="test"), 2)
         assert reached >= 4
-        await _statuses(procs, {psutil.STATUS_STOPPED})
+        await _frozen(procs)
         assert s.sup.states()["family"] == AgentState.PAUSED
         assert s.sup.snapshot().agent("family").paused is True
 
@@ -474,7 +490,7 @@ async def test_pause_and_resume_reach_every_process_of_the_tree(tmp_path: Path) 
 
         # a paused tree must still die at once (SIGCONT follows the SIGTERM)
         await asyncio.wait_for(s.sup.pause("family", by="test"), 2)
-        await _statuses(procs, {psutil.STATUS_STOPPED})
+        await _frozen(procs)
         report = await asyncio.wait_for(s.sup.kill("family", by="test", grace=2.0), 5)
         assert report is not None and report.survivors == 0 and not report.escalated
         assert all(gone(p) for p in procs)

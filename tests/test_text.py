@@ -120,6 +120,9 @@ def test_tokens_money_and_limits() -> None:
     assert limit_value("max_cost_usd", 0.5) == "$0.5000"
     assert limit_value("max_wall_seconds", 90) == "1m30s"
     assert limit_value("not_a_limit", 3) == "3"
+    assert limit_value("memory_max", 64 << 20) == "64M"
+    assert limit_value("pids_max", 64) == "64"
+    assert limit_value("cpu_max", 1.5) == "1.5 cores"
 
 
 def test_the_warning_colour_starts_where_the_governor_warns() -> None:

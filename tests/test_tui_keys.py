@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 import pytest
-from swarmkit import agent_cmd, sleeper
+from swarmkit import agent_cmd, frozen, sleeper
 from textual.widgets import Input, Log
 from tui_harness import (
     STOP_ALL_SUMMARY,
@@ -231,12 +231,12 @@ async def test_p_pauses_the_whole_tree_and_p_again_resumes(tmp_path: Path) -> No
         await d.select("tree")
         pressed = asyncio.get_running_loop().time()
         await d.pilot.press("p")
-        await d.until(lambda: set(statuses(pids)) == {psutil.STATUS_STOPPED})
+        await d.until(lambda: all(frozen(psutil.Process(pid)) for pid in pids))
         await d.shows("tree", {"paused"})
         # p again once the screen says paused and the debounce (0.3 s) is over
         await d.until(lambda: asyncio.get_running_loop().time() - pressed > 0.35)
         await d.pilot.press("p")
-        await d.until(lambda: psutil.STATUS_STOPPED not in statuses(pids))
+        await d.until(lambda: not any(frozen(psutil.Process(pid)) for pid in pids))
         await d.shows("tree", {"running"})
         assert [r["kind"] for r in d.audit() if r["kind"] in ("agent_paused", "agent_resumed")] == [
             "agent_paused",
@@ -418,7 +418,7 @@ async def test_read_only_refuses_every_mutating_key(tmp_path: Path) -> None:
             await d.pilot.pause(0.3)  # an absence: give a wrong reaction time to show
             assert isinstance(d.app.screen, MainScreen), (key, d.app.screen)
             assert tree_alive(pids) == pids, key
-            assert psutil.STATUS_STOPPED not in statuses(pids), key
+            assert not any(frozen(psutil.Process(pid)) for pid in pids), key
             states = (d.state("tree"), d.state("up"), d.state("down"))
             assert states == ("running", "gated", "pending"), (key, states)
             assert [r["kind"] for r in d.audit() if r["kind"] in _CHANGES] == [], key

@@ -21,7 +21,14 @@ from textual.widgets import Button, Input, Log, Static
 
 from controlroom.control.api import ControlAPI
 from controlroom.control.port import LocalPort
-from controlroom.models import AgentSpawned, AgentSpec, Budget, GateDecided, GateRequested
+from controlroom.models import (
+    AgentSpawned,
+    AgentSpec,
+    Budget,
+    GateDecided,
+    GateRequested,
+    Limits,
+)
 from controlroom.tui.keys import binding
 from controlroom.tui.screens.agent import AgentScreen
 from controlroom.tui.screens.audit import AuditScreen, event_stream, format_event, parse_filter
@@ -485,6 +492,7 @@ async def test_agent_screen_live_detail_and_kill(tmp_path: Path) -> None:
             name="s",
             command=agent_cmd("well_behaved", "sleepy", "30"),
             budget=Budget(max_tokens=1000, kill_grace_seconds=1),
+            limits=Limits(memory_max=256 << 20),
         ),
         worker("other"),
     ]
@@ -505,6 +513,14 @@ async def test_agent_screen_live_detail_and_kill(tmp_path: Path) -> None:
             assert " · running · " in str(header.render()) and header.has_class("state-running")
             await until(pilot, lambda: screen.query(".limit-row"))
             assert "tokens 0 / 1,000" in str(screen.query_one(".limit-text", Static).render())
+            contained = str(screen.query_one("#agent-containment", Static).render())
+            mode = s.sup.containment.mode
+            assert contained == (
+                f"contained by cgroup {s.spawned('s')[0].cgroup} · limits memory 256M"
+                if mode == "cgroup"
+                else 'contained by process-tree · limits memory 256M · NOT ENFORCED memory_max: '
+                + s.sup.containment.reason
+            )
 
             await pilot.press("x")
             await until(pilot, lambda: isinstance(app.screen, ConfirmModal))

@@ -177,6 +177,12 @@ def _agent(
         "breaker_open": breaker_open,
         "handoff": handoff,
         "meter": meter,
+        "containment": {
+            "mode": "cgroup",
+            "cgroup": f"/sys/fs/cgroup/controlroom-20261125-020249-3f9a/agent-{name}",
+            "limits": {},
+            "unenforced": [],
+        },
     }
 
 

@@ -3,7 +3,10 @@
 Meant to be run after every edit (and in CI): a valid config prints a short
 summary and exits 0; an invalid one lists every problem, one per line with
 file, line and key, and exits 1. ``--format jsonl`` prints the same as JSON
-lines on stdout, for editors and scripts.
+lines on stdout, for editors and scripts. It also says how agents would be
+contained on this machine (a cgroup each, or the process tree, and why), by
+making and removing a cgroup as a run would; ``containment = "cgroup"`` that
+cannot be met fails the check.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from controlroom.text import limit_label, limit_value
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from controlroom.models import AgentSpec, Budget, SwarmConfig
+    from controlroom.process.runcontain import RunContainment
 
 __all__ = ["add_parser", "render_summary", "run_check"]
 
@@ -47,8 +53,10 @@ def run_check(args: argparse.Namespace) -> int:
     if args.format == "text":  # problems reach stderr through the CLI's ConfigError handler
         path = find_config(args.config)
         cfg = load_config(path)
-        print(render_summary(path, cfg, pipeline_stages(cfg)))
-        return 0
+        summary = render_summary(path, cfg, pipeline_stages(cfg))
+        contained, refused = _probe(cfg)
+        print(summary + "\n\n" + "\n".join(_containment_lines(cfg, contained, refused)))
+        return 1 if refused else 0
     try:
         path = find_config(args.config)
         cfg = load_config(path)
@@ -59,8 +67,57 @@ def run_check(args: argparse.Namespace) -> int:
             record |= {"key": problem.key, "message": problem.message}
             print(json.dumps(record, ensure_ascii=False))
         return 1
-    print(json.dumps(_summary_record(path, cfg, stages), ensure_ascii=False))
-    return 0
+    contained, refused = _probe(cfg)
+    record = _summary_record(path, cfg, stages)
+    record["ok"] = not refused
+    record["containment"] = _containment_record(cfg, contained, refused)
+    print(json.dumps(record, ensure_ascii=False))
+    return 1 if refused else 0
+
+
+# --------------------------------------------------------------------------- containment
+
+
+def _probe(cfg: SwarmConfig) -> tuple[RunContainment | None, str]:
+    """How a run would contain its agents here (made and removed at once), or why it could not."""
+    from controlroom._errors import AgentError
+    from controlroom.process.runcontain import RunContainment
+
+    try:
+        contained = RunContainment.open(cfg.swarm.containment, f"check-{os.getpid()}")
+    except AgentError as exc:
+        return None, str(exc)
+    contained.close()
+    return contained, ""
+
+
+def _containment_lines(
+    cfg: SwarmConfig, contained: RunContainment | None, refused: str
+) -> list[str]:
+    if contained is None:
+        return [f"containment: refused: {refused}"]
+    lines = [contained.describe().replace(f"check-{os.getpid()}", "<run>")]
+    for spec in cfg.agents:
+        lines += [f"  {spec.name}: {p} (not enforced)" for p in contained.unenforced(spec.limits)]
+    return lines
+
+
+def _containment_record(
+    cfg: SwarmConfig, contained: RunContainment | None, refused: str
+) -> dict[str, Any]:
+    if contained is None:
+        return {"mode": None, "reason": refused, "limits": {}, "unenforced": {}}
+    event = contained.event([])
+    return {
+        "mode": event.mode,
+        "reason": event.reason,
+        "limits": event.limits,
+        "unenforced": {
+            spec.name: problems
+            for spec in cfg.agents
+            if (problems := contained.unenforced(spec.limits))
+        },
+    }
 
 
 # --------------------------------------------------------------------------- rendering
@@ -79,7 +136,20 @@ def _limits(budget: Budget) -> list[str]:
 
 def _agent_row(spec: AgentSpec) -> list[str]:
     gated = ", ".join(spec.gate_tools) if spec.gate_tools else "-"
-    return [spec.name, spec.format, spec.workspace, spec.gate, *_limits(spec.budget), gated]
+    kernel = [
+        f"{limit_label(name)} {limit_value(name, value)}"
+        for name, value in spec.limits.model_dump().items()
+        if value is not None
+    ]
+    return [
+        spec.name,
+        spec.format,
+        spec.workspace,
+        spec.gate,
+        *_limits(spec.budget),
+        gated,
+        ", ".join(kernel) or "-",
+    ]
 
 
 def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
@@ -127,6 +197,7 @@ def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str
         "wall",
         "turns",
         "gated tools",
+        "limits",
     ]
     lines.append(f"agents ({len(cfg.agents)})")
     lines += _table([header, *(_agent_row(spec) for spec in cfg.agents)])
@@ -152,6 +223,7 @@ def _summary_record(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> di
                 "gate_tools": spec.gate_tools,
                 "after": spec.after,
                 "budget": spec.budget.model_dump(),
+                "limits": spec.limits.model_dump(),
             }
             for spec in cfg.agents
         ],

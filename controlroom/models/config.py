@@ -7,9 +7,10 @@ validation errors into file:line:key messages.
 from __future__ import annotations
 
 import os
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from controlroom.models.pricing import DEFAULT_PRICING, Pricing
 
@@ -20,6 +21,8 @@ __all__ = [
     "AgentSpec",
     "Breaker",
     "Budget",
+    "Containment",
+    "Limits",
     "ProxySettings",
     "SwarmConfig",
     "SwarmSettings",
@@ -41,6 +44,27 @@ _MAX_USD = 1_000_000.0
 """The highest cost cap a config may set (an agent's or the swarm's)."""
 
 
+Containment = Literal["auto", "cgroup", "process-tree"]
+"""How agents are contained: ``auto`` (a cgroup each where one can be made, else the process
+tree), ``cgroup`` (refuse to start without), ``process-tree`` (never make cgroups)."""
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+
+
+def _parse_size(value: object) -> object:
+    """``"512M"`` → 536870912 (powers of 1024, as systemd's MemoryMax); ints pass through."""
+    if not isinstance(value, str):
+        return value
+    match = _SIZE.match(value)
+    if match is None:
+        raise ValueError(f"must be a size: bytes, or a number with K, M, G or T (got {value!r})")
+    return int(float(match[1]) * 1024 ** "_KMGT".index(match[2].upper() or "_"))
+
+
+ByteSize = Annotated[int, BeforeValidator(_parse_size), Field(ge=1 << 20, le=1 << 46)]
+"""Bytes, at least 1 MiB (less would kill a shell at once) and at most 64 TiB."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,6 +81,23 @@ class Budget(_Strict):
     max_wall_seconds: float | None = Field(default=None, gt=0, le=30 * _DAY)
     max_turns: int | None = Field(default=None, gt=0, le=1_000_000)
     kill_grace_seconds: float = Field(default=5.0, ge=0, le=600)
+
+
+class Limits(_Strict):
+    """What one agent's cgroup may use; ``None`` means no limit. Enforced by the kernel.
+
+    ``memory_max`` in bytes (or ``"512M"``); over it the kernel's OOM killer
+    strikes and the agent is stopped. ``pids_max`` caps processes and threads;
+    a refused fork stops the agent. ``cpu_max`` is in CPUs (``0.5`` = half a
+    core) and only throttles.
+    """
+
+    memory_max: ByteSize | None = None
+    pids_max: int | None = Field(default=None, gt=0, le=4_194_304)  # the kernel's pid_max cap
+    cpu_max: float | None = Field(default=None, gt=0, le=1024)
+
+    def is_empty(self) -> bool:
+        return self.memory_max is None and self.pids_max is None and self.cpu_max is None
 
 
 class Breaker(_Strict):
@@ -88,6 +129,7 @@ class AgentSpec(_Strict):
     gate_tools: list[str] = Field(default_factory=list)
     budget: Budget = Field(default_factory=Budget)
     breaker: Breaker = Field(default_factory=Breaker)
+    limits: Limits = Field(default_factory=Limits)
 
     @field_validator("command")
     @classmethod
@@ -105,6 +147,7 @@ class SwarmSettings(_Strict):
     max_cost_usd: float | None = Field(default=None, gt=0, le=_MAX_USD)
     handoff_max_chars: int = Field(default=2000, gt=0, le=100_000)
     anchor_file: str | None = None  # where every run end appends the audit head (store.anchor)
+    containment: Containment = "auto"
 
 
 class ProxySettings(_Strict):
@@ -131,9 +174,7 @@ class SwarmConfig(_Strict):
         if model and model in self.pricing:
             return self.pricing[model]
         if model:
-            best = max(
-                (k for k in self.pricing if model.startswith(k)), key=len, default=None
-            )
+            best = max((k for k in self.pricing if model.startswith(k)), key=len, default=None)
             if best is not None:
                 return self.pricing[best]
         return self.pricing.get("default", DEFAULT_PRICING["default"])

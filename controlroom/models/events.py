@@ -30,6 +30,7 @@ __all__ = [
     "BudgetExceeded",
     "BudgetWarning",
     "ConfigLoaded",
+    "ContainmentReady",
     "ErrorEvent",
     "Event",
     "EventBase",
@@ -40,6 +41,7 @@ __all__ = [
     "HandoffRejected",
     "KillCompleted",
     "KillRequested",
+    "LimitExceeded",
     "MalformedOutput",
     "MeterDisagreement",
     "OperatorAction",
@@ -85,6 +87,27 @@ class RunEnded(EventBase):
     detail: str = ""
 
 
+class ContainmentReady(EventBase):
+    """How this run contains its agents, and why (published right after ``run_started``).
+
+    ``mode`` is ``cgroup`` (each agent in its own cgroup: kill, pause and
+    limits by the kernel) or ``process-tree`` (the tree walk plus the
+    environment-marker sweep); ``reason`` says why the other was not used.
+    ``limits`` maps each limit controller to how it is enforced here (or why
+    not); ``cgroups`` lists every cgroup directory this run made, so the next
+    start can clean up after a crash; ``cleaned`` the leftovers of earlier
+    runs this start removed.
+    """
+
+    kind: Literal["containment"] = "containment"
+    mode: Literal["cgroup", "process-tree"]
+    path: str = ""
+    reason: str = ""
+    limits: dict[str, str] = Field(default_factory=dict)
+    cgroups: list[str] = Field(default_factory=list)
+    cleaned: list[str] = Field(default_factory=list)
+
+
 class ConfigLoaded(EventBase):
     kind: Literal["config_loaded"] = "config_loaded"
     path: str
@@ -99,6 +122,7 @@ class AgentSpawned(EventBase):
     argv: list[str]
     workspace: str
     attempt: int = 1
+    cgroup: str = ""  # the agent's own cgroup, when the run contains agents in cgroups
 
 
 class AgentOutput(EventBase):
@@ -279,6 +303,21 @@ class BudgetExceeded(EventBase):
     after_decision_lines: int = 0
 
 
+class LimitExceeded(EventBase):
+    """The kernel enforced one of an agent's ``limits``: an OOM kill, a refused fork.
+
+    ``limit`` names it (``memory_max``, ``pids_max``); ``count`` is how many
+    times the kernel struck so far (OOM kills, refused forks); ``cap`` the
+    configured value. The agent is then stopped: this is why, not a crash.
+    """
+
+    kind: Literal["limit_exceeded"] = "limit_exceeded"
+    limit: str
+    cap: float
+    count: int = 1
+    detail: str = ""
+
+
 class BreakerOpened(EventBase):
     kind: Literal["breaker_opened"] = "breaker_opened"
     reason: str
@@ -397,6 +436,7 @@ Event = Annotated[
     RunStarted
     | RunEnded
     | ConfigLoaded
+    | ContainmentReady
     | AgentSpawned
     | AgentOutput
     | MalformedOutput
@@ -414,6 +454,7 @@ Event = Annotated[
     | GateExpired
     | BudgetWarning
     | BudgetExceeded
+    | LimitExceeded
     | BreakerOpened
     | BreakerReset
     | KillRequested

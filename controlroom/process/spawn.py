@@ -1,26 +1,31 @@
-"""Agent processes: start one, and the handle that ties it to its tree and kill switch.
+"""Agent processes: start one, and the handle that ties it to its containment.
 
 An agent is a subprocess in its own session and process group, with an
 environment built from an allowlist (never the operator's whole
-environment). ``AgentProcess`` is the handle the runner keeps: it ties the
-spawned process to its tree (``tree.py``: find, pause, sample) and to the
-kill switch (``kill.py``). Those names are re-exported here so callers that
-import them from this module keep working.
+environment), born inside its own cgroup when the run has them.
+``AgentProcess`` is the handle the runner keeps: it ties the spawned process
+to its containment (``contain.py``: its cgroup, or its tree and marker),
+which finds, kills, pauses and samples it. The tree functions are
+re-exported here so callers that import them from this module keep working.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import psutil
 
 from controlroom._errors import AgentError
+from controlroom.process.cgroup import AgentCgroup
+from controlroom.process.contain import CgroupContainment, Containment, TreeContainment
 from controlroom.process.kill import KillReport, _open_pidfd, kill_process_tree
 from controlroom.process.linux import pdeathsig_preexec
+from controlroom.process.marker import AGENT_KEY, RUN_KEY
 from controlroom.process.tree import (
     TreeCache,
     TreeSample,
@@ -46,44 +51,49 @@ __all__ = [
 
 @dataclass
 class AgentProcess:
-    """A running agent: its identity (pid + create time), group, and asyncio process."""
+    """A running agent: its identity (pid + create time), group, asyncio process, containment."""
 
     pid: int
     pgid: int
     create_time: float
     process: asyncio.subprocess.Process
     argv: list[str]
+    contain: Containment
     pidfd: int | None = None
-    cache: TreeCache = field(default_factory=lambda: TreeCache())
 
     async def kill(self, grace: float) -> KillReport:
-        """Kill the whole tree, including orphans seen by earlier ``sample`` calls."""
-        return await kill_process_tree(
-            self.pid,
-            grace=grace,
-            pgid=self.pgid,
-            known=self.cache.known(),
-            create_time=self.create_time,
-        )
+        """Kill every process of the agent, however it tried to leave (see ``contain.py``)."""
+        return await self.contain.kill(grace)
 
     def pause(self) -> int:
-        return pause_tree(
-            self.pid, pgid=self.pgid, create_time=self.create_time, known=self.cache.known()
-        )
+        return self.contain.pause()
 
     def resume(self) -> int:
-        return resume_tree(
-            self.pid, pgid=self.pgid, create_time=self.create_time, known=self.cache.known()
-        )
+        return self.contain.resume()
 
     def sample(self) -> TreeSample:
-        return sample_tree(self.pid, self.cache)
+        return self.contain.sample()
 
     def close(self) -> None:
         """Release the pidfd (the process itself is reaped by asyncio)."""
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
+
+
+def _preexec(joins: list[Callable[[], None]]) -> Callable[[], None] | None:
+    steps = [*joins]
+    deathsig = pdeathsig_preexec()
+    if deathsig is not None:
+        steps.append(deathsig)
+    if not steps:
+        return None
+
+    def run() -> None:
+        for step in steps:
+            step()
+
+    return run
 
 
 async def spawn_agent(
@@ -95,11 +105,16 @@ async def spawn_agent(
     limit: int = 2**16,
     stdout: int | None = None,
     stderr: int | None = None,
+    cgroup: AgentCgroup | None = None,
 ) -> AgentProcess:
     """Start ``argv`` in its own session with pipes on all three streams.
 
     ``stdout`` and ``stderr``, when given, are the write ends of pipes the
     caller reads itself (``pipes.OutputPipes``); otherwise asyncio's own.
+    With ``cgroup``, the child moves itself into it before it execs (a
+    failure to do so fails the start: an agent never runs outside its
+    cgroup). Without, it is contained by its tree and by the marker in
+    ``env`` (``CONTROLROOM_RUN``/``CONTROLROOM_AGENT``), when ``env`` has one.
 
     On Linux the child also gets ``PR_SET_PDEATHSIG=SIGKILL``, so it dies
     with the control room. That fires when the *thread* that forked dies
@@ -110,7 +125,10 @@ async def spawn_agent(
     who = f"agent {agent!r}: " if agent else ""
     if not argv or not argv[0]:
         raise AgentError(f"{who}cannot start an empty command")
+    fds: list[int] = []
     try:
+        if cgroup is not None:
+            fds = cgroup.open_procs()
         proc = await asyncio.create_subprocess_exec(
             *argv,
             cwd=cwd,
@@ -119,16 +137,30 @@ async def spawn_agent(
             stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
             stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
             start_new_session=True,
-            preexec_fn=pdeathsig_preexec(),
+            preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
             limit=limit,
         )
+    except subprocess.SubprocessError as exc:  # the pre-exec step failed: it never ran
+        where = cgroup.path if cgroup is not None else "?"
+        raise AgentError(
+            f"{who}cannot start {argv[0]!r}: joining its cgroup {where} failed"
+        ) from exc
     except OSError as exc:
         reason = exc.strerror or str(exc)
+        if (
+            cgroup is not None
+            and exc.filename is not None
+            and str(exc.filename).startswith(cgroup.path)
+        ):
+            raise AgentError(f"{who}cannot open its cgroup {cgroup.path}: {reason}") from exc
         if exc.filename is not None and os.fspath(exc.filename) == os.fspath(cwd):
             raise AgentError(
                 f"{who}cannot start {argv[0]!r}: working directory {os.fspath(cwd)!r}: {reason}"
             ) from exc
         raise AgentError(f"{who}cannot start program {argv[0]!r}: {reason}") from exc
+    finally:
+        for fd in fds:
+            os.close(fd)
 
     pid = proc.pid
     pidfd = _open_pidfd(pid)
@@ -136,6 +168,18 @@ async def spawn_agent(
         create_time = psutil.Process(pid).create_time()
     except psutil.Error:  # it already exited and was reaped
         create_time = time.time()
+    contain: Containment
+    if cgroup is not None:
+        contain = CgroupContainment(cgroup, pid)
+    else:
+        marker = (env[RUN_KEY], env[AGENT_KEY]) if RUN_KEY in env and AGENT_KEY in env else None
+        contain = TreeContainment(pid, pid, create_time, marker)
     return AgentProcess(
-        pid=pid, pgid=pid, create_time=create_time, process=proc, argv=list(argv), pidfd=pidfd
+        pid=pid,
+        pgid=pid,
+        create_time=create_time,
+        process=proc,
+        argv=list(argv),
+        contain=contain,
+        pidfd=pidfd,
     )

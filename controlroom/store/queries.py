@@ -61,6 +61,7 @@ _END_KINDS = (
     "agent_crashed",
     "kill_completed",
     "budget_exceeded",
+    "limit_exceeded",
     "breaker_opened",
 )
 """Kinds ``derive_outcome`` looks at (the last of each, per agent and run)."""
@@ -357,6 +358,8 @@ def derive_outcome(last: dict[str, tuple[int, dict[str, Any]]]) -> tuple[str, st
 
     if (f := after_spawn("budget_exceeded")) is not None:
         return "budget_stopped", f"{f.get('limit')} {f.get('value')} over cap {f.get('cap')}"
+    if (f := after_spawn("limit_exceeded")) is not None:
+        return "failed", f"limit: {f.get('limit')} exceeded"
     if (f := after_spawn("breaker_opened")) is not None:
         return "breaker_open", str(f.get("reason", ""))
     if after_spawn("kill_completed") is not None:
@@ -592,6 +595,32 @@ def recorded_processes_in(db: Path, runs: int = 20) -> list[RecordedProcess]:
     conn = open_readonly(db)
     try:
         return recorded_processes(conn, runs)
+    finally:
+        conn.close()
+
+
+def recorded_cgroups(conn: sqlite3.Connection, runs: int = 20) -> dict[str, list[str]]:
+    """The cgroup directories each of the newest ``runs`` runs made (``containment`` events)."""
+    run_rows = conn.execute(
+        "SELECT run FROM events WHERE kind = 'run_started' ORDER BY id DESC LIMIT ?", (runs,)
+    ).fetchall()
+    found: dict[str, list[str]] = {}
+    for (run,) in run_rows:
+        for (payload,) in conn.execute(
+            "SELECT payload FROM events WHERE run = ? AND kind = 'containment'", (run,)
+        ):
+            dirs = json.loads(payload).get("cgroups") or []
+            found.setdefault(run, []).extend(str(d) for d in dirs)
+    return found
+
+
+def recorded_cgroups_in(db: Path, runs: int = 20) -> dict[str, list[str]]:
+    """``recorded_cgroups`` of the database file ``db`` (none when it does not exist yet)."""
+    if not db.exists():
+        return {}
+    conn = open_readonly(db)
+    try:
+        return recorded_cgroups(conn, runs)
     finally:
         conn.close()
 

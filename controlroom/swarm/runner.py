@@ -34,6 +34,7 @@ from controlroom.models import (
     Handoff,
 )
 from controlroom.policy.breaker import CircuitBreaker
+from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.pipes import OutputPipes
 from controlroom.process.spawn import AgentProcess, spawn_agent
 from controlroom.swarm.bus import EventBus
@@ -66,6 +67,8 @@ class AgentHost(Protocol):
     def handle(self, runner: AgentRunner, event: EventBase) -> None: ...
 
     async def launch_plan(self, runner: AgentRunner) -> LaunchPlan: ...
+
+    async def agent_cgroup(self, runner: AgentRunner) -> AgentCgroup | None: ...
 
     def runner_finished(self, runner: AgentRunner) -> None: ...
 
@@ -224,6 +227,7 @@ class AgentRunner:
                 agent=self.name,
                 stdout=pipes.child_stdout,
                 stderr=pipes.child_stderr,
+                cgroup=await self.host.agent_cgroup(self),
             )
         except BaseException:
             pipes.close()
@@ -249,6 +253,7 @@ class AgentRunner:
                 argv=argv,
                 workspace=str(cwd),
                 attempt=self.attempt,
+                cgroup=proc.contain.cgroup,
             ),
         )
         if self.stop_state is None:

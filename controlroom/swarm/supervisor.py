@@ -19,13 +19,14 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
 from controlroom import __version__
 from controlroom._errors import AuditError, ControlError
 from controlroom.models import (
+    AgentExited,
     AgentPaused,
     AgentResumed,
     AgentState,
@@ -38,6 +39,7 @@ from controlroom.models import (
     HandoffRejected,
     KillCompleted,
     KillRequested,
+    LimitExceeded,
     OperatorAction,
     OrphanFound,
     RunEnded,
@@ -48,11 +50,13 @@ from controlroom.models import (
 )
 from controlroom.policy.governor import BudgetGovernor, Decision, Stop
 from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict, price_usage
+from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
-from controlroom.process.orphans import Orphan, find_orphans
+from controlroom.process.orphans import Orphan, find_orphans, leftover_cgroups, remove_cgroups
+from controlroom.process.runcontain import RunContainment
 from controlroom.store.async_queries import events_since
-from controlroom.store.queries import recorded_processes_in
+from controlroom.store.queries import recorded_cgroups_in, recorded_processes_in
 from controlroom.store.redact import Redactor
 from controlroom.swarm.bus import EventBus, EventRecorder
 from controlroom.swarm.gates import Gate
@@ -115,6 +119,9 @@ class Supervisor:
             spec.name: AgentRunner(spec, self, clock) for spec in config.agents
         }
         self.orphans: list[Orphan] = []
+        self.containment = RunContainment(None, "not started")
+        self._strikes: dict[str, dict[str, int]] = {}  # agent -> limit -> kernel strikes seen
+        self._sweeps: dict[str, asyncio.Task[None]] = {}  # agent -> kill of what it left behind
         self._tick_seconds = tick_seconds
         self._sample_seconds = sample_seconds
         self._background: list[asyncio.Task[None]] = []
@@ -145,7 +152,11 @@ class Supervisor:
             assert isinstance(event, Usage)
             # Straight into __dict__: a plain float field, set once per usage line.
             event.__dict__["cost_usd"] = price_usage(event, self._price)
+        elif kind is AgentExited:
+            self._check_limits(runner)  # an OOM kill is why it exited: say so first
         self.bus.publish(event)
+        if kind is AgentExited:
+            self._sweep_leftovers(runner)
         decisions = self.governor.observe(event, self.clock())
         if decisions:
             self._carry_out(decisions)
@@ -175,11 +186,20 @@ class Supervisor:
             return
         self._started = True
         become_subreaper()
+        self.containment = RunContainment.open(self.config.swarm.containment, self.run_id)
         self.publish(
             RunStarted(
                 swarm=self.config.swarm.name, pid=os.getpid(), version=__version__, mode=self.mode
             )
         )
+        self.orphans, cleaned = self._find_orphans()
+        self.publish(self.containment.event(cleaned))
+        for spec in self.config.agents:
+            for problem in self.containment.unenforced(spec.limits):
+                self.publish(
+                    ErrorEvent(agent=spec.name, message=f"limit not enforced: {problem}",
+                               where="limits")
+                )
         self.publish(
             ConfigLoaded(
                 path=self.config.source,
@@ -187,7 +207,6 @@ class Supervisor:
                 sha256=_file_sha256(self.config.source),
             )
         )
-        self.orphans = self._find_orphans()
         for orphan in self.orphans:
             self.publish(
                 OrphanFound(
@@ -211,15 +230,21 @@ class Supervisor:
         """Until every agent has ended; True when every one is done."""
         await self._all_final.wait()
         await asyncio.gather(*(r.join() for r in self.runners.values()))
-        if self._stops:
+        while self._stops:  # every kill under way is recorded before the run may end
             await asyncio.gather(*self._stops, return_exceptions=True)
         return all(r.state == AgentState.DONE for r in self.runners.values())
 
     async def close(self, outcome: str | None = None, detail: str = "") -> None:
-        """Stop the background tasks and record how the run ended."""
+        """Stop the background tasks, sweep what agents left behind, record how the run ended."""
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        for runner in self.runners.values():
+            self._sweep_leftovers(runner, "the run ended")
+        await asyncio.gather(*self._sweeps.values(), return_exceptions=True)
+        for path in await asyncio.to_thread(self.containment.close):
+            self.publish(ErrorEvent(message=f"cgroup {path} still holds processes: kept",
+                                    where="containment"))
         if outcome is None:
             ok = all(r.state == AgentState.DONE for r in self.runners.values())
             outcome = "success" if ok else "failed"
@@ -235,6 +260,13 @@ class Supervisor:
 
     async def review(self, runner: AgentRunner) -> ReviewVerdict:
         return await self.pipeline.review(runner)
+
+    async def agent_cgroup(self, runner: AgentRunner) -> AgentCgroup | None:
+        """The cgroup the agent is born in, once what it left last time is gone (or None)."""
+        sweep = self._sweeps.get(runner.name)
+        if sweep is not None:
+            await asyncio.gather(sweep, return_exceptions=True)
+        return self.containment.agent_cgroup(runner.spec)
 
     async def launch_plan(self, runner: AgentRunner) -> LaunchPlan:
         spec = runner.spec
@@ -271,6 +303,7 @@ class Supervisor:
         if runner.process is None or not runner.alive or runner.state != AgentState.RUNNING:
             raise ControlError(f"agent {agent!r} is {runner.state}, not running")
         reached = runner.process.pause()
+        await runner.process.contain.settle_paused()
         self._paused_at[agent] = self.clock()
         self.handle(runner, AgentPaused(agent=agent, by=by))
         runner.set_state(AgentState.PAUSED, f"paused by {by}")
@@ -368,6 +401,7 @@ class Supervisor:
                     "breaker_open": runner.breaker.is_open,
                     "handoff": runner.handoff.model_dump() if runner.handoff else None,
                     "meter": meter_dict(meter) if meter is not None else None,
+                    "containment": self._containment_view(runner),
                 }
             )
         return {
@@ -460,10 +494,18 @@ class Supervisor:
     ) -> None:
         if freeze:
             self._freeze(runner)
-        task = asyncio.create_task(self._stop(runner, final_state, by, reason))
+        if not runner.request_stop(final_state, reason):
+            return  # a stop is already under way
+        self._track(self._stop_now(runner, final_state, by, reason, None, True))
+        self.reader.hurry()  # the kill's first step (its SIGTERM) waits for no flood
+
+    def _track(
+        self, stop: Coroutine[Any, Any, KillReport | None]
+    ) -> asyncio.Task[KillReport | None]:
+        task = asyncio.create_task(stop)
         self._stops.add(task)
         task.add_done_callback(self._stops.discard)
-        self.reader.hurry()  # the kill's first step (its SIGTERM) waits for no flood
+        return task
 
     async def _stop(
         self,
@@ -473,18 +515,31 @@ class Supervisor:
         reason: str,
         grace: float | None = None,
     ) -> KillReport | None:
-        first = runner.request_stop(final_state, reason)
+        """Stop and kill ``runner``; tracked, so the run does not end before it is recorded."""
+        return await self._track(self._stop_now(runner, final_state, by, reason, grace, False))
+
+    async def _stop_now(
+        self,
+        runner: AgentRunner,
+        final_state: AgentState,
+        by: str,
+        reason: str,
+        grace: float | None,
+        requested: bool,
+    ) -> KillReport | None:
+        first = requested or runner.request_stop(final_state, reason)
         if not first and grace is None:
             return None  # a stop is already under way; an explicit grace may hurry it
         if runner.is_final and not runner.alive:
             return None
         self.publish(KillRequested(agent=runner.name, by=by, reason=reason))
-        if runner.process is not None and runner.alive:
+        proc = runner.process
+        if proc is not None and (runner.alive or proc.contain.leftovers()):
             wait = runner.spec.budget.kill_grace_seconds if grace is None else grace
-            report = await runner.process.kill(wait)
+            report = await proc.kill(wait)
         else:
             report = KillReport(duration_ms=0.0, processes=0, survivors=0, escalated=False)
-            runner.wake()
+        runner.wake()
         await self.bus.publish_durable(
             KillCompleted(
                 agent=runner.name,
@@ -522,18 +577,90 @@ class Supervisor:
                     rss_bytes=sample.rss_bytes,
                     processes=sample.processes,
                 )
+                self._check_limits(runner)
+            leaders = {r.process.pid for r in self.runners.values() if r.process and r.alive}
+            self.containment.reap(leaders)
             await asyncio.sleep(self._sample_seconds)
 
-    def _find_orphans(self) -> list[Orphan]:
+    # ------------------------------------------------------------------ containment
+
+    def _check_limits(self, runner: AgentRunner) -> None:
+        """Stop an agent the kernel held to a limit (an OOM kill, a refused fork), saying which."""
+        proc = runner.process
+        if proc is None:
+            return
+        seen = self._strikes.setdefault(runner.name, {})
+        for limit, count in proc.contain.strikes().items():
+            if count <= seen.get(limit, 0):
+                continue
+            seen[limit] = count
+            cap = getattr(runner.spec.limits, limit)
+            what = "OOM kill" if limit == "memory_max" else "refused fork"
+            self.publish(
+                LimitExceeded(
+                    agent=runner.name, limit=limit, cap=float(cap), count=count,
+                    detail=f"{count} {what}{'s' if count != 1 else ''} by the kernel",
+                )
+            )
+            self._stop_soon(runner, AgentState.FAILED, "limits", f"limit: {limit} exceeded")
+
+    def _containment_view(self, runner: AgentRunner) -> dict[str, Any]:
+        """How this agent is contained: mode, its cgroup, its limits and those not enforced."""
+        proc = runner.process
+        return {
+            "mode": self.containment.mode,
+            "cgroup": proc.contain.cgroup if proc is not None else "",
+            "limits": runner.spec.limits.model_dump(exclude_none=True),
+            "unenforced": self.containment.unenforced(runner.spec.limits),
+        }
+
+    def _sweep_leftovers(self, runner: AgentRunner, why: str = "the agent exited") -> None:
+        """Kill what an exited agent left running (daemons), recorded like any kill."""
+        proc = runner.process
+        if proc is None or runner.alive or runner.name in self._sweeps:
+            return
+        if runner.stop_state is not None and not runner.is_final:
+            return  # a stop is under way: its kill takes them
+        if not proc.contain.leftovers():
+            return
+
+        async def sweep() -> None:
+            try:
+                reason = f"{why}, leaving processes behind"
+                self.publish(KillRequested(agent=runner.name, by="controlroom", reason=reason))
+                report = await proc.kill(runner.spec.budget.kill_grace_seconds)
+                await self.bus.publish_durable(
+                    KillCompleted(
+                        agent=runner.name,
+                        duration_ms=round(report.duration_ms, 3),
+                        survivors=report.survivors,
+                        processes=report.processes,
+                        escalated=report.escalated,
+                    )
+                )
+            finally:
+                self._sweeps.pop(runner.name, None)
+
+        self._sweeps[runner.name] = asyncio.create_task(sweep())
+
+    def _find_orphans(self) -> tuple[list[Orphan], list[str]]:
+        """Earlier runs' agents still alive, and their empty cgroups (removed here)."""
         import sqlite3
 
         try:
             recorded = recorded_processes_in(self.db_path)
+            cgroups = recorded_cgroups_in(self.db_path)
         except (AuditError, sqlite3.Error) as exc:
             where = str(self.db_path)
             self.publish(ErrorEvent(message=f"orphan check skipped: {exc}", where=where))
-            return []
-        return find_orphans(recorded, exclude_run=self.run_id)
+            return [], []
+        orphans = find_orphans(recorded, exclude_run=self.run_id, cgroups=cgroups)
+        left = leftover_cgroups(cgroups, exclude_run=self.run_id)
+        busy_runs = {o.run for o in orphans}
+        removed, _ = remove_cgroups(
+            [d for run, dirs in left.items() if run not in busy_runs for d in dirs]
+        )
+        return orphans, removed
 
 
 def _file_sha256(path: str) -> str:

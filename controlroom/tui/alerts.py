@@ -1,10 +1,11 @@
 """Which events must reach the operator at once, in words, with a severity.
 
 A toast and the terminal bell for: a gate starting to wait, a budget warning,
-a budget stop, a breaker opening, a crash, an orphan of an earlier run. The
-kind is checked on the raw dict first, so the thousands of usage and output
-events a second cost one set lookup; only alerts are parsed into models (to
-be worded by ``controlroom.text``, as the headless log words them).
+a budget stop, a limit the kernel enforced, a breaker opening, a crash, an
+orphan of an earlier run. The kind is checked on the raw dict first, so the
+thousands of usage and output events a second cost one set lookup; only
+alerts are parsed into models (to be worded by ``controlroom.text``, as the
+headless log words them).
 
 ``AlertBatcher`` coalesces a burst (a swarm of 100 agents crossing 80 % of
 a shared cost cap at once) into one toast instead of a hundred.
@@ -25,6 +26,7 @@ ALERT_KINDS: Mapping[str, tuple[str, Severity]] = {
     "gate_requested": ("Gate waiting", "warning"),
     "budget_warning": ("Budget warning", "warning"),
     "budget_exceeded": ("Budget stop", "error"),
+    "limit_exceeded": ("Limit enforced", "error"),
     "breaker_opened": ("Breaker open", "error"),
     "agent_crashed": ("Agent crashed", "error"),
     "orphan_found": ("Orphan process", "error"),

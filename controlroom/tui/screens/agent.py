@@ -103,6 +103,22 @@ def processes_phrase(agent: dict[str, Any] | None) -> str:
     return f"pid {pid}, {processes} {plural} in its tree"
 
 
+def describe_containment(agent: dict[str, Any] | None) -> str:
+    """`cgroup …/agent-a · limits memory 512M, pids 64` — what holds this agent's processes."""
+    contained = (agent or {}).get("containment") or {}
+    mode = contained.get("mode")
+    if not mode:
+        return ""
+    where = f"cgroup {contained['cgroup']}" if contained.get("cgroup") else str(mode)
+    limits = ", ".join(
+        f"{limit_label(name)} {limit_value(name, float(value))}"
+        for name, value in (contained.get("limits") or {}).items()
+    )
+    parts = [f"contained by {where}", f"limits {limits}" if limits else "no limits"]
+    parts += [f"NOT ENFORCED {problem}" for problem in contained.get("unenforced") or []]
+    return " · ".join(parts)
+
+
 class LimitRow(Vertical):
     """One budget limit: its name and a bar, then value / cap and the time left."""
 
@@ -162,6 +178,7 @@ class AgentScreen(Screen[None]):
             with VerticalScroll(id="agent-right"):
                 yield Vertical(id="agent-limits")
                 yield Static("", id="agent-spend", markup=False)
+                yield Static("", id="agent-containment", markup=False)
                 yield Log(max_lines=TOOL_LINES, id="agent-tools")
                 with Vertical(id="agent-handoff"):
                     for field in ("changed", "next_needs", "risks"):
@@ -255,6 +272,7 @@ class AgentScreen(Screen[None]):
         meter = agent.get("meter")
         self._show_limits((meter or {}).get("limits") or [])
         self.query_one("#agent-spend", Static).update(describe_spend(meter))
+        self.query_one("#agent-containment", Static).update(describe_containment(agent))
         handoff = agent.get("handoff") or {}
         for field in ("changed", "next_needs", "risks"):
             self.query_one(f"#agent-handoff-{field}", Static).update(str(handoff.get(field) or "—"))

@@ -1,0 +1,262 @@
+"""One interface to an agent's processes, whichever way they are contained.
+
+``AgentProcess`` (spawn.py) holds one of these and asks it to kill, pause,
+resume, sample and look for what the agent left behind:
+
+* ``CgroupContainment``: the agent's own cgroup (cgroup.py). Kill is
+  SIGTERM to every member, then ``cgroup.kill``; done when ``cgroup.events``
+  says ``populated 0``, and survivors are counted from ``cgroup.procs``, never
+  from what we knew. Pause is ``cgroup.freeze``. Meters read the cgroup's files.
+* ``TreeContainment``: where no cgroup could be made. The tree walk
+  (tree.py, kill.py), plus every process carrying the agent's marker in its
+  environment (marker.py), re-parented ones included.
+
+Both return the same ``KillReport`` and ``TreeSample``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Collection, Iterable
+from typing import Protocol
+
+import psutil
+
+from controlroom.process.cgroup import AgentCgroup, cgroup_of
+from controlroom.process.kill import KillReport, kill_process_tree
+from controlroom.process.marker import marked_processes
+from controlroom.process.tree import (
+    TreeCache,
+    TreeSample,
+    _child_pids,
+    pause_tree,
+    resume_tree,
+    sample_tree,
+)
+
+__all__ = [
+    "CgroupContainment",
+    "Containment",
+    "TreeContainment",
+    "kill_cgroup",
+    "reap_adopted",
+]
+
+_FREEZE_WAIT_SECONDS = 0.5  # a task in uninterruptible sleep may hold a freeze back; go on then
+
+
+class Containment(Protocol):
+    """How one agent's processes are found, stopped, frozen and measured."""
+
+    mode: str  # "cgroup" or "process-tree"
+    cgroup: str  # the cgroup's directory, or ""
+
+    async def kill(self, grace: float) -> KillReport: ...
+
+    def pause(self) -> int: ...
+
+    async def settle_paused(self) -> bool: ...
+
+    def resume(self) -> int: ...
+
+    def sample(self) -> TreeSample: ...
+
+    def strikes(self) -> dict[str, int]: ...
+
+    def leftovers(self) -> int: ...
+
+
+class CgroupContainment:
+    """An agent whose every process was born in its own cgroup."""
+
+    mode = "cgroup"
+
+    def __init__(self, group: AgentCgroup, leader: int) -> None:
+        self.group = group
+        self.cgroup = group.path
+        self.leader = leader
+
+    async def kill(self, grace: float) -> KillReport:
+        return await kill_cgroup(self.group, grace, leader=self.leader)
+
+    def pause(self) -> int:
+        self.group.freeze(True)
+        return len(self.group.pids())
+
+    async def settle_paused(self) -> bool:
+        return await self.group.wait_for("frozen", 1, _FREEZE_WAIT_SECONDS)
+
+    def resume(self) -> int:
+        self.group.freeze(False)
+        return len(self.group.pids())
+
+    def sample(self) -> TreeSample:
+        pids = self.group.pids()
+        memory = self.group.memory_bytes()
+        if memory is None:
+            memory = sum(_rss(pid) for pid in pids)
+        return TreeSample(
+            cpu_percent=self.group.cpu_percent(), rss_bytes=memory, processes=len(pids)
+        )
+
+    def strikes(self) -> dict[str, int]:
+        return self.group.strikes()
+
+    def leftovers(self) -> int:
+        return len(self.group.pids())
+
+
+class TreeContainment:
+    """An agent known by its tree, group, session and environment marker."""
+
+    mode = "process-tree"
+    cgroup = ""
+
+    def __init__(
+        self, pid: int, pgid: int, create_time: float, marker: tuple[str, str] | None
+    ) -> None:
+        self.pid = pid
+        self.pgid = pgid
+        self.create_time = create_time
+        self.marker = marker  # (run, agent)
+        self.cache = TreeCache()
+
+    def known(self) -> list[psutil.Process]:
+        """Processes seen in earlier samples, and every one carrying the marker now."""
+        found = {p.pid: p for p in self.cache.known()}
+        if self.marker is not None:
+            for proc in marked_processes(*self.marker):
+                found.setdefault(proc.pid, proc)
+        return list(found.values())
+
+    async def kill(self, grace: float) -> KillReport:
+        return await kill_process_tree(
+            self.pid, grace=grace, pgid=self.pgid, known=self.known(), create_time=self.create_time
+        )
+
+    def pause(self) -> int:
+        return pause_tree(
+            self.pid, pgid=self.pgid, create_time=self.create_time, known=self.known()
+        )
+
+    async def settle_paused(self) -> bool:
+        return True
+
+    def resume(self) -> int:
+        return resume_tree(
+            self.pid, pgid=self.pgid, create_time=self.create_time, known=self.known()
+        )
+
+    def sample(self) -> TreeSample:
+        return sample_tree(self.pid, self.cache)
+
+    def strikes(self) -> dict[str, int]:
+        return {}
+
+    def leftovers(self) -> int:
+        return sum(1 for p in self.known() if p.pid != self.pid and _alive(p))
+
+
+async def kill_cgroup(
+    group: AgentCgroup, grace: float, *, leader: int | None = None, kill_wait: float = 2.0
+) -> KillReport:
+    """SIGTERM every member, ``cgroup.kill`` what is left after ``grace``; verify by the kernel.
+
+    A paused (frozen) agent is thawed after its SIGTERMs, so it can act on
+    them. Before ``cgroup.kill`` the cgroup is frozen and its members read:
+    nothing forks between that count and the kill. ``processes`` counts
+    every member the kill met; ``survivors`` is what ``cgroup.procs`` still
+    lists when the wait ends (0 once ``cgroup.events`` says ``populated 0``).
+    """
+    started = time.perf_counter()
+    seen: set[int] = set()
+    escalated = False
+    done = not group.populated()
+    if not done and grace > 0:
+        group.signal_members(signal.SIGTERM, seen)
+        group.freeze(False)
+        group.signal_members(signal.SIGTERM, seen)  # forked between the read and the thaw
+        done = await group.wait_for("populated", 0, grace)
+    if not done:
+        escalated = True
+        group.freeze(True)
+        await group.wait_for("frozen", 1, _FREEZE_WAIT_SECONDS)
+        seen.update(group.pids())
+        group.kill()
+        done = await group.wait_for("populated", 0, kill_wait)
+    survivors = 0 if done else len(group.pids())
+    group.freeze(False)  # the next attempt of the agent is born in this cgroup
+    _reap(seen - {leader})
+    return KillReport(
+        duration_ms=(time.perf_counter() - started) * 1000,
+        processes=len(seen),
+        survivors=survivors,
+        escalated=escalated,
+    )
+
+
+def reap_adopted(cgroups: Collection[str], keep: Collection[int]) -> int:
+    """Collect the exit status of our zombie children that came from the agents' cgroups.
+
+    As child subreaper the control room adopts an agent's orphans, and must
+    reap them when they die. Only zombies whose ``/proc/<pid>/cgroup`` names
+    one of ``cgroups``, and none of ``keep`` (the agents' own processes, which
+    asyncio waits for), are taken: no other child's status is ever stolen.
+    One pass over our children: call it once per sampling round, not per agent.
+    """
+    names = set(cgroups)
+    adopted = [
+        pid
+        for pid in _child_pids(os.getpid())
+        if pid not in keep and _zombie(pid) and cgroup_of(pid) in names
+    ]
+    return _reap(adopted)
+
+
+def _reap(pids: Iterable[int]) -> int:
+    """Reap those of ``pids`` that are zombie children of ours (others are left alone)."""
+    me = os.getpid()
+    reaped = 0
+    for pid in pids:
+        stat = _stat(pid)
+        if stat is None or stat[0] != b"Z" or stat[1] != me:
+            continue
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                reaped += 1
+        except ChildProcessError:
+            continue
+    return reaped
+
+
+def _stat(pid: int) -> tuple[bytes, int] | None:
+    """(state, parent pid) from ``/proc/<pid>/stat``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[0], int(fields[1])
+
+
+def _zombie(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] == b"Z"
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
