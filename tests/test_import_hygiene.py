@@ -30,6 +30,7 @@ HEADLESS_MODULES = (
     "controlroom",
     "controlroom.config",
     "controlroom.text",
+    "controlroom.inert",
     "controlroom.cli",
 )
 
