@@ -8,9 +8,15 @@ typed event (stored payloads and control-API dicts are parsed first, with
 jsonl`` has always carried in its ``step`` field, which is public interface,
 so they must not change. ``worth_a_line`` says which events the logs print.
 
+Every sentence is inert (``controlroom.inert``): whatever an agent wrote
+into an event (a status, a tool, an error, a gate title) comes out without
+a control or escape sequence, on one line, so no surface that prints a
+sentence can have its terminal driven by an agent. The events themselves,
+and the audit log, keep the original.
+
 The formatters (tokens, money, durations, limits) are the only ones: a
 screen, a table or a sentence that shows a number of that kind calls one of
-them. Imports ``models`` only.
+them. Imports ``models`` and ``inert`` only.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 
+from controlroom.inert import inert_line
 from controlroom.models import (
     EVENT_ADAPTER,
     AgentCrashed,
@@ -200,9 +207,9 @@ def limit_value(limit: str, value: float | None, *, short: bool = False) -> str:
 
 
 def one_line(value: Any, limit: int = 160) -> str:
-    """``value`` on one line (JSON for data), cut at ``limit`` characters with ``…``."""
+    """``value`` on one line (JSON for data), inert, cut at ``limit`` characters with ``…``."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ⏎ ".join(part.strip() for part in text.strip().splitlines())
+    text = inert_line(" ⏎ ".join(part.strip() for part in text.strip().splitlines()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -228,12 +235,12 @@ def _words(kind: type[E]) -> Callable[[Callable[[E], str]], Callable[[E], str]]:
 
 
 def describe(event: EventBase) -> str:
-    """The event in words: one line of plain English."""
+    """The event in words: one line of plain English, inert whatever the agent wrote."""
     describer = _WORDS.get(type(event))
     if describer is None:  # a kind without a sentence yet: its fields, as data
         fields = event.model_dump(mode="json", exclude=set(BASE_KEYS))
         return one_line({k: fields[k] for k in sorted(fields)})
-    return describer(event)
+    return inert_line(describer(event))
 
 
 def describe_payload(data: Mapping[str, Any]) -> str:

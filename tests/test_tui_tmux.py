@@ -9,19 +9,14 @@ end, whatever happens; every wait is bounded.
 
 from __future__ import annotations
 
-import os
-import shlex
 import shutil
-import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from termkit import terminal
 from tui_harness import audit_rows, kill_recorded, run_id_of, tree_alive, write_config
 
 pytestmark = [
@@ -56,58 +51,6 @@ budget = { kill_grace_seconds = 2 }
 name = "idler"
 command = ["{python}", "{agents}/well_behaved.py", "idler", "30"]
 """
-
-
-class Terminal:
-    """One tmux session on a private server."""
-
-    def __init__(self, server: str, session: str) -> None:
-        self.server = server
-        self.session = session
-
-    def tmux(self, *args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-L", self.server, *args], capture_output=True, text=True, timeout=10
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.session)
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", self.session, *keys)
-
-    def until(self, check: Callable[[str], Any], timeout: float = 15.0) -> Any:
-        """Poll the screen until ``check(screen)`` is truthy; its value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if value := check(text):
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {check.__qualname__}; screen:\n{text}")
-            time.sleep(0.05)
-
-
-@contextmanager
-def terminal(folder: Path, command: list[str]) -> Iterator[Terminal]:
-    """``command`` in a 160×48 tmux pane in ``folder``; after it exits the pane says EXIT=n."""
-    server = f"cr-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    term = Terminal(server, "dash")
-    env = {"XDG_CONFIG_HOME": str(folder / "xdg"), "TERM": "xterm-256color", "TZ": "UTC"}
-    line = " ".join(
-        ["env", *(f"{k}={shlex.quote(v)}" for k, v in env.items()), *map(shlex.quote, command)]
-    )
-    script = f"{line}; echo EXIT=$?; sleep 60"
-    try:
-        term.tmux(
-            "new-session", "-d", "-s", term.session, "-x", "160", "-y", "48", "-c", str(folder),
-            "sh", "-c", script,
-        )  # fmt: skip
-        yield term
-    finally:
-        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True, timeout=10)
 
 
 def row(screen: str, agent: str) -> str:

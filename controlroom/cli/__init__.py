@@ -62,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return handler(args)
-    except ControlRoomError as exc:
-        print(f"controlroom: {exc}", file=sys.stderr)
+    except ControlRoomError as exc:  # may quote what an agent wrote: keep it inert
+        from controlroom.inert import inert
+
+        print(f"controlroom: {inert(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -30,6 +30,7 @@ from controlroom.cli.render import (
     print_jsonl,
     print_table,
 )
+from controlroom.inert import inert_line, json_inert
 
 if TYPE_CHECKING:
     from controlroom.store.queries import EventRow, RunSummary, Timeline
@@ -319,9 +320,10 @@ def _write_events(
 ) -> int:
     if fmt == "jsonl":
         return print_jsonl((event_record(e) for e in events), file=out)
-    if fmt == "csv":
+    if fmt == "csv":  # exact into a file; inert on stdout, which may be a terminal
         columns = _csv_columns(kinds)
-        return print_csv(_csv_records(events, columns), columns, file=out)
+        rows = _csv_records(events, columns)
+        return print_csv(rows, columns, file=out, exact=out is not sys.stdout)
     raise ValueError(fmt)
 
 
@@ -398,7 +400,7 @@ def _cmd_show(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
         raise AuditError(f"no event {args.event_id} in {args.db_path}")
     record = {**event_record(event), "prev_hash": event.prev_hash, "hash": event.hash}
     if args.format == "json":
-        print(json.dumps(record, indent=2, ensure_ascii=False))
+        print(json_inert(json.dumps(record, indent=2, ensure_ascii=False)))
         return 0
     print(f"event {event.id}: {describe_payload(event.payload)}")
     base = {
@@ -410,10 +412,14 @@ def _cmd_show(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
     }
     for key, value in base.items():
         print(f"  {key:<10} {value}")
-    for key, value in event.fields.items():
+    for key, value in event.fields.items():  # what the agent wrote: inert, one line each
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         if isinstance(value, dict | list) and len(text) > 60:
-            text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + " " * 13)
+            text = json.dumps(value, indent=2, ensure_ascii=False)
+            text = "\n".join(inert_line(line) for line in text.splitlines())
+            text = text.replace("\n", "\n" + " " * 13)
+        else:
+            text = inert_line(text)
         print(f"  {key:<10} {text}")
     print(f"  {'prev_hash':<10} {event.prev_hash}")
     print(f"  {'hash':<10} {event.hash}")
@@ -484,7 +490,8 @@ def _print_story(story: Timeline) -> None:
         f"{story.output_lines} output lines"
         + (f" · {story.malformed_lines} malformed" if story.malformed_lines else "")
     )
-    print(f"ended: {story.outcome}" + (f" ({story.reason})" if story.reason else ""))
+    reason = f" ({inert_line(story.reason)})" if story.reason else ""
+    print(f"ended: {story.outcome}{reason}")
 
 
 # --------------------------------------------------------------------------- runs

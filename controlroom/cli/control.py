@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from controlroom.cli.render import add_format_argument, iso_utc, print_jsonl, print_table
+from controlroom.inert import inert_line
 
 if TYPE_CHECKING:
     from controlroom.control.client import ControlClient
@@ -228,13 +229,14 @@ def _gate_text(gate: dict[str, Any]) -> str:
 
 def _approve(client: ControlClient, args: argparse.Namespace) -> int:
     gate = client.request("approve", {"gate": args.gate, "reason": args.message})
-    print(f"approved {gate['id']} ({gate.get('title') or gate['kind']})")
+    print(f"approved {gate['id']} ({inert_line(gate.get('title') or gate['kind'])})")
     return 0
 
 
 def _reject(client: ControlClient, args: argparse.Namespace) -> int:
     gate = client.request("reject", {"gate": args.gate, "reason": args.message})
-    print(f"rejected {gate['id']} ({gate.get('title') or gate['kind']}): {args.message}")
+    title = inert_line(gate.get("title") or gate["kind"])
+    print(f"rejected {gate['id']} ({title}): {inert_line(args.message)}")
     return 0
 
 

@@ -5,6 +5,11 @@ Verbs build plain ``dict`` rows and pick a writer; scripts rely on the
 rendered the same way everywhere: ``None`` is empty, booleans are
 ``true``/``false``, nested values are compact JSON, timestamps are ISO 8601
 UTC with milliseconds (``2026-11-25T02:03:04.123Z``).
+
+Values may hold what an agent wrote, so every writer is inert
+(``controlroom.inert``): a table cell is one inert line; JSON lines escape
+whatever a terminal could obey and still decode to the exact value; CSV
+cells drop control characters unless the CSV goes to a file (``exact``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from controlroom.inert import inert, inert_line, json_inert
 
 __all__ = [
     "add_format_argument",
@@ -69,7 +76,7 @@ def print_table(
     """
     out = file if file is not None else sys.stdout
     titles = {c: (headers or {}).get(c, c.upper()) for c in columns}
-    texts = [{c: cell_text(row.get(c)) for c in columns} for row in rows]
+    texts = [{c: inert_line(cell_text(row.get(c))) for c in columns} for row in rows]
     used: dict[str, int] = {}
     for c in columns:
         if widths is not None and c in widths:
@@ -100,11 +107,11 @@ def print_table(
 
 
 def print_jsonl(rows: Iterable[Mapping[str, Any]], *, file: TextIO | None = None) -> int:
-    """One compact JSON object per line; returns how many were written."""
+    """One compact JSON object per line, inert and exact; returns how many were written."""
     out = file if file is not None else sys.stdout
     count = 0
     for row in rows:
-        out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+        out.write(json_inert(json.dumps(row, ensure_ascii=False, separators=(",", ":"))) + "\n")
         count += 1
     return count
 
@@ -115,15 +122,21 @@ def print_csv(
     *,
     header: bool = True,
     file: TextIO | None = None,
+    exact: bool = False,
 ) -> int:
-    """RFC 4180 CSV with a header row; cells rendered by ``cell_text``. Returns rows written."""
+    """RFC 4180 CSV with a header row; cells rendered by ``cell_text``. Returns rows written.
+
+    Cells are inert (newlines kept, quoted) unless ``exact``: CSV has no
+    escapes, so only a file, never a terminal, gets what the agent wrote.
+    """
     out = file if file is not None else sys.stdout
     writer = csv.writer(out, lineterminator="\n")
     if header:
         writer.writerow(columns)
+    cell = cell_text if exact else lambda value: inert(cell_text(value))
     count = 0
     for row in rows:
-        writer.writerow([cell_text(row.get(c)) for c in columns])
+        writer.writerow([cell(row.get(c)) for c in columns])
         count += 1
     return count
 

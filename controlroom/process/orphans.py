@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from controlroom.inert import inert_line
 from controlroom.models.records import RecordedProcess
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.cgroupfs import layout
@@ -52,9 +53,10 @@ class Orphan:
     how: str  # "recorded" (an agent's own process) or "environment" (a descendant)
 
     def describe(self) -> str:
+        """One line for a terminal; the command line is the process's own (inert here)."""
         return (
             f"orphan: agent {self.agent} of run {self.run} is still running "
-            f"(pid {self.pid}, {self.how}): {self.cmdline[:80]}"
+            f"(pid {self.pid}, {self.how}): {inert_line(self.cmdline)[:80]}"
         )
 
 
