@@ -94,3 +94,20 @@ def test_json_escapes_what_json_dumps_leaves_raw() -> None:
     raw = json.dumps({"t": "a\x9b2Jb\u202ec"}, ensure_ascii=False)
     assert "\x9b" in raw  # json.dumps alone writes the 8-bit CSI as it is
     assert json_inert(raw) == '{"t": "a\\u009b2Jb\\u202ec"}'
+
+
+def test_the_dashboards_line_filter_cleans_text_and_keeps_control_segments() -> None:
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.color import Color
+
+    from controlroom.tui.inert_filter import InertFilter
+
+    bold = Style(bold=True)
+    cursor = Segment("\x1b[5;1H", None, [])  # Textual's own control segment: left as it is
+    line = [Segment("deploy", bold), Segment(ATTACKS["clipboard (OSC 52)"]), cursor]
+    out = InertFilter().apply(line, Color(0, 0, 0))
+    assert out[0] is line[0] and out[2] is cursor
+    assert out[1] == Segment("deploy now", None)
+    clean = [Segment("all fine", bold)]
+    assert InertFilter().apply(clean, Color(0, 0, 0)) is clean

@@ -13,6 +13,7 @@ the audit log keeps as it was.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -29,8 +30,10 @@ from controlroom._errors import ControlError
 from controlroom.control.client import ControlClient
 
 AGENTS = Path(__file__).parent / "agents"
-sys.path.insert(0, str(AGENTS))
-import escaper  # noqa: E402  (the agent's own attack strings, to compare with)
+_spec = importlib.util.spec_from_file_location("escaper", AGENTS / "escaper.py")
+assert _spec is not None and _spec.loader is not None
+escaper = importlib.util.module_from_spec(_spec)  # the agent's own attack strings
+_spec.loader.exec_module(escaper)
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -127,3 +130,24 @@ def test_an_agents_escape_sequences_reach_no_terminal(tmp_path: Path) -> None:
     for event in events:
         cli(tmp_path, "audit", "show", str(event["id"]), "--db", db)
     cli(tmp_path, "audit", "timeline", "escaper", "--format", "jsonl", "--db", db)
+
+
+def test_the_dashboard_draws_an_agents_text_inert(tmp_path: Path) -> None:
+    """The same agent under the dashboard, in tmux: the window is still the operator's."""
+    from tui_harness import kill_recorded
+
+    cfg = write_config(tmp_path)
+    command = [sys.executable, "-m", "controlroom", str(cfg)]
+    try:
+        with terminal(tmp_path, ["env", f"PYTHONPATH={ROOT}", *command]) as term:
+            # the gate is queued and drawn, its title among the rest
+            term.until(lambda screen: "deploy now?" in screen, timeout=30)
+            time.sleep(1.0)  # a few more refreshes of every pane
+            screen = term.screen()
+            assert "pwned" not in term.title()
+            assert term.buffers() == ""
+            rows = [row.strip(" │") for row in screen.splitlines()]
+            assert not [row for row in rows if row.startswith("fake: gate approved")], screen
+            assert HIDDEN_SGR.search(term.screen(escapes=True)) is None
+    finally:
+        kill_recorded(tmp_path / "audit.db")

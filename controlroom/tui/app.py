@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +29,7 @@ from textual.actions import ActionParseResult
 from textual.actions import parse as parse_action
 from textual.app import App
 from textual.binding import BindingType
+from textual.filter import LineFilter
 from textual.worker import Worker, WorkerState
 
 from controlroom._errors import ControlRoomError
@@ -36,6 +37,7 @@ from controlroom.control.port import ControlPort
 from controlroom.tui.actions import Operator
 from controlroom.tui.alerts import AlertBatcher, alert_for
 from controlroom.tui.commands import SwarmCommands
+from controlroom.tui.inert_filter import InertFilter
 from controlroom.tui.keys import MUTATING_ACTIONS, READ_ONLY_REFUSALS, Debouncer, binding
 from controlroom.tui.screens.main import MainScreen
 from controlroom.tui.session import LocalSession, RemoteSession, Session, log_detached
@@ -59,6 +61,9 @@ __all__ = ["ControlRoomApp", "attach_dashboard", "run_dashboard"]
 _SCREENS_CSS = Path(__file__).parent / "screens" / "screens.tcss"
 ALERT_FLUSH_SECONDS = 0.25
 BELL_EVERY_SECONDS = 1.0
+
+
+INERT_FILTER = InertFilter()
 
 
 class ControlRoomApp(App[str]):
@@ -110,6 +115,10 @@ class ControlRoomApp(App[str]):
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return css_variable_defaults(getattr(self, "theme_specs", {}))
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then ``InertFilter``: no agent text reaches the terminal raw."""
+        return [*super().get_line_filters(), INERT_FILTER]
 
     # ------------------------------------------------------------------ start
 
