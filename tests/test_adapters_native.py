@@ -93,6 +93,30 @@ def test_usage_one_count_is_enough_and_extras_are_kept(native: NativeAdapter) ->
     }
 
 
+def test_usage_turns_and_the_one_hour_cache_split(native: NativeAdapter) -> None:
+    # a streamed answer: the input side opens the turn, the output delta adds to it
+    opening = one(
+        native,
+        {
+            "type": "usage",
+            "input_tokens": 10,
+            "cache_creation_input_tokens": 900,
+            "cache_creation": {"ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 600},
+        },
+    )
+    closing = one(native, {"type": "usage", "output_tokens": 40, "turns": 0})
+    assert isinstance(opening, Usage) and isinstance(closing, Usage)
+    assert (opening.turns, opening.cache_creation_1h_input_tokens) == (1, 600)
+    assert (closing.turns, closing.output_tokens) == (0, 40)
+    flat = one(
+        native,
+        {"type": "usage", "cache_creation_input_tokens": 5, "cache_creation_1h_input_tokens": 9},
+    )
+    assert isinstance(flat, Usage) and flat.cache_creation_1h_input_tokens == 5  # never above
+    bad = native.feed(json.dumps({"type": "usage", "output_tokens": 1, "turns": -1}))
+    assert isinstance(bad[0], MalformedOutput) and "turns" in bad[0].reason
+
+
 @pytest.mark.parametrize(
     ("fields", "named"),
     [

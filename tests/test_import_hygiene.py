@@ -25,6 +25,7 @@ HEADLESS_PACKAGES = (
     "controlroom.control",
     "controlroom.sim",
     "controlroom.proxy",
+    "controlroom.agent",
 )
 HEADLESS_MODULES = (
     "controlroom",

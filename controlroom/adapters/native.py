@@ -39,6 +39,20 @@ USAGE_COUNT_FIELDS: tuple[str, ...] = (
     "cache_creation_input_tokens",
 )
 
+_USAGE_KEYS = frozenset({"type", "model", "turns", "cache_creation_1h_input_tokens"})
+
+
+def _one_hour(data: dict[str, Any]) -> int:
+    """The 1-hour part of the cache writes: our flat field, or the API's nested split."""
+    flat = token_count(data, "cache_creation_1h_input_tokens")
+    if flat is not None:
+        return flat
+    split = data.get("cache_creation")
+    if isinstance(split, dict):
+        return token_count(split, "ephemeral_1h_input_tokens", "cache_creation.") or 0
+    return 0
+
+
 _FIELDS: dict[str, frozenset[str]] = {
     "status": frozenset({"type", "text"}),
     "tool": frozenset({"type", "name", "input"}),
@@ -112,10 +126,12 @@ class NativeAdapter(BaseAdapter):
         model = data.get("model")
         if model is not None and not isinstance(model, str):
             raise FieldProblem("model", f"must be a string, got {json_type(model)}")
+        turns = token_count(data, "turns")
+        hour = _one_hour(data)
         extra = {
             key: value
             for key, value in data.items()
-            if key != "type" and key != "model" and key not in USAGE_COUNT_FIELDS
+            if key not in _USAGE_KEYS and key not in USAGE_COUNT_FIELDS
         }
         return Usage(
             agent=self.agent,
@@ -123,7 +139,9 @@ class NativeAdapter(BaseAdapter):
             output_tokens=counts["output_tokens"] or 0,
             cache_read_input_tokens=counts["cache_read_input_tokens"] or 0,
             cache_creation_input_tokens=counts["cache_creation_input_tokens"] or 0,
+            cache_creation_1h_input_tokens=min(hour, counts["cache_creation_input_tokens"] or 0),
             model=model,
+            turns=1 if turns is None else turns,
             source="agent",
             extra=extra,
         )

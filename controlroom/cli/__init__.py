@@ -20,6 +20,9 @@ __all__ = ["build_parser", "main"]
 VERB_MODULES = ("tui", "check", "run", "demo", "orphans", "audit", "control", "hook")
 """Modules under ``controlroom.cli`` that register verbs, in help order."""
 
+PROGRAMS = {"agent": "controlroom.agent"}
+"""Verbs that are whole programs with their own arguments (``controlroom agent --help``)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     from importlib import import_module
@@ -34,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name in VERB_MODULES:
         import_module(f"controlroom.cli.{name}").add_parser(sub)
+    sub.add_parser("agent", help="run the built-in Claude worker (as an agent of a swarm)")
     return parser
 
 
@@ -54,8 +58,14 @@ def _with_default_verb(parser: argparse.ArgumentParser, argv: Sequence[str]) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0] in PROGRAMS:
+        from importlib import import_module
+
+        program: Callable[[list[str]], int] = import_module(PROGRAMS[given[0]]).main
+        return program(given[1:])
     parser = build_parser()
-    args = parser.parse_args(_with_default_verb(parser, sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(_with_default_verb(parser, given))
     handler: Callable[[Any], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -27,7 +27,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +57,16 @@ def count_input_tokens(request: Mapping[str, Any]) -> int:
 
 @dataclass(frozen=True)
 class Failure:
-    """An API error answered instead of a message: HTTP status, error type, message."""
+    """An API error answered instead of a message: HTTP status, error type, message.
+
+    ``times``: fail only the first that many requests for this turn, then
+    answer it normally (a transient error); 0 fails every time.
+    """
 
     status: int = 529
     type: str = "overloaded_error"
     message: str = "Overloaded"
+    times: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,17 @@ class Turn:
 
     @classmethod
     def error(
-        cls, status: int = 529, kind: str = "overloaded_error", message: str = "Overloaded"
+        cls,
+        status: int = 529,
+        kind: str = "overloaded_error",
+        message: str = "Overloaded",
+        *,
+        times: int = 0,
+        then: Turn | None = None,
     ) -> Turn:
-        return cls(fail=Failure(status, kind, message))
+        """A turn answered with an API error (the first ``times`` requests only, then ``then``)."""
+        base = then or cls()
+        return replace(base, fail=Failure(status, kind, message, times))
 
     def answer(self, model: str, prompt: PromptUsage, max_tokens: int | None = None) -> Answer:
         """This turn as one assistant message with fresh ids, cut at ``max_tokens``."""

@@ -132,6 +132,7 @@ class SimServer:
         self.counts = 0  # count_tokens requests answered
         self._served: list[Served] = []
         self._cache = PromptCache()
+        self._failures: dict[tuple[int, int], int] = {}
         self._lock = threading.Lock()
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler, self)
         self._thread: threading.Thread | None = None
@@ -205,6 +206,18 @@ class SimServer:
         prompt = Prompt.of(request)
         with self._lock:
             return self._cache.serve(prompt)
+
+    def _should_fail(self, script: Script, turn: int, times: int) -> bool:
+        """Whether this request for ``turn`` fails (``times`` 0: always; else the first N)."""
+        if times <= 0:
+            return True
+        with self._lock:
+            key = (id(script), turn)
+            failed = self._failures.get(key, 0)
+            if failed >= times:
+                return False
+            self._failures[key] = failed + 1
+            return True
 
     def _count(self, what: str) -> None:
         with self._lock:
@@ -285,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         script = sim.script_for(request)
         turn_index = script.index_for(request)
         turn = script.turn_for(request)
-        if turn.fail is not None:
+        if turn.fail is not None and sim._should_fail(script, turn_index, turn.fail.times):
             self._error(turn.fail.status, turn.fail.type, turn.fail.message)
             return
         model = request.get("model") if isinstance(request.get("model"), str) else DEFAULT_MODEL
