@@ -9,6 +9,7 @@ turns each into one line on stderr and a non-zero exit, never a traceback::
      │    └── StoreLockedError   another process already writes to this database
      ├── AgentError         an agent could not be started or controlled
      │    └── WorkspaceError     its workspace could not be prepared
+     ├── GitError           a git command the radar or a merge needs failed
      ├── HandoffError       a handoff broke one of the three-field rules
      └── ControlError       a control-API request failed (unknown agent, gate, no swarm running)
 """
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigProblem",
     "ControlError",
     "ControlRoomError",
+    "GitError",
     "HandoffError",
     "StoreLockedError",
     "WorkspaceError",
@@ -71,6 +73,10 @@ class AgentError(ControlRoomError):
 
 class WorkspaceError(AgentError):
     """An agent's workspace (worktree, folder) could not be prepared."""
+
+
+class GitError(ControlRoomError):
+    """A git command the radar or a merge needs failed (git's own words are in the message)."""
 
 
 class HandoffError(ControlRoomError):

@@ -361,6 +361,7 @@ class _Loader:
             self.add(("agents",), "must be an array of tables ([[agents]])" + _got(entries))
             return []
         specs: list[AgentSpec] = []
+        origins: dict[str, Callable[[KeyPath], KeyPath]] = {}
         merged_all: list[tuple[dict[str, Any], Callable[[KeyPath], KeyPath]] | None] = []
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict):
@@ -372,8 +373,23 @@ class _Loader:
             spec = self.validate(AgentSpec, merged, origin)
             if spec is not None:
                 specs.append(self.finish_agent(spec, origin))
+                origins.setdefault(spec.name, origin)
         self.check_graph(merged_all)
+        self.check_merges(specs, origins)
         return specs
+
+    def check_merges(
+        self, specs: list[AgentSpec], origins: Mapping[str, Callable[[KeyPath], KeyPath]]
+    ) -> None:
+        """``on_approve = "merge"`` happens at a human gate: some agent after it must have one."""
+        for spec in specs:
+            humans = [s for s in specs if spec.name in s.after and s.gate == "human"]
+            if spec.on_approve == "merge" and not humans:
+                self.add(
+                    origins[spec.name](("on_approve",)),
+                    f"'merge' merges when {spec.name}'s handoff is approved at a gate, and no "
+                    f'agent after {spec.name} has gate = "human"',
+                )
 
     def check_defaults(self, defaults: dict[str, Any]) -> dict[str, Any]:
         """Validate ``[defaults]`` on its own, so its problems show even with no agents."""

@@ -44,19 +44,27 @@ from controlroom.models import (
     BreakerReset,
     BudgetExceeded,
     BudgetWarning,
+    CollisionCleared,
+    CollisionFound,
     ConfigLoaded,
     ContainmentReady,
     ErrorEvent,
     EventBase,
+    FilesChanged,
     GateDecided,
     GateExpired,
     GateRequested,
+    HandoffChecked,
     HandoffEvent,
     HandoffRejected,
+    IntegrationReady,
     KillCompleted,
     KillRequested,
     LimitExceeded,
     MalformedOutput,
+    MergeCompleted,
+    MergeRefused,
+    MergeSkipped,
     MeterDisagreement,
     OperatorAction,
     OrphanFound,
@@ -64,6 +72,7 @@ from controlroom.models import (
     RequestRefused,
     RunEnded,
     RunStarted,
+    ScopeViolation,
     StatusEvent,
     StreamCut,
     ToolCall,
@@ -366,6 +375,50 @@ def _handoff(e: HandoffEvent) -> str:
     )
 
 
+# --------------------------------------------------------------------------- workspaces
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+@_words(FilesChanged)
+def _files_changed(e: FilesChanged) -> str:
+    if not e.file_count:
+        return f"no changes against {e.base[:7]}"
+    return f"changed {_files(e.file_count)} (+{e.added} -{e.removed}) against {e.base[:7]}"
+
+
+@_words(HandoffChecked)
+def _handoff_checked(e: HandoffChecked) -> str:
+    found = len(e.discrepancies)
+    claims = f"{found} discrepanc{'y' if found == 1 else 'ies'}" if found else "it matches"
+    return f"handoff held against {_files(e.file_count)}: {claims}; {e.verdict}"
+
+
+@_words(MergeRefused)
+def _merge_refused(e: MergeRefused) -> str:
+    why = f"conflicts in {', '.join(e.conflicts)}" if e.conflicts else one_line(e.reason)
+    return f"merge into {e.into} refused: {why}"
+
+
+_words(CollisionFound)(lambda e: f"collision ({e.collision_kind}) {e.path}: {one_line(e.detail)}")
+_words(CollisionCleared)(
+    lambda e: f"collision cleared ({e.collision_kind}) {e.path}: {', '.join(e.agents)}"
+)
+_words(ScopeViolation)(lambda e: f"scope violation: {e.path} {one_line(e.detail)}")
+_words(IntegrationReady)(
+    lambda e: f"integration branch {e.branch} {'made' if e.created else 'found'} "
+    f"at {e.commit[:7]}"
+)
+_words(MergeCompleted)(
+    lambda e: f"merged into {e.into} as {e.commit[:7]} ({_files(e.files)})"
+)
+_words(MergeSkipped)(
+    lambda e: f"approved without merging into {e.into} by {e.by}{_colon(e.reason)}"
+)
+
+
 # --------------------------------------------------------------------------- the log
 
 
@@ -397,16 +450,27 @@ LOG_KINDS = frozenset(
         "request_refused",
         "stream_cut",
         "meter_disagreement",
+        "collision",
+        "collision_cleared",
+        "scope_violation",
+        "handoff_checked",
+        "integration_ready",
+        "merge_completed",
+        "merge_refused",
+        "merge_skipped",
     }
 )
 """Kinds the headless and detached logs print a line for (usage and output stay in the log)."""
 
 
 def worth_a_line(event: EventBase) -> bool:
-    """Whether a log prints ``event``: the kinds above, and an agent blocked by its upstream."""
+    """Whether a log prints ``event``: the kinds above, an agent blocked by its upstream, and a
+    change set once git confirmed it (the watcher's quick looks between stay in the log)."""
     kind: str = getattr(event, "kind", "")
     if kind in LOG_KINDS:
         return True
+    if isinstance(event, FilesChanged):
+        return event.confirmed
     return isinstance(event, AgentStateChanged) and event.state == AgentState.BLOCKED
 
 

@@ -189,8 +189,13 @@ async def swarm(
     sample_seconds: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     containment: Containment = "auto",
+    base_dir: Path | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[Swarm]:
-    """A started supervisor over ``agents``; on the way out every agent is stopped."""
+    """A started supervisor over ``agents``; on the way out every agent is stopped.
+
+    ``base_dir`` is where it runs (default ``tmp_path``); ``settings`` more ``[swarm]`` keys.
+    """
     config = SwarmConfig(
         swarm=SwarmSettings(
             name="test",
@@ -198,6 +203,7 @@ async def swarm(
             run_dir=str(tmp_path / "run"),
             max_cost_usd=max_cost_usd,
             containment=containment,
+            **(settings or {}),
         ),
         agents=agents,
     )
@@ -208,7 +214,7 @@ async def swarm(
         config,
         store,
         run_id=run_id,
-        base_dir=tmp_path,
+        base_dir=base_dir or tmp_path,
         environ=environ,
         sample_seconds=sample_seconds,
         clock=clock,

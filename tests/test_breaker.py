@@ -9,6 +9,7 @@ from controlroom.models import (
     Breaker,
     BreakerOpened,
     ErrorEvent,
+    FilesChanged,
     StatusEvent,
     ToolCall,
     Usage,
@@ -213,3 +214,34 @@ def test_loop_opens_exactly_at_the_repeat_limit(limit: int) -> None:
     results = [breaker.observe(bash("same")) for _ in range(limit)]
     assert results[:-1] == [None] * (limit - 1)
     assert results[-1] is not None
+
+
+# --------------------------------------------------------------------------- stalls
+
+
+def files_changed(agent: str = "a") -> FilesChanged:
+    return FilesChanged(agent=agent)
+
+
+def test_a_diff_that_does_not_move_for_stall_turns_opens_the_breaker() -> None:
+    breaker = CircuitBreaker("a", Breaker(stall_turns=3))
+    assert breaker.counts_turns
+    for _ in range(5):  # turns before the radar tracks the agent do not count
+        assert breaker.observe(Usage(agent="a")) is None
+    assert breaker.observe(files_changed()) is None
+    assert breaker.observe(Usage(agent="a", turns=2)) is None
+    assert breaker.observe(files_changed()) is None  # the diff moved: counting starts over
+    assert breaker.observe(Usage(agent="a", turns=2)) is None
+    opened = breaker.observe(Usage(agent="a"))
+    assert isinstance(opened, BreakerOpened)
+    assert (opened.reason, opened.failures) == ("stalled: its diff has not moved for 3 turns", 3)
+    assert breaker.is_open
+    breaker.reset("op")
+    assert breaker.observe(Usage(agent="a", turns=2)) is None  # counting anew after a reset
+
+
+def test_stall_detection_is_off_by_default() -> None:
+    breaker = CircuitBreaker("a", Breaker())
+    assert not breaker.counts_turns
+    breaker.observe(files_changed())
+    assert all(breaker.observe(Usage(agent="a", turns=100)) is None for _ in range(10))

@@ -85,7 +85,7 @@ def test_valid_config_prints_summary_and_exits_0(example_dir: Path) -> None:
         "implementer", "claude-code", "worktree", "human", "400,000", "$5.00", "30m", "50"
     ]  # fmt: skip
     assert rows[3][:8] == [
-        "reviewer", "claude-code", "shared", "auto", "200,000", "$1.00", "30m", "10"
+        "reviewer", "claude-code", "shared", "human", "200,000", "$1.00", "30m", "10"
     ]  # fmt: skip
     at = lines.index("pipeline (3 stages)")
     assert lines[at : at + 5] == [

@@ -254,7 +254,8 @@ input_per_mtok = -1
     assert found == [
         "config.toml:2: swarm.name: must not be empty",
         "config.toml:3: swarm.colour: unknown key; expected one of: name, audit_db, run_dir,"
-        " theme, max_cost_usd, handoff_max_chars, anchor_file, containment",
+        " theme, max_cost_usd, handoff_max_chars, anchor_file, containment, radar,"
+        " integration_branch, manifests",
         "config.toml:8: agents[0].budget.max_tokens: must be greater than 0 (got 0)",
         "config.toml:8: agents[0].budget.max_turns: must be greater than 0 (got -2)",
         "config.toml:17: agents[2].format: must be one of 'native', 'claude-code', 'plain'"
@@ -572,3 +573,68 @@ def test_key_lines_match_where_each_key_was_written(
     lines = TomlKeyLines(text)
     for path, line in expected.items():
         assert lines.line_of(path) == line, (format_key_path(path), text)
+
+
+# --------------------------------------------------------------------------- radar and merges
+
+
+def test_radar_keys_have_defaults_and_are_validated(in_tmp: Path) -> None:
+    cfg = load(in_tmp, AGENT_A)
+    assert cfg.swarm.radar is True
+    assert cfg.swarm.integration_branch == "controlroom/{run}/integration"
+    assert "pyproject.toml" in cfg.swarm.manifests and "go.sum" in cfg.swarm.manifests
+    assert cfg.agents[0].on_approve == "none" and cfg.agents[0].breaker.stall_turns is None
+    text = """\
+[swarm]
+integration_branch = "merge here"
+manifests = ["deps.txt", " "]
+
+[defaults.breaker]
+stall_turns = 0
+
+[[agents]]
+name = "a"
+command = ["x"]
+on_approve = "merge"
+"""
+    assert problems(in_tmp, text) == [
+        "config.toml:2: swarm.integration_branch: not a usable git branch name: spaces, "
+        "control characters and ~^:?*[\\ are not allowed",
+        "config.toml:3: swarm.manifests: a manifest pattern must not be empty",
+        "config.toml:6: defaults.breaker.stall_turns: must be greater than 0 (got 0)",
+        "config.toml:11: agents[0].on_approve: 'merge' needs workspace = \"worktree\": "
+        "only a worktree's branch can be merged",
+    ]
+
+
+def test_merge_on_approve_needs_a_worktree_and_a_human_gate_after_it(in_tmp: Path) -> None:
+    text = """\
+[[agents]]
+name = "a"
+command = ["x"]
+on_approve = "merge"
+
+[[agents]]
+name = "b"
+command = ["x"]
+workspace = "worktree"
+on_approve = "merge"
+
+[[agents]]
+name = "c"
+command = ["x"]
+workspace = "worktree"
+on_approve = "merge"
+
+[[agents]]
+name = "d"
+command = ["x"]
+after = ["c"]
+gate = "human"
+"""
+    assert problems(in_tmp, text) == [
+        "config.toml:4: agents[0].on_approve: 'merge' needs workspace = \"worktree\": "
+        "only a worktree's branch can be merged",
+        "config.toml:10: agents[1].on_approve: 'merge' merges when b's handoff is approved at "
+        'a gate, and no agent after b has gate = "human"',
+    ]

@@ -22,6 +22,7 @@ import annotated_types
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from controlroom._errors import AuditError, StoreLockedError
@@ -41,20 +42,30 @@ from controlroom.models import (
     BreakerReset,
     BudgetExceeded,
     BudgetWarning,
+    CollisionCleared,
+    CollisionFound,
     ConfigLoaded,
     ContainmentReady,
+    Discrepancy,
     ErrorEvent,
     EventBase,
+    FileChange,
+    FilesChanged,
     GateDecided,
     GateExpired,
     GateRequested,
     Handoff,
+    HandoffChecked,
     HandoffEvent,
     HandoffRejected,
+    IntegrationReady,
     KillCompleted,
     KillRequested,
     LimitExceeded,
     MalformedOutput,
+    MergeCompleted,
+    MergeRefused,
+    MergeSkipped,
     MeterDisagreement,
     OperatorAction,
     OrphanFound,
@@ -62,6 +73,7 @@ from controlroom.models import (
     RequestRefused,
     RunEnded,
     RunStarted,
+    ScopeViolation,
     StatusEvent,
     StreamCut,
     SwarmConfig,
@@ -135,6 +147,35 @@ def one_of_each_kind() -> list[EventBase]:
         OperatorAction(action="restart", by="alice", detail={"agent": "a"}),
         OrphanFound(pid=99, create_time=3.0, from_run="old", killed=True),
         ErrorEvent(agent="a", message="rate limited", where="upstream"),
+        FilesChanged(
+            agent="a",
+            branch="controlroom/r/a",
+            base="abc123",
+            files=[FileChange(path="src/a.py", added=2, removed=1)],
+            file_count=1,
+            added=2,
+            removed=1,
+            confirmed=True,
+        ),
+        CollisionFound(
+            collision_kind="manifest",
+            path="pyproject.toml",
+            agents=["a", "b"],
+            dependency="requests",
+            detail="requests: a pins ==2, b pins ==3",
+        ),
+        CollisionCleared(collision_kind="file", path="src/a.py", agents=["a", "b"]),
+        ScopeViolation(path="src/stray.py", detail="written outside every workspace"),
+        HandoffChecked(
+            agent="a",
+            file_count=1,
+            discrepancies=[Discrepancy(kind="claimed_untouched", path="x.py", text="names x.py")],
+            verdict="merges cleanly with b",
+        ),
+        IntegrationReady(branch="integration", commit="abc123", created=True),
+        MergeCompleted(agent="a", gate_id="g1", into="integration", commit="def", source="abc"),
+        MergeRefused(agent="b", gate_id="g3", into="integration", conflicts=["src/a.py"]),
+        MergeSkipped(agent="b", gate_id="g3", into="integration", by="alice", reason="keep a"),
         ProxyStarted(
             url="http://127.0.0.1:1", socket="/r/proxy.sock", upstream="u", credentials="swap"
         ),
@@ -604,6 +645,8 @@ def _strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
         return st.dictionaries(_ANY_TEXT, _ANY_TEXT, max_size=3)
     if annotation == list[str]:
         return st.lists(_ANY_TEXT, max_size=3)
+    if origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return st.lists(_model_strategy(args[0]), max_size=2)
     raise AssertionError(f"no strategy for {annotation!r}: extend the test")
 
 
@@ -613,6 +656,14 @@ def _field_strategy(field: FieldInfo) -> st.SearchStrategy[Any]:
     if field.annotation is int and isinstance(floor, int):
         return st.integers(floor, 2**70)
     return _strategy_for(field.annotation)
+
+def _model_strategy(model: type[BaseModel]) -> st.SearchStrategy[Any]:
+    """A nested model (a changed file, a discrepancy) with odd values in every field."""
+    fields = {}
+    for name, field in model.model_fields.items():
+        required_text = any(getattr(m, "min_length", 0) for m in field.metadata)
+        fields[name] = _SOME_TEXT if required_text else _strategy_for(field.annotation)
+    return st.builds(model, **fields)
 
 
 _ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)  # lone surrogates too

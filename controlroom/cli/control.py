@@ -68,6 +68,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = verb("approve", "approve a pending gate", _approve)
     p.add_argument("gate", metavar="GATE", help="the gate id (see 'controlroom gates')")
     p.add_argument("-m", "--message", metavar="REASON", default="", help="why (recorded)")
+    p.add_argument(
+        "--no-merge",
+        action="store_true",
+        help='approve without merging (an on_approve = "merge" agent whose merge would conflict)',
+    )
 
     p = verb("reject", "reject a pending gate (a reason is required)", _reject)
     p.add_argument("gate", metavar="GATE", help="the gate id (see 'controlroom gates')")
@@ -228,7 +233,8 @@ def _gate_text(gate: dict[str, Any]) -> str:
 
 
 def _approve(client: ControlClient, args: argparse.Namespace) -> int:
-    gate = client.request("approve", {"gate": args.gate, "reason": args.message})
+    request = {"gate": args.gate, "reason": args.message, "merge": not args.no_merge}
+    gate = client.request("approve", request)
     print(f"approved {gate['id']} ({inert_line(gate.get('title') or gate['kind'])})")
     return 0
 

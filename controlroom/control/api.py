@@ -208,7 +208,11 @@ class ControlAPI:
 
     async def _approve(self, args: dict[str, Any], by: str) -> dict[str, Any]:
         gate = await self.supervisor.decide_gate(
-            _text(args, "gate"), True, by=by, reason=str(args.get("reason") or "")
+            _text(args, "gate"),
+            True,
+            by=by,
+            reason=str(args.get("reason") or ""),
+            merge=args.get("merge", True) is not False,
         )
         return gate.to_dict()
 

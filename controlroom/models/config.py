@@ -10,13 +10,21 @@ import os
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from controlroom.models.pricing import DEFAULT_PRICING, Pricing
 
 __all__ = [
     "AGENT_NAME_PATTERN",
     "BUDGET_WARNING_PERCENT",
+    "DEFAULT_MANIFESTS",
     "AgentFormat",
     "AgentSpec",
     "Breaker",
@@ -26,6 +34,7 @@ __all__ = [
     "ProxySettings",
     "SwarmConfig",
     "SwarmSettings",
+    "branch_name_problem",
 ]
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -42,6 +51,47 @@ A whole number, so the governor's hot path compares integers exactly:
 _DAY = 86_400.0
 _MAX_USD = 1_000_000.0
 """The highest cost cap a config may set (an agent's or the swarm's)."""
+DEFAULT_MANIFESTS: tuple[str, ...] = (
+    "pyproject.toml",
+    "requirements*.txt",
+    "setup.cfg",
+    "uv.lock",
+    "poetry.lock",
+    "Pipfile",
+    "Pipfile.lock",
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "Cargo.toml",
+    "Cargo.lock",
+    "go.mod",
+    "go.sum",
+)
+"""Dependency manifests and lock files: two agents changing one are a ``manifest`` collision.
+
+Patterns match a file's name (or, with a ``/``, its path from the repository's top).
+"""
+
+_REF_FORBIDDEN = frozenset(" ~^:?*[\\")
+
+
+def branch_name_problem(name: str) -> str | None:
+    """Why git would refuse ``name`` as a branch (``git check-ref-format --branch``), or None."""
+    if not name:
+        return "empty"
+    if name.startswith("-") or name == "@":
+        return f"{name!r} cannot start with '-' or be '@'"
+    if any(ord(c) < 32 or ord(c) == 127 or c in _REF_FORBIDDEN for c in name):
+        return "spaces, control characters and ~^:?*[\\ are not allowed"
+    if ".." in name or "@{" in name or "//" in name:
+        return "'..', '@{' and '//' are not allowed"
+    if name.startswith("/") or name.endswith(("/", ".")):
+        return "cannot start with '/' or end with '/' or '.'"
+    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        return "no part may start with '.' or end with '.lock'"
+    return None
 
 
 Containment = Literal["auto", "cgroup", "process-tree"]
@@ -109,6 +159,8 @@ class Breaker(_Strict):
     repeat_limit: int = Field(default=5, gt=1, le=10_000)
     backoff_seconds: float = Field(default=1.0, ge=0, le=3600)
     backoff_max_seconds: float = Field(default=30.0, ge=0, le=_DAY)
+    stall_turns: int | None = Field(default=None, gt=0, le=1_000_000)
+    """Open the breaker when the agent's diff has not moved for this many turns (None: off)."""
 
 
 class AgentSpec(_Strict):
@@ -127,9 +179,20 @@ class AgentSpec(_Strict):
     on_reject: Literal["retry", "stop"] = "stop"
     max_attempts: int = Field(default=3, gt=0, le=100)
     gate_tools: list[str] = Field(default_factory=list)
+    on_approve: Literal["none", "merge"] = "none"
+    """``merge``: once its handoff is approved, merge its work into the integration branch."""
     budget: Budget = Field(default_factory=Budget)
     breaker: Breaker = Field(default_factory=Breaker)
     limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("on_approve")
+    @classmethod
+    def _merge_needs_a_branch(cls, value: str, info: ValidationInfo) -> str:
+        if value == "merge" and info.data.get("workspace", "worktree") != "worktree":
+            raise ValueError(
+                "'merge' needs workspace = \"worktree\": only a worktree's branch can be merged"
+            )
+        return value
 
     @field_validator("command")
     @classmethod
@@ -148,6 +211,26 @@ class SwarmSettings(_Strict):
     handoff_max_chars: int = Field(default=2000, gt=0, le=100_000)
     anchor_file: str | None = None  # where every run end appends the audit head (store.anchor)
     containment: Containment = "auto"
+    radar: bool = True
+    """Track what each agent changes in git workspaces and watch for collisions."""
+    integration_branch: str = "controlroom/{run}/integration"
+    """Where ``on_approve = "merge"`` merges (``{run}`` is the run id); made from the base."""
+    manifests: list[str] = Field(default_factory=lambda: list(DEFAULT_MANIFESTS))
+
+    @field_validator("integration_branch")
+    @classmethod
+    def _a_branch_name(cls, value: str) -> str:
+        problem = branch_name_problem(value.replace("{run}", "run"))
+        if problem:
+            raise ValueError(f"not a usable git branch name: {problem}")
+        return value
+
+    @field_validator("manifests")
+    @classmethod
+    def _patterns_not_blank(cls, value: list[str]) -> list[str]:
+        if any(not pattern.strip() for pattern in value):
+            raise ValueError("a manifest pattern must not be empty")
+        return value
 
 
 class ProxySettings(_Strict):

@@ -11,10 +11,14 @@ restarts (after the verdict's delay) or not. Two things open the circuit:
   same error message ``repeat_limit`` times in a row. Tool calls and errors
   form one stream: any different call or error starts a new streak. Other
   events (status, usage, log output) do not break a streak, because a looping
-  agent reports usage and status between its identical calls.
+  agent reports usage and status between its identical calls;
+* a stall (``stall_turns``, off unless set): the agent's diff has not moved
+  for that many model turns. Counting starts with the first ``files_changed``
+  (the radar tracks the agent's workspace) and every later one starts over;
+  an agent whose workspace nobody tracks never stalls.
 
 The ``BreakerOpened`` event's ``failures`` is what opened it: the failures
-in the window, or for a loop the number of repeats.
+in the window, for a loop the number of repeats, for a stall the turns.
 
 Once open, nothing restarts the agent until ``reset(by)``, which returns the
 ``BreakerReset`` event that records who did it.
@@ -32,7 +36,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from controlroom.models import Breaker, BreakerOpened, BreakerReset, ErrorEvent, EventBase, ToolCall
+from controlroom.models import (
+    Breaker,
+    BreakerOpened,
+    BreakerReset,
+    ErrorEvent,
+    EventBase,
+    FilesChanged,
+    ToolCall,
+    Usage,
+)
 
 __all__ = ["BreakerVerdict", "CircuitBreaker", "backoff_delay", "tool_call_key"]
 
@@ -82,6 +95,7 @@ class CircuitBreaker:
         self._open_reason: str | None = None
         self._streak_key: str | None = None
         self._streak = 0
+        self._still_turns: int | None = None  # turns since the diff last moved; None: untracked
 
     @property
     def is_open(self) -> bool:
@@ -90,6 +104,11 @@ class CircuitBreaker:
     @property
     def open_reason(self) -> str | None:
         return self._open_reason
+
+    @property
+    def counts_turns(self) -> bool:
+        """Usage events matter to this breaker (stall detection is on)."""
+        return self.policy.stall_turns is not None
 
     @property
     def streak(self) -> int:
@@ -157,9 +176,11 @@ class CircuitBreaker:
     # ------------------------------------------------------------------ loops
 
     def observe(self, event: EventBase) -> BreakerOpened | None:
-        """Watch the agent's tool calls and errors; open the circuit on a loop."""
+        """Watch tool calls, errors, turns and the diff; open the circuit on a loop or a stall."""
         if self.is_open or (event.agent is not None and event.agent != self.agent):
             return None
+        if isinstance(event, FilesChanged | Usage):
+            return self._progress(event)
         if isinstance(event, ToolCall):
             what = f"tool call {tool_call_key(event.name, event.input)}"
         elif isinstance(event, ErrorEvent):
@@ -179,6 +200,19 @@ class CircuitBreaker:
         reason = f"same {what} {self._streak} times in a row"
         return self._open(reason, self._streak)
 
+    def _progress(self, event: FilesChanged | Usage) -> BreakerOpened | None:
+        limit = self.policy.stall_turns
+        if isinstance(event, FilesChanged):
+            self._still_turns = 0
+            return None
+        if limit is None or self._still_turns is None:
+            return None
+        self._still_turns += max(0, event.turns)
+        if self._still_turns < limit:
+            return None
+        turns = self._still_turns
+        return self._open(f"stalled: its diff has not moved for {turns} turns", turns)
+
     # ------------------------------------------------------------------ operator
 
     def reset(self, by: str) -> BreakerReset:
@@ -187,4 +221,6 @@ class CircuitBreaker:
         self._failures.clear()
         self._streak_key = None
         self._streak = 0
+        if self._still_turns is not None:
+            self._still_turns = 0
         return BreakerReset(agent=self.agent, by=by)

@@ -17,7 +17,13 @@ from pathlib import Path
 from controlroom._errors import WorkspaceError
 from controlroom.models import AgentSpec
 
-__all__ = ["branch_name", "list_worktrees", "prepare_workspace", "worktree_path"]
+__all__ = [
+    "branch_name",
+    "list_worktrees",
+    "prepare_workspace",
+    "worktree_path",
+    "worktrees_root",
+]
 
 
 def branch_name(run_id: str, agent: str) -> str:
@@ -26,6 +32,14 @@ def branch_name(run_id: str, agent: str) -> str:
 
 def worktree_path(run_dir: Path, run_id: str, agent: str) -> Path:
     return run_dir / "worktrees" / run_id / agent
+
+
+def worktrees_root(run_dir: Path, run_id: str) -> Path:
+    """The folder the run's worktrees go in, made now (kept out of the base's ``git status``)."""
+    root = run_dir / "worktrees" / run_id
+    root.mkdir(parents=True, exist_ok=True)
+    _ignore_from_base(run_dir / "worktrees")
+    return root
 
 
 def prepare_workspace(spec: AgentSpec, run_dir: Path, run_id: str, base: Path) -> Path:

@@ -1,5 +1,9 @@
 """The swarm: the supervisor, each agent's runner, the pipeline and its gates, the event bus.
 
+Beside them, the live radar (``radar``, ``workspaces``, ``scope``: what each
+agent changed, where agents collide, writes nobody may make) and the merges
+of approved work (``integration``).
+
 This is where the layers below meet: adapters turn output into events,
 policy decides, process acts, the store records (through the bus, before
 anything is reported done). One asyncio loop runs it all.

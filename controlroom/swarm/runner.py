@@ -217,6 +217,8 @@ class AgentRunner:
 
     async def _run_once(self) -> bool:
         plan = await self.host.launch_plan(self)
+        if self.stop_state is not None:  # stopped while its worktree was being made: never spawn
+            return False
         argv, cwd, env = plan.argv, plan.cwd, plan.env
         pipes = OutputPipes.open()
         try:

@@ -34,6 +34,7 @@ from controlroom.models import (
     ConfigLoaded,
     ErrorEvent,
     EventBase,
+    FilesChanged,
     GateRequested,
     HandoffEvent,
     HandoffRejected,
@@ -60,8 +61,10 @@ from controlroom.store.queries import recorded_cgroups_in, recorded_processes_in
 from controlroom.store.redact import Redactor
 from controlroom.swarm.bus import EventBus, EventRecorder
 from controlroom.swarm.gates import Gate
+from controlroom.swarm.integration import Integration
 from controlroom.swarm.launch import Launcher, LaunchPlan
 from controlroom.swarm.pipeline import Pipeline
+from controlroom.swarm.radar import Radar
 from controlroom.swarm.reader import OutputReader
 from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
 
@@ -139,6 +142,24 @@ class Supervisor:
             publish=self.publish,
         )
         self.gates = self.pipeline.gates
+        self.radar: Radar | None = None
+        if config.swarm.radar:
+            self.radar = Radar(
+                config,
+                run_id=run_id,
+                run_dir=self.run_dir,
+                base_dir=self.base_dir,
+                audit_db=self.db_path,
+                emit=self._radar_event,
+            )
+        self.integration = Integration(
+            config,
+            run_id=run_id,
+            run_dir=self.run_dir,
+            base_dir=self.base_dir,
+            publish=self.publish,
+            publish_durable=self.bus.publish_durable,
+        )
 
     # ------------------------------------------------------------------ events
 
@@ -160,7 +181,12 @@ class Supervisor:
         decisions = self.governor.observe(event, self.clock())
         if decisions:
             self._carry_out(decisions)
-        if kind is ToolCall or kind is ErrorEvent:
+        if (
+            kind is ToolCall
+            or kind is ErrorEvent
+            or kind is FilesChanged
+            or (kind is Usage and runner.breaker.counts_turns)
+        ):
             opened = runner.breaker.observe(event)
             if opened is not None:
                 self.bus.publish(opened)
@@ -177,6 +203,14 @@ class Supervisor:
             assert isinstance(event, GateRequested)
             if event.gate_kind == "agent":
                 self.pipeline.agent_asked(runner, event)
+
+    def _radar_event(self, event: EventBase) -> None:
+        """An agent's ``files_changed`` goes through ``handle`` (its breaker counts it)."""
+        runner = self.runners.get(event.agent or "")
+        if runner is not None and isinstance(event, FilesChanged):
+            self.handle(runner, event)
+        else:
+            self.publish(event)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -216,6 +250,9 @@ class Supervisor:
                     from_run=orphan.run,
                 )
             )
+        if self.radar is not None:
+            await self.radar.start()
+        await self.integration.start()
         await self.bus.flush()
         self._background = [
             asyncio.create_task(self._tick_loop(), name="governor-tick"),
@@ -245,6 +282,8 @@ class Supervisor:
         for path in await asyncio.to_thread(self.containment.close):
             self.publish(ErrorEvent(message=f"cgroup {path} still holds processes: kept",
                                     where="containment"))
+        if self.radar is not None:
+            await self.radar.close()
         if outcome is None:
             ok = all(r.state == AgentState.DONE for r in self.runners.values())
             outcome = "success" if ok else "failed"
@@ -259,6 +298,12 @@ class Supervisor:
             self._all_final.set()
 
     async def review(self, runner: AgentRunner) -> ReviewVerdict:
+        """The handoff held against the diff (if the radar tracks it), then the pipeline review."""
+        if self.radar is not None and runner.handoff is not None:
+            into = None
+            if self.integration.merges(runner.name):
+                into = (self.integration.branch, await self.integration.try_check(runner.name))
+            await self.radar.check_handoff(runner.name, runner.handoff, into)
         return await self.pipeline.review(runner)
 
     async def agent_cgroup(self, runner: AgentRunner) -> AgentCgroup | None:
@@ -274,6 +319,8 @@ class Supervisor:
             spec, spec.task + runner.task_suffix, self.pipeline.inputs(spec)
         )
         runner.handoff_input = plan.handoff_text
+        if self.radar is not None:  # before the spawn: its first write must be its own
+            await self.radar.track(spec.name, plan.cwd, whole_tree=spec.workspace == "worktree")
         return plan
 
     # ------------------------------------------------------------------ operator actions
@@ -358,8 +405,18 @@ class Supervisor:
             raise ControlError(f"agent {agent!r}: its breaker is not open")
         await self.bus.publish_durable(runner.breaker.reset(by))
 
-    async def decide_gate(self, gate_id: str, approved: bool, by: str, reason: str) -> Gate:
-        return await self.pipeline.decide(gate_id, approved, by, reason)
+    async def decide_gate(
+        self, gate_id: str, approved: bool, by: str, reason: str, merge: bool = True
+    ) -> Gate:
+        """Record the decision; an approved handoff of an ``on_approve = "merge"`` agent merges."""
+        gate = self.gates.get(gate_id)
+
+        async def decide() -> Gate:
+            return await self.pipeline.decide(gate_id, approved, by, reason)
+
+        if approved and gate.kind == "handoff" and self.integration.merges(gate.agent):
+            return await self.integration.approve(gate.agent, gate_id, decide, by, reason, merge)
+        return await decide()
 
     async def gate_tool_call(
         self, agent: str, tool: str, tool_input: dict[str, Any], tool_use_id: str = ""
