@@ -231,17 +231,20 @@ def test_each_radar_and_merge_event_has_one_line_of_words() -> None:
         MergeRefused,
         ScopeViolation,
     )
-    from controlroom.text import describe
+    from controlroom.text import describe, worth_a_line
 
     files = [FileChange(path="a.py", added=3, removed=1)]
-    quick = FilesChanged(agent="a", base="0123456789", files=files, file_count=1, added=3)
-    assert describe(quick) is None  # the quick look is not news until git confirms it
-    confirmed = quick.model_copy(update={"confirmed": True, "removed": 1})
-    assert describe(confirmed) == "changed 1 file (+3 -1) against 0123456"
+    quick = FilesChanged(
+        agent="a", base="0123456789", files=files, file_count=1, added=3, removed=1
+    )
+    assert describe(quick) == "changed 1 file (+3 -1) against 0123456"
+    assert not worth_a_line(quick)  # the quick look is not news until git confirms it
+    assert worth_a_line(quick.model_copy(update={"confirmed": True}))
     collision = Collision(kind="file", path="a.py", agents=("a", "b"), detail="changed by a and b")
-    assert describe(CollisionFound.of(collision)) == "COLLISION (file) a.py: changed by a and b"
+    found = CollisionFound.of(collision)
+    assert describe(found) == "collision (file) a.py: changed by a and b" and worth_a_line(found)
     assert describe(ScopeViolation(path="x.py", detail="written there")) == (
-        "SCOPE VIOLATION: x.py written there"
+        "scope violation: x.py written there"
     )
     claim = Discrepancy(kind="claimed_empty", text="claims changes")
     checked = HandoffChecked(file_count=0, discrepancies=[claim], verdict="no changes")
@@ -249,4 +252,4 @@ def test_each_radar_and_merge_event_has_one_line_of_words() -> None:
     merged = MergeCompleted(into="int", commit="abcdef0123", source="s", files=2)
     assert describe(merged) == "merged into int as abcdef0 (2 files)"
     refused = MergeRefused(into="int", conflicts=["a.py"])
-    assert describe(refused) == "MERGE REFUSED into int: conflicts in a.py"
+    assert describe(refused) == "merge into int refused: conflicts in a.py"
