@@ -44,14 +44,13 @@ from controlroom.policy.radar import (
     compare_collisions,
     find_collisions,
     overlapping_pairs,
-    pair,
     verdict,
 )
 from controlroom.process.changes import BlobCache
-from controlroom.process.gitmerge import merge_tree
 from controlroom.process.gitstate import GitWorkspace, TreeEntry, discover, tree_entries
 from controlroom.process.watcher import Watcher
 from controlroom.process.workspace import worktrees_root
+from controlroom.swarm.mergechecks import MergeChecks
 from controlroom.swarm.scope import Scope
 from controlroom.swarm.workspaces import TrackedWorkspace
 
@@ -60,7 +59,6 @@ __all__ = ["Radar"]
 QUIET_SECONDS = 1.0
 STALE_SECONDS = 10.0
 SAFETY_SECONDS = 60.0
-CHECK_EVERY_SECONDS = 1.0
 
 CollisionKey = tuple[str, str, str, tuple[str, ...]]
 
@@ -90,9 +88,7 @@ class Radar:
         self.by_agent: dict[str, TrackedWorkspace] = {}
         self.untracked: dict[str, str] = {}  # agent → why its changes are not tracked
         self.collisions: dict[CollisionKey, tuple[Collision, float]] = {}  # with since (epoch)
-        self.checks: dict[tuple[str, str], tuple[MergeCheck, tuple[int, int]]] = {}
-        self._checked_at: dict[tuple[str, str], float] = {}
-        self._wanted: set[tuple[str, str]] = set()
+        self.checks = MergeChecks(self.by_agent, self.scratch, emit, lambda: self._recompute([]))
         self.checked: dict[str, HandoffChecked] = {}  # each agent's last handoff check
         self._trees: dict[tuple[Path, str], dict[str, TreeEntry]] = {}
         self._blobs = BlobCache()
@@ -105,11 +101,13 @@ class Radar:
         """Find the shared repository and start watching it, the worktrees and agents' folders."""
         self.scope.shared = await asyncio.to_thread(discover, self.base_dir)
         roots = await asyncio.to_thread(self._roots)
+        if not roots:  # no repository anywhere: nothing to track, nothing to watch
+            return
         self._watcher = Watcher(roots, self.scope.ignored)
         self._tasks = [
             asyncio.create_task(self._watch(self._watcher), name="radar-watch"),
             asyncio.create_task(self._settle_loop(), name="radar-settle"),
-            asyncio.create_task(self._check_loop(), name="radar-checks"),
+            asyncio.create_task(self.checks.loop(), name="radar-checks"),
         ]
 
     def _roots(self) -> list[Path]:
@@ -137,13 +135,38 @@ class Radar:
     # ------------------------------------------------------------------ agents
 
     async def track(self, agent: str, cwd: Path, whole_tree: bool) -> None:
-        """Start tracking ``agent``'s workspace (before it is spawned; a restart keeps it)."""
+        """Start tracking ``agent``'s workspace (before it is spawned; a restart keeps it).
+
+        Git failing here leaves the agent untracked (said in an error event),
+        never unstarted: the radar watches, it does not gate.
+        """
         if agent in self.by_agent or agent in self.untracked:
             return
+        try:
+            tracked = await self._register(agent, cwd, whole_tree)
+        except (GitError, OSError) as exc:
+            self.untracked[agent] = f"git could not read its workspace: {exc}"
+            self.emit(ErrorEvent(agent=agent, message=self.untracked[agent], where="radar"))
+            return
+        if tracked is None:
+            return
+        if self._watcher is not None and not self._watcher.covers(tracked.owned):
+            self.emit(
+                ErrorEvent(
+                    agent=agent,
+                    message=f"{tracked.owned} is outside every watched folder: its changes "
+                    "are seen by git every minute and at its gate, not live",
+                    where="radar",
+                )
+            )
+        self.emit(_files_changed(tracked.change_set(agent), confirmed=True))
+        self._recompute([tracked])
+
+    async def _register(self, agent: str, cwd: Path, whole_tree: bool) -> TrackedWorkspace | None:
         ws = await asyncio.to_thread(discover, cwd)
         if ws is None:
             self.untracked[agent] = "its workspace is not in a git repository with a commit"
-            return
+            return None
         owned = ws.top if whole_tree else cwd.resolve()
         tracked = self.workspaces.get(owned)
         if tracked is None:
@@ -151,22 +174,12 @@ class Radar:
             tracked = TrackedWorkspace(
                 ws, owned, ws.head, tree, self._blobs, self.scratch, self.scope.excluded_in(ws)
             )
-            self.workspaces[owned] = tracked
             await asyncio.to_thread(tracked.confirm)
             await asyncio.to_thread(tracked.refresh_pins, self.manifests)
+            self.workspaces[owned] = tracked
         tracked.agents.append(agent)
         self.by_agent[agent] = tracked
-        if self._watcher is not None and not self._watcher.covers(owned):
-            self.emit(
-                ErrorEvent(
-                    agent=agent,
-                    message=f"{owned} is outside every watched folder: its changes are "
-                    "seen by git every minute and at its gate, not live",
-                    where="radar",
-                )
-            )
-        self.emit(_files_changed(tracked.change_set(agent), confirmed=True))
-        self._recompute([tracked])
+        return tracked
 
     def _tree(self, ws: GitWorkspace, commit: str) -> dict[str, TreeEntry]:
         key = (ws.common_dir, commit)
@@ -196,27 +209,8 @@ class Radar:
         return "" if tracked is None else await asyncio.to_thread(tracked.diff)
 
     async def check(self, a: str, b: str) -> MergeCheck | None:
-        """Would ``a``'s and ``b``'s work merge cleanly? (fresh unless neither moved)."""
-        left, right = self.by_agent.get(a), self.by_agent.get(b)
-        if left is None or right is None or left is right:
-            return None
-        key = pair(a, b)
-        gens = (self.by_agent[key[0]].generation, self.by_agent[key[1]].generation)
-        cached = self.checks.get(key)
-        if cached is not None and cached[1] == gens:
-            return cached[0]
-        self._checked_at[key] = time.monotonic()
-        check = await asyncio.to_thread(self._merge_check, key)
-        self.checks[key] = (check, gens)
-        return check
-
-    def _merge_check(self, key: tuple[str, str]) -> MergeCheck:
-        left, right = self.by_agent[key[0]], self.by_agent[key[1]]
-        result = merge_tree(left.ws, left.snapshot(), right.snapshot(), self.scratch)
-        return MergeCheck(left=key[0], right=key[1], clean=result.clean, files=result.conflicts)
-
-    def known_checks(self) -> dict[tuple[str, str], MergeCheck]:
-        return {key: entry[0] for key, entry in self.checks.items()}
+        """Would ``a``'s and ``b``'s work merge cleanly now?"""
+        return await self.checks.check(a, b)
 
     async def check_handoff(
         self,
@@ -252,7 +246,7 @@ class Radar:
         """``merges cleanly with implementer; conflicts with tester in src/client.py``."""
         if agent in self.untracked:
             return f"not tracked: {self.untracked[agent]}"
-        return verdict(agent, self.change_sets(), self.known_checks(), integration)
+        return verdict(agent, self.change_sets(), self.checks.known(), integration)
 
     # ------------------------------------------------------------------ watching
 
@@ -298,13 +292,9 @@ class Radar:
     def _recompute(self, moved: Sequence[TrackedWorkspace]) -> None:
         """Collisions from every change set; merge checks wanted for the pairs that moved."""
         sets = self.change_sets()
-        overlapping = overlapping_pairs(sets)
-        self.checks = {k: v for k, v in self.checks.items() if k in overlapping}
-        movers = {a for w in moved for a in w.agents}
-        self._wanted |= {p for p in overlapping if movers & set(p)}
-        self._wanted &= overlapping
+        self.checks.overlapping(overlapping_pairs(sets), (a for w in moved for a in w.agents))
         pins = {a: w.pins for a, w in self.by_agent.items() if w.pins}
-        found = find_collisions(sets, self.manifests, pins, self.known_checks().values())
+        found = find_collisions(sets, self.manifests, pins, self.checks.known().values())
         known = {key: entry[0] for key, entry in self.collisions.items()}
         raised, cleared = compare_collisions(known, found)
         for collision in cleared:
@@ -335,28 +325,6 @@ class Radar:
         except Exception as exc:  # a failing git (a deleted worktree) must not end the loop
             agent = tracked.agents[0] if tracked.agents else None
             self.emit(ErrorEvent(agent=agent, message=f"git status failed: {exc}", where="radar"))
-
-    async def _check_loop(self) -> None:
-        """Merge checks for overlapping pairs that moved, each at most once a second."""
-        while True:
-            await asyncio.sleep(CHECK_EVERY_SECONDS / 2)
-            now = time.monotonic()
-            due = [
-                p
-                for p in sorted(self._wanted)
-                if now - self._checked_at.get(p, 0.0) >= CHECK_EVERY_SECONDS
-            ]
-            for key in due:
-                self._wanted.discard(key)
-                try:
-                    await self.check(*key)
-                except Exception as exc:  # git failed (a worktree removed?): try again later
-                    self._wanted.add(key)
-                    self.emit(
-                        ErrorEvent(message=f"merge check {key[0]}/{key[1]}: {exc}", where="radar")
-                    )
-            if due:
-                self._recompute([])
 
 
 def _inside(path: str, folder: Path) -> bool:
