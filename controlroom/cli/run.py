@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Awaitable, Callable
 
     from controlroom.models import SwarmConfig
-    from controlroom.swarm.bus import Subscription
     from controlroom.swarm.supervisor import Supervisor
 
 __all__ = ["add_parser", "run_headless", "run_swarm"]
@@ -70,77 +68,23 @@ async def run_swarm(
     ``mode`` is recorded in ``run_started``; ``on_start`` is awaited with the
     supervisor just before it starts (``controlroom demo`` starts its auto-operator).
     """
-    import asyncio
-
-    from controlroom.control.host import open_swarm
+    from controlroom.control.host import SwarmHost
     from controlroom.swarm.supervisor import tune_gc
 
     tune_gc()
-    stream = out if out is not None else sys.stdout
-    opened = await open_swarm(cfg, db, base_dir=Path.cwd(), mode=mode)
-    store, supervisor, server = opened.store, opened.supervisor, opened.server
-    print(f"controlroom: control socket {server.path}", file=sys.stderr, flush=True)
-    subscription = supervisor.bus.subscribe(maxsize=100_000)  # before start(): miss nothing
-    printer = asyncio.create_task(_print_committed(supervisor, subscription, stream))
-    interrupts = _install_stop_handlers(supervisor)
-    try:
-        if on_start is not None:
-            await on_start(supervisor)
-        await supervisor.start()
-        for orphan in supervisor.orphans:
-            print(f"controlroom: {orphan.describe()}", file=sys.stderr, flush=True)
-        ok = await supervisor.wait()
-        outcome = "interrupted" if interrupts else None
-        await supervisor.close(outcome)
-    finally:
-        await server.close()
-        _remove_stop_handlers()
-        await printer
-        await store.close()
-    return 0 if ok and not interrupts else 1
-
-
-async def _print_committed(
-    supervisor: Supervisor, subscription: Subscription, stream: TextIO
-) -> None:
-    from controlroom.text import format_line, worth_a_line
-
-    while (first := await subscription.get()) is not None:
-        batch = [first, *subscription.drain()]
-        lines = [format_line(event) + "\n" for event in batch if worth_a_line(event)]
-        if lines:
-            await supervisor.bus.flush()  # print only what is committed
-            stream.write("".join(lines))
-            stream.flush()
-
-
-def _install_stop_handlers(supervisor: Supervisor) -> list[int]:
-    """First Ctrl-C / SIGTERM: graceful stop_all. Second: kill at once (grace 0)."""
-    import asyncio
-    import signal
-    loop = asyncio.get_running_loop()
-    interrupts: list[int] = []
-    tasks: set[asyncio.Task[object]] = set()
-
-    def on_signal(signum: int) -> None:
-        interrupts.append(signum)
-        grace = None if len(interrupts) == 1 else 0.0
-        name = signal.Signals(signum).name
-        reason = f"{name}: stop all" if grace is None else f"{name} again: kill now"
-        print(f"controlroom: {reason}", file=sys.stderr, flush=True)
-        task = loop.create_task(supervisor.stop_all(by="operator", reason=reason, grace=grace))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
-    return interrupts
-
-
-def _remove_stop_handlers() -> None:
-    import asyncio
-    import signal
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.remove_signal_handler(signum)
+    host = SwarmHost(cfg, db, base_dir=Path.cwd(), mode=mode)
+    ok = False
+    with host.signals():  # from the very start: a Ctrl-C while opening spawns nothing
+        await host.open()
+        try:
+            print(f"controlroom: control socket {host.socket_path}", file=sys.stderr, flush=True)
+            host.log_to(out if out is not None else sys.stdout)  # before start(): miss nothing
+            if on_start is not None:
+                await on_start(host.supervisor)
+            await host.start()
+            for orphan in host.supervisor.orphans:
+                print(f"controlroom: {orphan.describe()}", file=sys.stderr, flush=True)
+            ok = await host.wait()
+        finally:
+            await host.close()
+    return 0 if ok and not host.interrupted else 1

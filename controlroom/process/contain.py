@@ -16,6 +16,7 @@ Both return the same ``KillReport`` and ``TreeSample``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -25,7 +26,7 @@ from typing import Protocol
 import psutil
 
 from controlroom.process.cgroup import AgentCgroup, cgroup_of
-from controlroom.process.kill import KillReport, kill_process_tree
+from controlroom.process.kill import KillReport, kill_process_tree, unless_hurried
 from controlroom.process.marker import marked_processes
 from controlroom.process.tree import (
     TreeCache,
@@ -53,7 +54,7 @@ class Containment(Protocol):
     mode: str  # "cgroup" or "process-tree"
     cgroup: str  # the cgroup's directory, or ""
 
-    async def kill(self, grace: float) -> KillReport: ...
+    async def kill(self, grace: float, hurry: asyncio.Event | None = None) -> KillReport: ...
 
     def pause(self) -> int: ...
 
@@ -78,8 +79,8 @@ class CgroupContainment:
         self.cgroup = group.path
         self.leader = leader
 
-    async def kill(self, grace: float) -> KillReport:
-        return await kill_cgroup(self.group, grace, leader=self.leader)
+    async def kill(self, grace: float, hurry: asyncio.Event | None = None) -> KillReport:
+        return await kill_cgroup(self.group, grace, leader=self.leader, hurry=hurry)
 
     def pause(self) -> int:
         self.group.freeze(True)
@@ -131,9 +132,14 @@ class TreeContainment:
                 found.setdefault(proc.pid, proc)
         return list(found.values())
 
-    async def kill(self, grace: float) -> KillReport:
+    async def kill(self, grace: float, hurry: asyncio.Event | None = None) -> KillReport:
         return await kill_process_tree(
-            self.pid, grace=grace, pgid=self.pgid, known=self.known(), create_time=self.create_time
+            self.pid,
+            grace=grace,
+            pgid=self.pgid,
+            known=self.known(),
+            create_time=self.create_time,
+            hurry=hurry,
         )
 
     def pause(self) -> int:
@@ -160,7 +166,12 @@ class TreeContainment:
 
 
 async def kill_cgroup(
-    group: AgentCgroup, grace: float, *, leader: int | None = None, kill_wait: float = 2.0
+    group: AgentCgroup,
+    grace: float,
+    *,
+    leader: int | None = None,
+    kill_wait: float = 2.0,
+    hurry: asyncio.Event | None = None,
 ) -> KillReport:
     """SIGTERM every member, ``cgroup.kill`` what is left after ``grace``; verify by the kernel.
 
@@ -169,6 +180,7 @@ async def kill_cgroup(
     nothing forks between that count and the kill. ``processes`` counts
     every member the kill met; ``survivors`` is what ``cgroup.procs`` still
     lists when the wait ends (0 once ``cgroup.events`` says ``populated 0``).
+    Setting ``hurry`` ends the grace period at once.
     """
     started = time.perf_counter()
     seen: set[int] = set()
@@ -178,7 +190,7 @@ async def kill_cgroup(
         group.signal_members(signal.SIGTERM, seen)
         group.freeze(False)
         group.signal_members(signal.SIGTERM, seen)  # forked between the read and the thaw
-        done = await group.wait_for("populated", 0, grace)
+        done = await unless_hurried(hurry, group.wait_for("populated", 0, grace), False)
     if not done:
         escalated = True
         group.freeze(True)

@@ -17,8 +17,9 @@ import os
 import select
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psutil
 
@@ -33,7 +34,9 @@ from controlroom.process.tree import (
     _verified_process,
 )
 
-__all__ = ["KillReport", "kill_process_tree"]
+__all__ = ["KillReport", "kill_process_tree", "unless_hurried"]
+
+T = TypeVar("T")
 
 _REMNANT_POLL_SECONDS = 0.003  # how long a lingering group may take to be reaped before we scan
 _POLL_INTERVAL = 0.005  # exit polling when pidfds are not available
@@ -290,6 +293,7 @@ async def kill_process_tree(
     known: Iterable[psutil.Process] = (),
     create_time: float | None = None,
     kill_wait: float = 2.0,
+    hurry: asyncio.Event | None = None,
 ) -> KillReport:
     """SIGTERM the whole tree of ``pid``, SIGKILL what is left after ``grace`` seconds.
 
@@ -300,7 +304,8 @@ async def kill_process_tree(
     ``pgid`` (or of the session of that id) found when the group outlives the
     known processes. Stopped (paused) processes get SIGCONT so SIGTERM lands.
     Orphans adopted by us (subreaper) are reaped. Safe on a tree that is
-    already gone: survivors 0, no exception.
+    already gone: survivors 0, no exception. Setting ``hurry`` ends the grace
+    period at once (the operator's "kill now" while this kill waits).
     """
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
@@ -328,7 +333,7 @@ async def kill_process_tree(
         tree.signal_all(signal.SIGTERM)
         tree.signal_all(signal.SIGCONT)
         if grace > 0:
-            await tree.settle(loop.time() + grace, signal.SIGTERM)
+            await unless_hurried(hurry, tree.settle(loop.time() + grace, signal.SIGTERM), None)
         survivors = tree.alive()
         if survivors:
             escalated = True
@@ -345,3 +350,23 @@ async def kill_process_tree(
         survivors=left,
         escalated=escalated,
     )
+
+
+async def unless_hurried(
+    hurry: asyncio.Event | None, waiting: Coroutine[object, object, T], hurried: T
+) -> T:
+    """What ``waiting`` returns, or ``hurried`` as soon as ``hurry`` is set (it is given up)."""
+    if hurry is None:
+        return await waiting
+    if hurry.is_set():
+        waiting.close()
+        return hurried
+    task = asyncio.ensure_future(waiting)
+    woken = asyncio.ensure_future(hurry.wait())
+    try:
+        await asyncio.wait({task, woken}, return_when=asyncio.FIRST_COMPLETED)
+        return task.result() if task.done() and not task.cancelled() else hurried
+    finally:
+        for pending in (task, woken):
+            pending.cancel()
+        await asyncio.gather(task, woken, return_exceptions=True)

@@ -61,9 +61,12 @@ class AgentProcess:
     contain: Containment
     pidfd: int | None = None
 
-    async def kill(self, grace: float) -> KillReport:
-        """Kill every process of the agent, however it tried to leave (see ``contain.py``)."""
-        return await self.contain.kill(grace)
+    async def kill(self, grace: float, hurry: asyncio.Event | None = None) -> KillReport:
+        """Kill every process of the agent, however it tried to leave (see ``contain.py``).
+
+        ``hurry``, once set, cuts the grace period short.
+        """
+        return await self.contain.kill(grace, hurry)
 
     def pause(self) -> int:
         return self.contain.pause()

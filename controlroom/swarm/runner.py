@@ -103,6 +103,9 @@ class AgentRunner:
         self.stop_state: AgentState | None = None
         self.stop_reason = ""
         self.finished = asyncio.Event()
+        self.hurry = asyncio.Event()  # set: a kill of this agent must not wait out its grace
+        self.settled = asyncio.Event()  # clear while a launch is planned or spawned
+        self.settled.set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -156,6 +159,7 @@ class AgentRunner:
         self.stop_state = None
         self.stop_reason = ""
         self.finished.clear()
+        self.hurry.clear()
         self._task = None
         self.set_state(AgentState.PENDING, "restart")
 
@@ -216,26 +220,10 @@ class AgentRunner:
                 await asyncio.wait_for(self._wake.wait(), verdict.delay_seconds)
 
     async def _run_once(self) -> bool:
-        plan = await self.host.launch_plan(self)
-        if self.stop_state is not None:  # stopped while its worktree was being made: never spawn
+        launched = await self._launch()
+        if launched is None:
             return False
-        argv, cwd, env = plan.argv, plan.cwd, plan.env
-        pipes = OutputPipes.open()
-        try:
-            proc = await spawn_agent(
-                argv,
-                cwd,
-                env,
-                agent=self.name,
-                stdout=pipes.child_stdout,
-                stderr=pipes.child_stderr,
-                cgroup=await self.host.agent_cgroup(self),
-            )
-        except BaseException:
-            pipes.close()
-            raise
-        pipes.close_child_ends()
-        self.process = proc
+        proc, plan, pipes = launched
         self.returncode = None
         started = self.clock()
         adapter = make_adapter(self.spec.format, self.name, self.host.handoff_max_chars)
@@ -252,8 +240,8 @@ class AgentRunner:
                 agent=self.name,
                 pid=proc.pid,
                 create_time=proc.create_time,
-                argv=argv,
-                workspace=str(cwd),
+                argv=plan.argv,
+                workspace=str(plan.cwd),
                 attempt=self.attempt,
                 cgroup=proc.contain.cgroup,
             ),
@@ -288,6 +276,33 @@ class AgentRunner:
             ),
         )
         return success
+
+    async def _launch(self) -> tuple[AgentProcess, LaunchPlan, OutputPipes] | None:
+        """Plan and spawn, unless a stop came first (None); a stop waits for this to settle."""
+        self.settled.clear()
+        try:
+            plan = await self.host.launch_plan(self)
+            cgroup = await self.host.agent_cgroup(self)
+            if self.stop_state is not None:
+                return None
+            pipes = OutputPipes.open()
+            try:
+                self.process = await spawn_agent(
+                    plan.argv,
+                    plan.cwd,
+                    plan.env,
+                    agent=self.name,
+                    stdout=pipes.child_stdout,
+                    stderr=pipes.child_stderr,
+                    cgroup=cgroup,
+                )
+            except BaseException:
+                pipes.close()
+                raise
+            pipes.close_child_ends()
+            return self.process, plan, pipes
+        finally:
+            self.settled.set()
 
     async def _exited(self, proc: AgentProcess) -> int:
         """The exit status, as soon as the agent's process has exited.

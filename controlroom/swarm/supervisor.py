@@ -15,11 +15,10 @@ for, and exposes its gate decisions to the control API.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,6 @@ from controlroom.models import (
     GateRequested,
     HandoffEvent,
     HandoffRejected,
-    KillCompleted,
-    KillRequested,
     LimitExceeded,
     OperatorAction,
     OrphanFound,
@@ -67,6 +64,7 @@ from controlroom.swarm.pipeline import Pipeline
 from controlroom.swarm.radar import Radar
 from controlroom.swarm.reader import OutputReader
 from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
+from controlroom.swarm.stops import StopPath
 
 __all__ = ["Supervisor", "tune_gc"]
 
@@ -124,11 +122,11 @@ class Supervisor:
         self.orphans: list[Orphan] = []
         self.containment = RunContainment(None, "not started")
         self._strikes: dict[str, dict[str, int]] = {}  # agent -> limit -> kernel strikes seen
-        self._sweeps: dict[str, asyncio.Task[None]] = {}  # agent -> kill of what it left behind
+        self._sweeps: dict[str, asyncio.Task[KillReport | None]] = {}  # agent -> its sweep
         self._tick_seconds = tick_seconds
         self._sample_seconds = sample_seconds
         self._background: list[asyncio.Task[None]] = []
-        self._stops: set[asyncio.Task[KillReport | None]] = set()
+        self.stops = StopPath(self.bus)
         self._all_final = asyncio.Event()
         self._paused_at: dict[str, float] = {}  # agent -> clock() when paused, for AgentResumed
         self._price = config.price_for
@@ -214,8 +212,12 @@ class Supervisor:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Record the run, report orphans of earlier runs, start the first stage."""
+    async def start(self, *, spawn: bool = True) -> None:
+        """Record the run, report orphans of earlier runs, start the first stage.
+
+        ``spawn=False``: the run is recorded and checked, but no agent starts
+        (it was stopped before it began).
+        """
         if self._started:
             return
         self._started = True
@@ -260,19 +262,22 @@ class Supervisor:
         ]
         if not self.runners:
             self._all_final.set()
-        for runner in self.pipeline.first_stage():
+        for runner in self.pipeline.first_stage() if spawn else ():
             runner.start()
 
     async def wait(self) -> bool:
         """Until every agent has ended; True when every one is done."""
         await self._all_final.wait()
         await asyncio.gather(*(r.join() for r in self.runners.values()))
-        while self._stops:  # every kill under way is recorded before the run may end
-            await asyncio.gather(*self._stops, return_exceptions=True)
+        await self.stops.idle()  # every kill recorded, the last ones included
         return all(r.state == AgentState.DONE for r in self.runners.values())
 
     async def close(self, outcome: str | None = None, detail: str = "") -> None:
-        """Stop the background tasks, sweep what agents left behind, record how the run ended."""
+        """Stop the background tasks, sweep what agents left behind, record how the run ended.
+
+        Every kill under way is recorded first: the run's end comes after them.
+        """
+        await self.stops.idle()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -333,17 +338,19 @@ class Supervisor:
     ) -> KillReport | None:
         """Kill one agent's whole tree; returns once the kill is verified and recorded."""
         runner = self.runner(agent)
-        return await self._stop(runner, AgentState.KILLED, by, reason or "killed", grace)
+        return await self.stops.stop(runner, AgentState.KILLED, by, reason or "killed", grace)
 
-    async def stop_all(
+    def stop_all(
         self, by: str = OPERATOR, reason: str = "stop all", grace: float | None = None
-    ) -> dict[str, KillReport | None]:
-        """Kill every agent in parallel: as slow as the slowest agent, not the sum."""
-        names = [r.name for r in self.runners.values() if not r.is_final]
-        reports = await asyncio.gather(
-            *(self._stop(self.runners[n], AgentState.KILLED, by, reason, grace) for n in names)
-        )
-        return dict(zip(names, reports, strict=True))
+    ) -> asyncio.Future[dict[str, KillReport | None]]:
+        """Stop every agent now; the future completes once every kill is recorded.
+
+        From this call on no agent is spawned (a spawn in flight is killed once
+        it lands); kills run in parallel, as slow as the slowest agent, not
+        the sum; an explicit ``grace`` hurries kills already in flight (0:
+        SIGKILL now).
+        """
+        return self.stops.stop_all(self.runners.values(), by, reason, grace)
 
     async def pause(self, agent: str, by: str = OPERATOR) -> int:
         runner = self.runner(agent)
@@ -392,7 +399,7 @@ class Supervisor:
             OperatorAction(agent=agent, action="restart", by=by, detail=detail)
         )
         if not runner.is_final:
-            await self._stop(runner, AgentState.KILLED, by, "restart")
+            await self.stops.stop(runner, AgentState.KILLED, by, "restart")
             await runner.join()
         self.governor.reset(agent, new_budget, self.clock())
         runner.reset()
@@ -551,64 +558,8 @@ class Supervisor:
     ) -> None:
         if freeze:
             self._freeze(runner)
-        if not runner.request_stop(final_state, reason):
-            return  # a stop is already under way
-        self._track(self._stop_now(runner, final_state, by, reason, None, True))
+        self.stops.begin(runner, final_state, by, reason)
         self.reader.hurry()  # the kill's first step (its SIGTERM) waits for no flood
-
-    def _track(
-        self, stop: Coroutine[Any, Any, KillReport | None]
-    ) -> asyncio.Task[KillReport | None]:
-        task = asyncio.create_task(stop)
-        self._stops.add(task)
-        task.add_done_callback(self._stops.discard)
-        return task
-
-    async def _stop(
-        self,
-        runner: AgentRunner,
-        final_state: AgentState,
-        by: str,
-        reason: str,
-        grace: float | None = None,
-    ) -> KillReport | None:
-        """Stop and kill ``runner``; tracked, so the run does not end before it is recorded."""
-        return await self._track(self._stop_now(runner, final_state, by, reason, grace, False))
-
-    async def _stop_now(
-        self,
-        runner: AgentRunner,
-        final_state: AgentState,
-        by: str,
-        reason: str,
-        grace: float | None,
-        requested: bool,
-    ) -> KillReport | None:
-        first = requested or runner.request_stop(final_state, reason)
-        if not first and grace is None:
-            return None  # a stop is already under way; an explicit grace may hurry it
-        if runner.is_final and not runner.alive:
-            return None
-        self.publish(KillRequested(agent=runner.name, by=by, reason=reason))
-        proc = runner.process
-        if proc is not None and (runner.alive or proc.contain.leftovers()):
-            wait = runner.spec.budget.kill_grace_seconds if grace is None else grace
-            report = await proc.kill(wait)
-        else:
-            report = KillReport(duration_ms=0.0, processes=0, survivors=0, escalated=False)
-        runner.wake()
-        await self.bus.publish_durable(
-            KillCompleted(
-                agent=runner.name,
-                duration_ms=round(report.duration_ms, 3),
-                survivors=report.survivors,
-                processes=report.processes,
-                escalated=report.escalated,
-            )
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(runner.finished.wait(), timeout=2.0)
-        return report
 
     # ------------------------------------------------------------------ background
 
@@ -681,24 +632,9 @@ class Supervisor:
         if not proc.contain.leftovers():
             return
 
-        async def sweep() -> None:
-            try:
-                reason = f"{why}, leaving processes behind"
-                self.publish(KillRequested(agent=runner.name, by="controlroom", reason=reason))
-                report = await proc.kill(runner.spec.budget.kill_grace_seconds)
-                await self.bus.publish_durable(
-                    KillCompleted(
-                        agent=runner.name,
-                        duration_ms=round(report.duration_ms, 3),
-                        survivors=report.survivors,
-                        processes=report.processes,
-                        escalated=report.escalated,
-                    )
-                )
-            finally:
-                self._sweeps.pop(runner.name, None)
-
-        self._sweeps[runner.name] = asyncio.create_task(sweep())
+        sweep = self.stops.sweep(runner, f"{why}, leaving processes behind")
+        self._sweeps[runner.name] = sweep
+        sweep.add_done_callback(lambda _: self._sweeps.pop(runner.name, None))
 
     def _find_orphans(self) -> tuple[list[Orphan], list[str]]:
         """Earlier runs' agents still alive, and their empty cgroups (removed here)."""

@@ -40,7 +40,7 @@ from controlroom.tui.commands import SwarmCommands
 from controlroom.tui.inert_filter import InertFilter
 from controlroom.tui.keys import MUTATING_ACTIONS, READ_ONLY_REFUSALS, Debouncer, binding
 from controlroom.tui.screens.main import MainScreen
-from controlroom.tui.session import LocalSession, RemoteSession, Session, log_detached
+from controlroom.tui.session import LocalSession, RemoteSession, Session
 from controlroom.tui.tail import EventTail
 from controlroom.tui.themes import (
     css_variable_defaults,
@@ -349,29 +349,24 @@ def attach_dashboard(
 async def _run_local(session: LocalSession, theme: str | None, read_only: bool) -> int:
     port = await session.open()
     outcome: str | None = None
+    ok = False
     try:
         app = ControlRoomApp(session, port, theme=theme, read_only=read_only)
         with _exit_on_signals(app):
             choice = await app.run_async()
         _forget_terminal_signals()
-        if choice == "detach":
-            _detach(session)
-        elif choice == "stop" or session.unfinished():
-            # "stop" (q → stop, SIGTERM, SIGINT) is the operator's stop even when the
-            # quit dialog already stopped every agent: the run ends "stopped", not "failed".
-            outcome = "stopped"
-            if session.unfinished():
-                await session.stop_all("dashboard closed: stop all")
-        ok = await session.wait()
-    except BaseException:
-        if session.unfinished():  # never leave agents running unseen
-            with contextlib.suppress(BaseException):
-                await session.stop_all("dashboard crashed: stop all")
-                await session.wait()
-        raise
+        with session.host.signals():  # the screen is gone: signals stop the swarm (twice: now)
+            if choice == "detach":
+                _detach(session)
+            elif choice == "stop" or session.unfinished():
+                # "stop" (q → stop, SIGTERM, SIGINT) is the operator's stop even when the
+                # quit dialog already stopped every agent: the run ends "stopped", not "failed".
+                outcome = "stopped"
+                session.host.stop("dashboard closed: stop all")
+            ok = await session.wait()
     finally:
-        await session.close(outcome)
-    return 0 if ok and outcome is None else 1
+        await session.close(outcome)  # agents still running (a crash) are stopped first
+    return 0 if ok and outcome is None and not session.host.interrupted else 1
 
 
 @contextlib.contextmanager
@@ -415,7 +410,10 @@ def _forget_terminal_signals() -> None:
 
 
 def _detach(session: LocalSession) -> None:
-    """Keep the swarm running with no screen: ignore SIGHUP, log to a file under run_dir."""
+    """Keep the swarm running with no screen: ignore SIGHUP, log to a file under run_dir.
+
+    The log is the headless log (``SwarmHost.log_to``): committed events only.
+    """
     log_path = session.run_dir / f"detached-{os.getpid()}.log"
     with contextlib.suppress(OSError):
         print(
@@ -435,22 +433,5 @@ def _detach(session: LocalSession) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     os.close(null)
-    loop = asyncio.get_running_loop()
-    task = loop.create_task(log_detached(session, log_path), name="detached-log")
-    _DETACHED_TASKS.add(task)
-    task.add_done_callback(_DETACHED_TASKS.discard)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _stop_detached, session)
-
-
-_DETACHED_TASKS: set[asyncio.Task[None]] = set()
-
-
-def _stop_detached(session: LocalSession) -> None:
-    task = asyncio.get_running_loop().create_task(_stop_quietly(session))
-    _DETACHED_TASKS.add(task)
-    task.add_done_callback(_DETACHED_TASKS.discard)
-
-
-async def _stop_quietly(session: LocalSession) -> None:
-    await session.stop_all("signal: stop all")
+    print(f"controlroom: detached (pid {os.getpid()}); swarm {session.cfg.swarm.name}", flush=True)
+    session.host.log_to(sys.stdout)

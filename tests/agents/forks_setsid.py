@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Escapes its process group: children and grandchildren that each call os.setsid().
 
-argv: [N] [--orphan] [--ignore-term]
+argv: [N] [--orphan] [--ignore-term] [--zombie]
   N              how many children (default 2); each forks one grandchild
   --orphan       children exit once their grandchild runs, so the grandchildren
                  re-parent (to init, or to a subreaper)
   --orphan-after=S  the same, S seconds after they start
   --ignore-term  the descendants (not the leader) ignore SIGTERM
+  --zombie       also fork one child that exits at once and is never waited for:
+                 a zombie for as long as the agent lives
 
 Prints one status line per descendant, then {"type": "status", "text": "forked",
 "children": [...], "grandchildren": [...], "pids": [...]}; then sleeps.
@@ -38,6 +40,8 @@ def main() -> int:
     orphan = "--orphan" in args or after is not None
     ignore_term = "--ignore-term" in args
     sys.stdout.flush()
+    if "--zombie" in args and os.fork() == 0:
+        os._exit(0)
     read_end, write_end = os.pipe()
     for _ in range(count):
         if os.fork() == 0:
