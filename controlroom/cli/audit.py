@@ -468,7 +468,7 @@ def _timeline_records(story: Timeline) -> Iterator[dict[str, Any]]:
 
 
 def _print_story(story: Timeline) -> None:
-    from controlroom.text import describe_payload, duration
+    from controlroom.text import describe_payload, duration, money
 
     span = duration(story.last_ts - story.first_ts)
     print(
@@ -486,7 +486,7 @@ def _print_story(story: Timeline) -> None:
     print(
         f"totals: tokens in {u.input_tokens:,} · out {u.output_tokens:,} · cache read "
         f"{u.cache_read_input_tokens:,} · cache write {u.cache_creation_input_tokens:,} · "
-        f"${u.cost_usd:.4f} · {u.turns} turns · {story.attempts} attempts · "
+        f"{money(u.cost_usd)} · {u.turns} turns · {story.attempts} attempts · "
         f"{story.output_lines} output lines"
         + (f" · {story.malformed_lines} malformed" if story.malformed_lines else "")
     )

@@ -148,7 +148,7 @@ def _connected(body: Verb) -> Callable[[argparse.Namespace], int]:
 
 
 def _status(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.text import duration
+    from controlroom.text import duration, money
 
     snap: dict[str, Any] = client.request("snapshot")
     records = [_agent_record(snap, agent) for agent in snap.get("agents", [])]
@@ -161,8 +161,8 @@ def _status(client: ControlClient, args: argparse.Namespace) -> int:
     print(
         f"swarm {snap.get('swarm')} · run {snap.get('run')} · {totals.get('agents', 0)} agents, "
         f"{totals.get('running', 0)} running · tokens {totals.get('input_tokens', 0):,} in / "
-        f"{totals.get('output_tokens', 0):,} out · ${totals.get('cost_usd', 0.0):.4f}"
-        + (f" of ${cap:g}" if cap else "")
+        f"{totals.get('output_tokens', 0):,} out · {money(totals.get('cost_usd', 0.0))}"
+        + (f" of {money(cap)}" if cap else "")
         + f" · {gates} pending gate{'' if gates == 1 else 's'}"
     )
     rows = [
