@@ -50,7 +50,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_dead(pids: list[int], timeout: float = 3.0) -> list[int]:
+def wait_dead(pids: list[int], timeout: float = 15.0) -> list[int]:
     """The pids still alive after waiting up to ``timeout`` for all of them to end."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -103,7 +103,7 @@ class EventLog:
         return self.events
 
     async def until(
-        self, predicate: Callable[[EventBase], bool], timeout: float = 5.0
+        self, predicate: Callable[[EventBase], bool], timeout: float = 30.0
     ) -> EventBase:
         """The first event (seen or still to come) that satisfies ``predicate``."""
 
@@ -129,7 +129,7 @@ class EventLog:
             if getattr(e, "kind", None) == kind and (agent is None or e.agent == agent)
         ]
 
-    def status(self, agent: str, text: str, timeout: float = 5.0) -> Any:
+    def status(self, agent: str, text: str, timeout: float = 30.0) -> Any:
         return self.until(
             lambda e: isinstance(e, StatusEvent) and e.agent == agent and e.text == text, timeout
         )
@@ -161,10 +161,10 @@ class Swarm:
     run_id: str
     started: float = field(default_factory=time.monotonic)
 
-    async def wait(self, timeout: float = 10.0) -> bool:
+    async def wait(self, timeout: float = 30.0) -> bool:
         return await asyncio.wait_for(self.sup.wait(), timeout)
 
-    async def state(self, agent: str, states: Iterable[str], timeout: float = 5.0) -> str:
+    async def state(self, agent: str, states: Iterable[str], timeout: float = 30.0) -> str:
         """Wait until ``agent`` is in one of ``states``; return it."""
         wanted = set(states)
 

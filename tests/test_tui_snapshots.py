@@ -50,7 +50,7 @@ from controlroom.tui.screens.gate import GateScreen
 from controlroom.tui.screens.help import HelpScreen
 from controlroom.tui.screens.main import REFRESH_SECONDS, MainScreen
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("isolated_config")]
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("isolated_config")]
 
 NOW = 1_767_225_600.0
 """2026-01-01 00:00:00 UTC: the recording's "now"."""
@@ -481,7 +481,7 @@ def recorded_app(theme: str) -> ControlRoomApp:
     return ControlRoomApp(RecordedSession(), RecordedPort(), theme=theme, clock=lambda: NOW)
 
 
-async def _until(pilot: Pilot[Any], check: Callable[[], object], timeout: float = 10.0) -> None:
+async def _until(pilot: Pilot[Any], check: Callable[[], object], timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():
         assert asyncio.get_running_loop().time() < deadline, f"timed out: {check.__qualname__}"

@@ -110,7 +110,7 @@ def write_config(path: Path, body: str) -> Path:
 # --------------------------------------------------------------------------- waiting
 
 
-async def until(pilot: Pilot[Any], check: Callable[[], T | None], timeout: float = 10.0) -> T:
+async def until(pilot: Pilot[Any], check: Callable[[], T | None], timeout: float = 30.0) -> T:
     """Let the app run until ``check()`` is truthy; return its value (AssertionError on timeout)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -251,10 +251,10 @@ class Dash:
     def texts(self) -> list[str]:
         return notes_of(self.notes)
 
-    async def until(self, check: Callable[[], T | None], timeout: float = 10.0) -> T:
+    async def until(self, check: Callable[[], T | None], timeout: float = 30.0) -> T:
         return await until(self.pilot, check, timeout)
 
-    async def on_screen(self, kind: type[S], timeout: float = 10.0) -> S:
+    async def on_screen(self, kind: type[S], timeout: float = 30.0) -> S:
         """Until the current screen is a ``kind``; that screen."""
 
         def current() -> S | None:
@@ -263,12 +263,12 @@ class Dash:
 
         return await self.until(current, timeout)
 
-    async def ready(self, *agents: str, timeout: float = 10.0) -> None:
+    async def ready(self, *agents: str, timeout: float = 30.0) -> None:
         """Until the swarm started and the table shows ``agents``."""
         await self.until(lambda: self.app.swarm_started and self.main.refreshes > 0, timeout)
         await self.until(lambda: set(agents) <= set(self.table.rows), timeout)
 
-    async def shows(self, agent: str, states: set[str], timeout: float = 10.0) -> str:
+    async def shows(self, agent: str, states: set[str], timeout: float = 30.0) -> str:
         """Until the screen shows ``agent`` in one of ``states`` (the table's own cell text)."""
 
         def shown() -> str | None:
