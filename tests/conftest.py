@@ -6,7 +6,11 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from hygiene import pytest_configure, signals_left_as_found  # noqa: F401 (hook, autouse)
+from hygiene import (  # noqa: F401 (a hook and autouse fixtures)
+    processes_left_as_found,
+    pytest_configure,
+    signals_left_as_found,
+)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""What the suite starts from and what no test may leave behind: signal dispositions.
+"""What the suite starts from and what no test may leave behind: signals and processes.
 
 Signal dispositions are process-wide and a subprocess inherits the ignored
 ones: a test that leaves SIGINT ignored makes every process that a later test
@@ -16,17 +16,24 @@ starts deaf to Ctrl-C. Two ways that happens, and the guard for each:
   that changed one fails by name, and the state is put back so the tests
   after it do not pay for it.
 
+Processes: ``processes_left_as_found`` (autouse) fails the test that leaves
+a process of its own running (a descendant of pytest started during the
+test, still alive a few seconds after it), and kills it, so that a failed
+test cannot leave a simulator or an agent running for the rest of the day.
+
 A plugin module, so a test can load it into a pytest run of its own with
-``-p hygiene`` and check the guard itself.
+``-p hygiene`` and check the guards themselves.
 """
 
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 
+import psutil
 import pytest
 
 Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
@@ -110,3 +117,50 @@ def signals_left_as_found() -> Iterator[None]:
             "inherits ignored signals): " + "; ".join(changes),
             pytrace=False,
         )
+
+
+LEFTOVER_GRACE_SECONDS = 3.0  # a process told to stop just before the test ended may finish
+
+
+def _running_descendants() -> dict[tuple[int, float], psutil.Process]:
+    """Every live (not zombie) descendant of this process, keyed by (pid, create time)."""
+    found = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found[(proc.pid, proc.create_time())] = proc
+        except psutil.Error:
+            pass
+    return found
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        return f"pid {proc.pid} ({' '.join(proc.cmdline())[:120]})"
+    except psutil.Error:
+        return f"pid {proc.pid}"
+
+
+@pytest.fixture(autouse=True)
+def processes_left_as_found() -> Iterator[None]:
+    """Fail the test that leaves a process it started running; kill that process."""
+    before = set(_running_descendants())
+    yield
+    deadline = time.monotonic() + LEFTOVER_GRACE_SECONDS
+    while True:
+        left = {key: p for key, p in _running_descendants().items() if key not in before}
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    if not left:
+        return
+    described = [_describe(p) for p in left.values()]
+    for proc in left.values():
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(list(left.values()), timeout=5)
+    pytest.fail(
+        "this test left processes running (killed now): " + "; ".join(described), pytrace=False
+    )

@@ -1,4 +1,5 @@
-"""The suite's own hygiene (``hygiene.py``): signals as a foreground start has them, kept so.
+"""The suite's own hygiene (``hygiene.py``): signals as a foreground start has them, kept so,
+and no test leaves a process of its own running.
 
 Each test runs pytest in a process of its own the way a script or CI step
 does in the background (``sh -c 'pytest … & wait'``), where the shell starts
@@ -49,7 +50,9 @@ def test_a_simulator_started_by_pytest_from_a_background_job_still_stops_on_sigi
 
 GUARDED = """
 import asyncio
+import os
 import signal
+import subprocess
 
 
 def test_starts_with_the_foreground_defaults():
@@ -73,13 +76,31 @@ def test_a_loop_handler_removed_in_time_is_fine():
     asyncio.run(main())
 
 
+def test_leaves_a_process_running():
+    proc = subprocess.Popen(["sleep", "60"])
+    with open("leftover.pid", "w") as f:
+        f.write(str(proc.pid))
+
+
+def test_a_process_told_to_stop_may_finish_after_the_test():
+    subprocess.Popen(["sleep", "60"]).terminate()
+
+
 def test_finds_what_the_others_left_put_back():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.SIGUSR1 not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    with open("leftover.pid") as f:
+        leftover = int(f.read())
+    try:
+        os.kill(leftover, 0)
+    except ProcessLookupError:
+        pass  # killed and reaped
+    else:
+        raise AssertionError(f"pid {leftover} still exists")
 """
 
 
-def test_the_guard_fails_the_test_that_leaves_a_signal_changed_and_puts_it_back(
+def test_the_guards_fail_the_test_that_leaves_a_signal_or_process_and_put_things_back(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
@@ -87,9 +108,12 @@ def test_the_guard_fails_the_test_that_leaves_a_signal_changed_and_puts_it_back(
     done = pytest_in_background("-p", "hygiene", cwd=tmp_path, pythonpath=TESTS)
     out = done.stdout
     # Each guarded test passes its own call and errors at teardown, naming what it left.
-    assert "5 passed, 2 errors" in out, out + done.stderr
+    assert "7 passed, 3 errors" in out, out + done.stderr
     assert "ERROR at teardown of test_leaves_sigint_ignored" in out
     assert "ERROR at teardown of test_leaves_sigusr1_blocked" in out
+    assert "ERROR at teardown of test_leaves_a_process_running" in out
     assert "changed (every process started after it inherits ignored signals): " in out
     assert "ignored signals): SIGINT: default_int_handler -> SIG_IGN\n" in out
     assert "ignored signals): SIGUSR1: now blocked\n" in out
+    leftover = (tmp_path / "leftover.pid").read_text()
+    assert f"left processes running (killed now): pid {leftover} (sleep 60)\n" in out

@@ -21,7 +21,7 @@ import pytest
 from controlroom._errors import ConfigError
 from controlroom.sim import Script, SimServer, Turn, count_input_tokens, load_script
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(90)  # only stops a hung test (a loaded machine is slow)
 
 KEY = "sk-ant-sim-test"
 TWO_TURNS = Script(
