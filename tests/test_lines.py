@@ -150,7 +150,7 @@ def test_chunking_never_changes_the_result(pieces: list[bytes], cuts: list[int])
 GARBAGE_THEN_GOOD = r"""
 import json, os, sys
 out = sys.stdout.buffer
-out.write(os.urandom(4096).replace(b"\n", b"\0") + b"\n")  # binary noise
+out.write(os.urandom(4095).replace(b"\n", b"\0") + b"\0\n")  # binary noise, no CR before the LF
 out.write(b"\x00" * 100 + b"\n")                      # NULs
 out.write(b"{" + b"a" * (5 << 20) + b"\n")            # a 5 MiB line
 out.write(b"caf\xe9 latin-1\n")                       # not UTF-8
