@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from inspect import isclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from annotated_types import Le
 from pydantic import BaseModel, ValidationError
@@ -290,9 +291,12 @@ class _Loader:
         if proxy is not None:
             if not ENV_NAME.match(proxy.upstream_key_env):
                 self.add(("proxy", "upstream_key_env"), "must be an environment variable name")
-            proxy = proxy.model_copy(
-                update={"upstream": self.expand(("proxy", "upstream"), proxy.upstream)}
-            )
+            upstream = self.expand(("proxy", "upstream"), proxy.upstream)
+            parsed = urlsplit(upstream)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                message = "must be an http:// or https:// URL (the proxy's only upstream)"
+                self.add(("proxy", "upstream"), message + _got(upstream))
+            proxy = proxy.model_copy(update={"upstream": upstream})
         if self.problems or swarm is None or proxy is None or pricing is None:
             in_file = sorted(self.problems, key=lambda p: (p.line is None, p.line or 0))
             raise ConfigError(in_file)

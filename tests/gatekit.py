@@ -23,7 +23,7 @@ from swarmkit import EventLog, Swarm, same_process
 
 from controlroom.control.api import ControlAPI
 from controlroom.control.server import ControlSocketServer
-from controlroom.models import AgentSpec, SwarmConfig, SwarmSettings, new_run_id
+from controlroom.models import AgentSpec, ProxySettings, SwarmConfig, SwarmSettings, new_run_id
 from controlroom.store.writer import AuditStore
 from controlroom.swarm.supervisor import Supervisor
 
@@ -34,13 +34,17 @@ HOOK_DENY = json.loads((FIXTURES / "pretooluse-hook-output-deny.json").read_text
 
 @asynccontextmanager
 async def gated_swarm(
-    tmp_path: Path, agents: list[AgentSpec], environ: dict[str, str] | None = None
+    tmp_path: Path,
+    agents: list[AgentSpec],
+    environ: dict[str, str] | None = None,
+    proxy: ProxySettings | None = None,
 ) -> AsyncIterator[tuple[Swarm, ControlAPI, Path]]:
     """(swarm, in-process API, socket path); every agent stopped and the socket closed on exit."""
     config = SwarmConfig(
         swarm=SwarmSettings(
             name="gates", audit_db=str(tmp_path / "audit.db"), run_dir=str(tmp_path / "run")
         ),
+        proxy=proxy or ProxySettings(),
         agents=agents,
     )
     run_id = new_run_id()

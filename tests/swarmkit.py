@@ -27,6 +27,7 @@ from controlroom.models import (
     AgentSpec,
     Containment,
     EventBase,
+    ProxySettings,
     StatusEvent,
     SwarmConfig,
     SwarmSettings,
@@ -191,6 +192,7 @@ async def swarm(
     containment: Containment = "auto",
     base_dir: Path | None = None,
     settings: dict[str, Any] | None = None,
+    proxy: ProxySettings | None = None,
 ) -> AsyncIterator[Swarm]:
     """A started supervisor over ``agents``; on the way out every agent is stopped.
 
@@ -205,6 +207,7 @@ async def swarm(
             containment=containment,
             **(settings or {}),
         ),
+        proxy=proxy or ProxySettings(),
         agents=agents,
     )
     run_id = new_run_id()

@@ -16,55 +16,35 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from claudekit import CLAUDE, OFFLINE_ENV, skip_unless_claude
 from gatekit import gated_swarm
+from proxykit import KINDS, per_kind
 from swarmkit import Swarm, audit_rows
 
 from controlroom.control.api import ControlAPI
-from controlroom.models import AgentSpec, AgentState, Breaker, GateRequested, Handoff
+from controlroom.models import (
+    AgentSpec,
+    AgentState,
+    Breaker,
+    GateRequested,
+    Handoff,
+    ProxySettings,
+)
 from controlroom.sim import Script, SimServer, Turn
 from controlroom.swarm.claude_settings import hook_settings_path
 
 pytestmark = pytest.mark.timeout(90)
 
-ROOT = Path(__file__).resolve().parent.parent
-CLAUDE = os.environ.get("CONTROLROOM_CLAUDE_BIN") or str(ROOT / ".ci/node/node_modules/.bin/claude")
+skip_unless_claude()
+
 API_KEY = "sk-ant-test-d0c5e7a1b2c3-never-in-the-audit-log"
 HANDOFF = {"changed": "said hi", "next_needs": "nothing more", "risks": "none known"}
 FINAL = "Done.\n```json\n" + json.dumps(HANDOFF) + "\n```"
-PASSED_ENV = [
-    "ANTHROPIC_BASE_URL",
-    "DISABLE_TELEMETRY",
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
-    "CLAUDE_CODE_MAX_RETRIES",
-]
-
-
-def _claude_runs() -> str | None:
-    """None when the CLI is usable, else why not."""
-    if not os.access(CLAUDE, os.X_OK):
-        return f"no Claude Code CLI at {CLAUDE}"
-    try:
-        done = subprocess.run([CLAUDE, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{CLAUDE} --version failed: {exc}"
-    if done.returncode != 0 or "Claude Code" not in done.stdout:
-        return f"{CLAUDE} --version failed: {(done.stderr or done.stdout).strip()[:200]}"
-    return None
-
-
-_WHY_NOT = _claude_runs()
-if _WHY_NOT is not None:
-    pytest.skip(
-        f"the real Claude Code CLI is not available ({_WHY_NOT}): set CONTROLROOM_CLAUDE_BIN, "
-        "or install it with `npm install --prefix .ci/node @anthropic-ai/claude-code@2.1.197` "
-        "(.ci/run does)",
-        allow_module_level=True,
-    )
+PASSED_ENV = list(OFFLINE_ENV)
 
 
 def claude_agent(tmp_path: Path, sim: SimServer) -> tuple[AgentSpec, dict[str, str]]:
@@ -76,11 +56,8 @@ def claude_agent(tmp_path: Path, sim: SimServer) -> tuple[AgentSpec, dict[str, s
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        "ANTHROPIC_BASE_URL": sim.url,
-        "ANTHROPIC_API_KEY": API_KEY,
-        "DISABLE_TELEMETRY": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "ANTHROPIC_API_KEY": API_KEY,  # the operator's: the proxy swaps it in
+        **OFFLINE_ENV,
         "SOMETHING_ELSE": "not passed",
     }
     spec = AgentSpec(
@@ -117,7 +94,8 @@ async def run_gated(
     """Run the agent, decide its one tool gate (approve or reject), wait for it to end."""
     with SimServer(script()) as sim:
         spec, environ = claude_agent(tmp_path, sim)
-        async with gated_swarm(tmp_path, [spec], environ) as (s, api, sock):
+        proxy = ProxySettings(upstream=sim.url)
+        async with gated_swarm(tmp_path, [spec], environ, proxy) as (s, api, sock):
             gate = await s.log.until(
                 lambda e: isinstance(e, GateRequested) and e.gate_kind == "tool", 30
             )
@@ -130,8 +108,9 @@ async def run_gated(
             meter = s.sup.governor.meters.agent("coder")
             figures = {
                 "pending": pending,
-                "input_tokens": meter.input_tokens,
-                "output_tokens": meter.output_tokens,
+                "metered": {kind: getattr(meter, kind) for kind in KINDS},
+                "reported": {kind: getattr(meter.reported, kind) for kind in KINDS},
+                "wire": meter.wire,
                 "turns": meter.turns,
                 "handoff": s.sup.runners["coder"].handoff,
                 "settings": hook_settings_path(s.sup.run_dir, s.run_id, "coder"),
@@ -151,9 +130,14 @@ def outputs(s: Swarm) -> list[str]:
 
 
 def assert_metered_exactly_what_was_served(sim: SimServer, figures: dict[str, Any]) -> None:
-    assert sim.requests == 2
-    assert figures["input_tokens"] == sim.input_tokens > 0
-    assert figures["output_tokens"] == sim.output_tokens > 0
+    """The wire meter equals the simulator's ledger per token kind; Claude Code's own
+    report (kept beside it, reconciled to its result) agrees."""
+    assert sim.requests == 2 and figures["wire"] is True
+    served = per_kind(sim.ledger())
+    assert served["input_tokens"] > 0 and served["output_tokens"] > 0
+    assert served["cache_read_input_tokens"] > 0  # its prompt prefix, cached by the CLI
+    assert figures["metered"] == served
+    assert figures["reported"] == served
     assert figures["turns"] == 2
 
 

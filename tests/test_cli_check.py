@@ -67,9 +67,10 @@ def test_valid_config_prints_summary_and_exits_0(example_dir: Path) -> None:
     assert lines[1].split() == ["swarm", "feature-x"]
     assert lines[2].split() == ["audit", "db", str(example_dir / "controlroom.db")]
     assert lines[3].split() == ["run", "dir", str(example_dir / ".controlroom")]
-    assert lines[4] == "cost cap  $25.00 for the whole swarm"
-    assert lines[5] == (
-        "upstream  https://api.anthropic.com (key from $ANTHROPIC_API_KEY, not set)"
+    assert lines[4] == "cost cap     $25.00 for the whole swarm"
+    assert lines[5] == "upstream     https://api.anthropic.com (through the metering proxy)"
+    assert lines[6] == (  # no $ANTHROPIC_API_KEY here: each agent pays with its own
+        "credentials  passthrough: agents use their own credentials (cost is an estimate)"
     )
     at = lines.index("agents (3)")
     rows = [re.split(r"\s{2,}", line.strip()) for line in lines[at + 1 : at + 5]]

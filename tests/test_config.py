@@ -154,6 +154,15 @@ SINGLE_PROBLEMS = {
         '[[agents]]\nname = "a"\ncommand = []\n',
         "config.toml:3: agents[0].command: must not be empty",
     ),
+    "an upstream that is no http URL": (
+        '[proxy]\nupstream = "ftp://files.example"\n',
+        "config.toml:2: proxy.upstream: must be an http:// or https:// URL (the proxy's only"
+        " upstream) (got 'ftp://files.example')",
+    ),
+    "unknown credential mode": (
+        '[proxy]\ncredentials = "borrow"\n',
+        "config.toml:2: proxy.credentials: must be one of 'swap', 'passthrough' (got 'borrow')",
+    ),
     "blank program": (
         '[[agents]]\nname = "a"\ncommand = ["  ", "x"]\n',
         "config.toml:3: agents[0].command: the program (first element) must not be empty",

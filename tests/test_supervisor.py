@@ -658,7 +658,10 @@ async def test_agents_see_only_their_allowlisted_environment(tmp_path: Path) -> 
         "CONTROLROOM_RUN",
         "CONTROLROOM_HANDOFF_FILE",
         "CONTROLROOM_SOCKET",
+        "CONTROLROOM_MODEL_URL",  # its own way to the model, through the metering proxy
+        "CONTROLROOM_MODEL_SOCKET",
     }
+    assert plain["CONTROLROOM_MODEL_URL"] != trusted["CONTROLROOM_MODEL_URL"]
     # the agent got the secret (its hash says so); the bus shows it only redacted
     assert trusted_status.extra["sha"] == hashlib.sha256(secret.encode()).hexdigest()
     assert trusted["OPERATOR_SECRET"] == "[redacted]"

@@ -30,7 +30,7 @@ from controlroom.models import (
     Limits,
 )
 from controlroom.tui.keys import binding
-from controlroom.tui.screens.agent import AgentScreen
+from controlroom.tui.screens.agent import AgentScreen, describe_metering
 from controlroom.tui.screens.audit import AuditScreen, event_stream, format_event, parse_filter
 from controlroom.tui.screens.budget import BudgetModal
 from controlroom.tui.screens.confirm import ConfirmModal
@@ -378,6 +378,16 @@ async def test_gate_screen_ages_the_gate_by_the_clock_it_is_given(tmp_path: Path
             wait = str(app.screen.query_one("#gate-wait", Static).render())
             assert wait.startswith("waiting 1h02m"), wait
             await pilot.press("escape")
+
+
+def test_the_detail_says_where_spend_was_metered_and_flags_a_disagreement() -> None:
+    assert describe_metering({"metered_at": "agent"}) == "\nmetered from the agent's own reports"
+    agreeing = {"metered_at": "wire", "self_reported_tokens": 100, "meter_disagreement": False}
+    assert describe_metering(agreeing) == "\nmetered at the wire (the proxy)"
+    lying = {**agreeing, "meter_disagreement": True, "self_reported_cost_usd": 0.0049}
+    assert describe_metering(lying).splitlines()[2] == (
+        "⚠ METER DISAGREEMENT: the agent reported 100 tokens, $0.0049; the budget uses the wire"
+    )
 
 
 def test_the_gate_queue_shows_age_and_timeout_whole() -> None:

@@ -123,6 +123,10 @@ def _meter(
         "reported_cost_usd": None,
         "cost_disagreement": False,
         "turns": turns,
+        "metered_at": "wire",
+        "self_reported_tokens": total,
+        "self_reported_cost_usd": cost,
+        "meter_disagreement": False,
         "tokens_per_minute": tokens_per_minute,
         "cost_per_minute": tokens_per_minute * _PRICE_IN,
         "turns_per_minute": turns / max(elapsed / 60, 1e-9),
@@ -366,6 +370,12 @@ def _frame(ts: float, burn: float) -> dict[str, Any]:
         "agents": agents,
         "gates": copy.deepcopy(GATES),
         "handoffs": copy.deepcopy(HANDOFFS),
+        "proxy": {
+            "url": "http://127.0.0.1:41877",
+            "socket": "/home/operator/billing/.controlroom/proxy.sock",
+            "upstream": "https://api.anthropic.com",
+            "credentials": "swap",
+        },
     }  # fmt: skip
 
 

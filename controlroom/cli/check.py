@@ -165,7 +165,13 @@ def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str
     """What ``check`` prints for a valid config: the swarm, its agents, their order."""
     swarm = cfg.swarm
     key_env = cfg.proxy.upstream_key_env
-    unset = "" if os.environ.get(key_env) else ", not set"
+    key_set = bool(os.environ.get(key_env))
+    mode = cfg.proxy.credentials or ("swap" if key_set else "passthrough")
+    if mode == "swap":
+        credentials = f"swap: agents get their own keys, ${key_env} pays"
+        credentials += "" if key_set else f" (${key_env} is NOT set: the run will not start)"
+    else:
+        credentials = "passthrough: agents use their own credentials (cost is an estimate)"
     from controlroom.text import money
 
     cap = swarm.max_cost_usd
@@ -178,7 +184,8 @@ def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str
                 ["audit db", swarm.audit_db],
                 ["run dir", swarm.run_dir],
                 ["cost cap", cap_text],
-                ["upstream", f"{cfg.proxy.upstream} (key from ${key_env}{unset})"],
+                ["upstream", f"{cfg.proxy.upstream} (through the metering proxy)"],
+                ["credentials", credentials],
             ],
             indent="",
         ),

@@ -173,6 +173,7 @@ class AgentSpec(_Strict):
     env: list[str] = Field(default_factory=list)
     secret_env: list[str] = Field(default_factory=list)
     task: str = ""
+    role: str = ""  # who the agent is (the built-in worker's system prompt): $CONTROLROOM_ROLE
     after: list[str] = Field(default_factory=list)
     gate: Literal["human", "auto"] = "auto"
     gate_timeout_seconds: float = Field(default=3600.0, gt=0, le=7 * _DAY)
@@ -234,8 +235,17 @@ class SwarmSettings(_Strict):
 
 
 class ProxySettings(_Strict):
+    """The metering proxy: where agents' model requests go, and whose key pays.
+
+    ``credentials``: ``"swap"`` gives each agent a per-agent key and sends the
+    operator's (from ``upstream_key_env``) upstream; ``"passthrough"``
+    forwards each agent's own credential untouched. Unset: swap when the
+    key's variable is set, else passthrough.
+    """
+
     upstream: str = "https://api.anthropic.com"
     upstream_key_env: str = "ANTHROPIC_API_KEY"
+    credentials: Literal["swap", "passthrough"] | None = None
 
 
 class SwarmConfig(_Strict):

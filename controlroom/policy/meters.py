@@ -16,8 +16,13 @@ Figures kept per agent:
 * burn rates over a sliding 60 s window, and from them the projected seconds
   until the tightest limit of the agent's ``Budget``;
 * running time that excludes paused time;
-* spend that only goes up: every count and price adds, whichever source
-  (agent, proxy, reconcile) reported it; a negative delta counts as 0;
+* spend that only goes up: every count and price adds; a negative delta
+  counts as 0;
+* *where* spend was measured: once the metering proxy has metered an agent
+  (a ``source = "proxy"`` usage), its counts are the wire's alone: what the
+  agent reports about itself from then on (and what it had reported before,
+  which the wire now replaces) is kept in ``reported`` (selfreport.py),
+  compared, and never counted twice;
 * cpu / memory / process count, as last set by a sampler.
 
 Spend is counted for the agent's whole life, across restarts. A budget
@@ -36,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlroom.models import AgentResult, Budget, Pricing, Usage
+from controlroom.policy.selfreport import DISAGREEMENT_FRACTION, SelfReport, disagreement
 
 __all__ = [
     "BUCKET_SECONDS",
@@ -131,6 +137,10 @@ class AgentMeterSnapshot:
     reported_cost_usd: float | None
     cost_disagreement: bool
     turns: int
+    metered_at: str  # "wire" (the proxy) or "agent" (its own reports)
+    self_reported_tokens: int | None  # once metered at the wire: what the agent said
+    self_reported_cost_usd: float | None
+    meter_disagreement: bool  # the two differ by over 5 %
     tokens_per_minute: float
     cost_per_minute: float
     turns_per_minute: float
@@ -196,6 +206,8 @@ class AgentMeter:
         "cost_usd",
         "turns",
         "reported_cost_usd",
+        "wire",
+        "reported",
         "_buckets",
         "_window_tokens",
         "_window_cost",
@@ -231,6 +243,8 @@ class AgentMeter:
         self.cost_usd = 0.0
         self.turns = 0
         self.reported_cost_usd: float | None = None
+        self.wire = False  # metered by the proxy: the counts above are the wire's
+        self.reported = SelfReport()  # the agent's own reports, once the wire meters it
         # the sliding window: [opened_at, tokens, cost, turns] per bucket
         self._buckets: deque[list[float]] = deque()
         self._window_tokens = 0.0
@@ -271,7 +285,13 @@ class AgentMeter:
     # ------------------------------------------------------------------ spend
 
     def record(self, usage: Usage, now: float) -> float:
-        """Count one usage delta at ``now``; return the cost it was priced at."""
+        """Count one usage delta at ``now``; return the cost it added to the counted cost."""
+        if usage.source == "proxy":
+            if not self.wire:
+                self._meter_at_wire()
+        elif self.wire:  # the wire is the meter now; the agent's word is kept to compare
+            self.reported.add(usage, price_usage(usage, self._pricing_fn))
+            return 0.0
         model = usage.model
         rates = self._rates.get(model)
         if rates is None:
@@ -331,6 +351,42 @@ class AgentMeter:
         self._window_cost += cost
         self._window_turns += turns
         return cost
+
+    def _meter_at_wire(self) -> None:
+        """From now on only the proxy's figures count.
+
+        What was counted so far was the agent's own word, which the wire now
+        replaces: it moves to ``reported``, and the counts start from zero.
+        """
+        self.wire = True
+        self.reported = SelfReport(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+            self.cache_creation_1h_input_tokens,
+            self.cost_usd,
+            self.turns,
+        )
+        self.input_tokens = self.output_tokens = self.cache_read_input_tokens = 0
+        self.cache_creation_input_tokens = self.cache_creation_1h_input_tokens = 0
+        self.total_tokens = self.turns = 0
+        self.cost_usd = 0.0
+        self._base_tokens = self._base_turns = 0
+        self._base_cost = 0.0
+        self._buckets.clear()
+        self._window_tokens = self._window_cost = self._window_turns = 0.0
+
+    def wire_disagreement(self) -> float | None:
+        """How far the agent's own report is from the wire (a fraction), once both exist."""
+        if not self.wire or not (self.reported.total_tokens or self.reported.turns):
+            return None
+        return disagreement(self.total_tokens, self.cost_usd, self.reported)
+
+    @property
+    def meter_disagreement(self) -> bool:
+        gap = self.wire_disagreement()
+        return gap is not None and gap > DISAGREEMENT_FRACTION + _RELATIVE_EPSILON
 
     def record_result(self, result: AgentResult) -> None:
         """Keep Claude Code's own price beside ours; results of successive runs add up.
@@ -467,10 +523,11 @@ class AgentMeter:
 
         Claude Code also pays for calls it never shows in its stream (title
         generation, summaries), so when its own figure is higher the budget
-        trusts it: a cap is only safe if it errs towards stopping.
+        trusts it: a cap is only safe if it errs towards stopping. Metered at
+        the wire, every such call went through the proxy: the wire is the figure.
         """
         cost = self.cost_usd - self._base_cost
-        if self.reported_cost_usd is not None:
+        if self.reported_cost_usd is not None and not self.wire:
             reported = self.reported_cost_usd - self._base_reported
             if reported > cost:
                 return reported
@@ -533,6 +590,10 @@ class AgentMeter:
             reported_cost_usd=self.reported_cost_usd,
             cost_disagreement=self.cost_disagreement,
             turns=self.turns,
+            metered_at="wire" if self.wire else "agent",
+            self_reported_tokens=self.reported.total_tokens if self.wire else None,
+            self_reported_cost_usd=self.reported.cost_usd if self.wire else None,
+            meter_disagreement=self.meter_disagreement,
             tokens_per_minute=tpm,
             cost_per_minute=cpm,
             turns_per_minute=rpm,
@@ -619,11 +680,12 @@ class SwarmMeter:
         if name is None:
             raise ValueError("a Usage event must name its agent to be metered")
         meter = self._agents.get(name) or self.agent(name)
+        was_wire = meter.wire
         cost = meter.record(usage, now)
-        if meter.reported_cost_usd is None:  # the common case: charged is our own price
-            self.charged_usd += cost
+        if meter.reported_cost_usd is None and meter.wire is was_wire:
+            self.charged_usd += cost  # the common case: charged is our own price
             self._charged[name] += cost
-        else:
+        else:  # Claude Code's own price, or the wire replacing the agent's word
             self._recharge(name, meter)
         return meter
 
@@ -639,7 +701,7 @@ class SwarmMeter:
     def _recharge(self, name: str, meter: AgentMeter) -> None:
         reported = meter.reported_cost_usd
         charge = meter.cost_usd
-        if reported is not None and reported > charge:
+        if reported is not None and reported > charge and not meter.wire:
             charge = reported
         self.charged_usd += charge - self._charged[name]
         self._charged[name] = charge

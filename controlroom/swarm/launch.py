@@ -4,9 +4,11 @@ Everything an agent is given is decided here, in one place: its workspace
 (the shared folder, a path, or a git worktree made for it), its command with
 ``{task}`` and ``{handoff}`` filled in, the approved upstream handoffs (a file
 named in its environment, and the text for a native agent's stdin), its
-environment built from an allowlist (never the operator's whole environment),
-and, for a Claude Code agent with gated tools, the settings file that puts
-those tools behind the operator. The runner spawns what the plan says.
+environment built from an allowlist (never the operator's whole environment)
+with its own way to the model (the metering proxy's URL and, in swap mode, a
+per-agent key: swarm/metering.py), and, for a Claude Code agent with gated
+tools, the settings file that puts those tools behind the operator. The
+runner spawns what the plan says.
 """
 
 from __future__ import annotations
@@ -81,12 +83,14 @@ class Launcher:
         base_dir: Path,
         environ: Mapping[str, str],
         publish: Callable[[EventBase], None],
+        model_env: Callable[[AgentSpec, dict[str, str]], None] | None = None,
     ) -> None:
         self.run_id = run_id
         self.run_dir = run_dir
         self.base_dir = base_dir
         self.environ = environ
         self._publish = publish
+        self._model_env = model_env  # the metering proxy's URL and key (swarm/metering.py)
 
     @property
     def socket_path(self) -> Path:
@@ -106,6 +110,10 @@ class Launcher:
         argv = build_argv(spec, task, handoff_text)
         env = build_env(spec, self.run_id, handoff_file, self.environ)
         env["CONTROLROOM_SOCKET"] = str(self.socket_path)
+        if spec.role:
+            env["CONTROLROOM_ROLE"] = spec.role
+        if self._model_env is not None:
+            self._model_env(spec, env)
         if spec.format == "claude-code" and spec.gate_tools:
             argv = self._with_tool_gates(spec, argv)
         return LaunchPlan(argv=argv, cwd=cwd, env=env, handoff_text=handoff_text)

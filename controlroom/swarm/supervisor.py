@@ -25,8 +25,10 @@ from typing import Any
 from controlroom import __version__
 from controlroom._errors import AuditError, ControlError
 from controlroom.models import (
+    AgentCrashed,
     AgentExited,
     AgentPaused,
+    AgentResult,
     AgentResumed,
     AgentState,
     Budget,
@@ -60,6 +62,7 @@ from controlroom.swarm.bus import EventBus, EventRecorder
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.integration import Integration
 from controlroom.swarm.launch import Launcher, LaunchPlan
+from controlroom.swarm.metering import Metering
 from controlroom.swarm.pipeline import Pipeline
 from controlroom.swarm.radar import Radar
 from controlroom.swarm.reader import OutputReader
@@ -132,12 +135,14 @@ class Supervisor:
         self._price = config.price_for
         self._started = False
         self.pipeline = Pipeline(self.runners, self.bus)
+        self.metering = Metering(self, config, self.environ, self.run_dir)
         self.launcher = Launcher(
             run_id=run_id,
             run_dir=self.run_dir,
             base_dir=self.base_dir,
             environ=self.environ,
             publish=self.publish,
+            model_env=self.metering.agent_env,
         )
         self.gates = self.pipeline.gates
         self.radar: Radar | None = None
@@ -201,6 +206,20 @@ class Supervisor:
             assert isinstance(event, GateRequested)
             if event.gate_kind == "agent":
                 self.pipeline.agent_asked(runner, event)
+        elif kind is AgentExited or kind is AgentCrashed or kind is AgentResult:
+            if kind is not AgentResult:
+                self.metering.revoke(runner.name)
+            flagged = self.metering.disagreement(runner.name, runner.attempt)
+            if flagged is not None:
+                self.bus.publish(flagged)
+
+    def handle_agent_event(self, event: EventBase) -> None:
+        """An event the metering proxy reports: the agent's own, or the swarm's if it has none."""
+        runner = self.runners.get(event.agent or "")
+        if runner is None:
+            self.publish(event)
+        else:
+            self.handle(runner, event)
 
     def _radar_event(self, event: EventBase) -> None:
         """An agent's ``files_changed`` goes through ``handle`` (its breaker counts it)."""
@@ -255,6 +274,7 @@ class Supervisor:
         if self.radar is not None:
             await self.radar.start()
         await self.integration.start()
+        await self.metering.start()  # before any agent: every model request is metered
         await self.bus.flush()
         self._background = [
             asyncio.create_task(self._tick_loop(), name="governor-tick"),
@@ -293,6 +313,7 @@ class Supervisor:
             ok = all(r.state == AgentState.DONE for r in self.runners.values())
             outcome = "success" if ok else "failed"
         self.reader.close()
+        await self.metering.stop()
         await self.bus.publish_durable(RunEnded(outcome=outcome, detail=detail))
         self.bus.close()
 
@@ -491,6 +512,7 @@ class Supervisor:
             "agents": agents,
             "gates": [g.to_dict() for g in self.gates.pending()],
             "handoffs": self.handoff_log(),
+            "proxy": self.metering.view(),
         }
 
     def snapshot(self) -> SwarmMeterSnapshot:

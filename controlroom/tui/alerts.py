@@ -2,7 +2,8 @@
 
 A toast and the terminal bell for: a gate starting to wait, a budget warning,
 a budget stop, a limit the kernel enforced, a breaker opening, a crash, an
-orphan of an earlier run. The kind is checked on the raw dict first, so the
+orphan of an earlier run, a stream the proxy cut at a cap, and an agent whose
+own usage report disagrees with the wire. The kind is checked on the raw dict first, so the
 thousands of usage and output events a second cost one set lookup; only
 alerts are parsed into models (to be worded by ``controlroom.text``, as the
 headless log words them).
@@ -30,6 +31,8 @@ ALERT_KINDS: Mapping[str, tuple[str, Severity]] = {
     "breaker_opened": ("Breaker open", "error"),
     "agent_crashed": ("Agent crashed", "error"),
     "orphan_found": ("Orphan process", "error"),
+    "stream_cut": ("Stream cut at a cap", "error"),
+    "meter_disagreement": ("Meter disagreement", "warning"),
 }
 """Event kind → (toast title, severity)."""
 

@@ -38,6 +38,7 @@ __all__ = [
     "LOG_LINES",
     "AgentScreen",
     "describe_limit",
+    "describe_metering",
     "describe_spend",
     "processes_phrase",
 ]
@@ -85,7 +86,22 @@ def describe_spend(meter: dict[str, Any] | None) -> str:
         f"cost {money(cost)}" + (f" of {money(float(max_cost))}" if max_cost else ""),
         f"turns {int(meter.get('turns') or 0)}" + (f" of {int(max_turns)}" if max_turns else ""),
     ]
-    return " · ".join(parts)
+    return " · ".join(parts) + describe_metering(meter)
+
+
+def describe_metering(meter: dict[str, Any]) -> str:
+    """Where the figures come from; a warning when the agent's own report disagrees."""
+    if meter.get("metered_at") != "wire":
+        return "\nmetered from the agent's own reports"
+    text = "\nmetered at the wire (the proxy)"
+    reported = meter.get("self_reported_tokens")
+    if meter.get("meter_disagreement") and reported is not None:
+        text += (
+            f"\n⚠ METER DISAGREEMENT: the agent reported {int(reported):,} tokens, "
+            f"{money(float(meter.get('self_reported_cost_usd') or 0.0))}; "
+            "the budget uses the wire"
+        )
+    return text
 
 
 def processes_phrase(agent: dict[str, Any] | None) -> str:
