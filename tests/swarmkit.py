@@ -193,6 +193,7 @@ async def swarm(
     base_dir: Path | None = None,
     settings: dict[str, Any] | None = None,
     proxy: ProxySettings | None = None,
+    busy_timeout: float = 5.0,
 ) -> AsyncIterator[Swarm]:
     """A started supervisor over ``agents``; on the way out every agent is stopped.
 
@@ -212,7 +213,7 @@ async def swarm(
     )
     run_id = new_run_id()
     secrets = config.secret_values(environ)
-    store = await AuditStore.open(config.swarm.audit_db, run_id, secrets)
+    store = await AuditStore.open(config.swarm.audit_db, run_id, secrets, busy_timeout=busy_timeout)
     sup = Supervisor(
         config,
         store,

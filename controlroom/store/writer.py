@@ -34,6 +34,15 @@ bounded, nothing is dropped, and the agents slow to what the log can take.
 A failed write keeps the batch queued, makes ``flush`` raise ``AuditError``
 and is retried: events are never dropped silently.
 
+``commit`` is for an event that *is* an operator's decision (approve, reject,
+restart): it must be on disk before the decision takes effect, and if it
+cannot be written, the decision must not happen, so the event must not turn
+up in the log later either (a retried batch would put it there). Such an
+event is tentative while queued: the first failed write that holds it (or
+anything before it) takes it back, puts the caller's replacement at its
+place (same seq: an ``error`` saying what was not done and why) and fails
+the caller's ``commit``.
+
 Call ``append`` only from the event loop's thread, and do not mutate an
 event after appending it: it is serialised later, in the writer's thread.
 """
@@ -46,24 +55,17 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from controlroom._errors import AuditError
 from controlroom.models import EventBase
 from controlroom.store.anchor import anchor_line, append_anchor
-from controlroom.store.connection import (
-    ChainHead,
-    Checkpointer,
-    RunLock,
-    open_for_writing,
-    prepare_for_write,
-)
+from controlroom.store.batch import BatchWriter
+from controlroom.store.connection import ChainHead, Checkpointer, RunLock, prepare_for_write
 from controlroom.store.redact import Redactor
-from controlroom.store.rows import COLUMNS, chain_rows
 
 __all__ = ["BATCH_EVENTS", "HIGH_WATER_EVENTS", "MAX_DELAY_SECONDS", "AuditStore"]
 
@@ -91,67 +93,6 @@ CHECKPOINT_EVENTS = 2_000
 RETRY_SECONDS = 0.2
 """Pause before a failed batch is tried again."""
 
-MAX_ROWS_PER_INSERT = 1_024
-"""Rows in one INSERT statement (9,216 parameters; SQLite allows 32,766 by default)."""
-
-_INSERT = "INSERT INTO events (id, run, seq, ts, agent, kind, payload, prev_hash, hash) VALUES "
-_SET_HEAD = "INSERT OR REPLACE INTO chain_head (one, last_id, hash) VALUES (1, ?, ?)"
-
-
-def _insert_sql(rows: int) -> str:
-    return _INSERT + ",".join(["(?,?,?,?,?,?,?,?,?)"] * rows)
-
-
-class _BatchWriter:
-    """The writer thread's side: its connection, and one transaction per call.
-
-    Everything here runs in the writer's single thread, which created the
-    connection (sqlite3 refuses to let another thread use it).
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // COLUMNS
-        largest = 1
-        while largest * 2 <= min(limit, MAX_ROWS_PER_INSERT):
-            largest *= 2
-        # Power-of-two statement sizes: any batch is a few statements, and the
-        # connection's statement cache holds every size there is.
-        self._sizes = [1 << n for n in range(largest.bit_length() - 1, -1, -1)]
-        self._sql = {size: _insert_sql(size) for size in self._sizes}
-
-    @classmethod
-    def connect(cls, path: Path, busy_timeout: float) -> _BatchWriter:
-        return cls(open_for_writing(path, busy_timeout))
-
-    def commit(self, events: list[EventBase], redactor: Redactor, head: ChainHead) -> ChainHead:
-        """Chain ``events`` onto ``head`` and commit them with the new head, or nothing."""
-        values, new_head = chain_rows(events, redactor, head)
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._insert(values)
-            conn.execute(_SET_HEAD, (new_head.last_id, new_head.hash))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
-        return new_head
-
-    def _insert(self, values: list[Any]) -> None:
-        left = len(values) // COLUMNS
-        start = 0
-        for size in self._sizes:
-            while left >= size:
-                end = start + size * COLUMNS
-                self._conn.execute(self._sql[size], values[start:end])
-                start = end
-                left -= size
-
-    def close(self) -> None:
-        self._conn.close()  # the last connection out checkpoints the rest
-
 
 class AuditStore:
     """An append-only, hash-chained SQLite audit log, written by one run at a time.
@@ -167,7 +108,7 @@ class AuditStore:
         run_id: str,
         lock: RunLock,
         thread: ThreadPoolExecutor,
-        writer: _BatchWriter,
+        writer: BatchWriter,
         head: ChainHead,
         last_seq: int,
         redactor: Redactor,
@@ -189,6 +130,7 @@ class AuditStore:
         self._appended = 0
         self._committed = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._tentative: dict[int, _Tentative] = {}  # id(event) -> its commit, while queued
         self._room_waiters: set[asyncio.Future[None]] = set()
         self._kick = asyncio.Event()
         self._error: AuditError | None = None
@@ -234,7 +176,7 @@ class AuditStore:
         thread = ThreadPoolExecutor(1, thread_name_prefix=f"audit writer {db.name}")
         try:
             start = await loop.run_in_executor(thread, prepare_for_write, db, run_id)
-            writer = await loop.run_in_executor(thread, _BatchWriter.connect, db, busy_timeout)
+            writer = await loop.run_in_executor(thread, BatchWriter.connect, db, busy_timeout)
             store = cls(db, run_id, lock, thread, writer, start.head, start.last_seq, redactor)
         except sqlite3.Error as exc:
             thread.shutdown(wait=False)
@@ -385,6 +327,22 @@ class AuditStore:
         await self.flush()
         return seq
 
+    async def commit(
+        self, event: EventBase, withdrawn: Callable[[AuditError], EventBase]
+    ) -> int:
+        """Append ``event`` and return its seq once it is committed, or take it back.
+
+        If the write that holds it fails, ``event`` is never written: the
+        event ``withdrawn(error)`` returns takes its place in the queue (and
+        its seq), and this raises that ``AuditError``.
+        """
+        seq = self.append(event)
+        tentative = _Tentative(event, withdrawn, self._loop.create_future())
+        self._tentative[id(event)] = tentative
+        self._kick.set()
+        await tentative.done
+        return seq
+
     async def close(self) -> None:
         """Flush, stop the writer, close the database and release the run lock.
 
@@ -456,9 +414,12 @@ class AuditStore:
         except Exception as exc:
             self._pending[:0] = batch
             self._error = AuditError(f"cannot write to audit database {self._path}: {exc}")
+            self._withdraw(self._error)
             self._release_waiters(self._error)
             await asyncio.sleep(RETRY_SECONDS)
             return
+        if self._tentative:
+            self._settle_tentative(batch)
         self._committed += len(batch)
         self._since_checkpoint += len(batch)
         if self._since_checkpoint >= CHECKPOINT_EVENTS:
@@ -484,6 +445,29 @@ class AuditStore:
                 waiter.set_result(None)
         self._waiters = keep
 
+    def _settle_tentative(self, committed: list[EventBase]) -> None:
+        for event in committed:
+            tentative = self._tentative.pop(id(event), None)
+            if tentative is not None and not tentative.done.done():
+                tentative.done.set_result(None)
+
+    def _withdraw(self, error: AuditError) -> None:
+        """Take every tentative event back out of the queue, its replacement in its place."""
+        if not self._tentative:
+            return
+        tentative, self._tentative = self._tentative, {}
+        for index, event in enumerate(self._pending):
+            taken = tentative.get(id(event))
+            if taken is None:
+                continue
+            replacement = taken.withdrawn(error)
+            fields = replacement.__dict__
+            fields["run"], fields["seq"], fields["ts"] = event.run, event.seq, event.ts
+            self._pending[index] = replacement
+        for taken in tentative.values():
+            if not taken.done.done():
+                taken.done.set_exception(error)
+
     def _release_room(self) -> None:
         waiters, self._room_waiters = self._room_waiters, set()
         for waiter in waiters:
@@ -497,4 +481,21 @@ class AuditStore:
             return
         exc = None if task.cancelled() else task.exception()
         self._error = AuditError(f"the audit writer of {self._path} stopped: {exc!r}")
+        self._withdraw(self._error)
         self._release_waiters(self._error)
+
+
+class _Tentative:
+    """An event ``commit`` waits for: settled by the write that holds it, either way."""
+
+    __slots__ = ("done", "event", "withdrawn")
+
+    def __init__(
+        self,
+        event: EventBase,
+        withdrawn: Callable[[AuditError], EventBase],
+        done: asyncio.Future[None],
+    ) -> None:
+        self.event = event
+        self.withdrawn = withdrawn
+        self.done = done

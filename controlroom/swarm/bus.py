@@ -10,6 +10,11 @@ read and is told how many (``Subscription.dropped``), and can catch up from
 the store with ``events since seq``; it never slows the supervisor down or
 grows memory without bound.
 
+An operator's decision is the exception to "fan out at once":
+``publish_committed`` shows it to nobody until it is committed, and if it
+cannot be committed, nobody ever sees it (they see the error that replaced
+it): a screen must not show an approval the log does not hold.
+
 The recorder pushes back instead: while it is far behind (``backlogged``),
 producers that can wait (the readers of agents' output pipes) ``await
 room()``, so a flooding agent is slowed by its own full pipe rather than
@@ -23,6 +28,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from controlroom._errors import AuditError
 from controlroom.models import EventBase
 from controlroom.store.redact import Redactor
 
@@ -36,8 +42,15 @@ class EventRecorder(Protocol):
 
     async def flush(self) -> None: ...
 
+    async def commit(
+        self, event: EventBase, withdrawn: Callable[[AuditError], EventBase]
+    ) -> int: ...
+
     @property
     def backlogged(self) -> bool: ...
+
+    @property
+    def error(self) -> AuditError | None: ...
 
     async def room(self, timeout: float | None = None) -> bool: ...
 
@@ -99,11 +112,42 @@ class EventBus:
     def publish(self, event: EventBase) -> EventBase:
         self.redactor.redact_model(event)
         self._recorder.append(event)
+        self._fan_out(event)
+        return event
+
+    async def publish_committed(
+        self, event: EventBase, withdrawn: Callable[[AuditError], EventBase]
+    ) -> EventBase:
+        """Record ``event`` and only then show it; if it cannot be recorded, never.
+
+        For an event that is a decision: the caller carries the decision out
+        only after this returns. On failure ``withdrawn(error)`` (an error
+        saying what was not done) takes the event's place in the log and is
+        shown instead, and the ``AuditError`` is raised.
+        """
+        self.redactor.redact_model(event)
+        shown: list[EventBase] = []
+
+        def instead(error: AuditError) -> EventBase:
+            replacement = withdrawn(error)
+            self.redactor.redact_model(replacement)
+            shown.append(replacement)
+            return replacement
+
+        try:
+            await self._recorder.commit(event, instead)
+        except AuditError:
+            for replacement in shown:
+                self._fan_out(replacement)
+            raise
+        self._fan_out(event)
+        return event
+
+    def _fan_out(self, event: EventBase) -> None:
         for listener in self._listeners:
             listener(event)
         for sub in self._subscriptions:
             sub._put(event)
-        return event
 
     async def publish_durable(self, event: EventBase) -> EventBase:
         """Publish and wait until the event is committed: for events that accompany an action."""
@@ -113,6 +157,11 @@ class EventBus:
 
     async def flush(self) -> None:
         await self._recorder.flush()
+
+    @property
+    def failing(self) -> bool:
+        """The recorder's last write failed (and no later one has succeeded yet)."""
+        return self._recorder.error is not None
 
     @property
     def backlogged(self) -> bool:

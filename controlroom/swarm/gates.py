@@ -6,6 +6,11 @@ question a native agent asked itself. Its life is ``pending → approved |
 rejected | expired``; an expired gate counts as rejected. Decisions come only
 from the control API (the TUI, the socket, the CLI): the queue has no way
 for an agent to reach it.
+
+A decision is a transaction: the gate is *claimed* while its decision is
+being recorded (a second decision, or its expiry, waits or is refused), then
+either decided or, if the record failed, released: pending again, as if
+nobody had tried. No claim outlives the attempt that made it.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class Gate:
     decision: GateDecision | None = None
     claimed: bool = False  # a decision is being recorded; a second one is refused
     _future: asyncio.Future[GateDecision] | None = field(default=None, repr=False)
+    _unclaimed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
     def state(self) -> str:
@@ -124,6 +130,17 @@ class GateQueue:
             what = gate.state if gate.decision is not None else "being decided"
             raise ControlError(f"gate {gate.id} is already {what}")
         gate.claimed = True
+        gate._unclaimed.clear()
+
+    def release(self, gate: Gate) -> None:
+        """End a claim whose decision was not recorded: the gate is pending again."""
+        gate.claimed = False
+        gate._unclaimed.set()
+
+    async def unclaimed(self, gate: Gate) -> None:
+        """Returns once no decision of ``gate`` is being recorded (at once if none is)."""
+        while gate.claimed:
+            await gate._unclaimed.wait()
 
     def decide(self, gate_id: str, approved: bool, by: str, reason: str) -> Gate:
         """Record the operator's decision; a gate is decided once."""
@@ -159,5 +176,6 @@ class GateQueue:
 
     def _settle(self, gate: Gate, decision: GateDecision) -> None:
         gate.decision = decision
+        self.release(gate)
         if gate._future is not None and not gate._future.done():
             gate._future.set_result(decision)

@@ -15,7 +15,10 @@ fails it; a failed, killed or budget-stopped upstream blocks its downstream
 branch with the reason, while other branches go on.
 
 Gate decisions are committed to the audit log before anything they release
-(the next stage, the agent's stdin line, the hook's answer) happens.
+(the next stage, the agent's stdin line, the hook's answer) happens, and a
+decision the log cannot take does not happen at all: the gate stays pending
+(its timeout still runs), the decider is told why, and the log records the
+attempt as an error, never as the decision (``EventBus.publish_committed``).
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from controlroom._errors import ControlError
+from controlroom._errors import AuditError, ControlError
 from controlroom.models import (
     AgentSpec,
     AgentState,
+    ErrorEvent,
+    EventBase,
     GateDecided,
     GateExpired,
     GateRequested,
@@ -165,9 +170,13 @@ class Pipeline:
             await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
-        if not waiter.done():
+        if gate.decision is None:
+            await self.gates.unclaimed(gate)  # a decision being recorded goes first
+        if gate.decision is None:
+            # Not a choice but a fact (the agent is being stopped): it takes effect
+            # either way, and its record is kept queued until the log takes it.
             reason = f"agent stopped: {runner.stop_reason}"
-            await self.bus.publish_durable(
+            self.bus.publish(
                 GateDecided(
                     agent=gate.agent,
                     gate_id=gate.id,
@@ -176,27 +185,56 @@ class Pipeline:
                     reason=reason,
                 )
             )
+            with contextlib.suppress(AuditError):
+                await self.bus.flush()
             self.gates.cancel(gate, reason)
         return await waiter
 
     async def decide(self, gate_id: str, approved: bool, by: str, reason: str) -> Gate:
-        """An operator's decision: committed to the audit log, then it releases the gate."""
+        """An operator's decision: committed to the audit log, then it releases the gate.
+
+        If the log cannot take it, nothing is decided: the gate is pending
+        again and ``ControlError`` says why.
+        """
         gate = self.gates.get(gate_id)
-        if gate.decision is not None:
-            raise ControlError(f"gate {gate_id} is already {gate.state}")
         self.gates.claim(gate)
-        await self.bus.publish_durable(
-            GateDecided(agent=gate.agent, gate_id=gate.id, approved=approved, by=by, reason=reason)
+        verb = "approval" if approved else "rejection"
+        decided = GateDecided(
+            agent=gate.agent, gate_id=gate.id, approved=approved, by=by, reason=reason
         )
+        try:
+            await self.bus.publish_committed(
+                decided, _not_carried_out(gate, f"{verb} by {by}", "the gate is still pending")
+            )
+        except AuditError as exc:
+            self.gates.release(gate)
+            raise ControlError(
+                f"gate {gate_id} is still pending: the {verb} could not be recorded in the "
+                f"audit log, so it was not carried out ({exc})"
+            ) from None
         self.gates.decide(gate_id, approved, by, reason)
         return gate
 
-    async def expire_due(self) -> None:
+    async def expire_due(self, *, recording: bool = True) -> None:
+        """Expire the gates whose timeout passed; each only once its expiry is recorded.
+
+        While the log is failing (``recording`` False) nothing is tried: the
+        gates stay pending and expire at the first tick after it recovers.
+        """
+        if not recording:
+            return
         for gate in self.gates.due():
             self.gates.claim(gate)
-            await self.bus.publish_durable(
-                GateExpired(agent=gate.agent, gate_id=gate.id, waited_seconds=round(gate.age(), 3))
+            expired = GateExpired(
+                agent=gate.agent, gate_id=gate.id, waited_seconds=round(gate.age(), 3)
             )
+            try:
+                await self.bus.publish_committed(
+                    expired, _not_carried_out(gate, "expiry", "it expires once the log recovers")
+                )
+            except AuditError:
+                self.gates.release(gate)
+                return
             self.gates.expire(gate)
 
     def agent_asked(self, runner: AgentRunner, event: GateRequested) -> None:
@@ -256,6 +294,19 @@ class Pipeline:
         if decision.expired:
             return False, "denied: the operator did not decide in time (gate expired)"
         return False, f"denied by operator {decision.by}: {decision.reason}"
+
+
+def _not_carried_out(gate: Gate, what: str, after: str) -> Callable[[AuditError], EventBase]:
+    """The error recorded in place of a gate decision the log could not take."""
+
+    def error(exc: AuditError) -> EventBase:
+        return ErrorEvent(
+            agent=gate.agent,
+            where="gates",
+            message=f"gate {gate.id}: {what} not recorded, so not carried out ({exc}); {after}",
+        )
+
+    return error
 
 
 def _tool_summary(tool_input: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from controlroom.models import (
     AgentResult,
     AgentResumed,
     AgentState,
+    BreakerReset,
     Budget,
     ConfigLoaded,
     ErrorEvent,
@@ -416,8 +417,9 @@ class Supervisor:
         detail: dict[str, object] = {"previous_state": runner.state}
         if new_budget is not None:
             detail["new_budget"] = new_budget.model_dump(exclude_defaults=True)
-        await self.bus.publish_durable(
-            OperatorAction(agent=agent, action="restart", by=by, detail=detail)
+        await self._record_decision(
+            OperatorAction(agent=agent, action="restart", by=by, detail=detail),
+            f"restart of {agent} by {by}",
         )
         if not runner.is_final:
             await self.stops.stop(runner, AgentState.KILLED, by, "restart")
@@ -431,7 +433,28 @@ class Supervisor:
         runner = self.runner(agent)
         if not runner.breaker.is_open:
             raise ControlError(f"agent {agent!r}: its breaker is not open")
-        await self.bus.publish_durable(runner.breaker.reset(by))
+        await self._record_decision(
+            BreakerReset(agent=agent, by=by), f"breaker reset of {agent} by {by}"
+        )
+        runner.breaker.reset(by)
+
+    async def _record_decision(self, event: EventBase, what: str) -> None:
+        """Commit an operator's decision before it is carried out; refuse it if that fails.
+
+        A decision the log cannot take never happens and never turns up in
+        the log later: an error saying it was not carried out takes its place.
+        """
+
+        def withdrawn(exc: AuditError) -> EventBase:
+            message = f"{what} not recorded, so not carried out ({exc})"
+            return ErrorEvent(agent=event.agent, where="operator", message=message)
+
+        try:
+            await self.bus.publish_committed(event, withdrawn)
+        except AuditError as exc:
+            raise ControlError(
+                f"{what} was not carried out: it could not be recorded in the audit log ({exc})"
+            ) from None
 
     async def decide_gate(
         self, gate_id: str, approved: bool, by: str, reason: str, merge: bool = True
@@ -588,7 +611,7 @@ class Supervisor:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self._tick_seconds)
-            await self.pipeline.expire_due()
+            await self.pipeline.expire_due(recording=not self.bus.failing)
             self._carry_out(self.governor.tick(self.clock()))
 
     async def _sample_loop(self) -> None:

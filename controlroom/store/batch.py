@@ -1,0 +1,112 @@
+"""The writer thread's side of the audit store: one connection, one transaction per batch.
+
+Everything here runs in the writer's single thread, which created the
+connection (sqlite3 refuses to let another thread use it). Before every
+transaction (and, while idle, once a second) the writer checks that the path
+it was opened on still names the file it writes: SQLite goes on writing
+happily into a database file that was deleted or replaced under it, and
+every such commit is lost the moment the connection closes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from controlroom._errors import AuditError
+from controlroom.models import EventBase
+from controlroom.store.connection import ChainHead, open_for_writing
+from controlroom.store.redact import Redactor
+from controlroom.store.rows import COLUMNS, chain_rows
+
+__all__ = ["MAX_ROWS_PER_INSERT", "BatchWriter"]
+
+MAX_ROWS_PER_INSERT = 1_024
+"""Rows in one INSERT statement (9,216 parameters; SQLite allows 32,766 by default)."""
+
+_INSERT = "INSERT INTO events (id, run, seq, ts, agent, kind, payload, prev_hash, hash) VALUES "
+_SET_HEAD = "INSERT OR REPLACE INTO chain_head (one, last_id, hash) VALUES (1, ?, ?)"
+
+
+def _insert_sql(rows: int) -> str:
+    return _INSERT + ",".join(["(?,?,?,?,?,?,?,?,?)"] * rows)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+class BatchWriter:
+    """The connection the writer thread owns, and the file it was opened on."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self._path = path
+        self._identity = _identity(path)
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // COLUMNS
+        largest = 1
+        while largest * 2 <= min(limit, MAX_ROWS_PER_INSERT):
+            largest *= 2
+        # Power-of-two statement sizes: any batch is a few statements, and the
+        # connection's statement cache holds every size there is.
+        self._sizes = [1 << n for n in range(largest.bit_length() - 1, -1, -1)]
+        self._sql = {size: _insert_sql(size) for size in self._sizes}
+
+    @classmethod
+    def connect(cls, path: Path, busy_timeout: float) -> BatchWriter:
+        conn = open_for_writing(path, busy_timeout)
+        try:
+            return cls(conn, path)
+        except OSError as exc:
+            conn.close()
+            raise AuditError(f"cannot open audit database {path}: {exc.strerror or exc}") from None
+
+    def check_file(self) -> None:
+        """Raise ``AuditError`` unless the path still names the database this writer writes."""
+        try:
+            now = _identity(self._path)
+        except FileNotFoundError:
+            raise AuditError(
+                f"the audit database {self._path} was deleted while the run was writing it"
+            ) from None
+        except OSError as exc:
+            raise AuditError(
+                f"cannot check the audit database {self._path}: {exc.strerror or exc}"
+            ) from None
+        if now != self._identity:
+            raise AuditError(
+                f"the audit database {self._path} was replaced by another file while the run "
+                "was writing it"
+            )
+
+    def commit(self, events: list[EventBase], redactor: Redactor, head: ChainHead) -> ChainHead:
+        """Chain ``events`` onto ``head`` and commit them with the new head, or nothing."""
+        self.check_file()
+        values, new_head = chain_rows(events, redactor, head)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert(values)
+            conn.execute(_SET_HEAD, (new_head.last_id, new_head.hash))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        return new_head
+
+    def _insert(self, values: list[Any]) -> None:
+        left = len(values) // COLUMNS
+        start = 0
+        for size in self._sizes:
+            while left >= size:
+                end = start + size * COLUMNS
+                self._conn.execute(self._sql[size], values[start:end])
+                start = end
+                left -= size
+
+    def close(self) -> None:
+        self._conn.close()  # the last connection out checkpoints the rest
