@@ -40,6 +40,8 @@ from controlroom.models import (
     AgentSpawned,
     AgentState,
     AgentStateChanged,
+    AuditFailed,
+    AuditRecovered,
     BreakerOpened,
     BreakerReset,
     BudgetExceeded,
@@ -231,6 +233,13 @@ def _colon(value: str) -> str:
     return f": {one_line(value)}" if value else ""
 
 
+def _agents(names: list[str]) -> str:
+    """``no agent``, ``1 agent (a)``, ``3 agents (a, b, c)``."""
+    if not names:
+        return "no agent"
+    return f"{len(names)} agent{'s' if len(names) != 1 else ''} ({', '.join(names)})"
+
+
 E = TypeVar("E", bound=EventBase)
 _WORDS: dict[type[EventBase], Callable[[Any], str]] = {}
 
@@ -337,6 +346,14 @@ _words(OrphanFound)(
 )
 _words(ErrorEvent)(
     lambda e: f"error: {one_line(e.message)}{' in ' + e.where if e.where else ''}"
+)
+_words(AuditFailed)(
+    lambda e: f"AUDIT LOG CANNOT BE WRITTEN: {one_line(e.reason)}; froze "
+    f"{_agents(e.frozen)}; the swarm stops in {duration(e.grace_seconds)} unless it recovers"
+)
+_words(AuditRecovered)(
+    lambda e: f"audit log written again after {duration(e.failed_seconds)}; thawed "
+    f"{_agents(e.thawed)}"
 )
 
 
@@ -458,6 +475,8 @@ LOG_KINDS = frozenset(
         "merge_completed",
         "merge_refused",
         "merge_skipped",
+        "audit_failed",
+        "audit_recovered",
     }
 )
 """Kinds the headless and detached logs print a line for (usage and output stay in the log)."""

@@ -263,8 +263,8 @@ input_per_mtok = -1
     assert found == [
         "config.toml:2: swarm.name: must not be empty",
         "config.toml:3: swarm.colour: unknown key; expected one of: name, audit_db, run_dir,"
-        " theme, max_cost_usd, handoff_max_chars, anchor_file, containment, radar,"
-        " integration_branch, manifests",
+        " theme, max_cost_usd, handoff_max_chars, anchor_file, containment,"
+        " audit_grace_seconds, radar, integration_branch, manifests",
         "config.toml:8: agents[0].budget.max_tokens: must be greater than 0 (got 0)",
         "config.toml:8: agents[0].budget.max_turns: must be greater than 0 (got -2)",
         "config.toml:17: agents[2].format: must be one of 'native', 'claude-code', 'plain'"

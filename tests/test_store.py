@@ -38,6 +38,8 @@ from controlroom.models import (
     AgentSpawned,
     AgentSpec,
     AgentStateChanged,
+    AuditFailed,
+    AuditRecovered,
     BreakerOpened,
     BreakerReset,
     BudgetExceeded,
@@ -189,6 +191,8 @@ def one_of_each_kind() -> list[EventBase]:
             reported_cost_usd=0.8,
             fraction=0.2,
         ),
+        AuditFailed(reason="database or disk is full", frozen=["a"], grace_seconds=60.0),
+        AuditRecovered(failed_seconds=12.5, thawed=["a"]),
     ]
 
 

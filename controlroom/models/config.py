@@ -212,6 +212,8 @@ class SwarmSettings(_Strict):
     handoff_max_chars: int = Field(default=2000, gt=0, le=100_000)
     anchor_file: str | None = None  # where every run end appends the audit head (store.anchor)
     containment: Containment = "auto"
+    # how long the swarm stays frozen while its audit log cannot be written, before it is stopped
+    audit_grace_seconds: float = Field(default=60.0, ge=0, le=_DAY)
     radar: bool = True
     """Track what each agent changes in git workspaces and watch for collisions."""
     integration_branch: str = "controlroom/{run}/integration"

@@ -27,6 +27,8 @@ __all__ = [
     "AgentResumed",
     "AgentSpawned",
     "AgentStateChanged",
+    "AuditFailed",
+    "AuditRecovered",
     "BreakerOpened",
     "BreakerReset",
     "BudgetExceeded",
@@ -434,6 +436,28 @@ class MeterDisagreement(EventBase):
     fraction: float  # the larger relative gap, of tokens or of cost
 
 
+class AuditFailed(EventBase):
+    """The audit log could not be written: every agent was frozen at once.
+
+    Recorded once the log takes it (when it recovers, or into its reserve);
+    the headless log and the screens show it at once. ``grace_seconds``: the
+    swarm is stopped if the log is not sound again within that time.
+    """
+
+    kind: Literal["audit_failed"] = "audit_failed"
+    reason: str
+    frozen: list[str] = Field(default_factory=list)
+    grace_seconds: float = 0.0
+
+
+class AuditRecovered(EventBase):
+    """The audit log is written again: what was held was committed, the frozen agents thawed."""
+
+    kind: Literal["audit_recovered"] = "audit_recovered"
+    failed_seconds: float
+    thawed: list[str] = Field(default_factory=list)
+
+
 class ErrorEvent(EventBase):
     """An error an agent reported (native ``error``) or the control room met."""
 
@@ -610,7 +634,9 @@ Event = Annotated[
     | IntegrationReady
     | MergeCompleted
     | MergeRefused
-    | MergeSkipped,
+    | MergeSkipped
+    | AuditFailed
+    | AuditRecovered,
     Field(discriminator="kind"),
 ]
 

@@ -5,7 +5,8 @@ connection (sqlite3 refuses to let another thread use it). Before every
 transaction (and, while idle, once a second) the writer checks that the path
 it was opened on still names the file it writes: SQLite goes on writing
 happily into a database file that was deleted or replaced under it, and
-every such commit is lost the moment the connection closes.
+every such commit is lost the moment the connection closes. The writer also
+holds the run's reserve of room on the database's file system (reserve.py).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from controlroom._errors import AuditError
 from controlroom.models import EventBase
 from controlroom.store.connection import ChainHead, open_for_writing
 from controlroom.store.redact import Redactor
+from controlroom.store.reserve import RESERVE_BYTES, Reserve
 from controlroom.store.rows import COLUMNS, chain_rows
 
-__all__ = ["MAX_ROWS_PER_INSERT", "BatchWriter"]
+__all__ = ["MAX_ROWS_PER_INSERT", "BatchWriter", "disk_full"]
 
 MAX_ROWS_PER_INSERT = 1_024
 """Rows in one INSERT statement (9,216 parameters; SQLite allows 32,766 by default)."""
@@ -34,6 +36,11 @@ def _insert_sql(rows: int) -> str:
     return _INSERT + ",".join(["(?,?,?,?,?,?,?,?,?)"] * rows)
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Did a write fail for want of room ("database or disk is full")?"""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
 def _identity(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_dev, st.st_ino
@@ -42,10 +49,11 @@ def _identity(path: Path) -> tuple[int, int]:
 class BatchWriter:
     """The connection the writer thread owns, and the file it was opened on."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, reserve: Reserve) -> None:
         self._conn = conn
         self._path = path
         self._identity = _identity(path)
+        self._reserve = reserve
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // COLUMNS
         largest = 1
         while largest * 2 <= min(limit, MAX_ROWS_PER_INSERT):
@@ -57,12 +65,46 @@ class BatchWriter:
 
     @classmethod
     def connect(cls, path: Path, busy_timeout: float) -> BatchWriter:
-        conn = open_for_writing(path, busy_timeout)
+        """The writer's connection, once the run's reserve is held (refused without room)."""
+        reserve = Reserve(path)
         try:
-            return cls(conn, path)
+            if not reserve.allocate():
+                raise AuditError(
+                    f"no room on the file system of {path} for the audit log's reserve "
+                    f"({RESERVE_BYTES // 1024} KiB): free some space first"
+                )
+        except OSError as exc:
+            raise AuditError(
+                f"cannot make the audit log's reserve {reserve.path}: {exc.strerror or exc}"
+            ) from None
+        try:
+            conn = open_for_writing(path, busy_timeout)
+        except BaseException:
+            reserve.remove()
+            raise
+        try:
+            return cls(conn, path, reserve)
         except OSError as exc:
             conn.close()
+            reserve.remove()
             raise AuditError(f"cannot open audit database {path}: {exc.strerror or exc}") from None
+
+    def spend_reserve(self) -> bool:
+        """Free the reserve for the log's last words; False when it was spent already."""
+        return self._reserve.spend()
+
+    def probe(self, restore: bool) -> bool:
+        """Is the log sound: its file in place and (``restore``: allocated again) its reserve?
+
+        Raises ``AuditError`` when the file is gone or replaced.
+        """
+        self.check_file()
+        if restore:
+            try:
+                return self._reserve.allocate()
+            except OSError:
+                return False
+        return self._reserve.held
 
     def check_file(self) -> None:
         """Raise ``AuditError`` unless the path still names the database this writer writes."""
@@ -109,4 +151,7 @@ class BatchWriter:
                 left -= size
 
     def close(self) -> None:
-        self._conn.close()  # the last connection out checkpoints the rest
+        try:
+            self._conn.close()  # the last connection out checkpoints the rest
+        finally:
+            self._reserve.remove()

@@ -34,14 +34,8 @@ bounded, nothing is dropped, and the agents slow to what the log can take.
 A failed write keeps the batch queued, makes ``flush`` raise ``AuditError``
 and is retried: events are never dropped silently.
 
-``commit`` is for an event that *is* an operator's decision (approve, reject,
-restart): it must be on disk before the decision takes effect, and if it
-cannot be written, the decision must not happen, so the event must not turn
-up in the log later either (a retried batch would put it there). Such an
-event is tentative while queued: the first failed write that holds it (or
-anything before it) takes it back, puts the caller's replacement at its
-place (same seq: an ``error`` saying what was not done and why) and fails
-the caller's ``commit``.
+``commit`` is for an event that *is* an operator's decision: committed, or
+taken back out of the queue with an error in its place (``tentative.py``).
 
 Call ``append`` only from the event loop's thread, and do not mutate an
 event after appending it: it is serialised later, in the writer's thread.
@@ -63,9 +57,11 @@ from types import TracebackType
 from controlroom._errors import AuditError
 from controlroom.models import EventBase
 from controlroom.store.anchor import anchor_line, append_anchor
-from controlroom.store.batch import BatchWriter
+from controlroom.store.batch import BatchWriter, disk_full
 from controlroom.store.connection import ChainHead, Checkpointer, RunLock, prepare_for_write
+from controlroom.store.health import StoreHealth
 from controlroom.store.redact import Redactor
+from controlroom.store.tentative import Tentative
 
 __all__ = ["BATCH_EVENTS", "HIGH_WATER_EVENTS", "MAX_DELAY_SECONDS", "AuditStore"]
 
@@ -92,6 +88,12 @@ CHECKPOINT_EVENTS = 2_000
 
 RETRY_SECONDS = 0.2
 """Pause before a failed batch is tried again."""
+
+PROBE_SECONDS = 0.5
+"""While nothing is written, how often the log's file (and, in trouble, its reserve) is checked."""
+
+STALL_SECONDS = 10.0
+"""A write that has not returned after this long (twice the default busy timeout) is trouble."""
 
 
 class AuditStore:
@@ -130,7 +132,8 @@ class AuditStore:
         self._appended = 0
         self._committed = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._tentative: dict[int, _Tentative] = {}  # id(event) -> its commit, while queued
+        self._tentative = Tentative()
+        self.health = StoreHealth()
         self._room_waiters: set[asyncio.Future[None]] = set()
         self._kick = asyncio.Event()
         self._error: AuditError | None = None
@@ -337,10 +340,9 @@ class AuditStore:
         its seq), and this raises that ``AuditError``.
         """
         seq = self.append(event)
-        tentative = _Tentative(event, withdrawn, self._loop.create_future())
-        self._tentative[id(event)] = tentative
+        done = self._tentative.add(event, withdrawn)
         self._kick.set()
-        await tentative.done
+        await done
         return seq
 
     async def close(self) -> None:
@@ -389,7 +391,11 @@ class AuditStore:
         while True:
             if not self._pending:
                 self._kick.clear()
-                await self._kick.wait()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(PROBE_SECONDS):
+                        await self._kick.wait()
+                if not self._pending:
+                    await self._probe()  # a quiet log is checked too: a deletion is noticed
                 continue
             if not self._waiters and len(self._pending) < self._batch_events:
                 delay = self._first_queued_at + self._max_delay - loop.time()
@@ -407,19 +413,17 @@ class AuditStore:
         else:
             batch = self._pending[:MAX_BATCH_EVENTS]
             del self._pending[:MAX_BATCH_EVENTS]
+        attempt = self._loop.run_in_executor(
+            self._thread, self._writer.commit, batch, self._redactor, self._head
+        )
         try:
-            self._head = await self._loop.run_in_executor(
-                self._thread, self._writer.commit, batch, self._redactor, self._head
-            )
+            self._head = await self._answer(attempt)
         except Exception as exc:
             self._pending[:0] = batch
-            self._error = AuditError(f"cannot write to audit database {self._path}: {exc}")
-            self._withdraw(self._error)
-            self._release_waiters(self._error)
-            await asyncio.sleep(RETRY_SECONDS)
+            await self._failed(exc)
             return
         if self._tentative:
-            self._settle_tentative(batch)
+            self._tentative.committed(batch)
         self._committed += len(batch)
         self._since_checkpoint += len(batch)
         if self._since_checkpoint >= CHECKPOINT_EVENTS:
@@ -429,6 +433,47 @@ class AuditStore:
         self._release_waiters(None)
         if self._room_waiters and not self.backlogged:
             self._release_room()
+        if self.health.trouble is not None:
+            await self._probe()
+
+    async def _answer(self, attempt: asyncio.Future[ChainHead]) -> ChainHead:
+        """The write's result; a write that does not return in time is trouble meanwhile."""
+        done, _ = await asyncio.wait({attempt}, timeout=STALL_SECONDS)
+        if not done:
+            self.health.failing(
+                AuditError(
+                    f"the audit database {self._path} has not answered a write for "
+                    f"{STALL_SECONDS:g} s"
+                )
+            )
+        return await attempt
+
+    async def _failed(self, exc: Exception) -> None:
+        """A write failed: the swarm hears first, then decisions are refused, then a retry."""
+        if isinstance(exc, AuditError):
+            self._error = exc
+        else:
+            self._error = AuditError(f"cannot write to audit database {self._path}: {exc}")
+        self.health.failing(self._error)  # watchers freeze the swarm, now
+        self._tentative.withdraw(self._pending, self._error)
+        self._release_waiters(self._error)
+        if disk_full(exc):
+            spent = await self._loop.run_in_executor(self._thread, self._writer.spend_reserve)
+            if spent:
+                return  # tried again at once, in the room the reserve held
+        await asyncio.sleep(RETRY_SECONDS)
+
+    async def _probe(self) -> None:
+        """Is the log sound? Trouble starts when its file is gone, ends once its reserve is back."""
+        restore = self.health.trouble is not None
+        try:
+            sound = await self._loop.run_in_executor(self._thread, self._writer.probe, restore)
+        except AuditError as exc:
+            self._error = exc
+            self.health.failing(exc)
+            return
+        if restore and sound and self._error is None:
+            self.health.recovered()
 
     def _release_waiters(self, error: AuditError | None) -> None:
         if error is not None:
@@ -445,29 +490,6 @@ class AuditStore:
                 waiter.set_result(None)
         self._waiters = keep
 
-    def _settle_tentative(self, committed: list[EventBase]) -> None:
-        for event in committed:
-            tentative = self._tentative.pop(id(event), None)
-            if tentative is not None and not tentative.done.done():
-                tentative.done.set_result(None)
-
-    def _withdraw(self, error: AuditError) -> None:
-        """Take every tentative event back out of the queue, its replacement in its place."""
-        if not self._tentative:
-            return
-        tentative, self._tentative = self._tentative, {}
-        for index, event in enumerate(self._pending):
-            taken = tentative.get(id(event))
-            if taken is None:
-                continue
-            replacement = taken.withdrawn(error)
-            fields = replacement.__dict__
-            fields["run"], fields["seq"], fields["ts"] = event.run, event.seq, event.ts
-            self._pending[index] = replacement
-        for taken in tentative.values():
-            if not taken.done.done():
-                taken.done.set_exception(error)
-
     def _release_room(self) -> None:
         waiters, self._room_waiters = self._room_waiters, set()
         for waiter in waiters:
@@ -481,21 +503,6 @@ class AuditStore:
             return
         exc = None if task.cancelled() else task.exception()
         self._error = AuditError(f"the audit writer of {self._path} stopped: {exc!r}")
-        self._withdraw(self._error)
+        self._tentative.withdraw(self._pending, self._error)
         self._release_waiters(self._error)
 
-
-class _Tentative:
-    """An event ``commit`` waits for: settled by the write that holds it, either way."""
-
-    __slots__ = ("done", "event", "withdrawn")
-
-    def __init__(
-        self,
-        event: EventBase,
-        withdrawn: Callable[[AuditError], EventBase],
-        done: asyncio.Future[None],
-    ) -> None:
-        self.event = event
-        self.withdrawn = withdrawn
-        self.done = done

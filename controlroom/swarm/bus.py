@@ -30,6 +30,7 @@ from typing import Protocol
 
 from controlroom._errors import AuditError
 from controlroom.models import EventBase
+from controlroom.store.health import StoreHealth
 from controlroom.store.redact import Redactor
 
 __all__ = ["EventBus", "EventRecorder", "Subscription"]
@@ -51,6 +52,9 @@ class EventRecorder(Protocol):
 
     @property
     def error(self) -> AuditError | None: ...
+
+    @property
+    def health(self) -> StoreHealth: ...
 
     async def room(self, timeout: float | None = None) -> bool: ...
 

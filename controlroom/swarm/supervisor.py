@@ -30,6 +30,7 @@ from controlroom.models import (
     AgentPaused,
     AgentResult,
     AgentResumed,
+    AgentSpawned,
     AgentState,
     BreakerReset,
     Budget,
@@ -59,6 +60,7 @@ from controlroom.process.runcontain import RunContainment
 from controlroom.store.async_queries import events_since
 from controlroom.store.queries import recorded_cgroups_in, recorded_processes_in
 from controlroom.store.redact import Redactor
+from controlroom.swarm.audit_guard import AuditGuard
 from controlroom.swarm.bus import EventBus, EventRecorder
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.integration import Integration
@@ -137,6 +139,11 @@ class Supervisor:
         self._started = False
         self.pipeline = Pipeline(self.runners, self.bus)
         self.metering = Metering(self, config, self.environ, self.run_dir)
+        self.guard = AuditGuard(
+            self.runners, self.publish, self._audit_stop, config.swarm.audit_grace_seconds, clock
+        )
+        self._guard_stops: set[asyncio.Future[Any]] = set()
+        store.health.watch(self.guard.store_health)
         self.launcher = Launcher(
             run_id=run_id,
             run_dir=self.run_dir,
@@ -182,6 +189,8 @@ class Supervisor:
         self.bus.publish(event)
         if kind is AgentExited:
             self._sweep_leftovers(runner)
+        elif kind is AgentSpawned:
+            self.guard.spawned(runner)  # born during an audit emergency: frozen at once
         decisions = self.governor.observe(event, self.clock())
         if decisions:
             self._carry_out(decisions)
@@ -310,6 +319,8 @@ class Supervisor:
                                     where="containment"))
         if self.radar is not None:
             await self.radar.close()
+        if outcome is None and self.guard.stopped_for is not None:
+            outcome, detail = "audit_failed", detail or self.guard.stopped_for
         if outcome is None:
             ok = all(r.state == AgentState.DONE for r in self.runners.values())
             outcome = "success" if ok else "failed"
@@ -390,6 +401,7 @@ class Supervisor:
         runner = self.runner(agent)
         if runner.process is None or runner.state != AgentState.PAUSED:
             raise ControlError(f"agent {agent!r} is {runner.state}, not paused")
+        self.guard.check_resume(agent)
         reached = runner.process.resume()
         paused = self.governor.meters.agent(agent).paused
         since = self._paused_at.pop(agent, None)
@@ -533,9 +545,26 @@ class Supervisor:
                 "pending_gates": len(self.gates.pending()),
             },
             "agents": agents,
+            "audit": self.audit_status(),
             "gates": [g.to_dict() for g in self.gates.pending()],
             "handoffs": self.handoff_log(),
             "proxy": self.metering.view(),
+        }
+
+    def audit_status(self) -> dict[str, Any]:
+        """Whether the audit log is being written; if not, why, since when, and what it froze."""
+        emergency = self.guard.emergency
+        if emergency is None:
+            return {"ok": True, "stopped_for": self.guard.stopped_for}
+        now = self.clock()
+        return {
+            "ok": False,
+            "reason": emergency.reason,
+            "failing_seconds": round(max(0.0, now - emergency.since), 3),
+            "frozen": list(emergency.frozen),
+            "stops_in_seconds": round(emergency.stops_in(now), 3),
+            "stopping": emergency.stopping,
+            "stopped_for": self.guard.stopped_for,
         }
 
     def snapshot(self) -> SwarmMeterSnapshot:
@@ -545,6 +574,12 @@ class Supervisor:
         return {name: r.state for name, r in self.runners.items()}
 
     # ------------------------------------------------------------------ stopping
+
+    def _audit_stop(self, reason: str) -> None:
+        """The audit guard's stop: every agent, through the one stop path."""
+        stopping = asyncio.ensure_future(self.stop_all(by="controlroom", reason=reason))
+        self._guard_stops.add(stopping)
+        stopping.add_done_callback(self._guard_stops.discard)
 
     def _carry_out(self, decisions: list[Decision]) -> None:
         """Publish the governor's warnings; carry out its stops (``_budget_stop``)."""
@@ -611,6 +646,7 @@ class Supervisor:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self._tick_seconds)
+            self.guard.tick()
             await self.pipeline.expire_due(recording=not self.bus.failing)
             self._carry_out(self.governor.tick(self.clock()))
 
