@@ -233,6 +233,26 @@ def _colon(value: str) -> str:
     return f": {one_line(value)}" if value else ""
 
 
+def audit_banner(audit: Mapping[str, Any]) -> str:
+    """What ``status`` and the dashboard say while the audit log cannot be written."""
+    frozen = ", ".join(audit.get("frozen") or []) or "none"
+    if audit.get("stopping"):
+        then = "the swarm is being stopped"
+    else:
+        then = f"the swarm stops in {duration(audit.get('stops_in_seconds'))} unless it recovers"
+    return (
+        f"AUDIT LOG CANNOT BE WRITTEN for {duration(audit.get('failing_seconds'))}: "
+        f"{one_line(str(audit.get('reason', '')), 400)}; frozen: {frozen}; {then}"
+    )
+
+
+def _metered(tokens: int | None, cost: float | None) -> str:
+    """``; metered 1,018,660 tokens, $18.34`` (nothing for a run_ended of an older version)."""
+    if tokens is None:
+        return ""
+    return f"; metered {tokens:,} tokens" + ("" if cost is None else f", {money(cost)}")
+
+
 def _agents(names: list[str]) -> str:
     """``no agent``, ``1 agent (a)``, ``3 agents (a, b, c)``."""
     if not names:
@@ -271,7 +291,9 @@ def describe_payload(data: Mapping[str, Any]) -> str:
 
 
 _words(RunStarted)(lambda e: f"run started: swarm {e.swarm} ({e.mode}, pid {e.pid})")
-_words(RunEnded)(lambda e: f"run ended: {e.outcome}{_colon(e.detail)}")
+_words(RunEnded)(
+    lambda e: f"run ended: {e.outcome}{_colon(e.detail)}{_metered(e.total_tokens, e.cost_usd)}"
+)
 _words(ConfigLoaded)(lambda e: f"config loaded from {e.path}: {', '.join(e.agents)}")
 
 

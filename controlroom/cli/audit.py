@@ -508,6 +508,9 @@ def _run_record(summary: RunSummary) -> dict[str, Any]:
         "detail": summary.detail,
         "events": summary.events,
         **summary.usage.as_dict(),
+        "metered_tokens": summary.metered_tokens,
+        "metered_cost_usd": summary.metered_cost_usd,
+        "unrecorded": summary.unrecorded(),
         "agents": {
             name: {**a.usage.as_dict(), "outcome": a.outcome, "reason": a.reason}
             for name, a in summary.agents.items()
@@ -556,6 +559,9 @@ def _cmd_runs(conn: sqlite3.Connection, args: argparse.Namespace) -> int:
     ]
     columns = ["run", "swarm", "started", "duration", "outcome", "events", *_USAGE_HEADERS]
     print_table(rows, [*columns, "agents"], headers=_USAGE_HEADERS, max_width=_screen_width())
+    for summary in summaries:
+        if summary.unrecorded():
+            print(f"run {summary.id}: the log lacks usage: {summary.unrecorded()}")
     if args.run:
         print()
         agent_rows = [

@@ -148,13 +148,17 @@ def _connected(body: Verb) -> Callable[[argparse.Namespace], int]:
 
 
 def _status(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.text import duration, money
+    from controlroom.text import audit_banner, duration, money
 
     snap: dict[str, Any] = client.request("snapshot")
     records = [_agent_record(snap, agent) for agent in snap.get("agents", [])]
+    audit = snap.get("audit") or {"ok": True}
+    failing = 3 if audit.get("ok") is False else 0  # the audit log cannot be written
     if args.format == "jsonl":
         print_jsonl(records)
-        return 0
+        return failing
+    if failing:
+        print(audit_banner(audit))
     totals = snap.get("totals", {})
     gates = totals.get("pending_gates", 0)
     cap = totals.get("max_cost_usd")
@@ -176,12 +180,14 @@ def _status(client: ControlClient, args: argparse.Namespace) -> int:
     columns = ["agent", "state", "input_tokens", "output_tokens", "cost_usd", "elapsed", "pid"]
     headers = {"input_tokens": "IN", "output_tokens": "OUT", "cost_usd": "COST $"}
     print_table(rows, [*columns, "reason"], headers=headers)
-    return 0
+    return failing
 
 
 def _agent_record(snap: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]:
     meter = {k: v for k, v in (agent.get("meter") or {}).items() if k not in ("agent", "at")}
     record: dict[str, Any] = {"swarm": snap.get("swarm"), "run": snap.get("run")}
+    if "audit" in snap:
+        record["audit"] = snap["audit"]
     record["agent"] = agent.get("name")
     record.update({k: v for k, v in agent.items() if k not in ("name", "meter")})
     record.update(meter)

@@ -4,7 +4,11 @@ Prints one line per significant event, each only after it is committed to
 the audit log (so what was reported can be found there even if the control
 room is killed the next instant). Ctrl-C or SIGTERM stops every agent
 gracefully (SIGTERM, grace period, SIGKILL); a second Ctrl-C kills at once.
-Exit code 0 when every agent finished successfully, 1 otherwise.
+Exit code 0 when every agent finished successfully, 3 when the audit log
+could not be written (the swarm was stopped for it, or the run's end could
+not be recorded: the reasons are the last lines on stderr), 1 otherwise.
+While the log cannot be written, lines are printed at once, marked
+``[unrecorded]``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ if TYPE_CHECKING:
     from controlroom.models import SwarmConfig
     from controlroom.swarm.supervisor import Supervisor
 
-__all__ = ["add_parser", "run_headless", "run_swarm"]
+__all__ = ["AUDIT_FAILED", "add_parser", "run_headless", "run_swarm"]
+
+AUDIT_FAILED = 3
+"""The exit code of a run whose audit log could not be written (the reason is on stderr)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,6 +76,7 @@ async def run_swarm(
     supervisor just before it starts (``controlroom demo`` starts its auto-operator).
     """
     from controlroom.control.host import SwarmHost
+    from controlroom.inert import inert_line
     from controlroom.swarm.supervisor import tune_gc
 
     tune_gc()
@@ -87,4 +95,9 @@ async def run_swarm(
             ok = await host.wait()
         finally:
             await host.close()
+    failures = host.audit_failures()
+    for reason in failures:
+        print(f"controlroom: {inert_line(reason)}", file=sys.stderr, flush=True)
+    if failures:
+        return AUDIT_FAILED
     return 0 if ok and not host.interrupted else 1

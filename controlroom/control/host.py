@@ -27,10 +27,11 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from controlroom._errors import AuditError
 from controlroom.control.api import ControlAPI
 from controlroom.control.server import ControlSocketServer
 from controlroom.models import SwarmConfig, new_run_id
@@ -40,7 +41,10 @@ from controlroom.swarm.bus import Subscription
 from controlroom.swarm.supervisor import Supervisor
 from controlroom.text import format_line, worth_a_line
 
-__all__ = ["SwarmHost", "write_log"]
+__all__ = ["UNRECORDED", "SwarmHost", "write_log"]
+
+UNRECORDED = "[unrecorded]"
+"""Ends a log line whose event the audit log could not take (yet)."""
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -71,6 +75,7 @@ class SwarmHost:
         self._stops: set[asyncio.Future[dict[str, KillReport | None]]] = set()
         self._logs: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._unwritten: list[str] = []  # the log could not take the run's end: why
 
     # ------------------------------------------------------------------ parts
 
@@ -170,13 +175,27 @@ class SwarmHost:
                 await self._settle_stops()
                 if outcome is None and self.interrupted:
                     outcome = "interrupted"
-                await self._supervisor.close(outcome)
+                await self._recording(self._supervisor.close(outcome))
         finally:
             if self._server is not None:
                 await self._server.close()
             await self._settle_logs()
             if self._store is not None:
-                await self._store.close()
+                await self._recording(self._store.close())
+
+    async def _recording(self, step: Awaitable[None]) -> None:
+        """A step of the run's end; a log that cannot take it is noted (``audit_failures``)."""
+        try:
+            await step
+        except AuditError as exc:
+            self._unwritten.append(str(exc))
+
+    def audit_failures(self) -> list[str]:
+        """Why the audit log failed this run (the swarm stopped for it; its end unwritten)."""
+        stopped = self._supervisor.guard.stopped_for if self._supervisor is not None else None
+        reasons = ([stopped] if stopped else []) + self._unwritten
+        # one line each: a reason quoted whole by a later one is said by that one
+        return [r for i, r in enumerate(reasons) if not any(r in o for o in reasons[i + 1 :])]
 
     async def _settle_stops(self) -> None:
         for result in await asyncio.gather(*list(self._stops), return_exceptions=True):
@@ -225,11 +244,19 @@ class SwarmHost:
 
 
 async def write_log(supervisor: Supervisor, subscription: Subscription, stream: TextIO) -> None:
-    """The headless log: each significant event as one line, once it is committed."""
+    """The headless log: each significant event as one line, once it is committed.
+
+    While the audit log cannot be written the lines are printed at once, each
+    marked ``[unrecorded]``: the operator must see the emergency, and must
+    not take those lines for what the log holds.
+    """
     while (first := await subscription.get()) is not None:
         batch = [first, *subscription.drain()]
-        lines = [format_line(event) + "\n" for event in batch if worth_a_line(event)]
+        lines = [format_line(event) for event in batch if worth_a_line(event)]
         if lines:
-            await supervisor.bus.flush()  # print only what is committed
-            stream.write("".join(lines))
+            try:
+                await supervisor.bus.flush()  # print only what is committed…
+            except AuditError:  # …or, when the log fails, say that it is not
+                lines = [f"{line} {UNRECORDED}" for line in lines]
+            stream.write("".join(f"{line}\n" for line in lines))
             stream.flush()

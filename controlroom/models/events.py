@@ -95,9 +95,14 @@ class RunStarted(EventBase):
 
 
 class RunEnded(EventBase):
+    """How a run ended, and what its meters counted: the log's own statement of the spend,
+    which the usage rows before it must add up to (``audit runs`` checks)."""
+
     kind: Literal["run_ended"] = "run_ended"
-    outcome: str  # "success", "failed", "stopped", "interrupted"
+    outcome: str  # "success", "failed", "stopped", "interrupted", "audit_failed"
     detail: str = ""
+    total_tokens: int | None = Field(default=None, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0)
 
 
 class ContainmentReady(EventBase):

@@ -490,6 +490,21 @@ class RunSummary:
     events: int
     agents: dict[str, AgentSummary]
     first_id: int = 0
+    metered_tokens: int | None = None  # what run_ended says the meters counted
+    metered_cost_usd: float | None = None
+
+    def unrecorded(self) -> str:
+        """How the usage rows fall short of what run_ended says was metered ("" if they agree)."""
+        if self.metered_tokens is None:
+            return ""
+        usage = self.usage
+        metered_cost = self.metered_cost_usd or 0.0
+        if self.metered_tokens == usage.total_tokens and abs(metered_cost - usage.cost_usd) < 1e-6:
+            return ""
+        return (
+            f"the meters counted {self.metered_tokens:,} tokens and ${metered_cost:.4f}; "
+            f"the usage events add up to {usage.total_tokens:,} and ${usage.cost_usd:.4f}"
+        )
 
     @property
     def usage(self) -> UsageTotals:
@@ -531,9 +546,13 @@ def runs(conn: sqlite3.Connection, run: str | None = None) -> list[RunSummary]:
         if kind == "run_started":
             summaries[name].swarm = str(fields.get("swarm", ""))
         else:
-            summaries[name].outcome = str(fields.get("outcome", UNKNOWN))
-            summaries[name].detail = str(fields.get("detail", ""))
-            summaries[name].ended = ts
+            ended = summaries[name]
+            ended.outcome = str(fields.get("outcome", UNKNOWN))
+            ended.detail = str(fields.get("detail", ""))
+            ended.ended = ts
+            if isinstance(fields.get("total_tokens"), int):
+                ended.metered_tokens = int(fields["total_tokens"])
+                ended.metered_cost_usd = float(fields.get("cost_usd") or 0.0)
 
     def agent_of(name: str, agent: str) -> AgentSummary:
         return summaries[name].agents.setdefault(agent, AgentSummary(agent))

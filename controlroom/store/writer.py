@@ -55,7 +55,7 @@ from pathlib import Path
 from types import TracebackType
 
 from controlroom._errors import AuditError
-from controlroom.models import EventBase
+from controlroom.models import EventBase, Usage
 from controlroom.store.anchor import anchor_line, append_anchor
 from controlroom.store.batch import BatchWriter, disk_full
 from controlroom.store.connection import ChainHead, Checkpointer, RunLock, prepare_for_write
@@ -360,7 +360,8 @@ class AuditStore:
             await self.flush()
         except AuditError as exc:
             failure = AuditError(
-                f"{self.pending} audit events could not be written to {self._path}: {exc}"
+                f"{self.pending} audit events could not be written to {self._path}"
+                f"{_usage_in(self._pending)}: {exc}"
             )
         finally:
             self._closed = True
@@ -506,3 +507,19 @@ class AuditStore:
         self._tentative.withdraw(self._pending, self._error)
         self._release_waiters(self._error)
 
+
+def _usage_in(events: list[EventBase]) -> str:
+    """``, with 1,018,660 tokens and $18.3400 of usage`` among ``events`` ("" if none)."""
+    tokens, cost = 0, 0.0
+    for event in events:
+        if isinstance(event, Usage):
+            tokens += (
+                event.input_tokens
+                + event.output_tokens
+                + event.cache_read_input_tokens
+                + event.cache_creation_input_tokens
+            )
+            cost += event.cost_usd
+    if tokens == 0 and cost == 0:
+        return ""
+    return f", with {tokens:,} tokens and ${cost:.4f} of usage the log now lacks"

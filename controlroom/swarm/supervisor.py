@@ -326,8 +326,17 @@ class Supervisor:
             outcome = "success" if ok else "failed"
         self.reader.close()
         await self.metering.stop()
-        await self.bus.publish_durable(RunEnded(outcome=outcome, detail=detail))
-        self.bus.close()
+        spent = self.governor.meters.snapshot(self.clock())
+        ended = RunEnded(
+            outcome=outcome,
+            detail=detail,
+            total_tokens=spent.total_tokens,
+            cost_usd=round(spent.cost_usd, 6),
+        )
+        try:
+            await self.bus.publish_durable(ended)
+        finally:
+            self.bus.close()  # subscribers end even when the log could not take the end
 
     def runner_finished(self, runner: AgentRunner) -> None:
         self.governor.agent_stopped(runner.name, self.clock())
@@ -579,6 +588,7 @@ class Supervisor:
         """The audit guard's stop: every agent, through the one stop path."""
         stopping = asyncio.ensure_future(self.stop_all(by="controlroom", reason=reason))
         self._guard_stops.add(stopping)
+        stopping.add_done_callback(_settled)
         stopping.add_done_callback(self._guard_stops.discard)
 
     def _carry_out(self, decisions: list[Decision]) -> None:
@@ -735,6 +745,12 @@ class Supervisor:
             [d for run, dirs in left.items() if run not in busy_runs for d in dirs]
         )
         return orphans, removed
+
+
+def _settled(future: asyncio.Future[Any]) -> None:
+    """Take a background stop's outcome: its kills happened; a log that failed says so itself."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _file_sha256(path: str) -> str:

@@ -27,6 +27,7 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker
 
 from controlroom._errors import ControlRoomError
+from controlroom.text import audit_banner
 from controlroom.tui.keys import MUTATING_ACTIONS, binding
 from controlroom.tui.messages import AgentChosen, AgentHighlighted, GateChosen
 from controlroom.tui.widgets.agent_table import AgentTable
@@ -156,7 +157,11 @@ class MainScreen(Screen[None]):
         with self.app.batch_update():
             header = self.query_one("#header", SwarmHeader)
             header.update_from(snapshot)
-            header.set_banner(*self.control.banner_now())
+            audit = snapshot.get("audit") or {}
+            if audit.get("ok") is False:  # the audit log cannot be written: that first
+                header.set_banner(audit_banner(audit), "error")
+            else:
+                header.set_banner(*self.control.banner_now())
             table = self.query_one("#agents", AgentTable)
             table.apply(agents, float(snapshot.get("ts") or time.time()))
             self.query_one("#gates", GateQueue).apply(list(snapshot.get("gates") or ()))
