@@ -368,6 +368,7 @@ def _frame(ts: float, burn: float) -> dict[str, Any]:
             "pending_gates": len(GATES),
         },
         "agents": agents,
+        "audit": {"ok": True, "stopped_for": None},
         "gates": copy.deepcopy(GATES),
         "handoffs": copy.deepcopy(HANDOFFS),
         "proxy": {

@@ -101,8 +101,8 @@ class RunEnded(EventBase):
     kind: Literal["run_ended"] = "run_ended"
     outcome: str  # "success", "failed", "stopped", "interrupted", "audit_failed"
     detail: str = ""
-    total_tokens: int | None = Field(default=None, ge=0)
-    cost_usd: float | None = Field(default=None, ge=0)
+    total_tokens: int | None = None
+    cost_usd: float | None = None
 
 
 class ContainmentReady(EventBase):
