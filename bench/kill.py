@@ -31,8 +31,8 @@ from pathlib import Path
 import psutil
 
 from controlroom.models import Limits
-from controlroom.process.cgroup import CgroupUnavailable, RunCgroups
 from controlroom.process.linux import become_subreaper
+from controlroom.process.runcgroups import CgroupUnavailable, RunCgroups
 from controlroom.process.spawn import AgentProcess, spawn_agent
 
 AGENTS = Path(__file__).resolve().parent.parent / "tests" / "agents"

@@ -60,6 +60,10 @@ MERGED_TABLES = ("budget", "breaker", "limits")
 """Agent keys whose tables merge key by key over their ``[defaults.…]`` table."""
 NAMED_WORKSPACES = ("worktree", "shared")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HOST_ENTRY = re.compile(
+    r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:[0-9]{1,5})?$"
+)
+"""An ``allow_hosts`` entry: a host name or address, with an optional port."""
 ENV_REFERENCE = re.compile(r"\$\{([^}]*)\}")
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -410,6 +414,7 @@ class _Loader:
             for index, name in enumerate(getattr(spec, key)):
                 if not ENV_NAME.match(name):
                     self.add(origin((key, index)), f"{name!r} is not an environment variable name")
+        spec = spec.model_copy(update={"binds": self.sandbox_keys(spec, origin)})
         if spec.workspace in NAMED_WORKSPACES:
             return spec
         if not spec.workspace.strip():
@@ -418,6 +423,29 @@ class _Loader:
         return spec.model_copy(
             update={"workspace": self.path(origin(("workspace",)), spec.workspace)}
         )
+
+    def sandbox_keys(self, spec: AgentSpec, origin: Callable[[KeyPath], KeyPath]) -> list[str]:
+        """Check ``allow_hosts``, ``tools`` and ``binds``; the binds as absolute ``PATH:MODE``."""
+        for key in ("allow_hosts", "binds", "tools"):
+            if getattr(spec, key) and spec.sandbox != "workspace":
+                self.add(origin((key,)), 'has no effect without sandbox = "workspace"')
+        for index, host in enumerate(spec.allow_hosts):
+            if not HOST_ENTRY.match(host):
+                self.add(origin(("allow_hosts", index)), f"{host!r} is not a host name or address")
+        for index, tool in enumerate(spec.tools):
+            if not tool.strip() or "/" in tool:
+                self.add(origin(("tools", index)), f"{tool!r} is not a program name (no '/')")
+        binds: list[str] = []
+        for index, bind in enumerate(spec.binds):
+            path, _, mode = (
+                bind.rpartition(":") if bind.endswith((":ro", ":rw")) else (bind, "", "ro")
+            )
+            where = origin(("binds", index))
+            full = self.path(where, path)
+            if path.strip() and not os.path.exists(full):
+                self.add(where, f"no such file or directory: {full}")
+            binds.append(f"{full}:{mode}")
+        return binds
 
     def check_graph(
         self, merged: list[tuple[dict[str, Any], Callable[[KeyPath], KeyPath]] | None]

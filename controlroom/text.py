@@ -50,6 +50,7 @@ from controlroom.models import (
     CollisionFound,
     ConfigLoaded,
     ContainmentReady,
+    Egress,
     ErrorEvent,
     EventBase,
     FilesChanged,
@@ -349,6 +350,10 @@ _words(BudgetExceeded)(lambda e: f"budget exceeded: {e.limit} {e.value} over cap
 _words(LimitExceeded)(
     lambda e: f"limit exceeded: {e.limit} {limit_value(e.limit, e.cap)}{_colon(e.detail)}"
 )
+_words(Egress)(
+    lambda e: f"egress {e.method} {e.host}:{e.port} "
+    + ("allowed" if e.allowed else f"REFUSED{_colon(e.reason)}")
+)
 _words(BreakerOpened)(
     lambda e: f"circuit breaker opened after {e.failures} failures{_colon(e.reason)}"
 )
@@ -472,6 +477,7 @@ LOG_KINDS = frozenset(
         "budget_exceeded",
         "limit_exceeded",
         "containment",
+        "egress",
         "breaker_opened",
         "breaker_reset",
         "kill_requested",

@@ -21,9 +21,10 @@ import pytest
 from swarmkit import need_containment
 
 from controlroom.models import Limits
-from controlroom.process.cgroup import AgentCgroup, CgroupUnavailable, RunCgroups
+from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.cgroupfs import CgroupLayout, layout
 from controlroom.process.linux import become_subreaper
+from controlroom.process.runcgroups import CgroupUnavailable, RunCgroups
 from controlroom.process.runcontain import RunContainment
 from controlroom.process.spawn import AgentProcess, spawn_agent
 

@@ -89,12 +89,14 @@ def script() -> Script:
 
 
 async def run_gated(
-    tmp_path: Path, decide: str, reason: str
+    tmp_path: Path, decide: str, reason: str, *, sandbox: bool = False
 ) -> tuple[Swarm, SimServer, dict[str, Any]]:
     """Run the agent, decide its one tool gate (approve or reject), wait for it to end."""
     with SimServer(script()) as sim:
         spec, environ = claude_agent(tmp_path, sim)
         proxy = ProxySettings(upstream=sim.url)
+        if sandbox:
+            spec = spec.model_copy(update={"sandbox": "workspace"})
         async with gated_swarm(tmp_path, [spec], environ, proxy) as (s, api, sock):
             gate = await s.log.until(
                 lambda e: isinstance(e, GateRequested) and e.gate_kind == "tool", 30
@@ -193,4 +195,30 @@ async def test_a_rejected_bash_call_is_denied_and_the_agent_goes_on(tmp_path: Pa
     assert [d["tool_name"] for d in result.extra["permission_denials"]] == ["Bash"]
     assert figures["handoff"] == Handoff(**HANDOFF)
     assert_metered_exactly_what_was_served(sim, figures)
+    assert_key_kept_secret(s, sim, figures["settings"])
+
+
+async def test_sandboxed_it_reaches_the_model_through_the_bridge_and_runs_a_gated_call(
+    tmp_path: Path,
+) -> None:
+    """Under bubblewrap with no network: the proxy's URL bridged to its socket, the same gate,
+    Bash in its workspace, the meter exact."""
+    from controlroom.process.sandbox import probe_bwrap
+
+    ok, why = probe_bwrap()
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the sandbox tests: {why}")
+        pytest.skip(why)
+    s, sim, figures = await run_gated(tmp_path, "approve", "go ahead", sandbox=True)
+
+    assert s.sup.runners["coder"].state == AgentState.DONE
+    tool_use = sim.served[0].answer["content"][0]
+    assert any(t == f"tool result {tool_use['id']}: hi" for t in outputs(s))  # ran, gated
+    assert_metered_exactly_what_was_served(sim, figures)
+    assert figures["handoff"] == Handoff(**HANDOFF)
+    spawned = next(r for r in audit_rows(s.db, s.run_id) if r["kind"] == "agent_spawned")
+    assert spawned["sandbox"] == "workspace"
+    assert spawned["argv"][0].endswith("bwrap") and "--unshare-net" in spawned["argv"]
+    assert str(s.sup.run_dir / "proxy.sock") in spawned["argv"]  # the proxy's own socket
     assert_key_kept_secret(s, sim, figures["settings"])

@@ -47,7 +47,7 @@ async def test_daemons_of_an_agent_die_with_it_and_are_counted(
     need_containment(containment)
     agents = [daemonizer("daemons", "20", "--ignore-term"), sleeper("bystander")]
     async with swarm(tmp_path, agents, containment=containment) as s:
-        assert s.sup.containment.mode == containment
+        assert s.sup.confinement.containment.mode == containment
         status = await s.log.status("daemons", "daemons", timeout=15)
         daemons = [psutil.Process(pid) for pid in status.extra["pids"]]
         assert len(daemons) == 20 and not any(gone(p) for p in daemons)
@@ -113,8 +113,8 @@ async def test_over_memory_max_the_agent_is_stopped_naming_the_limit(tmp_path: P
         name="hungry", command=agent_cmd("hog", "memory", "512"), limits=Limits(memory_max="64M")
     )
     async with swarm(tmp_path, [spec], containment="cgroup", sample_seconds=0.1) as s:
-        if s.sup.containment.unenforced(spec.limits):
-            pytest.skip(f"no memory controller: {s.sup.containment.unenforced(spec.limits)}")
+        if missing := s.sup.confinement.containment.unenforced(spec.limits):
+            pytest.skip(f"no memory controller: {missing}")
         exceeded = await s.log.until(lambda e: e.kind == "limit_exceeded", timeout=20)
         await s.wait(10)
         assert s.sup.states()["hungry"] == AgentState.FAILED
@@ -132,8 +132,8 @@ async def test_over_pids_max_the_agent_is_stopped_naming_the_limit(tmp_path: Pat
         name="forker", command=agent_cmd("hog", "pids", "40"), limits=Limits(pids_max=8)
     )
     async with swarm(tmp_path, [spec], containment="cgroup", sample_seconds=0.1) as s:
-        if s.sup.containment.unenforced(spec.limits):
-            pytest.skip(f"no pids controller: {s.sup.containment.unenforced(spec.limits)}")
+        if missing := s.sup.confinement.containment.unenforced(spec.limits):
+            pytest.skip(f"no pids controller: {missing}")
         exceeded = await s.log.until(lambda e: e.kind == "limit_exceeded", timeout=20)
         await s.wait(10)
         assert s.sup.states()["forker"] == AgentState.FAILED

@@ -479,7 +479,7 @@ async def test_pause_and_resume_reach_every_process_of_the_tree(
     need_containment(containment)
     spec = AgentSpec(name="family", command=agent_cmd("tree4"))
     async with swarm(tmp_path, [spec], containment=containment) as s:
-        assert s.sup.containment.mode == containment
+        assert s.sup.confinement.containment.mode == containment
         ready = await s.log.status("family", "ready")
         procs = [psutil.Process(p) for p in ready.extra["pids"]]
         assert len(procs) == 4

@@ -524,13 +524,13 @@ async def test_agent_screen_live_detail_and_kill(tmp_path: Path) -> None:
             await until(pilot, lambda: screen.query(".limit-row"))
             assert "tokens 0 / 1,000" in str(screen.query_one(".limit-text", Static).render())
             contained = str(screen.query_one("#agent-containment", Static).render())
-            mode = s.sup.containment.mode
+            mode = s.sup.confinement.containment.mode
             assert contained == (
                 f"contained by cgroup {s.spawned('s')[0].cgroup} · limits memory 256M"
                 if mode == "cgroup"
-                else 'contained by process-tree · limits memory 256M · NOT ENFORCED memory_max: '
-                + s.sup.containment.reason
-            )
+                else "contained by process-tree · limits memory 256M · NOT ENFORCED memory_max: "
+                + s.sup.confinement.containment.reason
+            ) + " · no sandbox"
 
             await pilot.press("x")
             await until(pilot, lambda: isinstance(app.screen, ConfirmModal))

@@ -186,6 +186,8 @@ def _agent(
             "cgroup": f"/sys/fs/cgroup/controlroom-20261125-020249-3f9a/agent-{name}",
             "limits": {},
             "unenforced": [],
+            "sandbox": "off",
+            "allow_hosts": [],
         },
     }
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from controlroom.models import AgentSpec, Budget, SwarmConfig
-    from controlroom.process.runcontain import RunContainment
 
 __all__ = ["add_parser", "render_summary", "run_check"]
 
@@ -48,15 +47,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_check(args: argparse.Namespace) -> int:
     from controlroom._errors import ConfigError
+    from controlroom.cli.hostcheck import probe_host
     from controlroom.config import find_config, load_config, pipeline_stages
 
     if args.format == "text":  # problems reach stderr through the CLI's ConfigError handler
         path = find_config(args.config)
         cfg = load_config(path)
         summary = render_summary(path, cfg, pipeline_stages(cfg))
-        contained, refused = _probe(cfg)
-        print(summary + "\n\n" + "\n".join(_containment_lines(cfg, contained, refused)))
-        return 1 if refused else 0
+        host = probe_host(cfg)
+        print(summary + "\n\n" + "\n".join(host.lines()))
+        return 0 if host.ok else 1
     try:
         path = find_config(args.config)
         cfg = load_config(path)
@@ -67,57 +67,12 @@ def run_check(args: argparse.Namespace) -> int:
             record |= {"key": problem.key, "message": problem.message}
             print(json.dumps(record, ensure_ascii=False))
         return 1
-    contained, refused = _probe(cfg)
+    host = probe_host(cfg)
     record = _summary_record(path, cfg, stages)
-    record["ok"] = not refused
-    record["containment"] = _containment_record(cfg, contained, refused)
+    record["ok"] = host.ok
+    record["containment"] = host.record()
     print(json.dumps(record, ensure_ascii=False))
-    return 1 if refused else 0
-
-
-# --------------------------------------------------------------------------- containment
-
-
-def _probe(cfg: SwarmConfig) -> tuple[RunContainment | None, str]:
-    """How a run would contain its agents here (made and removed at once), or why it could not."""
-    from controlroom._errors import AgentError
-    from controlroom.process.runcontain import RunContainment
-
-    try:
-        contained = RunContainment.open(cfg.swarm.containment, f"check-{os.getpid()}")
-    except AgentError as exc:
-        return None, str(exc)
-    contained.close()
-    return contained, ""
-
-
-def _containment_lines(
-    cfg: SwarmConfig, contained: RunContainment | None, refused: str
-) -> list[str]:
-    if contained is None:
-        return [f"containment: refused: {refused}"]
-    lines = [contained.describe().replace(f"check-{os.getpid()}", "<run>")]
-    for spec in cfg.agents:
-        lines += [f"  {spec.name}: {p} (not enforced)" for p in contained.unenforced(spec.limits)]
-    return lines
-
-
-def _containment_record(
-    cfg: SwarmConfig, contained: RunContainment | None, refused: str
-) -> dict[str, Any]:
-    if contained is None:
-        return {"mode": None, "reason": refused, "limits": {}, "unenforced": {}}
-    event = contained.event([])
-    return {
-        "mode": event.mode,
-        "reason": event.reason,
-        "limits": event.limits,
-        "unenforced": {
-            spec.name: problems
-            for spec in cfg.agents
-            if (problems := contained.unenforced(spec.limits))
-        },
-    }
+    return 0 if host.ok else 1
 
 
 # --------------------------------------------------------------------------- rendering
@@ -231,6 +186,10 @@ def _summary_record(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> di
                 "after": spec.after,
                 "budget": spec.budget.model_dump(),
                 "limits": spec.limits.model_dump(),
+                "sandbox": spec.sandbox,
+                "allow_hosts": spec.allow_hosts,
+                "binds": spec.binds,
+                "tools": spec.tools,
             }
             for spec in cfg.agents
         ],

@@ -185,6 +185,10 @@ class AgentSpec(_Strict):
     budget: Budget = Field(default_factory=Budget)
     breaker: Breaker = Field(default_factory=Breaker)
     limits: Limits = Field(default_factory=Limits)
+    sandbox: Literal["off", "workspace"] = "off"  # "workspace": under bubblewrap, no network
+    allow_hosts: list[str] = Field(default_factory=list, max_length=1000)  # egress allowlist
+    binds: list[str] = Field(default_factory=list, max_length=100)  # "PATH", "PATH:ro", "PATH:rw"
+    tools: list[str] = Field(default_factory=list, max_length=100)  # programs bound in read-only
 
     @field_validator("on_approve")
     @classmethod

@@ -37,6 +37,7 @@ __all__ = [
     "CollisionFound",
     "ConfigLoaded",
     "ContainmentReady",
+    "Egress",
     "ErrorEvent",
     "Event",
     "EventBase",
@@ -141,6 +142,8 @@ class AgentSpawned(EventBase):
     workspace: str
     attempt: int = 1
     cgroup: str = ""  # the agent's own cgroup, when the run contains agents in cgroups
+    sandbox: str = ""  # "workspace" when it runs under bubblewrap
+    allow_hosts: list[str] = Field(default_factory=list)  # its egress allowlist, if sandboxed
 
 
 class AgentOutput(EventBase):
@@ -334,6 +337,22 @@ class LimitExceeded(EventBase):
     cap: float
     count: int = 1
     detail: str = ""
+
+
+class Egress(EventBase):
+    """A sandboxed agent's connection through the egress proxy: allowed or refused.
+
+    Recorded before it is carried out, with the host and port the agent
+    asked for (``method`` is ``CONNECT`` for HTTPS and raw TCP, or the plain
+    HTTP method); ``reason`` says why a refused one was refused.
+    """
+
+    kind: Literal["egress"] = "egress"
+    host: str
+    port: int
+    method: str = "CONNECT"
+    allowed: bool
+    reason: str = ""
 
 
 class BreakerOpened(EventBase):
@@ -618,6 +637,7 @@ Event = Annotated[
     | BudgetWarning
     | BudgetExceeded
     | LimitExceeded
+    | Egress
     | BreakerOpened
     | BreakerReset
     | KillRequested

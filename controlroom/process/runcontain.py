@@ -15,8 +15,9 @@ from collections.abc import Collection
 
 from controlroom._errors import AgentError
 from controlroom.models import AgentSpec, Containment, ContainmentReady, Limits
-from controlroom.process.cgroup import AgentCgroup, CgroupUnavailable, RunCgroups
+from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.contain import reap_adopted
+from controlroom.process.runcgroups import CgroupUnavailable, RunCgroups
 from controlroom.text import describe_containment
 
 __all__ = ["RunContainment"]

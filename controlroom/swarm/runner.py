@@ -244,6 +244,8 @@ class AgentRunner:
                 workspace=str(plan.cwd),
                 attempt=self.attempt,
                 cgroup=proc.contain.cgroup,
+                sandbox="" if self.spec.sandbox == "off" else self.spec.sandbox,
+                allow_hosts=list(self.spec.allow_hosts),
             ),
         )
         if self.stop_state is None:

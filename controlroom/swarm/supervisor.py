@@ -41,7 +41,6 @@ from controlroom.models import (
     GateRequested,
     HandoffEvent,
     HandoffRejected,
-    LimitExceeded,
     OperatorAction,
     OrphanFound,
     RunEnded,
@@ -55,13 +54,12 @@ from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict, price_usag
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
-from controlroom.process.orphans import Orphan, find_orphans, leftover_cgroups, remove_cgroups
-from controlroom.process.runcontain import RunContainment
+from controlroom.process.orphans import Orphan
 from controlroom.store.async_queries import events_since
-from controlroom.store.queries import recorded_cgroups_in, recorded_processes_in
 from controlroom.store.redact import Redactor
 from controlroom.swarm.audit_guard import AuditGuard
 from controlroom.swarm.bus import EventBus, EventRecorder
+from controlroom.swarm.confinement import Confinement
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.integration import Integration
 from controlroom.swarm.launch import Launcher, LaunchPlan
@@ -126,9 +124,6 @@ class Supervisor:
             spec.name: AgentRunner(spec, self, clock) for spec in config.agents
         }
         self.orphans: list[Orphan] = []
-        self.containment = RunContainment(None, "not started")
-        self._strikes: dict[str, dict[str, int]] = {}  # agent -> limit -> kernel strikes seen
-        self._sweeps: dict[str, asyncio.Task[KillReport | None]] = {}  # agent -> its sweep
         self._tick_seconds = tick_seconds
         self._sample_seconds = sample_seconds
         self._background: list[asyncio.Task[None]] = []
@@ -171,6 +166,15 @@ class Supervisor:
             publish=self.publish,
             publish_durable=self.bus.publish_durable,
         )
+        self.confinement = Confinement(
+            config,
+            run_id=run_id,
+            run_dir=self.run_dir,
+            db_path=self.db_path,
+            publish=self.publish,
+            stop=self._stop_soon,
+            sweep=self.stops.sweep,
+        )
 
     # ------------------------------------------------------------------ events
 
@@ -185,10 +189,10 @@ class Supervisor:
             # Straight into __dict__: a plain float field, set once per usage line.
             event.__dict__["cost_usd"] = price_usage(event, self._price)
         elif kind is AgentExited:
-            self._check_limits(runner)  # an OOM kill is why it exited: say so first
+            self.confinement.check_limits(runner)  # an OOM kill is why it exited: say so first
         self.bus.publish(event)
         if kind is AgentExited:
-            self._sweep_leftovers(runner)
+            self.confinement.sweep_leftovers(runner)
         elif kind is AgentSpawned:
             self.guard.spawned(runner)  # born during an audit emergency: frozen at once
         decisions = self.governor.observe(event, self.clock())
@@ -251,20 +255,12 @@ class Supervisor:
             return
         self._started = True
         become_subreaper()
-        self.containment = RunContainment.open(self.config.swarm.containment, self.run_id)
         self.publish(
             RunStarted(
                 swarm=self.config.swarm.name, pid=os.getpid(), version=__version__, mode=self.mode
             )
         )
-        self.orphans, cleaned = self._find_orphans()
-        self.publish(self.containment.event(cleaned))
-        for spec in self.config.agents:
-            for problem in self.containment.unenforced(spec.limits):
-                self.publish(
-                    ErrorEvent(agent=spec.name, message=f"limit not enforced: {problem}",
-                               where="limits")
-                )
+        self.orphans = self.confinement.open()
         self.publish(
             ConfigLoaded(
                 path=self.config.source,
@@ -285,6 +281,9 @@ class Supervisor:
             await self.radar.start()
         await self.integration.start()
         await self.metering.start()  # before any agent: every model request is metered
+        proxy = self.metering.proxy
+        if self.metering.started and proxy.unix_path is not None:  # sandboxes reach it there
+            self.confinement.sandboxes.route_model(proxy.bound_port, str(proxy.unix_path))
         await self.bus.flush()
         self._background = [
             asyncio.create_task(self._tick_loop(), name="governor-tick"),
@@ -311,12 +310,7 @@ class Supervisor:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        for runner in self.runners.values():
-            self._sweep_leftovers(runner, "the run ended")
-        await asyncio.gather(*self._sweeps.values(), return_exceptions=True)
-        for path in await asyncio.to_thread(self.containment.close):
-            self.publish(ErrorEvent(message=f"cgroup {path} still holds processes: kept",
-                                    where="containment"))
+        await self.confinement.close(self.runners.values())
         if self.radar is not None:
             await self.radar.close()
         if outcome is None and self.guard.stopped_for is not None:
@@ -354,11 +348,7 @@ class Supervisor:
         return await self.pipeline.review(runner)
 
     async def agent_cgroup(self, runner: AgentRunner) -> AgentCgroup | None:
-        """The cgroup the agent is born in, once what it left last time is gone (or None)."""
-        sweep = self._sweeps.get(runner.name)
-        if sweep is not None:
-            await asyncio.gather(sweep, return_exceptions=True)
-        return self.containment.agent_cgroup(runner.spec)
+        return await self.confinement.agent_cgroup(runner)
 
     async def launch_plan(self, runner: AgentRunner) -> LaunchPlan:
         spec = runner.spec
@@ -368,7 +358,7 @@ class Supervisor:
         runner.handoff_input = plan.handoff_text
         if self.radar is not None:  # before the spawn: its first write must be its own
             await self.radar.track(spec.name, plan.cwd, whole_tree=spec.workspace == "worktree")
-        return plan
+        return await self.confinement.sandboxed(spec, plan)
 
     # ------------------------------------------------------------------ operator actions
 
@@ -530,7 +520,7 @@ class Supervisor:
                     "breaker_open": runner.breaker.is_open,
                     "handoff": runner.handoff.model_dump() if runner.handoff else None,
                     "meter": meter_dict(meter) if meter is not None else None,
-                    "containment": self._containment_view(runner),
+                    "containment": self.confinement.view(runner),
                 }
             )
         return {
@@ -676,75 +666,9 @@ class Supervisor:
                     rss_bytes=sample.rss_bytes,
                     processes=sample.processes,
                 )
-                self._check_limits(runner)
-            leaders = {r.process.pid for r in self.runners.values() if r.process and r.alive}
-            self.containment.reap(leaders)
+                self.confinement.check_limits(runner)
+            self.confinement.reap(self.runners.values())
             await asyncio.sleep(self._sample_seconds)
-
-    # ------------------------------------------------------------------ containment
-
-    def _check_limits(self, runner: AgentRunner) -> None:
-        """Stop an agent the kernel held to a limit (an OOM kill, a refused fork), saying which."""
-        proc = runner.process
-        if proc is None:
-            return
-        seen = self._strikes.setdefault(runner.name, {})
-        for limit, count in proc.contain.strikes().items():
-            if count <= seen.get(limit, 0):
-                continue
-            seen[limit] = count
-            cap = getattr(runner.spec.limits, limit)
-            what = "OOM kill" if limit == "memory_max" else "refused fork"
-            self.publish(
-                LimitExceeded(
-                    agent=runner.name, limit=limit, cap=float(cap), count=count,
-                    detail=f"{count} {what}{'s' if count != 1 else ''} by the kernel",
-                )
-            )
-            self._stop_soon(runner, AgentState.FAILED, "limits", f"limit: {limit} exceeded")
-
-    def _containment_view(self, runner: AgentRunner) -> dict[str, Any]:
-        """How this agent is contained: mode, its cgroup, its limits and those not enforced."""
-        proc = runner.process
-        return {
-            "mode": self.containment.mode,
-            "cgroup": proc.contain.cgroup if proc is not None else "",
-            "limits": runner.spec.limits.model_dump(exclude_none=True),
-            "unenforced": self.containment.unenforced(runner.spec.limits),
-        }
-
-    def _sweep_leftovers(self, runner: AgentRunner, why: str = "the agent exited") -> None:
-        """Kill what an exited agent left running (daemons), recorded like any kill."""
-        proc = runner.process
-        if proc is None or runner.alive or runner.name in self._sweeps:
-            return
-        if runner.stop_state is not None and not runner.is_final:
-            return  # a stop is under way: its kill takes them
-        if not proc.contain.leftovers():
-            return
-
-        sweep = self.stops.sweep(runner, f"{why}, leaving processes behind")
-        self._sweeps[runner.name] = sweep
-        sweep.add_done_callback(lambda _: self._sweeps.pop(runner.name, None))
-
-    def _find_orphans(self) -> tuple[list[Orphan], list[str]]:
-        """Earlier runs' agents still alive, and their empty cgroups (removed here)."""
-        import sqlite3
-
-        try:
-            recorded = recorded_processes_in(self.db_path)
-            cgroups = recorded_cgroups_in(self.db_path)
-        except (AuditError, sqlite3.Error) as exc:
-            where = str(self.db_path)
-            self.publish(ErrorEvent(message=f"orphan check skipped: {exc}", where=where))
-            return [], []
-        orphans = find_orphans(recorded, exclude_run=self.run_id, cgroups=cgroups)
-        left = leftover_cgroups(cgroups, exclude_run=self.run_id)
-        busy_runs = {o.run for o in orphans}
-        removed, _ = remove_cgroups(
-            [d for run, dirs in left.items() if run not in busy_runs for d in dirs]
-        )
-        return orphans, removed
 
 
 def _settled(future: asyncio.Future[Any]) -> None:

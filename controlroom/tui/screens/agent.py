@@ -132,6 +132,11 @@ def describe_containment(agent: dict[str, Any] | None) -> str:
     )
     parts = [f"contained by {where}", f"limits {limits}" if limits else "no limits"]
     parts += [f"NOT ENFORCED {problem}" for problem in contained.get("unenforced") or []]
+    if contained.get("sandbox", "off") != "off":
+        hosts = ", ".join(contained.get("allow_hosts") or []) or "none"
+        parts.append(f"sandbox {contained['sandbox']}, no network but the model, hosts: {hosts}")
+    else:
+        parts.append("no sandbox")
     return " · ".join(parts)
 
 
