@@ -28,10 +28,10 @@ import psutil
 from controlroom.process.cgroup import AgentCgroup, cgroup_of
 from controlroom.process.kill import KillReport, kill_process_tree, unless_hurried
 from controlroom.process.marker import marked_processes
+from controlroom.process.pids import child_pids
 from controlroom.process.tree import (
     TreeCache,
     TreeSample,
-    _child_pids,
     pause_tree,
     resume_tree,
     sample_tree,
@@ -221,7 +221,7 @@ def reap_adopted(cgroups: Collection[str], keep: Collection[int]) -> int:
     names = set(cgroups)
     adopted = [
         pid
-        for pid in _child_pids(os.getpid())
+        for pid in child_pids(os.getpid())
         if pid not in keep and _zombie(pid) and cgroup_of(pid) in names
     ]
     return _reap(adopted)

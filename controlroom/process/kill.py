@@ -24,14 +24,14 @@ from typing import TypeVar
 import psutil
 
 from controlroom.process.linux import HAS_PIDFD
-from controlroom.process.tree import (
-    _CREATE_TIME_TOLERANCE,
-    _descendant_pids,
-    _group_exists,
-    _is_zombie,
-    _safe_pgid,
-    _scan_group_or_session,
-    _verified_process,
+from controlroom.process.pids import (
+    CREATE_TIME_TOLERANCE,
+    descendant_pids,
+    group_exists,
+    is_zombie,
+    safe_pgid,
+    scan_group_or_session,
+    verified_process,
 )
 
 __all__ = ["KillReport", "kill_process_tree", "unless_hurried"]
@@ -93,7 +93,7 @@ class _Member:
         """Open an exit handle, then confirm the identity (so the handle is the right one)."""
         pidfd = _open_pidfd(proc.pid)
         try:
-            alive = proc.is_running() and not _is_zombie(proc)
+            alive = proc.is_running() and not is_zombie(proc)
             pgid = os.getpgid(proc.pid) if alive else None
         except (OSError, psutil.Error):
             alive, pgid = False, None
@@ -123,7 +123,7 @@ class _Member:
                 self.gone = _pidfd_exited(self.pidfd)
             else:
                 try:
-                    self.gone = not self.proc.is_running() or _is_zombie(self.proc)
+                    self.gone = not self.proc.is_running() or is_zombie(self.proc)
                 except psutil.Error:
                     self.gone = True
         return self.gone
@@ -167,7 +167,7 @@ class _Tree:
             return None
 
     def add_descendants(self, pid: int) -> list[_Member]:
-        added = (self.add_pid(c) for c in _descendant_pids(pid) if c not in self.members)
+        added = (self.add_pid(c) for c in descendant_pids(pid) if c not in self.members)
         return [m for m in added if m is not None]
 
     def alive(self) -> list[_Member]:
@@ -232,13 +232,13 @@ class _Tree:
             return []
         self.reap_adopted()
         deadline = time.monotonic() + _REMNANT_POLL_SECONDS
-        while _group_exists(self.group):
+        while group_exists(self.group):
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.0005)
         else:
             return []
-        found = (self.add_pid(p) for p in _scan_group_or_session(self.group))
+        found = (self.add_pid(p) for p in scan_group_or_session(self.group))
         return [m for m in found if m is not None]
 
     async def settle(self, deadline: float, sig: int) -> None:
@@ -273,13 +273,13 @@ def _our_group(group: int | None, tree: _Tree, create_time: float | None) -> int
         return None
     if any(m.pgid == group for m in tree.members.values()):
         return group
-    if not _group_exists(group):
+    if not group_exists(group):
         return None
-    leader = _verified_process(group, None)
+    leader = verified_process(group, None)
     if leader is None or create_time is None:
         return group
     try:
-        same = abs(leader.create_time() - create_time) <= _CREATE_TIME_TOLERANCE
+        same = abs(leader.create_time() - create_time) <= CREATE_TIME_TOLERANCE
     except psutil.Error:
         same = True  # the leader went away meanwhile: remnants
     return group if same else None
@@ -309,7 +309,7 @@ async def kill_process_tree(
     """
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
-    root = _verified_process(pid, create_time)
+    root = verified_process(pid, create_time)
     if pgid is None and root is not None:
         try:
             pgid = pid if os.getpgid(pid) == pid else None
@@ -324,7 +324,7 @@ async def kill_process_tree(
         for proc in known:
             if tree.add(proc) is not None:
                 tree.add_descendants(proc.pid)
-        tree.group = _our_group(_safe_pgid(pgid), tree, create_time)
+        tree.group = _our_group(safe_pgid(pgid), tree, create_time)
         if tree.group is not None and not tree.members:  # only leftovers of the group remain
             for member in await tree.remnants():
                 tree.add_descendants(member.pid)

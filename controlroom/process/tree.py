@@ -18,7 +18,11 @@ from dataclasses import dataclass
 
 import psutil
 
-from controlroom.process.linux import IS_LINUX
+from controlroom.process.pids import (
+    descendant_pids,
+    safe_pgid,
+    verified_process,
+)
 
 __all__ = [
     "TreeCache",
@@ -27,116 +31,6 @@ __all__ = [
     "resume_tree",
     "sample_tree",
 ]
-
-# psutil derives both create times the same way; this only absorbs float noise.
-_CREATE_TIME_TOLERANCE = 1e-3
-
-
-# --------------------------------------------------------------------------- the tree
-
-
-_PROC_CHILDREN = IS_LINUX and os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
-
-
-def _child_pids(pid: int) -> list[int]:
-    """Direct children, from /proc/<pid>/task/*/children (O(tree), not O(system))."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-    pids: list[int] = []
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
-                pids.extend(int(x) for x in fh.read().split())
-        except OSError:
-            continue
-    return pids
-
-
-def _descendant_pids(pid: int) -> list[int]:
-    if not _PROC_CHILDREN:
-        try:
-            return [p.pid for p in psutil.Process(pid).children(recursive=True)]
-        except psutil.Error:
-            return []
-    seen = {pid}
-    out: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in _child_pids(stack.pop()):
-            if child not in seen:
-                seen.add(child)
-                out.append(child)
-                stack.append(child)
-    return out
-
-
-def _verified_process(pid: int, create_time: float | None) -> psutil.Process | None:
-    """The process at ``pid`` if it is still the one recorded (None if gone or reused)."""
-    try:
-        proc = psutil.Process(pid)
-        if (
-            create_time is not None
-            and abs(proc.create_time() - create_time) > _CREATE_TIME_TOLERANCE
-        ):
-            return None
-    except psutil.Error:
-        return None
-    return proc
-
-
-def _is_zombie(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return True
-
-
-def _safe_pgid(pgid: int | None) -> int | None:
-    """A group we may signal as a whole: never ours, never init's, never a bogus id."""
-    if pgid is None or pgid <= 1:
-        return None
-    if pgid == os.getpgrp():
-        return None
-    return pgid
-
-
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _scan_group_or_session(ident: int) -> list[int]:
-    """Live (not zombie) pids whose process group or session is ``ident``: one pass over /proc."""
-    found: list[int] = []
-    if not IS_LINUX:
-        for proc in psutil.process_iter():
-            try:
-                if ident in (os.getpgid(proc.pid), os.getsid(proc.pid)) and not _is_zombie(proc):
-                    found.append(proc.pid)
-            except (OSError, psutil.Error):
-                continue
-        return found
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        # fields: state ppid pgrp session ...
-        if len(fields) >= 4 and fields[0] != b"Z" and ident in (int(fields[2]), int(fields[3])):
-            found.append(int(name))
-    return found
-
 
 # --------------------------------------------------------------------------- pause
 
@@ -149,12 +43,12 @@ def _signal_tree(
     known: Iterable[psutil.Process],
 ) -> int:
     """Signal the group first (a stopped group forks no more), then every process outside it."""
-    root = _verified_process(pid, create_time)
+    root = verified_process(pid, create_time)
     roots = [root] if root is not None else []
     roots += [p for p in known if p.pid != pid and _running(p)]
     if not roots:
         return 0
-    group = _safe_pgid(pgid if pgid is not None else pid) if root is not None else None
+    group = safe_pgid(pgid if pgid is not None else pid) if root is not None else None
     if group is not None:
         try:
             os.killpg(group, sig)
@@ -165,7 +59,7 @@ def _signal_tree(
         _send_outside(proc, sig, group)
         reached.add(proc.pid)
     for _ in range(3):  # again, for children forked between the walk and the signal
-        fresh = {c for r in roots for c in _descendant_pids(r.pid)} - reached
+        fresh = {c for r in roots for c in descendant_pids(r.pid)} - reached
         if not fresh:
             break
         for child in fresh:
@@ -255,11 +149,11 @@ def sample_tree(pid: int, cache: TreeCache) -> TreeSample:
         except psutil.Error:
             pass
     leader_there = cache.leader is not None and _running(cache.leader)
-    pids = [pid, *_descendant_pids(pid)] if leader_there else []
+    pids = [pid, *descendant_pids(pid)] if leader_there else []
     walked = set(pids)
     for old, proc in list(cache.procs.items()):  # orphans seen before, re-parented since
         if old not in walked and _running(proc):
-            more = [p for p in (old, *_descendant_pids(old)) if p not in walked]
+            more = [p for p in (old, *descendant_pids(old)) if p not in walked]
             pids.extend(more)
             walked.update(more)
     fresh: dict[int, psutil.Process] = {}
