@@ -23,85 +23,21 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from controlroom.sim.ledger import Ledger, Served
 from controlroom.sim.prompt import Prompt, PromptCache, PromptUsage
-from controlroom.sim.script import Answer, Script
+from controlroom.sim.script import Script, Turn
+from controlroom.sim.wire import WireHandler
 
 __all__ = ["DEFAULT_MODEL", "Ledger", "Served", "SimServer"]
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 """The model named in answers when a request names none."""
-
-_MAX_BODY = 64 << 20  # a request body over 64 MiB is refused
-
-
-@dataclass(frozen=True)
-class Served:
-    """One answered ``POST /v1/messages``: what was asked, and the usage that was served."""
-
-    path: str
-    stream: bool
-    model: str
-    turn: int  # index into the script (the number of assistant messages in the request)
-    stop_reason: str
-    max_tokens: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_input_tokens: int
-    cache_creation_input_tokens: int  # both TTLs
-    cache_creation_1h_input_tokens: int
-    api_key: str  # x-api-key, or the Bearer token; "" when none
-    auth: str  # "x-api-key", "bearer" or "" : how the key came
-    request: dict[str, Any]
-    answer: dict[str, Any]  # the whole message as it was served (ids, content, usage)
-
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
-        )
-
-
-@dataclass(frozen=True)
-class Ledger:
-    """Totals of every token kind over some served answers (``SimServer.ledger``)."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_creation_1h_input_tokens: int = 0
-
-    @classmethod
-    def of(cls, served: list[Served]) -> Ledger:
-        return cls(
-            requests=len(served),
-            input_tokens=sum(s.input_tokens for s in served),
-            output_tokens=sum(s.output_tokens for s in served),
-            cache_read_input_tokens=sum(s.cache_read_input_tokens for s in served),
-            cache_creation_input_tokens=sum(s.cache_creation_input_tokens for s in served),
-            cache_creation_1h_input_tokens=sum(s.cache_creation_1h_input_tokens for s in served),
-        )
-
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
-        )
 
 
 class SimServer:
@@ -242,13 +178,16 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as Claude Code's client expects
-    server_version = "controlroom-sim"
+class _Handler(WireHandler):
+    """The API's verbs; the plumbing (bodies, JSON, SSE) is wire.py's."""
+
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        pass  # quiet: the ledger is the record
+    def on_error(self) -> None:
+        self.server.sim._count("errors")
+
+    def stream_delay(self) -> float:
+        return self.server.sim.event_delay
 
     # ------------------------------------------------------------------ verbs
 
@@ -277,13 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
         if sim.api_key is not None and key != sim.api_key:
             self._error(HTTPStatus.UNAUTHORIZED, "authentication_error", "invalid x-api-key")
             return
-        try:
-            request = json.loads(body)
-        except ValueError as exc:
-            self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", f"body is not JSON: {exc}")
-            return
-        if not isinstance(request, dict):
-            self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", "body must be an object")
+        request = self._request(body)
+        if request is None:
             return
         if path.endswith("/count_tokens"):
             sim._count("counts")
@@ -295,9 +229,26 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.BAD_REQUEST, "invalid_request_error", "max_tokens: must be at least 1"
             )
             return
+        self._answer(request, max_tokens, key, auth)
+
+    def _request(self, body: str) -> dict[str, Any] | None:
+        """The body as a JSON object; None after an error reply."""
+        try:
+            request = json.loads(body)
+        except ValueError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", f"body is not JSON: {exc}")
+            return None
+        if not isinstance(request, dict):
+            self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", "body must be an object")
+            return None
+        return request
+
+    def _answer(self, request: dict[str, Any], max_tokens: int, key: str, auth: str) -> None:
+        """Serve the script's turn for ``request`` (or its scripted failure)."""
+        sim = self.server.sim
         script = sim.script_for(request)
         turn_index = script.index_for(request)
-        turn = script.turn_for(request)
+        turn: Turn = script.turn_for(request)
         if turn.fail is not None and sim._should_fail(script, turn_index, turn.fail.times):
             self._error(turn.fail.status, turn.fail.type, turn.fail.message)
             return
@@ -329,90 +280,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(answer)
         else:
             self._json(HTTPStatus.OK, answer.message(), request_id=answer.id)
-
-    # ------------------------------------------------------------------ helpers
-
-    def _api_key(self) -> tuple[str, str]:
-        """(the key, how it came: "x-api-key", "bearer" or "")."""
-        key = self.headers.get("x-api-key")
-        if key:
-            return key, "x-api-key"
-        auth = self.headers.get("authorization") or ""
-        if auth.lower().startswith("bearer "):
-            return auth[7:].strip(), "bearer"
-        return "", ""
-
-    def _body(self) -> str | None:
-        """The request body as text (Content-Length or chunked); None after an error reply."""
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-            data = self._read_chunked()
-        else:
-            try:
-                length = int(self.headers.get("content-length") or 0)
-            except ValueError:
-                length = -1
-            if length < 0 or length > _MAX_BODY:
-                self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", "bad Content-Length")
-                return None
-            data = self.rfile.read(length)
-        if data is None:
-            self._error(HTTPStatus.BAD_REQUEST, "invalid_request_error", "bad chunked body")
-            return None
-        return data.decode("utf-8", errors="replace")
-
-    def _read_chunked(self) -> bytes | None:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                return None
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(parts)
-            total += size
-            if total > _MAX_BODY:
-                return None
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(1024)
-
-    def _json(self, status: int, payload: dict[str, Any], request_id: str | None = None) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if request_id:
-            self.send_header("request-id", "req_" + request_id[4:])
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _error(self, status: int, kind: str, message: str) -> None:
-        self.server.sim._count("errors")
-        self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
-
-    def _stream(self, answer: Answer) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("request-id", "req_" + answer.id[4:])
-        self.end_headers()
-        delay = self.server.sim.event_delay
-        try:
-            for name, data in answer.events():
-                text = f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-                chunk = text.encode()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-                if delay:
-                    time.sleep(delay)
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
 
 def _first_user_text(request: Mapping[str, Any]) -> str:
