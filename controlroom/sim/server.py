@@ -170,6 +170,7 @@ class SimServer:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops connections of 50 concurrent clients
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sim: SimServer

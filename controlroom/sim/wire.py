@@ -25,6 +25,9 @@ class WireHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "controlroom-sim"
+    # headers and body are separate writes: without TCP_NODELAY, Nagle and the client's
+    # delayed ACK hold every answer back by 40 ms
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         pass  # quiet: the ledger is the record
