@@ -40,6 +40,8 @@ from controlroom._tomllines import KeyPath, TomlKeyLines, format_key_path, read_
 from controlroom.models import (
     DEFAULT_PRICING,
     AgentSpec,
+    MetricsSettings,
+    NotifySpec,
     Pricing,
     ProxySettings,
     SwarmConfig,
@@ -55,7 +57,7 @@ __all__ = [
     "pipeline_stages",
 ]
 
-TOP_LEVEL_KEYS = ("swarm", "proxy", "defaults", "agents", "pricing")
+TOP_LEVEL_KEYS = ("swarm", "proxy", "defaults", "agents", "pricing", "metrics", "notify")
 MERGED_TABLES = ("budget", "breaker", "limits")
 """Agent keys whose tables merge key by key over their ``[defaults.…]`` table."""
 NAMED_WORKSPACES = ("worktree", "shared")
@@ -282,6 +284,8 @@ class _Loader:
         proxy = self.validate(ProxySettings, self.table(data, "proxy"), _under(("proxy",)))
         pricing = self.pricing(self.table(data, "pricing"))
         agents = self.agents(self.table(data, "defaults"), data.get("agents", []))
+        metrics = self.validate(MetricsSettings, self.table(data, "metrics"), _under(("metrics",)))
+        notify = self.notify(data.get("notify", []))
         if swarm is not None:
             swarm = swarm.model_copy(
                 update={
@@ -301,12 +305,43 @@ class _Loader:
                 message = "must be an http:// or https:// URL (the proxy's only upstream)"
                 self.add(("proxy", "upstream"), message + _got(upstream))
             proxy = proxy.model_copy(update={"upstream": upstream})
-        if self.problems or swarm is None or proxy is None or pricing is None:
+        if self.problems or swarm is None or proxy is None or pricing is None or metrics is None:
             in_file = sorted(self.problems, key=lambda p: (p.line is None, p.line or 0))
             raise ConfigError(in_file)
         return SwarmConfig(
-            swarm=swarm, proxy=proxy, agents=agents, pricing=pricing, source=self.source
+            swarm=swarm,
+            proxy=proxy,
+            agents=agents,
+            pricing=pricing,
+            metrics=metrics,
+            notify=notify,
+            source=self.source,
         )
+
+    # -- operations out
+
+    def notify(self, entries: Any) -> list[NotifySpec]:
+        """``[[notify]]``: each entry valid, and with what its channel needs."""
+        if not isinstance(entries, list):
+            self.add(("notify",), "must be an array of tables ([[notify]])" + _got(entries))
+            return []
+        specs: list[NotifySpec] = []
+        for index, entry in enumerate(entries):
+            here: KeyPath = ("notify", index)
+            spec = self.validate(NotifySpec, entry, _under(here))
+            if spec is None:
+                continue
+            if spec.channel == "webhook":
+                url = self.expand(here + ("url",), spec.url)
+                parsed = urlsplit(url)
+                if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                    message = 'channel = "webhook" needs an http:// or https:// url'
+                    self.add(here + ("url",), message + _got(url))
+                spec = spec.model_copy(update={"url": url})
+            elif spec.channel == "command" and (not spec.command or not spec.command[0].strip()):
+                self.add(here + ("command",), 'channel = "command" needs a command (an argv array)')
+            specs.append(spec)
+        return specs
 
     # -- values from the environment
 

@@ -22,6 +22,7 @@ HEADLESS_PACKAGES = (
     "controlroom.adapters",
     "controlroom.store",
     "controlroom.swarm",
+    "controlroom.ops",
     "controlroom.control",
     "controlroom.sim",
     "controlroom.proxy",

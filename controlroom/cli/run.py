@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from controlroom.models import SwarmConfig
     from controlroom.swarm.supervisor import Supervisor
 
-__all__ = ["AUDIT_FAILED", "add_parser", "run_headless", "run_swarm"]
+__all__ = ["AUDIT_FAILED", "add_parser", "run_headless", "run_swarm", "with_metrics"]
 
 AUDIT_FAILED = 3
 """The exit code of a run whose audit log could not be written (the reason is on stderr)."""
@@ -44,6 +44,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--headless", action="store_true", help="no dashboard: one log line per event"
     )
     parser.add_argument("--db", metavar="PATH", help="audit database (default: [swarm] audit_db)")
+    parser.add_argument(
+        "--metrics",
+        metavar="ADDR",
+        help="serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 "
+        "(default: [metrics] listen; off)",
+    )
     parser.set_defaults(handler=run_headless)
 
 
@@ -53,13 +59,27 @@ def run_headless(args: argparse.Namespace) -> int:
 
     from controlroom.config import find_config, load_config
 
-    cfg = load_config(find_config(args.config))
+    cfg = with_metrics(load_config(find_config(args.config)), args.metrics)
     db = Path(args.db) if args.db else Path(cfg.swarm.audit_db)
     if not args.headless:
         from controlroom.tui.app import run_dashboard
 
         return run_dashboard(cfg, db)
     return asyncio.run(run_swarm(cfg, db))
+
+
+def with_metrics(cfg: SwarmConfig, listen: str | None) -> SwarmConfig:
+    """``--metrics ADDR`` over ``[metrics] listen``; a bad ADDR is a ConfigError naming it."""
+    if listen is None:
+        return cfg
+    from controlroom._errors import ConfigError, ConfigProblem
+    from controlroom.models import MetricsSettings, parse_listen
+
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        raise ConfigError([ConfigProblem("--metrics", None, "", str(exc))]) from None
+    return cfg.model_copy(update={"metrics": MetricsSettings(listen=listen)})
 
 
 async def run_swarm(
@@ -86,6 +106,8 @@ async def run_swarm(
         await host.open()
         try:
             print(f"controlroom: control socket {host.socket_path}", file=sys.stderr, flush=True)
+            if host.metrics is not None:
+                print(f"controlroom: metrics at {host.metrics.url}", file=sys.stderr, flush=True)
             host.log_to(out if out is not None else sys.stdout)  # before start(): miss nothing
             if on_start is not None:
                 await on_start(host.supervisor)

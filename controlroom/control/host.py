@@ -6,7 +6,9 @@ opened, stopped and closed the same way everywhere:
 
 * ``open()``: the audit store first (it takes the database's run lock, so a
   second control room is refused before anything else happens), then the
-  supervisor, then the control socket, listening before any agent starts.
+  supervisor, then the control socket, listening before any agent starts,
+  then ``/metrics`` when ``[metrics] listen`` is set (an address that cannot
+  be bound fails the open: nothing was started).
 * ``start()``: record the run and spawn the first stage, unless a stop came
   first (then the run is recorded and nothing is spawned).
 * ``stop()``: every agent, through the supervisor's one stop path: from the
@@ -35,6 +37,7 @@ from controlroom._errors import AuditError
 from controlroom.control.api import ControlAPI
 from controlroom.control.server import ControlSocketServer
 from controlroom.models import SwarmConfig, new_run_id
+from controlroom.ops.server import MetricsServer
 from controlroom.process.kill import KillReport
 from controlroom.store.writer import AuditStore
 from controlroom.swarm.bus import Subscription
@@ -72,6 +75,7 @@ class SwarmHost:
         self._store: AuditStore | None = None
         self._supervisor: Supervisor | None = None
         self._server: ControlSocketServer | None = None
+        self.metrics: MetricsServer | None = None  # serving /metrics, when [metrics] listen is set
         self._stops: set[asyncio.Future[dict[str, KillReport | None]]] = set()
         self._logs: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -119,6 +123,16 @@ class SwarmHost:
             await store.close()
             raise
         self._store, self._supervisor, self._server = store, supervisor, server
+        if self.cfg.metrics.listen:
+            metrics = MetricsServer(supervisor, self.cfg.metrics.listen)
+            try:
+                await metrics.start()
+            except BaseException:
+                await server.close()
+                await store.close()
+                self._store = self._supervisor = self._server = None
+                raise
+            self.metrics = metrics
 
     async def start(self) -> None:
         """Record the run and spawn the first stage (nothing, if a stop came first)."""
@@ -177,6 +191,8 @@ class SwarmHost:
                     outcome = "interrupted"
                 await self._recording(self._supervisor.close(outcome))
         finally:
+            if self.metrics is not None:
+                await self.metrics.close()
             if self._server is not None:
                 await self._server.close()
             await self._settle_logs()

@@ -87,10 +87,19 @@ from controlroom.models.events import (
 )
 from controlroom.models.handoff import Handoff
 from controlroom.models.ids import new_gate_id, new_run_id
+from controlroom.models.ops import (
+    NOTIFY_EVENTS,
+    MetricsSettings,
+    NotifyChannel,
+    NotifyEventName,
+    NotifySpec,
+    parse_listen,
+)
 from controlroom.models.pricing import DEFAULT_PRICING, Pricing
 from controlroom.models.state import FINAL_STATES, AgentState, GateState
 
 __all__ = [
+    "parse_listen",
     "AGENT_NAME_PATTERN",
     "BUDGET_WARNING_PERCENT",
     "DEFAULT_MANIFESTS",
@@ -148,6 +157,11 @@ __all__ = [
     "KillRequested",
     "LimitExceeded",
     "Limits",
+    "MetricsSettings",
+    "NOTIFY_EVENTS",
+    "NotifyChannel",
+    "NotifyEventName",
+    "NotifySpec",
     "MalformedOutput",
     "MergeCheck",
     "MergeCompleted",

@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from controlroom.models.ops import MetricsSettings, NotifySpec
 from controlroom.models.pricing import DEFAULT_PRICING, Pricing
 
 __all__ = [
@@ -261,6 +262,8 @@ class SwarmConfig(_Strict):
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     agents: list[AgentSpec] = Field(default_factory=list)
     pricing: dict[str, Pricing] = Field(default_factory=lambda: dict(DEFAULT_PRICING))
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    notify: list[NotifySpec] = Field(default_factory=list)
     source: str = ""  # the file it came from, for messages
 
     def agent(self, name: str) -> AgentSpec:
@@ -287,4 +290,5 @@ class SwarmConfig(_Strict):
 
     def secret_values(self, environ: dict[str, str] | None = None) -> list[str]:
         env = os.environ if environ is None else environ
-        return [env[n] for n in self.secret_env_names() if env.get(n)]
+        values = [env[n] for n in self.secret_env_names() if env.get(n)]
+        return values + [secret for spec in self.notify for secret in spec.secrets()]

@@ -51,6 +51,12 @@ class EventRecorder(Protocol):
     def backlogged(self) -> bool: ...
 
     @property
+    def pending(self) -> int: ...
+
+    @property
+    def last_seq(self) -> int: ...
+
+    @property
     def error(self) -> AuditError | None: ...
 
     @property
@@ -171,6 +177,16 @@ class EventBus:
     def backlogged(self) -> bool:
         """The recorder is far behind: producers that can wait should ``await room()``."""
         return self._recorder.backlogged
+
+    @property
+    def events_taken(self) -> int:
+        """Events of this run handed to the recorder so far (its last seq)."""
+        return self._recorder.last_seq
+
+    @property
+    def backlog(self) -> int:
+        """Events handed to the recorder and not yet committed."""
+        return self._recorder.pending
 
     async def room(self, timeout: float | None = None) -> bool:
         """Wait until the recorder has made room (at once when it is not behind).

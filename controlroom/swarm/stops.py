@@ -24,17 +24,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
 
 from controlroom.models import AgentState, KillCompleted, KillRequested, OperatorAction
 from controlroom.process.kill import KillReport
 from controlroom.swarm.bus import EventBus
 from controlroom.swarm.runner import AgentRunner
 
-__all__ = ["StopPath"]
+__all__ = ["KillTally", "StopPath"]
 
 _FINISH_SECONDS = 2.0  # how long a kill waits for the runner to take its final state
 
 Reports = dict[str, KillReport | None]
+
+
+@dataclass(slots=True)
+class KillTally:
+    """An agent's verified kills so far and the time they took (read by the metrics)."""
+
+    count: int = 0
+    seconds: float = 0.0
+    last_seconds: float = 0.0
+
+    def add(self, report: KillReport) -> None:
+        self.count += 1
+        self.last_seconds = report.duration_ms / 1000
+        self.seconds += self.last_seconds
 
 
 class StopPath:
@@ -43,6 +58,7 @@ class StopPath:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self._kills: dict[asyncio.Task[KillReport | None], str] = {}
+        self.tallies: dict[str, KillTally] = {}  # per agent, kept only for agents killed
 
     def in_flight(self, runner: AgentRunner) -> bool:
         return runner.name in self._kills.values()
@@ -121,6 +137,7 @@ class StopPath:
         wait = runner.spec.budget.kill_grace_seconds if grace is None else grace
         report = await proc.kill(wait, hurry=runner.hurry)
         runner.wake()
+        self.tallies.setdefault(runner.name, KillTally()).add(report)
         await self.bus.publish_durable(
             KillCompleted(
                 agent=runner.name,
