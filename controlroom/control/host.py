@@ -31,18 +31,20 @@ import signal
 import sys
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from controlroom._errors import AuditError
 from controlroom.control.api import ControlAPI
 from controlroom.control.server import ControlSocketServer
 from controlroom.models import SwarmConfig, new_run_id
-from controlroom.ops.server import MetricsServer
 from controlroom.process.kill import KillReport
 from controlroom.store.writer import AuditStore
 from controlroom.swarm.bus import Subscription
 from controlroom.swarm.supervisor import Supervisor
 from controlroom.text import format_line, worth_a_line
+
+if TYPE_CHECKING:
+    from controlroom.ops.server import MetricsServer
 
 __all__ = ["UNRECORDED", "SwarmHost", "write_log"]
 
@@ -123,7 +125,9 @@ class SwarmHost:
             await store.close()
             raise
         self._store, self._supervisor, self._server = store, supervisor, server
-        if self.cfg.metrics.listen:
+        if self.cfg.metrics.listen:  # prometheus_client is imported only for a run that serves
+            from controlroom.ops.server import MetricsServer
+
             metrics = MetricsServer(supervisor, self.cfg.metrics.listen)
             try:
                 await metrics.start()
