@@ -1,0 +1,103 @@
+"""How an agent ended and what it spent, read back from its events.
+
+One place for the rule that turns a log's lifecycle events into an
+outcome, so ``audit timeline`` and ``audit runs`` never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from controlroom.text import exit_text
+
+__all__ = ["END_KINDS", "UNKNOWN", "UsageTotals", "derive_outcome"]
+
+UNKNOWN = "running/unknown"
+"""Outcome of a run without ``run_ended`` (still running, or the supervisor died)."""
+
+END_KINDS = (
+    "agent_state",
+    "agent_spawned",
+    "agent_exited",
+    "agent_crashed",
+    "kill_completed",
+    "budget_exceeded",
+    "limit_exceeded",
+    "breaker_opened",
+)
+"""Kinds ``derive_outcome`` looks at (the last of each, per agent and run)."""
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    """Sums of ``usage`` events: exactly what the meter counted (and priced)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cost_usd: float = 0.0
+    turns: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
+
+    def add(self, fields: dict[str, Any]) -> None:
+        self.input_tokens += int(fields.get("input_tokens") or 0)
+        self.output_tokens += int(fields.get("output_tokens") or 0)
+        self.cache_read_input_tokens += int(fields.get("cache_read_input_tokens") or 0)
+        self.cache_creation_input_tokens += int(fields.get("cache_creation_input_tokens") or 0)
+        self.cost_usd += float(fields.get("cost_usd") or 0.0)
+        turns = fields.get("turns")
+        self.turns += 1 if turns is None else int(turns)
+
+    def as_dict(self) -> dict[str, int | float]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cost_usd": self.cost_usd,
+            "turns": self.turns,
+        }
+
+
+def derive_outcome(last: dict[str, tuple[int, dict[str, Any]]]) -> tuple[str, str]:
+    """How an agent ended, as ``(state, reason)``, from the last event of each kind.
+
+    ``last`` maps a kind of ``END_KINDS`` to ``(id, fields)`` of its last
+    event. The last ``agent_state`` wins; logs without one are read from
+    what happened after the last spawn, the cause before the symptom: a
+    budget stop or an open breaker, then a kill, then the exit itself.
+    """
+    if "agent_state" in last:
+        fields = last["agent_state"][1]
+        return str(fields.get("state", "unknown")), str(fields.get("reason", ""))
+    spawned = last.get("agent_spawned", (0, {}))[0]
+
+    def after_spawn(kind: str) -> dict[str, Any] | None:
+        hit = last.get(kind)
+        return hit[1] if hit is not None and hit[0] > spawned else None
+
+    if (f := after_spawn("budget_exceeded")) is not None:
+        return "budget_stopped", f"{f.get('limit')} {f.get('value')} over cap {f.get('cap')}"
+    if (f := after_spawn("limit_exceeded")) is not None:
+        return "failed", f"limit: {f.get('limit')} exceeded"
+    if (f := after_spawn("breaker_opened")) is not None:
+        return "breaker_open", str(f.get("reason", ""))
+    if after_spawn("kill_completed") is not None:
+        return "killed", ""
+    if (f := after_spawn("agent_exited")) is not None:
+        return ("done" if f.get("success") else "failed"), exit_text(
+            f.get("returncode"), f.get("signal")
+        )
+    if (f := after_spawn("agent_crashed")) is not None:
+        return "failed", str(f.get("reason", ""))
+    return (UNKNOWN if spawned else "unknown"), ""
