@@ -53,6 +53,7 @@ from controlroom.models import (
     Egress,
     ErrorEvent,
     EventBase,
+    FileChange,
     FilesChanged,
     GateDecided,
     GateExpired,
@@ -88,11 +89,14 @@ __all__ = [
     "LOG_KINDS",
     "LimitName",
     "bytes_short",
+    "changes_cell",
+    "changes_summary",
     "describe",
     "describe_containment",
     "describe_payload",
     "duration",
     "exit_text",
+    "file_line",
     "format_line",
     "limit_label",
     "limit_value",
@@ -444,6 +448,25 @@ def _handoff_checked(e: HandoffChecked) -> str:
 def _merge_refused(e: MergeRefused) -> str:
     why = f"conflicts in {', '.join(e.conflicts)}" if e.conflicts else one_line(e.reason)
     return f"merge into {e.into} refused: {why}"
+
+
+_STATUS_MARKS = {"added": "A", "modified": "M", "deleted": "D"}
+
+
+def file_line(change: FileChange) -> str:
+    """``M  src/client.py  +12 -3``: one changed file as the gate screen and ``diff`` list it."""
+    mark = _STATUS_MARKS.get(change.status, "?")
+    return f"{mark}  {inert_line(change.path)}  {change.counts()}"
+
+
+def changes_summary(count: int, added: int, removed: int) -> str:
+    """``3 files, +52 -3``: the whole of a change set."""
+    return f"{_files(count)}, +{added} -{removed}"
+
+
+def changes_cell(count: int, added: int, removed: int) -> str:
+    """``3 +52-3``: the agent table's files-changed cell (``0`` for no change)."""
+    return f"{count} +{added}-{removed}" if count else "0"
 
 
 _words(CollisionFound)(lambda e: f"collision ({e.collision_kind}) {e.path}: {one_line(e.detail)}")

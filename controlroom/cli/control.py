@@ -18,10 +18,18 @@ in one line when no control room is running there.
   ``tool`` or ``agent``), ``state``, ``title``, ``detail``, ``stage``,
   ``created`` (ISO 8601 UTC), ``age_seconds``, ``timeout_seconds``,
   ``handoff`` (the three fields, or null) and ``tool`` (``name``, ``input``,
-  or null); a decided gate (``--all``) also has ``decision``.
+  or null); a decided gate (``--all``) also has ``decision``. The radar's
+  keys: ``changed_files`` (``path``, ``status``, ``added``, ``removed``),
+  ``file_count``, ``conflicts`` (``other``, ``files``), ``discrepancies``
+  (``kind``, ``path``, ``text``), ``verdict`` and ``merge_order`` (this
+  handoff's place in the suggested merge order, 1 first, or null).
+* ``diff``: one object: ``agent``, ``tracked``, ``why``, ``branch``,
+  ``base``, ``files``, ``added``, ``removed``, ``verdict``,
+  ``discrepancies``, ``diff`` (the unified diff) and ``truncated``.
 
 Exit codes: 0 done; 1 refused or failed (unknown agent or gate, no swarm
-running, a kill that left survivors).
+running, a kill that left survivors, a diff of an agent the radar does not
+track).
 """
 
 from __future__ import annotations
@@ -64,6 +72,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = verb("gates", "what waits for the operator (handoffs, tool calls, questions)", _gates)
     p.add_argument("--all", action="store_true", help="decided gates too, not only pending")
     add_format_argument(p, ("table", "jsonl"))
+
+    p = verb("diff", "what an agent really changed: its files and diff against its base", _diff)
+    p.add_argument("agent", metavar="AGENT")
+    p.add_argument("--stat", action="store_true", help="the changed files only, not the diff")
+    add_format_argument(p, ("text", "jsonl"), default="text")
 
     p = verb("approve", "approve a pending gate", _approve)
     p.add_argument("gate", metavar="GATE", help="the gate id (see 'controlroom gates')")
@@ -235,6 +248,36 @@ def _gate_text(gate: dict[str, Any]) -> str:
     return title or str(gate.get("detail") or "")
 
 
+def _diff(client: ControlClient, args: argparse.Namespace) -> int:
+    from controlroom.inert import inert
+    from controlroom.text import changes_summary, file_line
+
+    found: dict[str, Any] = client.request("diff", {"agent": args.agent})
+    if args.format == "jsonl":
+        print_jsonl([found])
+        return 0 if found.get("tracked") else 1
+    if not found.get("tracked"):
+        why = inert_line(found.get("why") or "")
+        print(f"{inert_line(args.agent)}: not tracked: {why}", file=sys.stderr)
+        return 1
+    from controlroom.models import FileChange
+
+    files = [FileChange.model_validate(f) for f in found.get("files") or []]
+    base = str(found.get("base") or "")[:12]
+    summary = changes_summary(len(files), found["added"], found["removed"])
+    branch = inert_line(found.get("branch") or "-")
+    print(f"{inert_line(args.agent)} · branch {branch} · base {base} · {summary}")
+    print(f"radar: {inert_line(found.get('verdict') or '')}")
+    for line in (file_line(f) for f in files):
+        print(f"  {line}")
+    if not args.stat and found.get("diff"):
+        print()
+        sys.stdout.write(inert(found["diff"]))
+        if found.get("truncated"):
+            print("\n… (cut: the diff is longer than one answer carries)")
+    return 0
+
+
 # --------------------------------------------------------------------------- acting
 
 
@@ -302,5 +345,3 @@ def _wait(args: argparse.Namespace) -> float:
     """A kill waits out the grace period and a tree walk: allow for it beyond the default."""
     grace = getattr(args, "grace", None)
     return 60.0 + (grace or 0.0)
-
-

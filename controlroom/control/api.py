@@ -22,8 +22,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from controlroom._errors import ControlError, ControlRoomError
+from controlroom.control.radarviews import (
+    agent_diff,
+    change_counts,
+    gate_radar,
+    radar_view,
+    waiting_order,
+)
 from controlroom.models import Budget
 from controlroom.swarm.bus import Subscription
+from controlroom.swarm.gates import Gate
 from controlroom.swarm.supervisor import OPERATOR, Supervisor
 
 __all__ = ["COMMANDS", "QUERIES", "ControlAPI"]
@@ -33,7 +41,9 @@ COMMANDS = frozenset(
 )
 """Operations that change the swarm: refused by a read-only API."""
 
-QUERIES = frozenset({"ping", "snapshot", "gates", "handoffs", "events", "tool_gate"})
+QUERIES = frozenset(
+    {"ping", "snapshot", "gates", "handoffs", "events", "tool_gate", "diff", "radar"}
+)
 
 _T = TypeVar("_T")
 
@@ -50,6 +60,8 @@ class ControlAPI:
             "gates": self._gates,
             "handoffs": self._handoffs,
             "events": self._events,
+            "diff": self._diff,
+            "radar": self._radar,
             "kill": self._kill,
             "pause": self._pause,
             "resume": self._resume,
@@ -101,10 +113,24 @@ class ControlAPI:
         return cast("dict[str, Any]", await self.call("reset_breaker", {"agent": agent}, by))
 
     def snapshot(self) -> dict[str, Any]:
-        return self._redacted(self.supervisor.snapshot_dict())
+        snapshot = self.supervisor.snapshot_dict()
+        for agent in snapshot["agents"]:  # the files-changed column
+            agent["changes"] = change_counts(self.supervisor, agent["name"]).model_dump()
+        snapshot["gates"] = self._gate_dicts(self.supervisor.gates.pending())
+        radar = self.supervisor.radar
+        snapshot["totals"]["collisions"] = len(radar.collisions) if radar is not None else 0
+        return self._redacted(snapshot)
 
     def gates(self) -> list[dict[str, Any]]:
-        return self._redacted([g.to_dict() for g in self.supervisor.gates.pending()])
+        return self._redacted(self._gate_dicts(self.supervisor.gates.pending()))
+
+    def _gate_dicts(self, gates: list[Gate]) -> list[dict[str, Any]]:
+        """Each gate's own keys, then the radar's (changed files, conflicts, discrepancies...)."""
+        order = waiting_order(self.supervisor)
+        return [
+            {**g.to_dict(), **gate_radar(self.supervisor, g, order).model_dump(mode="json")}
+            for g in gates
+        ]
 
     def handoffs(self) -> list[dict[str, Any]]:
         return self._redacted(self.supervisor.handoff_log())
@@ -153,8 +179,15 @@ class ControlAPI:
 
     async def _gates(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
         if args.get("all"):
-            return [g.to_dict() for g in self.supervisor.gates.all()]
+            return self._gate_dicts(self.supervisor.gates.all())
         return self.gates()
+
+    async def _diff(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        diff = await agent_diff(self.supervisor, _text(args, "agent"))
+        return diff.model_dump(mode="json")
+
+    async def _radar(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+        return radar_view(self.supervisor).model_dump(mode="json")
 
     async def _handoffs(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
         return self.handoffs()

@@ -90,6 +90,7 @@ class Radar:
         self.collisions: dict[CollisionKey, tuple[Collision, float]] = {}  # with since (epoch)
         self.checks = MergeChecks(self.by_agent, self.scratch, emit, lambda: self._recompute([]))
         self.checked: dict[str, HandoffChecked] = {}  # each agent's last handoff check
+        self.into: dict[str, tuple[str, MergeCheck | None]] = {}  # its check against integration
         self._trees: dict[tuple[Path, str], dict[str, TreeEntry]] = {}
         self._blobs = BlobCache()
         self._watcher: Watcher | None = None
@@ -227,6 +228,8 @@ class Radar:
         tracked = self.by_agent.get(agent)
         if change_set is None or tracked is None:
             return None
+        if integration is not None:
+            self.into[agent] = integration
         for other in sorted(overlapping_pairs(self.change_sets())):
             if agent in other:
                 with contextlib.suppress(GitError):
@@ -243,10 +246,16 @@ class Radar:
         return event
 
     def verdict(self, agent: str, integration: tuple[str, MergeCheck | None] | None = None) -> str:
-        """``merges cleanly with implementer; conflicts with tester in src/client.py``."""
+        """``merges cleanly with implementer; conflicts with tester in src/client.py``.
+
+        Live: from the change sets and merge checks now (an agent that wrote
+        after this one handed off shows up), with the integration branch's
+        check given, else the one made at its last handoff.
+        """
         if agent in self.untracked:
             return f"not tracked: {self.untracked[agent]}"
-        return verdict(agent, self.change_sets(), self.checks.known(), integration)
+        into = integration if integration is not None else self.into.get(agent)
+        return verdict(agent, self.change_sets(), self.checks.known(), into)
 
     # ------------------------------------------------------------------ watching
 
