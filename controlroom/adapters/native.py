@@ -7,6 +7,10 @@ and does not parse, which is a half-written protocol line and reported as
 malformed rather than shown as if it were prose.
 
 Keys beyond a type's fields are kept for audit, in the event's ``extra``.
+
+The usual usage, status and tool lines take a fast path (``fastpath.py``)
+to the same events; this module is the reference way, and what every other
+line takes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from controlroom._errors import HandoffError
 from controlroom.adapters.base import BaseAdapter, FieldProblem, Stream, json_type, token_count
+from controlroom.adapters.fastpath import FastNative
 from controlroom.adapters.handoff import DEFAULT_MAX_CHARS, validate_handoff
 from controlroom.models import (
     ErrorEvent,
@@ -84,7 +89,10 @@ class NativeAdapter(BaseAdapter):
         agent: str,
         handoff_max_chars: int = DEFAULT_MAX_CHARS,
         stream: Stream = "stdout",
+        *,
+        fast: bool = True,
     ) -> None:
+        """``fast=False``: every line the reference way (the tests compare the two)."""
         super().__init__(agent, handoff_max_chars, stream)
         self._parsers: dict[str, Callable[[dict[str, Any]], Event]] = {
             "usage": self._usage,
@@ -94,11 +102,16 @@ class NativeAdapter(BaseAdapter):
             "gate": self._gate,
             "error": self._error,
         }
+        self._fast = FastNative(agent) if fast else None
 
     def _feed(self, line: str) -> list[Event]:
         body = line.strip()
         if not body.startswith("{"):
             return [self.output(line)]
+        if self._fast is not None:
+            event = self._fast.event(body)
+            if event is not None:
+                return [event]
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:
