@@ -12,18 +12,8 @@ Each row's hash is ``sha256(prev_hash + payload)`` over the redacted
 canonical JSON; ``chain_head`` is updated in the same transaction, so the
 chain and its head can never disagree, and the chain continues across runs.
 
-A batch is ONE call into the writer's own thread (a single-thread executor
-that owns a plain ``sqlite3`` connection): serialise, redact and hash every
-event (``rows.chain_rows``), insert the rows with multi-row INSERTs, move
-the chain head, commit; then one result comes back to the event loop. The
-design names aiosqlite for the store, and the writer used it until a swarm
-of flooding agents showed what it costs: every ``await`` on it is a whole
-event-loop turn (0.3 to 1 s under such a flood) and a transaction took four
-of them, and its ``executemany`` steps SQLite once per row, giving the GIL
-up and waiting to take it back from the busy loop thread each time (one
-5,000-row batch took 6 s; the backlog reached 600,000 events and 1 GB).
-A multi-row INSERT of up to 1,024 rows takes the GIL back a few dozen times
-per transaction instead. aiosqlite is used nowhere else.
+A batch is ONE call into the writer's own thread (batch.py says why not
+aiosqlite).
 
 Back-pressure: while more than ``HIGH_WATER_EVENTS`` events are appended
 but not committed, ``backlogged`` is true and ``room()`` waits until the
@@ -45,55 +35,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
 from controlroom._errors import AuditError
-from controlroom.models import EventBase, Usage
+from controlroom.models import EventBase
 from controlroom.store.anchor import anchor_line, append_anchor
-from controlroom.store.batch import BatchWriter, disk_full
-from controlroom.store.connection import ChainHead, Checkpointer, RunLock, prepare_for_write
+from controlroom.store.batch import disk_full
+from controlroom.store.connection import ChainHead, Checkpointer
 from controlroom.store.health import StoreHealth
+from controlroom.store.opening import Opened, open_for_run
+from controlroom.store.pacing import (
+    BATCH_EVENTS,
+    CHECKPOINT_EVENTS,
+    HIGH_WATER_EVENTS,
+    MAX_BATCH_EVENTS,
+    MAX_DELAY_SECONDS,
+    PROBE_SECONDS,
+    RETRY_SECONDS,
+    STALL_SECONDS,
+)
+from controlroom.store.queue import EventQueue
 from controlroom.store.redact import Redactor
 from controlroom.store.tentative import Tentative
+from controlroom.store.waiters import CommitWaiters
 
 __all__ = ["BATCH_EVENTS", "HIGH_WATER_EVENTS", "MAX_DELAY_SECONDS", "AuditStore"]
-
-BATCH_EVENTS = 250
-"""A batch is written as soon as this many events are queued.
-
-Smaller than it could be on purpose: a ``flush`` waits for everything queued
-before it, so the queue's size is its latency (about 10 µs per event). 250
-keeps that to a few milliseconds at 20,000 events/s; throughput does not
-suffer, because a writer that is busy finds bigger batches waiting anyway.
-"""
-
-MAX_DELAY_SECONDS = 0.050
-"""…or as soon as the oldest queued event has waited this long."""
-
-MAX_BATCH_EVENTS = 20_000
-"""Upper bound of one transaction when the writer has fallen behind."""
-
-HIGH_WATER_EVENTS = 100_000
-"""Above this many uncommitted events, producers that can wait are asked to (``room``)."""
-
-CHECKPOINT_EVENTS = 2_000
-"""Poke the checkpointer after this many committed events (about 1 MB of log)."""
-
-RETRY_SECONDS = 0.2
-"""Pause before a failed batch is tried again."""
-
-PROBE_SECONDS = 0.5
-"""While nothing is written, how often the log's file (and, in trouble, its reserve) is checked."""
-
-STALL_SECONDS = 10.0
-"""A write that has not returned after this long (twice the default busy timeout) is trouble."""
 
 
 class AuditStore:
@@ -104,37 +74,23 @@ class AuditStore:
     database's run lock is held: another writer is refused.
     """
 
-    def __init__(
-        self,
-        path: Path,
-        run_id: str,
-        lock: RunLock,
-        thread: ThreadPoolExecutor,
-        writer: BatchWriter,
-        head: ChainHead,
-        last_seq: int,
-        redactor: Redactor,
-    ) -> None:
-        self._path = path
-        self._run_id = run_id
-        self._lock = lock
-        self._thread = thread
-        self._writer = writer
-        self._head = head
-        self._seq = last_seq
+    def __init__(self, opened: Opened, redactor: Redactor) -> None:
+        path = self._path = opened.path
+        self._run_id = opened.run_id
+        self._lock = opened.lock
+        self._thread = opened.thread
+        self._writer = opened.writer
+        self._head = opened.head
         self._redactor = redactor
         self._loop = asyncio.get_running_loop()
-        self._pending: list[EventBase] = []
+        self._queue = EventQueue(opened.run_id, opened.last_seq)
         self._first_queued_at = 0.0
         self._max_delay = MAX_DELAY_SECONDS
         self._batch_events = BATCH_EVENTS
         self._high_water = HIGH_WATER_EVENTS
-        self._appended = 0
-        self._committed = 0
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._waiting = CommitWaiters(self._loop)
         self._tentative = Tentative()
         self.health = StoreHealth()
-        self._room_waiters: set[asyncio.Future[None]] = set()
         self._kick = asyncio.Event()
         self._error: AuditError | None = None
         self._closing = False
@@ -172,23 +128,9 @@ class AuditStore:
         """
         if not run_id:
             raise ValueError("run_id must not be empty")
-        db = Path(path)
         redactor = Redactor(secrets)
-        lock = RunLock.acquire(db, run_id)
-        loop = asyncio.get_running_loop()
-        thread = ThreadPoolExecutor(1, thread_name_prefix=f"audit writer {db.name}")
-        try:
-            start = await loop.run_in_executor(thread, prepare_for_write, db, run_id)
-            writer = await loop.run_in_executor(thread, BatchWriter.connect, db, busy_timeout)
-            store = cls(db, run_id, lock, thread, writer, start.head, start.last_seq, redactor)
-        except sqlite3.Error as exc:
-            thread.shutdown(wait=False)
-            lock.release()
-            raise AuditError(f"cannot open audit database {db}: {exc}") from None
-        except BaseException:
-            thread.shutdown(wait=False)
-            lock.release()
-            raise
+        opened = await open_for_run(Path(path), run_id, busy_timeout)
+        store = cls(opened, redactor)
         store._max_delay = max_delay
         store._batch_events = batch_events
         store._high_water = high_water
@@ -219,17 +161,17 @@ class AuditStore:
     @property
     def last_seq(self) -> int:
         """The seq given to the most recently appended event of this run."""
-        return self._seq
+        return self._queue.last_seq
 
     @property
     def pending(self) -> int:
         """Events appended but not yet committed."""
-        return self._appended - self._committed
+        return self._queue.pending
 
     @property
     def backlogged(self) -> bool:
         """More than the high-water mark of events await their commit: ``room()`` would wait."""
-        return self._appended - self._committed > self._high_water
+        return self._queue.pending > self._high_water
 
     @property
     def head(self) -> ChainHead:
@@ -257,30 +199,13 @@ class AuditStore:
         if self._closing:
             kind = getattr(event, "kind", type(event).__name__)
             raise AuditError(f"audit store {self._path} is closed; cannot append {kind!r}")
-        # Stamped through __dict__: both fields are plain (no validator), and this
-        # runs once per event on the event loop, where pydantic's setattr is not free.
-        fields = event.__dict__
-        run = fields["run"]
-        if not run:
-            fields["run"] = self._run_id
-        elif run != self._run_id:
-            raise ValueError(
-                f"event of run {run!r} appended to the audit store of run {self._run_id!r}"
-            )
-        if not math.isfinite(event.ts):
-            raise ValueError(f"event timestamp must be a finite number, not {event.ts!r}")
-        self._seq += 1
-        fields["seq"] = self._seq
-        pending = self._pending
-        pending.append(event)
-        self._appended += 1
-        queued = len(pending)
+        queued = self._queue.push(event)
         if queued == 1:
             self._first_queued_at = self._loop.time()
             self._kick.set()
         elif queued >= self._batch_events:
             self._kick.set()
-        return self._seq
+        return self._queue.last_seq
 
     async def room(self, timeout: float | None = None) -> bool:
         """Wait, while backlogged, for the writer's next commit that leaves room; True then.
@@ -298,15 +223,7 @@ class AuditStore:
         """
         if not self.backlogged or self._closing or self._task.done():
             return True
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        self._room_waiters.add(waiter)
-        try:
-            await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            return False
-        finally:
-            self._room_waiters.discard(waiter)
-        return True
+        return await self._waiting.room(timeout)
 
     async def flush(self) -> None:
         """Return once every event appended before this call is committed.
@@ -314,13 +231,12 @@ class AuditStore:
         Raises ``AuditError`` if the write failed (the events stay queued and
         are retried; a later ``flush`` succeeds once the database recovers).
         """
-        target = self._appended
-        if self._committed >= target:
+        target = self._queue.appended
+        if self._queue.committed >= target:
             return
         if self._task.done():
             raise self._error or AuditError(f"the audit writer of {self._path} has stopped")
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.append((target, waiter))
+        waiter = self._waiting.flush(target)
         self._kick.set()
         await waiter
 
@@ -330,9 +246,7 @@ class AuditStore:
         await self.flush()
         return seq
 
-    async def commit(
-        self, event: EventBase, withdrawn: Callable[[AuditError], EventBase]
-    ) -> int:
+    async def commit(self, event: EventBase, withdrawn: Callable[[AuditError], EventBase]) -> int:
         """Append ``event`` and return its seq once it is committed, or take it back.
 
         If the write that holds it fails, ``event`` is never written: the
@@ -354,14 +268,16 @@ class AuditStore:
         if self._closed:
             return
         self._closing = True
-        self._release_room()
+        self._waiting.release_room()
         failure: AuditError | None = None
         try:
             await self.flush()
         except AuditError as exc:
+            tokens, cost = self._queue.usage()
+            lacks = f", with {tokens:,} tokens and ${cost:.4f} of usage the log now lacks"
             failure = AuditError(
                 f"{self.pending} audit events could not be written to {self._path}"
-                f"{_usage_in(self._pending)}: {exc}"
+                f"{lacks if tokens or cost else ''}: {exc}"
             )
         finally:
             self._closed = True
@@ -390,15 +306,15 @@ class AuditStore:
     async def _run(self) -> None:
         loop = self._loop
         while True:
-            if not self._pending:
+            if not self._queue.events:
                 self._kick.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(PROBE_SECONDS):
                         await self._kick.wait()
-                if not self._pending:
+                if not self._queue.events:
                     await self._probe()  # a quiet log is checked too: a deletion is noticed
                 continue
-            if not self._waiters and len(self._pending) < self._batch_events:
+            if not self._waiting.flushing and len(self._queue.events) < self._batch_events:
                 delay = self._first_queued_at + self._max_delay - loop.time()
                 if delay > 0:
                     self._kick.clear()
@@ -409,31 +325,27 @@ class AuditStore:
             await self._write_next_batch()
 
     async def _write_next_batch(self) -> None:
-        if len(self._pending) <= MAX_BATCH_EVENTS:
-            batch, self._pending = self._pending, []
-        else:
-            batch = self._pending[:MAX_BATCH_EVENTS]
-            del self._pending[:MAX_BATCH_EVENTS]
+        batch = self._queue.take(MAX_BATCH_EVENTS)
         attempt = self._loop.run_in_executor(
             self._thread, self._writer.commit, batch, self._redactor, self._head
         )
         try:
             self._head = await self._answer(attempt)
         except Exception as exc:
-            self._pending[:0] = batch
+            self._queue.put_back(batch)
             await self._failed(exc)
             return
         if self._tentative:
             self._tentative.committed(batch)
-        self._committed += len(batch)
+        self._queue.done(len(batch))
         self._since_checkpoint += len(batch)
         if self._since_checkpoint >= CHECKPOINT_EVENTS:
             self._since_checkpoint = 0
             self._checkpointer.poke()
         self._error = None
-        self._release_waiters(None)
-        if self._room_waiters and not self.backlogged:
-            self._release_room()
+        self._waiting.committed(self._queue.committed)
+        if self._waiting.want_room and not self.backlogged:
+            self._waiting.release_room()
         if self.health.trouble is not None:
             await self._probe()
 
@@ -456,8 +368,8 @@ class AuditStore:
         else:
             self._error = AuditError(f"cannot write to audit database {self._path}: {exc}")
         self.health.failing(self._error)  # watchers freeze the swarm, now
-        self._tentative.withdraw(self._pending, self._error)
-        self._release_waiters(self._error)
+        self._tentative.withdraw(self._queue.events, self._error)
+        self._waiting.fail(self._error)
         if disk_full(exc):
             spent = await self._loop.run_in_executor(self._thread, self._writer.spend_reserve)
             if spent:
@@ -476,50 +388,12 @@ class AuditStore:
         if restore and sound and self._error is None:
             self.health.recovered()
 
-    def _release_waiters(self, error: AuditError | None) -> None:
-        if error is not None:
-            waiters, self._waiters = self._waiters, []
-            for _, waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(error)
-            return
-        keep: list[tuple[int, asyncio.Future[None]]] = []
-        for target, waiter in self._waiters:
-            if target > self._committed:
-                keep.append((target, waiter))
-            elif not waiter.done():
-                waiter.set_result(None)
-        self._waiters = keep
-
-    def _release_room(self) -> None:
-        waiters, self._room_waiters = self._room_waiters, set()
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
     def _writer_ended(self, task: asyncio.Task[None]) -> None:
         """If the writer dies of a bug, waiting flushes fail instead of hanging."""
-        self._release_room()
+        self._waiting.release_room()
         if task.cancelled() and self._closed:
             return
         exc = None if task.cancelled() else task.exception()
         self._error = AuditError(f"the audit writer of {self._path} stopped: {exc!r}")
-        self._tentative.withdraw(self._pending, self._error)
-        self._release_waiters(self._error)
-
-
-def _usage_in(events: list[EventBase]) -> str:
-    """``, with 1,018,660 tokens and $18.3400 of usage`` among ``events`` ("" if none)."""
-    tokens, cost = 0, 0.0
-    for event in events:
-        if isinstance(event, Usage):
-            tokens += (
-                event.input_tokens
-                + event.output_tokens
-                + event.cache_read_input_tokens
-                + event.cache_creation_input_tokens
-            )
-            cost += event.cost_usd
-    if tokens == 0 and cost == 0:
-        return ""
-    return f", with {tokens:,} tokens and ${cost:.4f} of usage the log now lacks"
+        self._tentative.withdraw(self._queue.events, self._error)
+        self._waiting.fail(self._error)
