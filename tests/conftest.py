@@ -27,3 +27,11 @@ def leftovers() -> Iterator[list[int]]:
             psutil.Process(pid).kill()
         except psutil.Error:
             pass
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty ``$XDG_STATE_HOME``: a view remembered by one test never shows in another."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))

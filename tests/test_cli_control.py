@@ -219,6 +219,8 @@ def test_status_pause_resume_kill_and_stop_all(room: Callable[..., Room]) -> Non
     assert paused.returncode == 0 and paused.stdout == "paused spender (1 process(es) stopped)\n"
     assert wait_for(lambda: frozen(psutil.Process(spender)))
     assert r.states()["spender"] == "paused"
+    ranked = cli("status", cwd=r.cwd).stdout.splitlines()[2:]  # attention order: paused last
+    assert [line.split()[0] for line in ranked] == ["stubborn", "victim", "spender"]
     again = cli("pause", "spender", cwd=r.cwd)
     assert again.returncode == 1
     assert again.stderr == "controlroom: agent 'spender' is paused, not running\n"

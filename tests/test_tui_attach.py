@@ -224,7 +224,8 @@ async def test_two_attached_dashboards_see_the_same_swarm(tmp_path: Path) -> Non
                     await until(pilot2, lambda: shown(app1).get("up") == "gated")
                     await until(pilot2, lambda: shown(app2).get("up") == "gated")
                     assert pending_gates(app1) == pending_gates(app2) != []
-                    assert table(app1).rows == table(app2).rows == sorted(shown(app1))
+                    # both in attention order: the gated agent first, the pending one last
+                    assert table(app1).rows == table(app2).rows == ["up", "sleeper", "tree", "down"]
 
                     await pilot1.press("a")  # one approves; both see the downstream start
                     for app in (app1, app2):

@@ -98,7 +98,7 @@ async def test_main_screen_shows_agents_with_their_states(tmp_path: Path) -> Non
         await until(pilot, lambda: states(app).get("a-sleeper") == "running")
         shown = table(app)
         await until(pilot, lambda: "running" in shown.cell_text("a-sleeper", "state"))
-        assert shown.rows == ["a-sleeper", "b-quick", "c-later"]
+        assert shown.rows == ["a-sleeper", "c-later", "b-quick"]  # running, pending, done
         assert shown.cell_text("b-quick", "state") == "✓ done"
         assert shown.cell_text("c-later", "state") == "○ pending"
         assert shown.cell_text("b-quick", "tokens") == "300/60"  # 3 usage lines of 100 in / 20 out
@@ -106,8 +106,8 @@ async def test_main_screen_shows_agents_with_their_states(tmp_path: Path) -> Non
         header = app.screen.query_one("#hdr-agents").render()
         assert "1/3 running" in str(header)
 
-        await pilot.press("s")  # sort by state: what needs the operator first, done last
-        assert shown.rows == ["a-sleeper", "c-later", "b-quick"]
+        await pilot.press("s")  # the next sort: by name
+        assert shown.rows == ["a-sleeper", "b-quick", "c-later"]
         await pilot.press("slash", "q", "u", "i")
         assert shown.rows == ["b-quick"]
         await pilot.press("escape")

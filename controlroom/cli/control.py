@@ -188,12 +188,25 @@ def _status(client: ControlClient, args: argparse.Namespace) -> int:
             "cost_usd": f"{r.get('cost_usd') or 0.0:.4f}",
             "elapsed": duration(r.get("elapsed_seconds") or 0.0),
         }
-        for r in records
+        for r in sorted(records, key=_by_attention)  # who needs the operator first
     ]
     columns = ["agent", "state", "input_tokens", "output_tokens", "cost_usd", "elapsed", "pid"]
     headers = {"input_tokens": "IN", "output_tokens": "OUT", "cost_usd": "COST $"}
     print_table(rows, [*columns, "reason"], headers=headers)
     return failing
+
+
+def _by_attention(record: dict[str, Any]) -> tuple[int, float, str]:
+    """The dashboard's default order (policy.attention), for the status table."""
+    from controlroom.policy.attention import attention_key
+
+    fractions = [f for lim in record.get("limits") or () if (f := lim.get("fraction")) is not None]
+    return attention_key(
+        str(record.get("agent")),
+        str(record.get("state")),
+        breaker_open=bool(record.get("breaker_open")),
+        budget_fraction=max(fractions, default=None),
+    )
 
 
 def _agent_record(snap: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]:

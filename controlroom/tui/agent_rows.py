@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from controlroom.models.attention import Attention
+from controlroom.policy.attention import attention_key, attention_of
 from controlroom.text import bytes_short, duration, limit_label, money, tokens_short
 from controlroom.tui.cells import STATE_GLYPHS, bar, meter_level, sparkline, tightest
 
-__all__ = ["COLUMNS", "SORTS", "Cell", "agent_cells", "matches"]
+__all__ = ["COLUMNS", "SORTS", "Cell", "agent_attention", "agent_cells", "matches"]
 
 Cell = tuple[str, str | None]
 """A cell as data: its text and the CSS variable that colours it (None: default)."""
@@ -36,21 +38,6 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 """(column key, header, width) of every column, in order."""
 
 _SPARK_WIDTH = 8
-_ATTENTION = (
-    "gated",
-    "breaker_open",
-    "budget_stopped",
-    "failed",
-    "running",
-    "starting",
-    "paused",
-    "stopping",
-    "pending",
-    "blocked",
-    "killed",
-    "done",
-)
-"""State sort order: what needs the operator first."""
 
 
 def _meter(agent: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -58,22 +45,35 @@ def _meter(agent: Mapping[str, Any]) -> Mapping[str, Any]:
     return meter if isinstance(meter, Mapping) else {}
 
 
+def agent_attention(agent: Mapping[str, Any]) -> Attention:
+    """The attention group of a snapshot's agent (policy.attention decides)."""
+    return attention_of(
+        str(agent.get("state", "")),
+        breaker_open=bool(agent.get("breaker_open")),
+        budget_fraction=tightest(_meter(agent))[1],
+    )
+
+
+def _by_attention(agent: Mapping[str, Any]) -> Any:
+    return attention_key(
+        str(agent["name"]),
+        str(agent.get("state", "")),
+        breaker_open=bool(agent.get("breaker_open")),
+        budget_fraction=tightest(_meter(agent))[1],
+    )
+
+
 SORTS: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = (
+    ("attention", _by_attention),
     ("name", lambda a: a["name"]),
-    (
-        "state",
-        lambda a: (
-            _ATTENTION.index(a["state"]) if a["state"] in _ATTENTION else len(_ATTENTION),
-            a["name"],
-        ),
-    ),
     ("cost", lambda a: (-float(_meter(a).get("cost_usd") or 0.0), a["name"])),
     ("tokens", lambda a: (-int(_meter(a).get("total_tokens") or 0), a["name"])),
     ("burn", lambda a: (-float(_meter(a).get("tokens_per_minute") or 0.0), a["name"])),
     ("budget", lambda a: (-(tightest(_meter(a))[1] or 0.0), a["name"])),
     ("elapsed", lambda a: (-float(_meter(a).get("elapsed_seconds") or 0.0), a["name"])),
 )
-"""(column key, sort key) the ``s`` key cycles through; big spenders first."""
+"""(column key, sort key) the ``s`` key cycles through: who needs the operator first (the
+default), then by name, then big spenders first."""
 
 
 def agent_cells(agent: Mapping[str, Any], burn: Iterable[float]) -> tuple[Cell, ...]:

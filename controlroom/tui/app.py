@@ -49,6 +49,7 @@ from controlroom.tui.themes import (
     register_themes,
     resolve_theme,
 )
+from controlroom.tui.view_memory import ViewMemory
 from controlroom.tui.widgets.header import SwarmHeader
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class ControlRoomApp(App[str]):
         read_only: bool = False,
         theme_dirs: list[Path] | None = None,
         clock: Callable[[], float] = time.time,
+        view_memory: ViewMemory | None = None,
     ) -> None:
         self.theme_specs, self.theme_problems = load_themes(theme_dirs)
         super().__init__()
@@ -104,6 +106,7 @@ class ControlRoomApp(App[str]):
         self.alerts = AlertBatcher()
         self.debouncer = Debouncer()
         self.operator = Operator(self)
+        self.view_memory = view_memory or ViewMemory()  # the table's sort and group, per swarm
         self.last_snapshot: dict[str, Any] | None = None
         self.swarm_started = False
         self._banner: tuple[str, str, float] | None = None

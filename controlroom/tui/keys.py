@@ -18,6 +18,8 @@ from typing import Final
 
 from textual.binding import Binding
 
+from controlroom.models.attention import ATTENTION_ORDER
+
 __all__ = [
     "DEBOUNCE_SECONDS",
     "DESTRUCTIVE",
@@ -78,6 +80,16 @@ KEYS: Final[dict[str, KeySpec]] = {
         "slash", "filter", "Filter", "Filter agents by name or state", NAVIGATION, "/"
     ),
     "sort": KeySpec("s", "sort", "Sort", "Cycle the agent table's sort column", NAVIGATION),
+    **{
+        f"attention-{number}": KeySpec(
+            str(number),
+            f"attention_filter({number})",
+            f"Only {group}",
+            f"Show only the agents in the '{group}' group (again: every agent)",
+            NAVIGATION,
+        )
+        for number, group in enumerate(ATTENTION_ORDER, start=1)
+    },
     "back": KeySpec(
         "escape", "back", "Back", "Close this screen / clear the filter", NAVIGATION, "esc"
     ),

@@ -11,9 +11,12 @@ from typing import Any
 
 from textual.message import Message
 
+from controlroom.models.attention import Attention
+
 __all__ = [
     "AgentChosen",
     "AgentHighlighted",
+    "AttentionChosen",
     "FilterChanged",
     "GateChosen",
     "SwarmFailed",
@@ -33,6 +36,13 @@ class AgentChosen(Message):
     """Enter on an agent row: open its screen."""
 
     agent: str
+
+
+@dataclass
+class AttentionChosen(Message):
+    """A group's count in the attention bar was clicked: show only that group (again: all)."""
+
+    group: Attention
 
 
 @dataclass

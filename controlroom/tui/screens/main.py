@@ -27,10 +27,13 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker
 
 from controlroom._errors import ControlRoomError
+from controlroom.models.attention import ATTENTION_ORDER, Attention
 from controlroom.text import audit_banner
 from controlroom.tui.keys import MUTATING_ACTIONS, binding
-from controlroom.tui.messages import AgentChosen, AgentHighlighted, GateChosen
+from controlroom.tui.messages import AgentChosen, AgentHighlighted, AttentionChosen, GateChosen
+from controlroom.tui.view_memory import ViewChoice
 from controlroom.tui.widgets.agent_table import AgentTable
+from controlroom.tui.widgets.attention_bar import AttentionBar
 from controlroom.tui.widgets.detail_pane import DetailPane
 from controlroom.tui.widgets.gate_queue import GateQueue
 from controlroom.tui.widgets.handoff_timeline import HandoffTimeline
@@ -52,6 +55,7 @@ class MainScreen(Screen[None]):
         binding("focus-gates"),
         binding("filter"),
         binding("sort"),
+        *(binding(f"attention-{n}", show=False) for n in range(1, len(ATTENTION_ORDER) + 1)),
         binding("back", action="back", show=False),
         binding("approve-gate"),
         binding("reject-gate"),
@@ -69,6 +73,7 @@ class MainScreen(Screen[None]):
         self._agents: dict[str, Mapping[str, Any]] = {}
         self._next_tick: Timer | None = None
         self._suspended = False
+        self._swarm: str | None = None  # the swarm whose remembered view is applied
 
     @property
     def control(self) -> ControlRoomApp:
@@ -79,6 +84,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield SwarmHeader(read_only=self.control.read_only, id="header")
+        yield AttentionBar(id="attention")
         yield AgentTable(id="agents")
         with Horizontal(id="bottom"):
             yield DetailPane(id="detail")
@@ -155,6 +161,7 @@ class MainScreen(Screen[None]):
         agents = list(snapshot.get("agents") or ())
         self._agents = {str(a["name"]): a for a in agents}
         with self.app.batch_update():
+            self._recall_view(str(snapshot.get("swarm") or ""))
             header = self.query_one("#header", SwarmHeader)
             header.update_from(snapshot)
             audit = snapshot.get("audit") or {}
@@ -164,6 +171,7 @@ class MainScreen(Screen[None]):
                 header.set_banner(*self.control.banner_now())
             table = self.query_one("#agents", AgentTable)
             table.apply(agents, float(snapshot.get("ts") or time.time()))
+            self.query_one("#attention", AttentionBar).show(table.counts, table.group)
             self.query_one("#gates", GateQueue).apply(list(snapshot.get("gates") or ()))
             if self.query_one("#handoffs", HandoffTimeline).apply(
                 list(snapshot.get("handoffs") or ())
@@ -182,6 +190,8 @@ class MainScreen(Screen[None]):
     def _title_agents(self) -> None:
         table = self.query_one("#agents", AgentTable)
         title = f"Agents {table.row_count}/{len(self._agents)} · sort: {table.sort_column} (s)"
+        if table.group is not None:
+            title += f" · only: {table.group} (esc)"
         if table.filter_text:
             title += f" · filter: {table.filter_text!r}"
         if table.border_title != title:
@@ -267,6 +277,49 @@ class MainScreen(Screen[None]):
     def action_sort(self) -> None:
         self.query_one("#agents", AgentTable).cycle_sort()
         self._title_agents()
+        self._remember_view()
+
+    def action_attention_filter(self, number: int) -> None:
+        """``1``…``7``: only that attention group; the same key again shows every agent."""
+        if 1 <= number <= len(ATTENTION_ORDER):
+            self._choose_group(ATTENTION_ORDER[number - 1])
+
+    @on(AttentionChosen)
+    def _attention_chosen(self, event: AttentionChosen) -> None:
+        self._choose_group(event.group)
+
+    def _choose_group(self, group: Attention | None) -> None:
+        table = self.query_one("#agents", AgentTable)
+        table.set_group(None if group is table.group else group)
+        self.query_one("#attention", AttentionBar).show(table.counts, table.group)
+        self._title_agents()
+        self._remember_view()
+
+    # ------------------------------------------------------------------ remembered view
+
+    def _recall_view(self, swarm: str) -> None:
+        """The first snapshot of a swarm: its remembered sort and group."""
+        if not swarm or swarm == self._swarm:
+            return
+        self._swarm = swarm
+        memory = self.control.view_memory
+        choice = memory.recall(swarm)
+        table = self.query_one("#agents", AgentTable)
+        table.set_sort(choice.sort)
+        table.set_group(choice.group)
+        if memory.problem:
+            self.notify(memory.problem, severity="warning", timeout=10)
+            memory.problem = None
+
+    def _remember_view(self) -> None:
+        if self._swarm is None:
+            return
+        table = self.query_one("#agents", AgentTable)
+        memory = self.control.view_memory
+        memory.remember(self._swarm, ViewChoice(sort=table.sort_column, group=table.group))
+        if memory.problem:
+            self.notify(memory.problem, severity="warning", timeout=10)
+            memory.problem = None
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
@@ -276,6 +329,8 @@ class MainScreen(Screen[None]):
             box.remove_class("-shown")
             table.set_filter("")
             self._title_agents()
+        elif table.group is not None:
+            self._choose_group(None)
         table.focus()
 
     def action_approve_gate(self) -> None:

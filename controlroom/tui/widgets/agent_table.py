@@ -28,7 +28,9 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from controlroom.tui.agent_rows import COLUMNS, SORTS, Cell, agent_cells, matches
+from controlroom.models.attention import Attention
+from controlroom.policy.attention import count_by_attention
+from controlroom.tui.agent_rows import COLUMNS, SORTS, Cell, agent_attention, agent_cells, matches
 from controlroom.tui.burn import BurnHistory
 from controlroom.tui.keys import binding
 from controlroom.tui.messages import AgentChosen, AgentHighlighted
@@ -66,6 +68,8 @@ class AgentTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.burn = BurnHistory()
         self.filter_text = ""
+        self.group: Attention | None = None
+        self.counts: dict[Attention, int] = count_by_attention(())
         self.sort_index = 0
         self.cursor_row = 0
         self._agents: Sequence[Mapping[str, Any]] = ()
@@ -121,7 +125,14 @@ class AgentTable(ScrollView, can_focus=True):
     def _sync(self) -> int:
         selected = self.selected_agent
         sort_key = SORTS[self.sort_index][1]
-        shown = [a for a in self._agents if matches(a, self.filter_text)]
+        groups = {str(a["name"]): agent_attention(a) for a in self._agents}
+        self.counts = count_by_attention(groups.values())
+        shown = [
+            a
+            for a in self._agents
+            if matches(a, self.filter_text)
+            and (self.group is None or groups[str(a["name"])] is self.group)
+        ]
         changed: list[str] = []
         cells: dict[str, tuple[Cell, ...]] = {}
         keys: dict[str, Any] = {}
@@ -161,6 +172,22 @@ class AgentTable(ScrollView, can_focus=True):
         self._sync()
         self.refresh()
         return self.sort_column
+
+    def set_sort(self, column: str) -> bool:
+        """Sort by ``column`` (a key of ``SORTS``); False when there is no such sort."""
+        keys = [key for key, _ in SORTS]
+        if column not in keys:
+            return False
+        self.sort_index = keys.index(column)
+        self._header = None
+        self._sync()
+        self.refresh()
+        return True
+
+    def set_group(self, group: Attention | None) -> None:
+        """Show only the agents of one attention group (None: every group)."""
+        self.group = group
+        self._sync()
 
     def set_filter(self, text: str) -> None:
         """Show only agents whose name or state contains ``text`` (case-insensitive)."""
