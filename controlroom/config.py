@@ -340,6 +340,11 @@ class _Loader:
                 spec = spec.model_copy(update={"url": url})
             elif spec.channel == "command" and (not spec.command or not spec.command[0].strip()):
                 self.add(here + ("command",), 'channel = "command" needs a command (an argv array)')
+            fits = {"webhook": ("json", "slack"), "terminal": ("osc9", "osc777"), "command": ()}
+            if spec.format is not None and spec.format not in fits[spec.channel]:
+                allowed = " or ".join(repr(f) for f in fits[spec.channel]) or "no format"
+                message = f'channel = "{spec.channel}" takes {allowed}{_got(spec.format)}'
+                self.add(here + ("format",), message)
             specs.append(spec)
         return specs
 

@@ -70,6 +70,8 @@ from controlroom.models import (
     MergeRefused,
     MergeSkipped,
     MeterDisagreement,
+    NotificationFailed,
+    NotificationSent,
     OperatorAction,
     OrphanFound,
     ProxyStarted,
@@ -486,6 +488,34 @@ _words(MergeSkipped)(
 )
 
 
+# --------------------------------------------------------------------------- notifications
+
+
+def _tries(attempts: int) -> str:
+    return f"{attempts} attempt{'' if attempts == 1 else 's'}"
+
+
+def _by(channel: str, target: str) -> str:
+    return f"{channel} {target}" if target and target != channel else channel
+
+
+_words(NotificationSent)(
+    lambda e: f"notified {e.notice} by {_by(e.channel, e.target)} ({e.notify}; "
+    f"{_tries(e.attempts)}, {e.duration_ms:.0f} ms)"
+)
+_words(NotificationFailed)(
+    lambda e: f"notification of {e.notice} by {_by(e.channel, e.target)} FAILED after "
+    f"{_tries(e.attempts)} ({e.notify}){_colon(one_line(e.error))}"
+)
+
+
+def notice_text(swarm: str, notice: str, event: EventBase, waited: float | None = None) -> str:
+    """What a notification says: ``[swarm] agent: gate_waiting for 5:00: gate g-1 requested…``."""
+    who = f"{event.agent}: " if event.agent else ""
+    wait = f" for {duration(waited)}" if waited is not None else ""
+    return inert_line(f"[{swarm}] {who}{notice.replace('_', ' ')}{wait}: {describe(event)}")
+
+
 # --------------------------------------------------------------------------- the log
 
 
@@ -528,6 +558,8 @@ LOG_KINDS = frozenset(
         "merge_skipped",
         "audit_failed",
         "audit_recovered",
+        "notification_sent",
+        "notification_failed",
     }
 )
 """Kinds the headless and detached logs print a line for (usage and output stay in the log)."""

@@ -70,6 +70,8 @@ from controlroom.models import (
     MergeRefused,
     MergeSkipped,
     MeterDisagreement,
+    NotificationFailed,
+    NotificationSent,
     OperatorAction,
     OrphanFound,
     ProxyStarted,
@@ -180,6 +182,14 @@ def one_of_each_kind() -> list[EventBase]:
         MergeCompleted(agent="a", gate_id="g1", into="integration", commit="def", source="abc"),
         MergeRefused(agent="b", gate_id="g3", into="integration", conflicts=["src/a.py"]),
         MergeSkipped(agent="b", gate_id="g3", into="integration", by="alice", reason="keep a"),
+        NotificationSent(
+            agent="a", notify="pager", notice="gate_waiting", channel="webhook",
+            target="https://hooks.example.com", attempts=2, duration_ms=12.5, about_seq=7,
+        ),
+        NotificationFailed(
+            notify="notify[1]", notice="swarm_finished", channel="command", target="notify-send",
+            attempts=3, duration_ms=5000.0, error="timed out after 5s",
+        ),
         ProxyStarted(
             url="http://127.0.0.1:1", socket="/r/proxy.sock", upstream="u", credentials="swap"
         ),

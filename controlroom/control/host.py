@@ -8,7 +8,7 @@ opened, stopped and closed the same way everywhere:
   second control room is refused before anything else happens), then the
   supervisor, then the control socket, listening before any agent starts,
   then ``/metrics`` when ``[metrics] listen`` is set (an address that cannot
-  be bound fails the open: nothing was started).
+  be bound fails the open: nothing was started), then the notifier.
 * ``start()``: record the run and spawn the first stage, unless a stop came
   first (then the run is recorded and nothing is spawned).
 * ``stop()``: every agent, through the supervisor's one stop path: from the
@@ -16,7 +16,8 @@ opened, stopped and closed the same way everywhere:
   Under ``signals()`` the first SIGINT/SIGTERM stops gracefully (SIGTERM,
   grace, SIGKILL) and a second kills at once.
 * ``close()``: waits for every stop (so each ``kill_completed`` is committed),
-  records how the run ended, then releases the socket and the store.
+  gives the notifier its grace to deliver what is queued, records how the
+  run ended, then releases the socket and the store.
 
 ``write_log`` is the headless and the detached log, two consumers of the same
 host: a line per significant event (``text.worth_a_line``), each printed
@@ -37,6 +38,7 @@ from controlroom._errors import AuditError
 from controlroom.control.api import ControlAPI
 from controlroom.control.server import ControlSocketServer
 from controlroom.models import SwarmConfig, new_run_id
+from controlroom.ops.notify import Notifier
 from controlroom.process.kill import KillReport
 from controlroom.store.writer import AuditStore
 from controlroom.swarm.bus import Subscription
@@ -78,6 +80,7 @@ class SwarmHost:
         self._supervisor: Supervisor | None = None
         self._server: ControlSocketServer | None = None
         self.metrics: MetricsServer | None = None  # serving /metrics, when [metrics] listen is set
+        self.notifier: Notifier | None = None  # delivering [[notify]], when there are entries
         self._stops: set[asyncio.Future[dict[str, KillReport | None]]] = set()
         self._logs: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -137,6 +140,9 @@ class SwarmHost:
                 self._store = self._supervisor = self._server = None
                 raise
             self.metrics = metrics
+        if self.cfg.notify:  # reading the bus before the first event: orphans are notices too
+            self.notifier = Notifier(supervisor, list(self.cfg.notify))
+            self.notifier.start()
 
     async def start(self) -> None:
         """Record the run and spawn the first stage (nothing, if a stop came first)."""
@@ -191,10 +197,14 @@ class SwarmHost:
                     self._stop_now(self.stop_reason or "closing: stop all", grace=None)
                     await self._supervisor.wait()
                 await self._settle_stops()
+                if self.notifier is not None:  # its last deliveries are recorded in this run
+                    await self.notifier.close()
                 if outcome is None and self.interrupted:
                     outcome = "interrupted"
                 await self._recording(self._supervisor.close(outcome))
         finally:
+            if self.notifier is not None:
+                await self.notifier.close(grace=0)
             if self.metrics is not None:
                 await self.metrics.close()
             if self._server is not None:

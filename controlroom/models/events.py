@@ -57,6 +57,8 @@ __all__ = [
     "MergeRefused",
     "MergeSkipped",
     "MeterDisagreement",
+    "NotificationFailed",
+    "NotificationSent",
     "OperatorAction",
     "OrphanFound",
     "ProxyStarted",
@@ -614,6 +616,38 @@ class MergeSkipped(EventBase):
     reason: str = ""
 
 
+class NotificationSent(EventBase):
+    """An operator was told ``notice`` (``gate_waiting``, ``budget_stop``…) by ``channel``.
+
+    ``notify`` names the ``[[notify]]`` entry; ``target`` is where it went as
+    the log may say it (a webhook's scheme and host only: its path is often
+    its token); ``about_seq`` is the seq of the event it told of.
+    """
+
+    kind: Literal["notification_sent"] = "notification_sent"
+    notify: str
+    notice: str
+    channel: str
+    target: str = ""
+    attempts: int = 1
+    duration_ms: float = 0.0
+    about_seq: int = 0
+
+
+class NotificationFailed(EventBase):
+    """A notification that did not get through after ``attempts`` tries: why (``error``)."""
+
+    kind: Literal["notification_failed"] = "notification_failed"
+    notify: str
+    notice: str
+    channel: str
+    target: str = ""
+    attempts: int = 1
+    duration_ms: float = 0.0
+    about_seq: int = 0
+    error: str = ""
+
+
 Event = Annotated[
     RunStarted
     | RunEnded
@@ -660,6 +694,8 @@ Event = Annotated[
     | MergeCompleted
     | MergeRefused
     | MergeSkipped
+    | NotificationSent
+    | NotificationFailed
     | AuditFailed
     | AuditRecovered,
     Field(discriminator="kind"),

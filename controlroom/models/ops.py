@@ -9,7 +9,7 @@ and key for every problem.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,6 +19,7 @@ __all__ = [
     "MetricsSettings",
     "NotifyChannel",
     "NotifyEventName",
+    "Notice",
     "NotifySpec",
     "parse_listen",
 ]
@@ -88,7 +89,8 @@ class NotifySpec(_Strict):
     min_interval_seconds: float = Field(default=60.0, ge=0, le=7 * 86_400.0)
     url: str = ""
     """``webhook``: where the JSON is POSTed (may use ``${NAME}``; redacted from the log)."""
-    format: Literal["json", "slack"] = "json"
+    format: Literal["json", "slack", "osc9", "osc777"] | None = None
+    """``webhook``: ``json`` (default), ``slack``; ``terminal``: ``osc9`` (default), ``osc777``."""
     command: list[str] = Field(default_factory=list)
     """``command``: the argv run per notification, the event as JSON on its stdin."""
     timeout_seconds: float = Field(default=5.0, gt=0, le=300)
@@ -119,3 +121,25 @@ class NotifySpec(_Strict):
         if self.channel == "command":
             return self.command[0] if self.command else ""
         return "terminal"
+
+
+class Notice(BaseModel):
+    """What a notification carries: the webhook's JSON body, the command's stdin.
+
+    ``text`` is the one sentence for a human (inert: no control characters);
+    ``event`` the fields of the audit event it tells of (redacted like the
+    log), and ``seq`` that event's place in the run's log.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["controlroom"] = "controlroom"
+    notice: str
+    swarm: str
+    run: str
+    agent: str | None = None
+    text: str
+    ts: float
+    seq: int = 0
+    waited_seconds: float | None = None
+    event: dict[str, Any] = Field(default_factory=dict)
