@@ -1,10 +1,14 @@
 """``controlroom demo``: the shipped demo swarm, run for real, read back from its audit log.
 
-The headless demo at ``--speed 10`` runs in a few seconds; the audit file must
-tell the whole designed story: the runaway stopped by its budget, the flaky
-agent's breaker opened, the pipeline's handoffs gated, one rejection and the
-retry it caused, the agent-asked gate decided, and a chain that verifies.
-The wheel test checks that the agents and swarm.toml ship as package data.
+The headless demo at ``--speed 10`` runs in seconds (plus each worker's
+start-up: the anthropic SDK takes about 2 s of CPU to import); the audit file
+must tell the whole designed story: every agent metered at the wire (the
+proxy, to the demo's simulated model), the runaway stopped by its budget
+without its wire spend passing the cap and its own under-report flagged, the
+flaky agent's breaker opened, the pipeline's handoffs gated, one rejection and
+the retry it caused, the agent-asked gate decided, and a chain that verifies.
+The wheel test checks that the runaway, the story and swarm.toml ship as
+package data.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
     """One headless demo at speed 10 with ``--db tmp/x.db``: (cwd, db, stdout)."""
     cwd = tmp_path_factory.mktemp("demo")
     result = controlroom(
-        "demo", "--headless", "--speed", "10", "--db", "tmp/x.db", cwd=cwd, timeout=120
+        "demo", "--headless", "--speed", "10", "--db", "tmp/x.db", cwd=cwd, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -89,10 +93,23 @@ def test_audit_log_tells_the_designed_story(demo_run: tuple[Path, Path, str]) ->
     assert [e["attempt"] for e in spawned if e["agent"] == "flaky"] == [1, 2, 3]
     opened = events(db, "breaker_opened")
     assert [(e["agent"], e["failures"]) for e in opened] == [("flaky", 3)]
+    # Every agent was metered at the wire, in swap mode, against the demo's own simulator.
+    (proxy,) = events(db, "proxy_started")
+    assert proxy["credentials"] == "swap" and proxy["upstream"].startswith("http://127.0.0.1:")
+    wire = [e for e in events(db, "usage") if e["source"] == "proxy"]
+    assert {e["agent"] for e in wire} == set(EXPECTED_FINAL_STATES)
+    # The runaway's wire spend never passed its cap; its own account fell far below it,
+    # and that (only that) was flagged.
+    tokens = ("input_tokens", "output_tokens", "cache_read_input_tokens")
+    spent = sum(e[k] for e in wire if e["agent"] == "runaway" for k in tokens)
+    assert 40_000 < spent <= 60_000
+    flagged = events(db, "meter_disagreement")
+    assert [e["agent"] for e in flagged] == ["runaway"]
+    assert flagged[0]["wire_tokens"] == spent > 2 * flagged[0]["reported_tokens"]
     # The swarm cap is visible and not hit: about a dollar of five.
-    cost = sum(e["cost_usd"] for e in events(db, "usage"))
+    cost = sum(e["cost_usd"] for e in wire)
     assert 0.3 < cost < 5.0
-    models = {e["model"] for e in events(db, "usage")}
+    models = {e["model"] for e in wire}
     assert models == {"claude-sonnet-4-5", "claude-haiku-4-5"}
     final = {e["agent"]: e["state"] for e in events(db, "agent_state")}
     assert final == EXPECTED_FINAL_STATES
@@ -102,7 +119,15 @@ def test_gates_rejection_retry_and_agent_gate(demo_run: tuple[Path, Path, str]) 
     cwd, db, _ = demo_run
     handoffs = [e["agent"] for e in events(db, "handoff")]
     assert sorted(handoffs) == sorted(
-        ["architect", "implementer", "implementer", "reviewer", "docs-writer", "test-writer"]
+        [
+            "architect",
+            "implementer",
+            "implementer",
+            "reviewer",
+            "docs-writer",
+            "test-writer",
+            "deploy-bot",
+        ]
     )
     requested = {e["gate_id"]: e for e in events(db, "gate_requested")}
     kinds = sorted((e["agent"], e["gate_kind"]) for e in requested.values())
@@ -148,7 +173,7 @@ def test_gates_rejection_retry_and_agent_gate(demo_run: tuple[Path, Path, str]) 
 
 
 def test_without_db_the_audit_log_lands_in_the_current_directory(tmp_path: Path) -> None:
-    result = controlroom("demo", "--headless", "--speed", "20", cwd=tmp_path)
+    result = controlroom("demo", "--headless", "--speed", "20", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     db = tmp_path / DEMO_DB
     assert db.is_file()
@@ -198,13 +223,17 @@ def test_demo_config_fills_paths_speed_and_backoff(
     assert cfg.swarm.run_dir == str(tmp_path / DEMO_RUN_DIR)
     assert cfg.swarm.max_cost_usd == 5.0
     assert [a.name for a in cfg.agents] == list(EXPECTED_FINAL_STATES)
-    agents_dir = demo_folder() / "agents"
+    runaway = demo_folder() / "agents" / "runaway.py"
     for spec in cfg.agents:
-        python, script, flag, speed, task = spec.command
-        assert python == sys.executable
-        assert Path(script).parent == agents_dir and Path(script).is_file()
-        assert (flag, speed, task) == ("--speed", "4", "{task}")
+        assert spec.command[0] == sys.executable and spec.command[-1] == "{task}"
         assert spec.task
+        if spec.name == "runaway":  # speaks the Messages API itself
+            assert spec.command[1:] == [str(runaway), "{task}"] and runaway.is_file()
+            continue
+        assert spec.command[1:4] == ["-m", "controlroom", "agent"]  # the built-in worker
+        assert spec.command[-3:-1] == ["--backoff", "0.125"]  # 0.5 s at speed 4
+    assert cfg.proxy.credentials == "swap"
+    assert cfg.proxy.upstream_key_env == "CONTROLROOM_DEMO_KEY"
     for name in ("implementer", "reviewer"):
         spec = cfg.agent(name)
         assert (spec.gate, spec.on_reject, spec.max_attempts) == ("human", "retry", 3)
@@ -270,11 +299,14 @@ def test_wheel_ships_the_demo_agents_and_swarm_toml(tmp_path: Path) -> None:
         for arg in agent["command"]
         if arg.startswith("{agents}/")
     }
-    assert len(scripts) == len(EXPECTED_FINAL_STATES)
+    assert scripts == {"controlroom/demo/agents/runaway.py"}
     expected = scripts | {
         "controlroom/demo/__init__.py",
         "controlroom/demo/operator.py",
-        "controlroom/demo/agents/_kit.py",
+        "controlroom/demo/simulator.py",
+        "controlroom/demo/story.py",
+        "controlroom/demo/pipeline_story.py",
+        "controlroom/demo/turns.py",
         "controlroom/cli/demo.py",
     }
     assert expected <= names, sorted(expected - names)

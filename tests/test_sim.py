@@ -159,14 +159,19 @@ def test_head_count_tokens_auth_and_errors() -> None:
 
 def test_scripts_load_from_json_and_bad_ones_name_the_turn(tmp_path: Path) -> None:
     good = tmp_path / "script.json"
-    good.write_text(json.dumps([{"tool": "Bash", "input": {"command": "ls"}}, {"text": "ok"}]))
+    good.write_text(
+        json.dumps([{"tool": "Bash", "input": {"command": "ls"}}, {"text": "ok", "seconds": 1.5}])
+    )
     script = load_script(good)
     assert len(script) == 2 and script.turns[0].tool == "Bash"
+    assert (script.turns[0].seconds, script.turns[1].seconds) == (0.0, 1.5)
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"text": "ok"}, {"tool": 3}, {"speak": "x"}]))
+    bad.write_text(
+        json.dumps([{"text": "ok"}, {"tool": 3}, {"speak": "x"}, {"text": "", "seconds": -1}])
+    )
     with pytest.raises(ConfigError) as caught:
         load_script(bad)
-    assert [p.key for p in caught.value.problems] == ["[1]", "[2]"]
+    assert [p.key for p in caught.value.problems] == ["[1]", "[2]", "[3]"]
     assert str(bad) in str(caught.value)
 
 
@@ -282,3 +287,44 @@ def test_a_failing_turn_answers_an_api_error_and_serves_nothing() -> None:
             )
         assert caught.value.status_code == 529
         assert sim.requests == 0 and sim.errors == 1
+
+
+def test_a_turn_answers_otherwise_after_a_tool_result_it_names() -> None:
+    """A scripted model that heeds the operator: a "rejected" gate result changes its turn."""
+    heeded = Turn.say("cancelled, as the operator said", output_tokens=7)
+    script = Script(
+        [
+            Turn.call("request_gate", {"title": "deploy?"}),
+            Turn(
+                text="deploying",
+                tool="Bash",
+                input={"command": "deploy"},
+                instead=(("rejected", heeded),),
+            ),
+        ]
+    )
+    with SimServer(script, api_key=KEY) as sim:
+        sdk = client(sim)
+        first = sdk.messages.create(
+            model="m", max_tokens=50, messages=[{"role": "user", "content": "go"}]
+        )
+        gate = first.content[-1]
+        assert gate.type == "tool_use"
+        answers = {}
+        for verdict in ("approved: fine", "rejected: not today"):
+            result = {"type": "tool_result", "tool_use_id": gate.id, "content": verdict}
+            answer = sdk.messages.create(
+                model="m",
+                max_tokens=50,
+                messages=[
+                    {"role": "user", "content": "go"},
+                    {"role": "assistant", "content": [b.model_dump() for b in first.content]},  # type: ignore[misc]
+                    {"role": "user", "content": [result]},  # type: ignore[list-item]
+                ],
+            )
+            answers[verdict] = [b.type for b in answer.content], answer.content[0]
+        kinds, text = answers["approved: fine"]
+        assert kinds == ["text", "tool_use"] and text.type == "text" and text.text == "deploying"
+        kinds, text = answers["rejected: not today"]
+        assert kinds == ["text"] and text.type == "text" and text.text == heeded.text
+        assert [s.turn for s in sim.served] == [0, 1, 1]

@@ -1,5 +1,9 @@
 """``controlroom demo``: the built-in demo swarm; no API key, no network, about a minute.
 
+The agents are real programs on real model traffic: the demo starts a
+simulated model on 127.0.0.1 for the run (``controlroom.demo.simulator``) and
+every request goes through the metering proxy to it.
+
 Without ``--headless`` it opens the dashboard in demo mode, where the
 operator decides the gates. With ``--headless`` it prints the event log and
 an auto-operator decides them (see ``controlroom.demo.operator``): every gate
@@ -44,9 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "demo",
         help="run the built-in demo swarm (no API key, no network)",
-        description="Run a demo swarm of eight scripted agents that shows every feature in "
-        "about a minute: review gates, budgets, a runaway stopped by the governor, a circuit "
-        "breaker, an agent asking for approval. The audit log goes to ./controlroom-demo.db.",
+        description="Run a demo swarm of eight agents on a simulated model, metered at the "
+        "wire, that shows every feature in about a minute: review gates, budgets, a runaway "
+        "stopped by the governor, a circuit breaker, an agent asking for approval. The audit "
+        "log goes to ./controlroom-demo.db.",
     )
     parser.add_argument(
         "--db", metavar="PATH", help="audit database (default: ./controlroom-demo.db)"
@@ -61,7 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=_speed,
         default=1.0,
         metavar="X",
-        help="divide every pause by X (default 1; 10 runs the demo in seconds)",
+        help="make the model X times faster (default 1; 10 runs the demo in seconds)",
     )
     parser.set_defaults(handler=run_demo)
 
@@ -70,15 +75,17 @@ def run_demo(args: argparse.Namespace) -> int:
     import asyncio
 
     from controlroom.demo import demo_config
+    from controlroom.demo.simulator import demo_simulator
 
     db = Path(args.db) if args.db else None
     cfg = demo_config(db, None, args.speed)
     db_path = Path(cfg.swarm.audit_db)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    if not args.headless:
-        run_dashboard = _dashboard()
-        return int(run_dashboard(cfg, db_path, mode="demo"))
-    return asyncio.run(run_headless_demo(cfg, db_path, speed=args.speed))
+    run_dashboard = None if args.headless else _dashboard()
+    with demo_simulator(cfg, args.speed) as (cfg, _):
+        if run_dashboard is not None:
+            return int(run_dashboard(cfg, db_path, mode="demo"))
+        return asyncio.run(run_headless_demo(cfg, db_path, speed=args.speed))
 
 
 def _dashboard() -> Any:

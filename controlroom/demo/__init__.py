@@ -1,7 +1,11 @@
 """The demo swarm shipped inside the package: ``controlroom demo`` needs no key and no network.
 
-Eight scripted agents (``agents/*.py``, configured in ``swarm.toml``, which is
-meant to be read) show every guarantee within about a minute: a three-stage
+Eight agents on real model traffic (configured in ``swarm.toml``, which is
+meant to be read): seven built-in workers (``controlroom agent``) and a
+runaway that speaks the Messages API itself (``agents/runaway.py``), all
+through the metering proxy to a simulated model on 127.0.0.1
+(``simulator.py``; what it answers each agent is ``story.py``), so every
+meter is a wire meter. They show every guarantee within about a minute: a three-stage
 pipeline (architect → implementer → reviewer) whose handoffs wait at review
 gates, two workers in parallel, a runaway the budget governor stops at its
 token cap, a flaky agent whose circuit breaker opens after three crashes, an
@@ -9,9 +13,11 @@ agent that asks the operator "deploy to staging?" itself, and a swarm cost cap
 that stays visible and is never reached.
 
 ``demo_config`` builds the validated ``SwarmConfig``: it loads ``swarm.toml``,
-fills in ``{python}`` (this interpreter), ``{agents}`` (the scripts' folder
-inside the installed package) and ``{speed}``, and puts the audit log and the
-run folder in the current directory, not next to the packaged file.
+fills in ``{python}`` (this interpreter), ``{agents}`` (the runaway's folder
+inside the installed package) and ``{backoff}`` (the worker's retry delay,
+shortened by the speed), and puts the audit log and the run folder in the
+current directory, not next to the packaged file. ``demo_simulator`` then
+starts the model and points the config's ``[proxy] upstream`` at it.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ DEMO_DB = "controlroom-demo.db"
 
 DEMO_RUN_DIR = ".controlroom-demo"
 """The demo's run folder (control socket, handoff files), in the current directory."""
+
+WORKER_BACKOFF_SECONDS = 0.5
+"""The workers' first retry delay at speed 1 (it doubles each retry)."""
 
 EXPECTED_FINAL_STATES: dict[str, str] = {
     "architect": AgentState.DONE,
@@ -67,9 +76,10 @@ def demo_config(
     """The demo swarm, ready to run.
 
     ``db`` defaults to ./controlroom-demo.db and ``run_dir`` to ./.controlroom-demo
-    (both made absolute against the current directory). ``speed`` divides every
-    pause of the agents and the flaky agent's restart backoff: 10 runs the whole
-    demo in a few seconds; token counts and costs do not change with it.
+    (both made absolute against the current directory). ``speed`` divides the
+    workers' retry backoff and the flaky agent's restart backoff (and, in
+    ``demo_simulator``, the model's pace): 10 runs the whole demo in a few
+    seconds; token counts and costs do not change with it.
     """
     if not (isinstance(speed, int | float) and math.isfinite(speed) and speed > 0):
         raise ValueError(f"speed must be a positive number (got {speed!r})")
@@ -82,14 +92,14 @@ def demo_config(
     values = {
         "{python}": sys.executable,
         "{agents}": str(folder / "agents"),
-        "{speed}": f"{speed:g}",
+        "{backoff}": f"{WORKER_BACKOFF_SECONDS / speed:g}",
     }
     agents = []
     for spec in cfg.agents:
         command = [_fill(arg, values) for arg in spec.command]
-        script = Path(command[1]) if len(command) > 1 else None
-        if script is None or not script.is_file():
-            raise ControlRoomError(f"demo agent {spec.name!r}: script {script} is missing")
+        for arg, filled in zip(spec.command, command, strict=True):
+            if arg.startswith("{agents}") and not Path(filled).is_file():
+                raise ControlRoomError(f"demo agent {spec.name!r}: script {filled} is missing")
         breaker = spec.breaker.model_copy(
             update={
                 "backoff_seconds": spec.breaker.backoff_seconds / speed,

@@ -44,7 +44,9 @@ __all__ = [
     "load_script",
 ]
 
-_TURN_KEYS = frozenset({"text", "tool", "input", "output_tokens", "server_input_tokens", "fail"})
+_TURN_KEYS = frozenset(
+    {"text", "tool", "input", "output_tokens", "server_input_tokens", "fail", "seconds"}
+)
 
 DELTA_CHARS = 48
 """Text and tool-input JSON are streamed in deltas of at most this many characters."""
@@ -79,6 +81,10 @@ class Turn:
     output_tokens: int | None = None  # None: ceil(characters of the content JSON / 4)
     server_input_tokens: int = 0  # input the answer itself adds (reported at the end)
     fail: Failure | None = None  # answer with this error instead
+    seconds: float = 0.0  # how long the model takes (spread over a stream's events)
+    # (prefix, turn): that turn answers instead when the request's last tool result starts
+    # with the prefix (a model that heeds a rejected gate, say)
+    instead: tuple[tuple[str, Turn], ...] = ()
 
     @classmethod
     def say(cls, text: str, output_tokens: int | None = None) -> Turn:
@@ -248,13 +254,37 @@ class Script:
 
     def turn_for(self, request: Mapping[str, Any]) -> Turn:
         index = self.index_for(request)
-        return self.turns[index] if index < len(self.turns) else self.fallback
+        turn = self.turns[index] if index < len(self.turns) else self.fallback
+        if turn.instead:
+            result = last_tool_result(request)
+            for prefix, other in turn.instead:
+                if result.startswith(prefix):
+                    return other
+        return turn
+
+
+def last_tool_result(request: Mapping[str, Any]) -> str:
+    """The text of the last ``tool_result`` in the request's last message ('' if none)."""
+    messages = request.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    content = last.get("content") if isinstance(last, dict) else None
+    blocks = content if isinstance(content, list) else []
+    results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+    if not results:
+        return ""
+    inner = results[-1].get("content")
+    if isinstance(inner, list):
+        return "\n".join(
+            b["text"] for b in inner if isinstance(b, dict) and isinstance(b.get("text"), str)
+        )
+    return inner if isinstance(inner, str) else ""
 
 
 def load_script(path: str | Path) -> Script:
     """A script from a JSON file: ``[{"text": …}, {"tool": "Bash", "input": {…}}, …]``.
 
-    Each turn may also give ``output_tokens`` and ``server_input_tokens``, or be
+    Each turn may also give ``output_tokens``, ``server_input_tokens`` and
+    ``seconds`` (how long the model takes), or be
     ``{"fail": 529}`` (an overloaded error). Errors name the file and the turn.
     """
     where = str(path)
@@ -280,6 +310,7 @@ def load_script(path: str | Path) -> Script:
         text, tool = item.get("text", ""), item.get("tool")
         tool_input, output = item.get("input", {}), item.get("output_tokens")
         server, fail = item.get("server_input_tokens", 0), item.get("fail")
+        seconds = item.get("seconds", 0.0)
         if (
             not isinstance(text, str)
             or (tool is not None and (not isinstance(tool, str) or not tool))
@@ -287,6 +318,7 @@ def load_script(path: str | Path) -> Script:
             or (output is not None and not _count(output))
             or not _count(server)
             or (fail is not None and not (_count(fail) and 400 <= fail <= 599))
+            or not (isinstance(seconds, int | float) and 0 <= seconds <= 3600)
         ):
             problems.append(problem(key, "wrong field types"))
             continue
@@ -298,6 +330,7 @@ def load_script(path: str | Path) -> Script:
                 output_tokens=output,
                 server_input_tokens=server,
                 fail=_failure(fail) if fail is not None else None,
+                seconds=float(seconds),
             )
         )
     if problems:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,7 +48,8 @@ class SimServer:
     user message contains a route's key follows that route's script, any
     other request follows ``script``. ``api_key``, when set, is required
     (``x-api-key`` or ``Authorization: Bearer``), as the real API does.
-    ``event_delay`` (seconds) paces streamed events, for a demo to watch.
+    ``event_delay`` (seconds) paces streamed events, for a demo to watch;
+    ``pace`` multiplies every turn's own ``seconds`` (the demo's ``1 / --speed``).
     """
 
     def __init__(
@@ -58,11 +60,13 @@ class SimServer:
         api_key: str | None = None,
         port: int = 0,
         event_delay: float = 0.0,
+        pace: float = 1.0,
     ) -> None:
         self.script = script
         self.routes = dict(routes or {})
         self.api_key = api_key
         self.event_delay = event_delay
+        self.pace = pace
         self.heads = 0
         self.errors = 0  # requests answered with an error: nothing served
         self.counts = 0  # count_tokens requests answered
@@ -277,9 +281,11 @@ class _Handler(WireHandler):
                 answer=answer.message(),
             )
         )
+        think = turn.seconds * sim.pace
         if stream:
-            self._stream(answer)
+            self._stream(answer, think)
         else:
+            time.sleep(think)
             self._json(HTTPStatus.OK, answer.message(), request_id=answer.id)
 
 

@@ -100,16 +100,18 @@ class WireHandler(BaseHTTPRequestHandler):
         self.on_error()
         self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
 
-    def _stream(self, answer: Answer) -> None:
+    def _stream(self, answer: Answer, seconds: float = 0.0) -> None:
+        """Serve ``answer`` as server-sent events, spread over ``seconds`` (plus the delays)."""
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("request-id", "req_" + answer.id[4:])
         self.end_headers()
-        delay = self.stream_delay()
+        events = list(answer.events())
+        delay = self.stream_delay() + seconds / len(events)
         try:
-            for name, data in answer.events():
+            for name, data in events:
                 text = f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
                 chunk = text.encode()
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))

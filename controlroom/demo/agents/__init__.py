@@ -1,7 +1,8 @@
-"""The demo's agents: small scripts that speak the native protocol (see ``_kit.py``).
+"""The demo's own agent: ``runaway.py``, which speaks the Messages API itself.
 
-They are run as programs (``python <file> --speed X TASK``), never imported
-by controlroom; this file only makes them package data with a module name.
+It is run as a program (``python runaway.py TASK``), never imported by
+controlroom; this file only makes it package data with a module name. The
+other demo agents are the built-in worker (``controlroom agent``).
 """
 
 __all__: list[str] = []
