@@ -266,6 +266,19 @@ def test_model_usage_across_two_models_reconciles_per_model() -> None:
     assert by_model == {"claude-sonnet-4-5": (0, 66, 100), "claude-haiku-4-5": (300, 20, 0)}
 
 
+def test_a_model_variant_in_model_usage_is_the_streams_model_not_another() -> None:
+    """Claude Code 2.1's default model streams as ``claude-opus-4-8`` and totals as
+    ``claude-opus-4-8[1m]`` (its 1M context window): one model, counted once, not twice."""
+    lines = lines_of("tool-allowed.stream.jsonl")
+    totals = json.loads(lines[-1])["modelUsage"]["claude-sonnet-4-5"]
+    variant = {"claude-sonnet-4-5[1m]": {**totals, "costUSD": 0.04}}
+    events = run(_result_with(lines, modelUsage=variant))
+    assert usage_sum(events) == EXPECTED["tool-allowed.stream.jsonl"]
+    rec = [e for e in of(events, Usage) if isinstance(e, Usage) and e.source == "reconcile"]
+    assert [(e.model, "discrepancy" in e.extra) for e in rec] == [("claude-sonnet-4-5", False)]
+    assert rec[0].extra["reported_cost_usd"] == 0.04
+
+
 def test_usage_only_result_and_an_exact_stream_still_mark_the_reconcile() -> None:
     lines = lines_of("tool-allowed.stream.jsonl")
     data = json.loads(lines[-1])

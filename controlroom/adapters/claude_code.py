@@ -87,11 +87,16 @@ def _read_model_usage(data: object) -> dict[str, Counts] | None:
         where = f"modelUsage.{model}."
         if not isinstance(entry, dict):
             raise FieldProblem(where.rstrip("."), f"must be an object, got {json_type(entry)}")
-        totals[str(model)] = {
-            ours: token_count(entry, theirs, where) or 0
-            for theirs, ours in _MODEL_USAGE_COUNTS.items()
-        }
+        total = totals.setdefault(_base_model(str(model)), _zero())
+        for theirs, ours in _MODEL_USAGE_COUNTS.items():
+            total[ours] += token_count(entry, theirs, where) or 0
     return totals or None
+
+
+def _base_model(name: str) -> str:
+    """``claude-opus-4-8[1m]`` → ``claude-opus-4-8``: ``modelUsage`` names a variant (the
+    1M-token context window) that the stream's messages, and the API, name without it."""
+    return name[: name.index("[")] if name.endswith("]") and "[" in name else name
 
 
 class ClaudeCodeAdapter(BaseAdapter):
@@ -384,9 +389,14 @@ class ClaudeCodeAdapter(BaseAdapter):
         if lower:
             event.extra["discrepancy"] = lower
         model_usage = data.get("modelUsage")
-        entry = model_usage.get(model) if isinstance(model_usage, dict) else None
-        if isinstance(entry, dict) and _is_number(entry.get("costUSD")):
-            event.extra["reported_cost_usd"] = entry["costUSD"]
+        entries = [
+            entry
+            for name, entry in (model_usage.items() if isinstance(model_usage, dict) else ())
+            if _base_model(str(name)) == model and isinstance(entry, dict)
+        ]
+        costs = [e["costUSD"] for e in entries if _is_number(e.get("costUSD"))]
+        if costs:
+            event.extra["reported_cost_usd"] = sum(costs)
         return event
 
     def _summed(self) -> Counts:
