@@ -10,8 +10,19 @@ reaches the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
+import os
+import pty
+import select
+import signal
+import sqlite3
+import struct
+import subprocess
 import sys
+import termios
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from clikit import ROOT
 from swarmkit import EventLog, agent_cmd, audit_rows, sleeper
 
 from controlroom.control.host import SwarmHost
@@ -272,3 +284,51 @@ def test_terminal_notices_are_osc_sequences_with_inert_text() -> None:
     assert osc9.startswith("\x1b]9;[s;w] evil: crash: status: done")
     assert osc777.startswith("\x1b]777;notify;controlroom s,w;[s;w] evil: crash")
 
+
+
+def test_the_dashboard_sends_a_terminal_notice_through_its_own_terminal(tmp_path: Path) -> None:
+    """A real dashboard on a real pty: the OSC 9 sequence arrives in its output, and is logged."""
+    config = tmp_path / "config.toml"
+    worker = json.dumps(agent_cmd("well_behaved", "worker", "0"))
+    config.write_text(
+        "[swarm]\nname = \"term\"\naudit_db = \"audit.db\"\n\n"
+        f"[[agents]]\nname = \"worker\"\ncommand = {worker}\n\n"
+        "[[notify]]\nevents = [\"swarm_finished\"]\nchannel = \"terminal\"\n"
+    )
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controlroom", "run", str(config)],
+        cwd=tmp_path,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"\x1b]9;[term] swarm finished" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(primary, 65536)
+                except OSError:
+                    break
+        os.write(primary, b"q")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(primary)
+    assert b"\x1b]9;[term] swarm finished: " in seen
+    sequence = seen[seen.index(b"\x1b]9;") :].split(b"\x07")[0]
+    assert b"\x1b" not in sequence[1:]
+    sent = sqlite3.connect(tmp_path / "audit.db").execute(
+        "SELECT json_extract(payload, '$.channel') FROM events WHERE kind = 'notification_sent'"
+    ).fetchall()
+    assert sent == [("terminal",)]

@@ -39,6 +39,7 @@ from controlroom.control.api import ControlAPI
 from controlroom.control.server import ControlSocketServer
 from controlroom.models import SwarmConfig, new_run_id
 from controlroom.ops.notify import Notifier
+from controlroom.ops.notify.channels import tty_writer
 from controlroom.process.kill import KillReport
 from controlroom.store.writer import AuditStore
 from controlroom.swarm.bus import Subscription
@@ -267,7 +268,12 @@ class SwarmHost:
     # ------------------------------------------------------------------ logs
 
     def log_to(self, stream: TextIO) -> None:
-        """From now on, a line per significant committed event into ``stream`` (until close)."""
+        """From now on, a line per significant committed event into ``stream`` (until close).
+
+        Terminal notices go to stderr when it is a terminal: a headless run's screen.
+        """
+        if self.notifier is not None and self.notifier.terminal is None:
+            self.notifier.terminal = tty_writer(sys.stderr)
         subscription = self.supervisor.bus.subscribe(maxsize=100_000)
         task = asyncio.create_task(write_log(self.supervisor, subscription, stream), name="log")
         self._logs.add(task)

@@ -37,6 +37,7 @@ from controlroom.control.port import ControlPort
 from controlroom.tui.actions import Operator
 from controlroom.tui.alerts import AlertBatcher, alert_for
 from controlroom.tui.commands import SwarmCommands
+from controlroom.tui.desktop_notice import terminal_writer
 from controlroom.tui.inert_filter import InertFilter
 from controlroom.tui.keys import MUTATING_ACTIONS, READ_ONLY_REFUSALS, Debouncer, binding
 from controlroom.tui.screens.main import MainScreen
@@ -355,8 +356,10 @@ async def _run_local(session: LocalSession, theme: str | None, read_only: bool) 
     ok = False
     try:
         app = ControlRoomApp(session, port, theme=theme, read_only=read_only)
+        session.terminal_notices(terminal_writer(app))  # [[notify]] channel = "terminal"
         with _exit_on_signals(app):
             choice = await app.run_async()
+        session.terminal_notices(None)
         _forget_terminal_signals()
         with session.host.signals():  # the screen is gone: signals stop the swarm (twice: now)
             if choice == "detach":

@@ -23,6 +23,8 @@ from controlroom.control.host import SwarmHost
 from controlroom.control.port import ControlPort, LocalPort, RemotePort
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from controlroom.models import SwarmConfig
     from controlroom.swarm.supervisor import Supervisor
 
@@ -97,6 +99,11 @@ class LocalSession:
     def unfinished(self) -> int:
         """Agents not yet in a final state (running, pending, gated, …)."""
         return self.host.unfinished()
+
+    def terminal_notices(self, write: Callable[[str], None] | None) -> None:
+        """Where ``channel = "terminal"`` notices go while the dashboard is up (None: not here)."""
+        if self.host.notifier is not None:
+            self.host.notifier.terminal = write
 
     async def stop_all(self, reason: str) -> dict[str, Any]:
         stopping = self.host.stop(reason)

@@ -14,12 +14,20 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable
+from typing import TextIO
 
 import aiohttp
 
 from controlroom.models import Notice, NotifySpec
 
-__all__ = ["DeliveryError", "TerminalSink", "osc_notification", "post_webhook", "run_command"]
+__all__ = [
+    "DeliveryError",
+    "TerminalSink",
+    "osc_notification",
+    "post_webhook",
+    "run_command",
+    "tty_writer",
+]
 
 TerminalSink = Callable[[str], None]
 """Writes an escape sequence to the terminal the dashboard runs in (given by the TUI)."""
@@ -81,3 +89,18 @@ def osc_notification(spec: NotifySpec, notice: Notice) -> str:
         title = f"controlroom {notice.swarm}".replace(";", ",")
         return f"\x1b]777;notify;{title};{notice.text}\x07"
     return f"\x1b]9;{notice.text}\x07"
+
+
+def tty_writer(stream: TextIO) -> TerminalSink | None:
+    """A headless run's terminal: ``stream`` if it is one (a log file or a pipe is not)."""
+    try:
+        if not stream.isatty():
+            return None
+    except (OSError, ValueError):
+        return None
+
+    def write(sequence: str) -> None:
+        stream.write(sequence)
+        stream.flush()
+
+    return write

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -174,6 +173,8 @@ class Notifier:
                     error = f"timed out after {spec.timeout_seconds:g}s"
                 except DeliveryError as exc:
                     error = str(exc)
+                except Exception as exc:  # a channel's surprise fails this notice, not the worker
+                    error = f"{type(exc).__name__}: {exc}"
                 if attempt <= spec.retries:
                     await asyncio.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
         except asyncio.CancelledError:
@@ -193,13 +194,12 @@ class Notifier:
             self._to_terminal(osc_notification(spec, notice))
 
     def _to_terminal(self, sequence: str) -> None:
-        if self.terminal is not None:
+        if self.terminal is None:
+            raise DeliveryError("no terminal: neither a dashboard nor a headless log on a tty")
+        try:
             self.terminal(sequence)
-        elif sys.stderr.isatty():
-            sys.stderr.write(sequence)
-            sys.stderr.flush()
-        else:
-            raise DeliveryError("no terminal: neither a dashboard nor a terminal on stderr")
+        except Exception as exc:
+            raise DeliveryError(str(exc)) from None
 
     def _record(
         self, entry: _Entry, notice: Notice, attempts: int, started: float, error: str
