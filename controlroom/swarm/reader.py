@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 from collections.abc import Callable
 from typing import Protocol
 
@@ -102,6 +103,7 @@ class Pipe:
         # read says otherwise: twenty agents starting at once share one round.
         self.loud = True
         self.held = False
+        self.preempts = False  # in the reader's side epoll: read ahead of loud slices
         self.draining = False
         self.closed = False
         self.allowance = float(QUIET_BYTES_PER_SECOND)
@@ -161,6 +163,8 @@ class OutputReader:
         self._after: list[Callable[[], None]] = []
         self._running_after = False
         self._hurrying = False  # the rest of this round waits: something urgent goes first
+        self._quiet = select.epoll()  # the pipes not known to be loud
+        self._by_fd: dict[int, Pipe] = {}
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -185,7 +189,9 @@ class OutputReader:
         loop = self.loop
         pipe = Pipe(self, fd, deliver, label or f"fd {fd}", max_line, loop.time())
         self._pipes.add(pipe)
+        self._by_fd[fd] = pipe
         self._loud += 1
+        self._preempt(pipe, True)  # loud for the slices' sizes, quiet until it proves loud
         loop.add_reader(fd, self._readable, pipe)
         return pipe
 
@@ -217,8 +223,36 @@ class OutputReader:
         return min(self._max_slice, max(self._min_slice, share))
 
     def _readable(self, pipe: Pipe) -> None:
-        if not self._hurrying:
-            self._read(pipe, self._slice(), throttle=True)
+        if self._hurrying:
+            return
+        if pipe.loud:
+            self._serve_quiet()
+            if self._hurrying or pipe.closed or pipe.held:
+                return
+        self._read(pipe, self._slice(), throttle=True)
+
+    def _serve_quiet(self) -> None:
+        """Read every quiet pipe that has output now, ahead of the loud slice due next."""
+        try:
+            ready = self._quiet.poll(0)
+        except (OSError, ValueError):  # closed at shutdown
+            return
+        for fd, _ in ready:
+            pipe = self._by_fd.get(fd)
+            if pipe is not None and pipe.preempts:
+                self._read(pipe, self._slice(), throttle=True)
+                if self._hurrying:
+                    return
+
+    def _preempt(self, pipe: Pipe, on: bool) -> None:
+        """Put ``pipe`` in the side epoll of pipes read ahead of loud slices, or take it out."""
+        if on == pipe.preempts:
+            return
+        pipe.preempts = on
+        if on:
+            self._quiet.register(pipe.fd, select.EPOLLIN)
+        else:
+            self._quiet.unregister(pipe.fd)
 
     def _read(self, pipe: Pipe, size: int, *, throttle: bool) -> int:
         """One slice of ``pipe``: read, frame, deliver. Bytes read; 0 at EOF, -1 if empty."""
@@ -238,6 +272,8 @@ class OutputReader:
         if full != pipe.loud:
             pipe.loud = full
             self._loud += 1 if full else -1
+        if full == pipe.preempts and not pipe.held:
+            self._preempt(pipe, not full)
         pipe.bytes += len(data)
         items = pipe.splitter.feed(data)
         if items:
@@ -284,6 +320,7 @@ class OutputReader:
             pipe.held = True
             self._held.add(pipe)
             self.loop.remove_reader(pipe.fd)
+            self._preempt(pipe, False)
             if self._releaser is None or self._releaser.done():
                 self._releaser = self.loop.create_task(self._release_on_room(), name="reader room")
 
@@ -304,6 +341,7 @@ class OutputReader:
         pipe.refilled = self.loop.time()
         if not pipe.closed:
             self.loop.add_reader(pipe.fd, self._readable, pipe)
+            self._preempt(pipe, not pipe.loud)
 
     # ------------------------------------------------------------------ the end
 
@@ -311,6 +349,8 @@ class OutputReader:
         if pipe.closed:
             return
         pipe.closed = True
+        self._preempt(pipe, False)
+        self._by_fd.pop(pipe.fd, None)
         if pipe.held:
             pipe.held = False
             self._held.discard(pipe)
@@ -330,3 +370,4 @@ class OutputReader:
             pipe.close()
         if self._releaser is not None:
             self._releaser.cancel()
+        self._quiet.close()
