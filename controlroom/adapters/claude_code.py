@@ -29,12 +29,18 @@ Any other event type is kept as ``AgentOutput`` (the raw line), never an error.
 from __future__ import annotations
 
 import json
-import math
-from typing import Any, Literal, TypeGuard
+from typing import Any
 
 from controlroom._errors import HandoffError
-from controlroom.adapters.base import BaseAdapter, FieldProblem, Stream, json_type, token_count
+from controlroom.adapters.base import BaseAdapter, FieldProblem, Stream, json_type
 from controlroom.adapters.handoff import DEFAULT_MAX_CHARS, parse_handoff_text, validate_handoff
+from controlroom.adapters.session_usage import (
+    SessionUsage,
+    Unreconciled,
+    is_int,
+    is_price,
+    read_counts,
+)
 from controlroom.models import (
     AgentResult,
     ErrorEvent,
@@ -43,60 +49,11 @@ from controlroom.models import (
     HandoffRejected,
     StatusEvent,
     ToolCall,
-    Usage,
 )
 
 __all__ = ["ClaudeCodeAdapter"]
 
-_COUNTS: tuple[str, ...] = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-)
-_MODEL_USAGE_COUNTS: dict[str, str] = {  # modelUsage spells them in camelCase
-    "inputTokens": "input_tokens",
-    "outputTokens": "output_tokens",
-    "cacheReadInputTokens": "cache_read_input_tokens",
-    "cacheCreationInputTokens": "cache_creation_input_tokens",
-}
 _RESULT_FIELDS = frozenset({"type", "subtype", "is_error", "num_turns", "total_cost_usd", "result"})
-
-Counts = dict[str, int]
-
-
-def _zero() -> Counts:
-    return dict.fromkeys(_COUNTS, 0)
-
-
-def _read_counts(data: object, where: str) -> Counts:
-    """Token counts from an API-style ``usage`` object; absent or null is 0."""
-    if not isinstance(data, dict):
-        raise FieldProblem(where.rstrip("."), f"must be an object, got {json_type(data)}")
-    return {key: token_count(data, key, where) or 0 for key in _COUNTS}
-
-
-def _read_model_usage(data: object) -> dict[str, Counts] | None:
-    """Per-model totals from ``result.modelUsage``; None if absent or empty."""
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise FieldProblem("modelUsage", f"must be an object, got {json_type(data)}")
-    totals: dict[str, Counts] = {}
-    for model, entry in data.items():
-        where = f"modelUsage.{model}."
-        if not isinstance(entry, dict):
-            raise FieldProblem(where.rstrip("."), f"must be an object, got {json_type(entry)}")
-        total = totals.setdefault(_base_model(str(model)), _zero())
-        for theirs, ours in _MODEL_USAGE_COUNTS.items():
-            total[ours] += token_count(entry, theirs, where) or 0
-    return totals or None
-
-
-def _base_model(name: str) -> str:
-    """``claude-opus-4-8[1m]`` → ``claude-opus-4-8``: ``modelUsage`` names a variant (the
-    1M-token context window) that the stream's messages, and the API, name without it."""
-    return name[: name.index("[")] if name.endswith("]") and "[" in name else name
 
 
 class ClaudeCodeAdapter(BaseAdapter):
@@ -114,9 +71,7 @@ class ClaudeCodeAdapter(BaseAdapter):
         self.session_id: str | None = None
         self.model: str | None = None
         self._seen_messages: set[str] = set()
-        # this session's Usage events summed, by model; reset when a new session starts
-        self._emitted: dict[str | None, Counts] = {}
-        self._emitted_turns = 0
+        self._usage = SessionUsage(agent)  # this session's Usage events, summed by model
         self._reconciled = False  # this session's result has been reconciled
         self._result_seen = False
         self._line = ""  # the line being read, for previews of what was wrong with it
@@ -169,7 +124,8 @@ class ClaudeCodeAdapter(BaseAdapter):
 
         session = text("session_id") or self.session_id
         if session != self.session_id:  # a new session: its result covers only itself
-            self._emitted, self._emitted_turns, self._reconciled = {}, 0, False
+            self._usage.reset()
+            self._reconciled = False
         self.session_id = session
         self.model = text("model") or self.model
         tools = data.get("tools")
@@ -196,14 +152,14 @@ class ClaudeCodeAdapter(BaseAdapter):
         first_sighting = not isinstance(msg_id, str) or msg_id not in self._seen_messages
         if first_sighting and message.get("usage") is not None:
             try:
-                counts = _read_counts(message["usage"], "message.usage.")
+                counts = read_counts(message["usage"], "message.usage.")
             except FieldProblem as exc:
                 reason = f"claude-code 'assistant' event: {exc.field} {exc.message}"
                 events.append(self.malformed(reason, self._line))
             else:
                 if isinstance(msg_id, str):
                     self._seen_messages.add(msg_id)
-                events.append(self._count(counts, model, turns=1, source="agent"))
+                events.append(self._usage.count(counts, model, turns=1, source="agent"))
         content = message.get("content")
         if isinstance(content, list):
             for block in content:
@@ -280,8 +236,8 @@ class ClaudeCodeAdapter(BaseAdapter):
                 agent=self.agent,
                 is_error=is_error,
                 subtype=subtype,
-                num_turns=num_turns if _is_int(num_turns) else None,
-                reported_cost_usd=float(cost) if _is_price(cost) else None,
+                num_turns=num_turns if is_int(num_turns) else None,
+                reported_cost_usd=float(cost) if is_price(cost) else None,
                 text=text,
                 extra={k: v for k, v in data.items() if k not in _RESULT_FIELDS},
             )
@@ -302,122 +258,11 @@ class ClaudeCodeAdapter(BaseAdapter):
 
     # ------------------------------------------------------------------ usage
 
-    def _count(
-        self,
-        counts: Counts,
-        model: str | None,
-        *,
-        turns: int,
-        source: Literal["agent", "reconcile"],
-    ) -> Usage:
-        """Build a Usage event and add it to what has been emitted so far."""
-        total = self._emitted.setdefault(model, _zero())
-        for key in _COUNTS:
-            total[key] += counts[key]
-        self._emitted_turns += turns
-        return Usage(
-            agent=self.agent,
-            model=model,
-            turns=turns,
-            source=source,
-            input_tokens=counts["input_tokens"],
-            output_tokens=counts["output_tokens"],
-            cache_read_input_tokens=counts["cache_read_input_tokens"],
-            cache_creation_input_tokens=counts["cache_creation_input_tokens"],
-        )
-
     def _reconcile(self, data: dict[str, Any]) -> list[Event]:
-        """Usage deltas that bring this session's sums up to the result's totals."""
-        problems: list[str] = []
         try:
-            totals = _read_model_usage(data.get("modelUsage"))
-        except FieldProblem as exc:
-            problems.append(f"{exc.field} {exc.message}")
-            totals = None
-        if totals is not None:
-            emitted = self._emitted_under(totals)
-        else:
-            try:
-                if data.get("usage") is None:
-                    raise FieldProblem("usage", "missing")
-                counts = _read_counts(data["usage"], "usage.")
-            except FieldProblem as exc:
-                problems.append(f"{exc.field} {exc.message}")
-                reason = "; ".join(problems)
-                reason = f"claude-code result: {reason}; tokens not reconciled"
-                return [self.malformed(reason, self._line)]
-            # One total for everything, attributed to the session's model.
-            main = self.model or next((m for m in self._emitted if m), None) or ""
-            totals = {main: counts}
-            emitted = {main: self._summed()}
-        events: list[Usage] = []
-        for model in list(totals) + [m for m in emitted if m not in totals]:
-            true = totals.get(model, _zero())
-            seen = emitted.get(model, _zero())
-            delta = {key: true[key] - seen[key] for key in _COUNTS}
-            if any(delta.values()):
-                events.append(self._delta(delta, model, totals, data))
-        if not events:  # already exact: still mark that the totals were checked
-            events.append(self._delta(_zero(), next(iter(totals), ""), totals, data))
-        num_turns = data.get("num_turns")
-        if _is_int(num_turns) and num_turns > self._emitted_turns:
-            events[0].turns = num_turns - self._emitted_turns
-            self._emitted_turns = num_turns
-        elif _is_int(num_turns) and num_turns < self._emitted_turns:
-            events[0].extra.setdefault("discrepancy", {})["turns"] = num_turns - self._emitted_turns
-        return list(events)
-
-    def _emitted_under(self, totals: dict[str, Counts]) -> dict[str, Counts]:
-        """Our running sums keyed like ``totals``; unattributed counts go to the main model."""
-        emitted = {model or "": dict(counts) for model, counts in self._emitted.items()}
-        if "" in emitted and "" not in totals:
-            main = self.model if self.model in totals else next(iter(totals))
-            unattributed = emitted.pop("")
-            target = emitted.setdefault(main, _zero())
-            for key in _COUNTS:
-                target[key] += unattributed[key]
-        return emitted
-
-    def _delta(
-        self, delta: Counts, model: str, totals: dict[str, Counts], data: dict[str, Any]
-    ) -> Usage:
-        """The reconcile event for one model: what the result adds, and what it claims less."""
-        added = {key: max(0, n) for key, n in delta.items()}
-        event = self._count(added, model or None, turns=0, source="reconcile")
-        event.extra = {"reconciled_to": totals.get(model, _zero())}
-        lower = {key: n for key, n in delta.items() if n < 0}
-        if lower:
-            event.extra["discrepancy"] = lower
-        model_usage = data.get("modelUsage")
-        entries = [
-            entry
-            for name, entry in (model_usage.items() if isinstance(model_usage, dict) else ())
-            if _base_model(str(name)) == model and isinstance(entry, dict)
-        ]
-        costs = [e["costUSD"] for e in entries if _is_number(e.get("costUSD"))]
-        if costs:
-            event.extra["reported_cost_usd"] = sum(costs)
-        return event
-
-    def _summed(self) -> Counts:
-        total = _zero()
-        for counts in self._emitted.values():
-            for key in _COUNTS:
-                total[key] += counts[key]
-        return total
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_price(value: object) -> TypeGuard[int | float]:
-    """A price the meter may keep: a finite number, not below zero (JSON allows NaN)."""
-    return _is_number(value) and 0 <= value < math.inf
+            return list(self._usage.reconcile(data, self.model))
+        except Unreconciled as exc:
+            return [self.malformed(str(exc), self._line)]
 
 
 def _block_text(content: object) -> str:
