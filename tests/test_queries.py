@@ -455,6 +455,23 @@ def test_runs_of_one_run_and_of_an_empty_database(
     empty.close()
 
 
+def test_runs_count_an_agent_metered_at_the_wire_once(tmp_path: Path) -> None:
+    """Its own report of the same tokens is a second account, not more spend (as in the meter);
+    an agent the proxy never metered is counted from its own reports."""
+    db = AuditDB(tmp_path / "w.db")
+    db.add("r", Usage(agent="cc", source="proxy", input_tokens=100, output_tokens=7, cost_usd=0.5))
+    db.add("r", Usage(agent="cc", source="agent", input_tokens=100, output_tokens=1, cost_usd=0.4))
+    db.add("r", Usage(agent="cc", source="reconcile", output_tokens=6, turns=0, cost_usd=0.1))
+    db.add("r", Usage(agent="cc", source="proxy", output_tokens=3, turns=0, cost_usd=0.25))
+    db.add("r", Usage(agent="own", source="agent", input_tokens=40, output_tokens=2, cost_usd=0.2))
+    conn = open_readonly(db.close())
+    [run] = queries.runs(conn)
+    cc, own = run.agents["cc"].usage, run.agents["own"].usage
+    assert (cc.input_tokens, cc.output_tokens, cc.cost_usd, cc.turns) == (100, 10, 0.75, 1)
+    assert (own.input_tokens, own.output_tokens, own.cost_usd, own.turns) == (40, 2, 0.2, 1)
+    conn.close()
+
+
 # --------------------------------------------------------------------------- time
 
 

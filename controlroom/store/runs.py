@@ -142,21 +142,30 @@ def _agent(summaries: dict[str, RunSummary], name: str, agent: str) -> AgentSumm
 
 
 def _read_usage(conn: sqlite3.Connection, scope: _Scope, summaries: dict[str, RunSummary]) -> None:
-    """Per run and agent, the sums of its ``usage`` events (summed by SQLite)."""
-    for name, agent, i, o, cr, cc, cost, turns in conn.execute(
-        "SELECT run, agent,"
+    """Per run and agent, the sums of its ``usage`` events (summed by SQLite).
+
+    As in the meter (policy/meters.py): once the metering proxy metered an
+    agent, its spend is the wire's alone; what it said itself (its own and
+    reconcile rows) is a second account of the same tokens, not more spend.
+    """
+    sums: dict[tuple[str, str], dict[bool, UsageTotals]] = {}
+    for name, agent, wire, i, o, cr, cc, cost, turns in conn.execute(
+        "SELECT run, agent, json_extract(payload, '$.source') = 'proxy',"
         " sum(json_extract(payload, '$.input_tokens')),"
         " sum(json_extract(payload, '$.output_tokens')),"
         " sum(json_extract(payload, '$.cache_read_input_tokens')),"
         " sum(json_extract(payload, '$.cache_creation_input_tokens')),"
         " total(json_extract(payload, '$.cost_usd')),"
         " sum(coalesce(json_extract(payload, '$.turns'), 1))"
-        f" FROM events WHERE kind = 'usage' AND agent IS NOT NULL{scope.sql} GROUP BY run, agent",
+        f" FROM events WHERE kind = 'usage' AND agent IS NOT NULL{scope.sql}"
+        " GROUP BY run, agent, 3",
         scope.args,
     ):
-        _agent(summaries, name, agent).usage = UsageTotals(
+        sums.setdefault((name, agent), {})[bool(wire)] = UsageTotals(
             int(i or 0), int(o or 0), int(cr or 0), int(cc or 0), float(cost), int(turns or 0)
         )
+    for (name, agent), by_wire in sums.items():
+        _agent(summaries, name, agent).usage = by_wire.get(True) or by_wire[False]
 
 
 def _read_outcomes(
