@@ -27,6 +27,7 @@ from pydantic.fields import FieldInfo
 
 from controlroom._errors import AuditError, StoreLockedError
 from controlroom.models import (
+    DEFAULT_PRICING,
     EVENT_ADAPTER,
     EVENT_KINDS,
     AgentCrashed,
@@ -42,6 +43,7 @@ from controlroom.models import (
     AuditRecovered,
     BreakerOpened,
     BreakerReset,
+    Budget,
     BudgetExceeded,
     BudgetWarning,
     CollisionCleared,
@@ -74,6 +76,7 @@ from controlroom.models import (
     NotificationSent,
     OperatorAction,
     OrphanFound,
+    Pricing,
     ProxyStarted,
     RequestRefused,
     RunEnded,
@@ -663,6 +666,13 @@ def _strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
         return st.lists(_ANY_TEXT, max_size=3)
     if origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
         return st.lists(_model_strategy(args[0]), max_size=2)
+    if annotation == dict[str, list[str]]:
+        return st.dictionaries(_ANY_TEXT, st.lists(_ANY_TEXT, max_size=2), max_size=2)
+    if annotation == dict[str, Budget]:  # valid budgets only: the config checked them
+        budget = st.builds(Budget, max_tokens=st.none() | st.integers(1, 10**10))
+        return st.dictionaries(_ANY_TEXT, budget, max_size=2)
+    if annotation == dict[str, Pricing]:
+        return st.dictionaries(_ANY_TEXT, st.sampled_from(list(DEFAULT_PRICING.values())))
     raise AssertionError(f"no strategy for {annotation!r}: extend the test")
 
 

@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from controlroom.models.config import Budget
 from controlroom.models.event_base import EventBase
+from controlroom.models.pricing import Pricing
 
 __all__ = [
     "AgentCrashed",
@@ -76,6 +78,13 @@ class ConfigLoaded(EventBase):
     path: str
     agents: list[str]
     sha256: str = ""
+    # What ``controlroom replay`` needs to rebuild the dashboard from the log alone
+    # (policy/swarmfold.py); empty in logs written before replay existed.
+    budgets: dict[str, Budget] = Field(default_factory=dict)
+    after: dict[str, list[str]] = Field(default_factory=dict)
+    formats: dict[str, str] = Field(default_factory=dict)
+    max_cost_usd: float | None = None
+    pricing: dict[str, Pricing] = Field(default_factory=dict)
 
 
 class OrphanFound(EventBase):

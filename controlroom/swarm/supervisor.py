@@ -51,6 +51,7 @@ from controlroom.models import (
 )
 from controlroom.policy.governor import BudgetGovernor, Decision, Stop
 from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict, price_usage
+from controlroom.policy.swarmfold import swarm_totals
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
@@ -266,6 +267,11 @@ class Supervisor:
                 path=self.config.source,
                 agents=[spec.name for spec in self.config.agents],
                 sha256=_file_sha256(self.config.source),
+                budgets={spec.name: spec.budget for spec in self.config.agents},
+                after={spec.name: list(spec.after) for spec in self.config.agents if spec.after},
+                formats={spec.name: spec.format for spec in self.config.agents},
+                max_cost_usd=self.config.swarm.max_cost_usd,
+                pricing=dict(self.config.pricing),
             )
         )
         for orphan in self.orphans:
@@ -528,21 +534,12 @@ class Supervisor:
             "run": self.run_id,
             "mode": self.mode,
             "ts": time.time(),
-            "totals": {
-                "agents": len(self.runners),
-                "running": sum(1 for r in self.runners.values() if r.alive),
-                "input_tokens": meters.input_tokens,
-                "output_tokens": meters.output_tokens,
-                "cache_read_input_tokens": meters.cache_read_input_tokens,
-                "cache_creation_input_tokens": meters.cache_creation_input_tokens,
-                "total_tokens": meters.total_tokens,
-                "cost_usd": round(meters.cost_usd, 6),
-                "charged_usd": round(meters.charged_usd, 6),
-                "tokens_per_minute": round(meters.tokens_per_minute, 3),
-                "cost_per_hour": round(meters.cost_per_minute * 60, 6),
-                "max_cost_usd": meters.max_cost_usd,
-                "pending_gates": len(self.gates.pending()),
-            },
+            "totals": swarm_totals(
+                meters,
+                agents=len(self.runners),
+                running=sum(1 for r in self.runners.values() if r.alive),
+                pending_gates=len(self.gates.pending()),
+            ),
             "agents": agents,
             "audit": self.audit_status(),
             "gates": [g.to_dict() for g in self.gates.pending()],
