@@ -17,6 +17,7 @@ units, a ratio in 0…1 for budget use.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -51,19 +52,36 @@ class _Counts(Protocol):
     cache_creation_input_tokens: int
 
 
+class _Totals:
+    """The swarm's sums, gathered in the same pass over the agents."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.cost = 0.0
+        self.tokens_per_minute = 0.0
+        self.cost_per_minute = 0.0
+
+
 class SwarmCollector(Collector):
-    """Reads ``supervisor`` on every scrape; holds nothing of its own."""
+    """Reads ``supervisor`` on every scrape; holds nothing of its own.
+
+    One pass over the agents gives their series and the swarm's sums (a
+    meter snapshot per agent would cost more than the scrape's formatting).
+    An agent's state is one series, ``state`` set to the current one: twelve
+    series per agent, eleven of them 0, would double a scrape's size.
+    """
 
     def __init__(self, supervisor: Supervisor) -> None:
         self.sup = supervisor
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._agents()
-        yield from self._swarm()
+        totals = _Totals()
+        yield from self._agents(totals)
+        yield from self._swarm(totals)
 
     # ------------------------------------------------------------------ per agent
 
-    def _agents(self) -> Iterator[Metric]:
+    def _agents(self, totals: _Totals) -> Iterator[Metric]:
         sup = self.sup
         now = sup.clock()
         tokens = CounterMetricFamily(
@@ -80,7 +98,7 @@ class SwarmCollector(Collector):
             labels=["agent", "limit"],
         )
         state = GaugeMetricFamily(
-            "controlroom_agent_state", "1 for the agent's current state", labels=["agent", "state"]
+            "controlroom_agent_state", "The agent's current state (1)", labels=["agent", "state"]
         )
         restarts = _counter("controlroom_agent_restarts", "Spawns after the first (retries)")
         breaker = _gauge("controlroom_agent_breaker_open", "1 while the circuit breaker is open")
@@ -94,16 +112,12 @@ class SwarmCollector(Collector):
         meters = sup.governor.meters
         tallies = sup.stops.tallies
         for name, runner in sup.runners.items():
-            for value in AgentState:
-                state.add_metric([name, value], 1.0 if runner.state == value else 0.0)
+            state.add_metric([name, runner.state], 1.0)
             restarts.add_metric([name], max(0, runner.attempt - 1))
             breaker.add_metric([name], 1.0 if runner.breaker.is_open else 0.0)
-            tally = tallies.get(name)
-            kills.add_metric(
-                [name],
-                count_value=tally.count if tally else 0,
-                sum_value=tally.seconds if tally else 0.0,
-            )
+            tally = tallies.get(name)  # an agent never killed has no kill series
+            if tally is not None:
+                kills.add_metric([name], count_value=tally.count, sum_value=tally.seconds)
             if name not in meters:
                 continue
             meter = meters.agent(name)
@@ -112,48 +126,53 @@ class SwarmCollector(Collector):
             turns.add_metric([name], meter.turns)
             for limit in meter.limits(now):
                 used.add_metric([name, limit.limit], limit.fraction)
-            if meter.cpu_percent is not None and runner.alive:
+            if runner.alive and meter.cpu_percent is not None:
                 cpu.add_metric([name], meter.cpu_percent / 100)
-            if meter.rss_bytes is not None and runner.alive:
+            if runner.alive and meter.rss_bytes is not None:
                 rss.add_metric([name], meter.rss_bytes)
+            per_minute = meter.rates_per_minute(now)
+            totals.tokens += meter.total_tokens
+            totals.cost += meter.cost_usd
+            totals.tokens_per_minute += per_minute[0]
+            totals.cost_per_minute += per_minute[1]
         yield from (tokens, cost, turns, used, state, restarts, breaker, kills, cpu, rss)
 
     # ------------------------------------------------------------------ the swarm
 
-    def _swarm(self) -> Iterator[Metric]:
+    def _swarm(self, totals: _Totals) -> Iterator[Metric]:
         sup = self.sup
         info = GaugeMetricFamily(
             "controlroom_run_info", "The run being served", labels=["swarm", "run", "version"]
         )
         info.add_metric([sup.config.swarm.name, sup.run_id, __version__], 1.0)
         yield info
-        meters = sup.governor.meters
-        snapshot = meters.snapshot(sup.clock())
         yield CounterMetricFamily(
-            "controlroom_swarm_cost_usd", "The whole swarm's cost (our prices)", snapshot.cost_usd
+            "controlroom_swarm_cost_usd", "The whole swarm's cost (our prices)", totals.cost
         )
         yield CounterMetricFamily(
-            "controlroom_swarm_tokens", "The whole swarm's tokens", snapshot.total_tokens
+            "controlroom_swarm_tokens", "The whole swarm's tokens", totals.tokens
         )
         yield GaugeMetricFamily(
             "controlroom_swarm_burn_usd_per_hour",
             "Cost burn rate over the last minute",
-            snapshot.cost_per_minute * 60,
+            totals.cost_per_minute * 60,
         )
         yield GaugeMetricFamily(
             "controlroom_swarm_burn_tokens_per_minute",
             "Token burn rate over the last minute",
-            snapshot.tokens_per_minute,
+            totals.tokens_per_minute,
         )
-        if snapshot.max_cost_usd:
+        meters = sup.governor.meters
+        if meters.max_cost_usd:
             yield GaugeMetricFamily(
                 "controlroom_swarm_budget_used_ratio",
                 "Share of the swarm's cost cap used",
-                meters.charged_usd / snapshot.max_cost_usd,
+                meters.charged_usd / meters.max_cost_usd,
             )
         counts = GaugeMetricFamily("controlroom_agents", "Agents in each state", labels=["state"])
+        by_state = Counter(runner.state for runner in sup.runners.values())
         for value in AgentState:
-            counts.add_metric([value], sum(1 for r in sup.runners.values() if r.state == value))
+            counts.add_metric([value], by_state[value])
         yield counts
         yield from self._gates()
         yield from self._audit()
