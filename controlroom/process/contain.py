@@ -29,6 +29,7 @@ from controlroom.process.cgroup import AgentCgroup, cgroup_of
 from controlroom.process.kill import KillReport, kill_process_tree, unless_hurried
 from controlroom.process.marker import marked_processes
 from controlroom.process.pids import child_pids
+from controlroom.process.procscan import ProcTable, sample_from_table
 from controlroom.process.tree import (
     TreeCache,
     TreeSample,
@@ -62,7 +63,9 @@ class Containment(Protocol):
 
     def resume(self) -> int: ...
 
-    def sample(self) -> TreeSample: ...
+    def sample(self, table: ProcTable | None = None) -> TreeSample:
+        """CPU, memory, processes; ``table``: one /proc pass shared by every agent's sample."""
+        ...
 
     def strikes(self) -> dict[str, int]: ...
 
@@ -93,7 +96,7 @@ class CgroupContainment:
         self.group.freeze(False)
         return len(self.group.pids())
 
-    def sample(self) -> TreeSample:
+    def sample(self, table: ProcTable | None = None) -> TreeSample:
         pids = self.group.pids()
         memory = self.group.memory_bytes()
         if memory is None:
@@ -155,7 +158,9 @@ class TreeContainment:
             self.pid, pgid=self.pgid, create_time=self.create_time, known=self.known()
         )
 
-    def sample(self) -> TreeSample:
+    def sample(self, table: ProcTable | None = None) -> TreeSample:
+        if table is not None:
+            return sample_from_table(self.pid, self.cache, table)
         return sample_tree(self.pid, self.cache)
 
     def strikes(self) -> dict[str, int]:

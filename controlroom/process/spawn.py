@@ -26,6 +26,7 @@ from controlroom.process.contain import CgroupContainment, Containment, TreeCont
 from controlroom.process.kill import KillReport, _open_pidfd, kill_process_tree
 from controlroom.process.linux import pdeathsig_preexec
 from controlroom.process.marker import AGENT_KEY, RUN_KEY
+from controlroom.process.procscan import ProcTable
 from controlroom.process.tree import (
     TreeCache,
     TreeSample,
@@ -74,8 +75,8 @@ class AgentProcess:
     def resume(self) -> int:
         return self.contain.resume()
 
-    def sample(self) -> TreeSample:
-        return self.contain.sample()
+    def sample(self, table: ProcTable | None = None) -> TreeSample:
+        return self.contain.sample(table)
 
     def close(self) -> None:
         """Release the pidfd (the process itself is reaped by asyncio)."""

@@ -132,6 +132,8 @@ class TreeCache:
     def __init__(self) -> None:
         self.procs: dict[int, psutil.Process] = {}
         self.leader: psutil.Process | None = None  # identity of the pid sampled first
+        # pid -> (start time, CPU ticks, when): what procscan.sample_from_table last saw
+        self.seen: dict[int, tuple[int, int, float]] = {}
 
     def known(self) -> list[psutil.Process]:
         return list(self.procs.values())

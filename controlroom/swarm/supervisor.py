@@ -56,6 +56,7 @@ from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
 from controlroom.process.orphans import Orphan
+from controlroom.process.procscan import shared_table
 from controlroom.store.async_queries import events_since
 from controlroom.store.redact import Redactor
 from controlroom.swarm.audit_guard import AuditGuard
@@ -649,12 +650,16 @@ class Supervisor:
 
     async def _sample_loop(self) -> None:
         while True:
+            # one /proc pass for every agent without a cgroup (those read their cgroup's files)
+            table = shared_table(
+                r.process.contain.mode for r in self.runners.values() if r.process and r.alive
+            )
             for runner in self.runners.values():
                 proc = runner.process
                 if proc is None or not runner.alive:
                     continue
                 try:
-                    sample = proc.sample()
+                    sample = proc.sample(table)
                 except Exception as exc:  # a sampler hiccup must never stop supervision
                     self.publish(ErrorEvent(agent=runner.name, message=str(exc), where="sampler"))
                     continue
