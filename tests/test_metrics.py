@@ -10,6 +10,8 @@ one-line error naming ``metrics.listen``.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import socket
 import sqlite3
 import textwrap
@@ -19,14 +21,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from clikit import controlroom
+from clikit import ROOT, controlroom
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from swarmkit import Swarm, agent_cmd, sleeper, swarm
 
 from controlroom._errors import ConfigError
 from controlroom.config import load_config
-from controlroom.models import AgentSpec, GateRequested, KillCompleted
+from controlroom.models import AgentSpec, Budget, GateRequested, KillCompleted
 from controlroom.ops.server import MetricsServer
 from controlroom.store.queries import runs
 
@@ -118,8 +120,10 @@ async def test_the_gate_count_and_age_move_as_a_gate_waits_and_is_decided(
 
 
 async def test_a_kill_is_counted_with_its_recorded_duration(tmp_path: Path) -> None:
+    budget = Budget(max_wall_seconds=600)
     async with (
-        swarm(tmp_path, [sleeper("sleepy")], sample_seconds=0.05) as handle,
+        swarm(tmp_path, [sleeper("sleepy", budget=budget)], sample_seconds=0.05, max_cost_usd=5.0)
+        as handle,
         served(handle) as server,
     ):
         await handle.state("sleepy", {"running"})
@@ -141,6 +145,16 @@ async def test_a_kill_is_counted_with_its_recorded_duration(tmp_path: Path) -> N
     assert value(before, "controlroom_agent_cpu_ratio", agent="sleepy") >= 0
     resident = [s for s in after if s.name == "controlroom_agent_resident_memory_bytes"]
     assert resident == []  # a dead tree has no memory to show
+    assert_dashboard_queries_what_is_served({s.name for s in before + after})
+
+
+def assert_dashboard_queries_what_is_served(served: set[str]) -> None:
+    """contrib/grafana-dashboard.json asks only for series a run serves (no typo goes blank)."""
+    dashboard = json.loads((ROOT / "contrib" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    asked = {name for expr in exprs for name in re.findall(r"controlroom_[a-z_]+", expr)}
+    assert len(asked) >= 15
+    assert asked - served == set()
 
 
 async def test_a_port_in_use_is_an_error_naming_metrics_listen(tmp_path: Path) -> None:
