@@ -50,6 +50,7 @@ from controlroom.tui.screens.emergency import EmergencyStopModal
 from controlroom.tui.screens.gate import GateScreen
 from controlroom.tui.screens.help import HelpScreen
 from controlroom.tui.screens.main import REFRESH_SECONDS, MainScreen
+from controlroom.tui.widgets.diff_view import DiffView
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("isolated_config")]
 
@@ -316,6 +317,53 @@ ARCHITECT_RADAR: dict[str, Any] = {
 }
 """The radar's keys of the architect's handoff gate (``control.radarviews.gate_radar``)."""
 
+ARCHITECT_DIFF_TEXT = """\
+diff --git a/docs/design/billing-retry.md b/docs/design/billing-retry.md
+new file mode 100644
+index 0000000..8f3c2a1
+--- /dev/null
++++ b/docs/design/billing-retry.md
+@@ -0,0 +1,9 @@
++# Retry policy for BillingClient
++
++Retry on 429, 502, 503, 504 and connection resets.
++Backoff: exponential from 0.5 s, capped at 8 s, full jitter.
++At most 5 attempts; honour Retry-After (seconds or an HTTP date).
++
++Every charge() carries ONE idempotency key for all its attempts:
++a retried POST without it could charge a customer twice.
++Tests use the fake clock in tests/conftest.py.
+diff --git a/src/billing/client.py b/src/billing/client.py
+index 3b18e51..c4d2f07 100644
+--- a/src/billing/client.py
++++ b/src/billing/client.py
+@@ -12,7 +12,9 @@ class BillingClient:
+     def _send(self, request: Request) -> Response:
+-        return self._http.send(request)
++        # TODO(implementer): wrap in RetryPolicy (docs/design/billing-retry.md)
++        response = self._http.send(request)
++        return response
+ 
+     def charge(self, customer: str, cents: int) -> Receipt:
+         request = self._request("POST", "/charges", customer=customer, cents=cents)
+"""
+
+ARCHITECT_DIFF: dict[str, Any] = {
+    "agent": "architect",
+    "tracked": True,
+    "why": "",
+    "branch": f"controlroom/{RUN}/architect",
+    "base": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    "files": ARCHITECT_RADAR["changed_files"],
+    "added": 12,
+    "removed": 1,
+    "verdict": ARCHITECT_RADAR["verdict"],
+    "discrepancies": ARCHITECT_RADAR["discrepancies"],
+    "diff": ARCHITECT_DIFF_TEXT,
+    "truncated": False,
+}
+"""The control API's ``diff`` of the architect (``control.radarviews.agent_diff``)."""
+
 GATES = [
     {
         "id": "g-946c6f6f",
@@ -480,6 +528,8 @@ class RecordedPort:
             return after[-limit:] if args.get("newest") else after[:limit]
         if op == "ping":
             return {"swarm": "billing-retry", "run": RUN, "read_only": False}
+        if op == "diff" and args.get("agent") == "architect":
+            return copy.deepcopy(ARCHITECT_DIFF)
         raise ControlError(f"a recording cannot {op}")
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
@@ -577,6 +627,8 @@ async def _show_gate(pilot: Pilot[Any]) -> None:
     await _until(pilot, lambda: isinstance(pilot.app.screen, GateScreen))
     screen = pilot.app.screen
     assert isinstance(screen, GateScreen) and screen.gate_id == "g-946c6f6f"
+    view = screen.query_one(DiffView)
+    await _until(pilot, lambda: view.found is not None)
     await pilot.pause()
 
 

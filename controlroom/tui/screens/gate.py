@@ -9,6 +9,13 @@ agent has spent against its budget. ``a`` approves, ``A`` approves with a
 note, ``r`` rejects with a required reason (it is recorded, and a retrying
 agent receives it). If someone else decided the gate meanwhile the port
 refuses ("already approved") and the screen says so and closes.
+
+A handoff gate also shows what the agent really changed: beside the three
+fields, its diff against its base (``DiffView``: the files with +/- counts,
+then the diff, scrollable; ``tab`` moves there), and above them the radar's
+verdict for its branch with its place in the suggested merge order, and
+where the handoff's account and the diff disagree. The verdict follows the
+swarm live; the diff is asked again when the agent's files change.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -31,8 +38,15 @@ from controlroom.text import duration
 from controlroom.tui.keys import Debouncer, binding
 from controlroom.tui.screens.agent import describe_limit, describe_spend
 from controlroom.tui.screens.reason import ReasonModal
+from controlroom.tui.widgets.diff_view import DiffView
 
-__all__ = ["GateScreen", "describe_wait", "handoff_boxes"]
+__all__ = [
+    "GateScreen",
+    "describe_discrepancies",
+    "describe_radar",
+    "describe_wait",
+    "handoff_boxes",
+]
 
 REFRESH_SECONDS = 0.5
 URGENT_SECONDS = 60.0
@@ -62,6 +76,23 @@ def describe_wait(gate: dict[str, Any], now: float | None = None) -> tuple[str, 
     if left <= 0:
         return text + " · timeout reached: it expires (a rejection) now", 0.0
     return text + f" · expires in {duration(left)} (then it counts as rejected)", left
+
+
+def describe_radar(gate: dict[str, Any]) -> str:
+    """The radar's verdict for the gate's branch, and its place in the suggested merge order."""
+    text = str(gate.get("verdict") or "no verdict yet")
+    order = gate.get("merge_order")
+    if isinstance(order, int):
+        text += f"\nsuggested merge order: {order} (branches waiting, fewest conflicts first)"
+    return text
+
+
+def describe_discrepancies(gate: dict[str, Any]) -> str:
+    """Where the handoff's ``changed`` and the diff disagree, one per line (shown, not blocking)."""
+    found = [str(d.get("text") or "") for d in gate.get("discrepancies") or []]
+    if not found:
+        return "none: the handoff's account matches the diff"
+    return "\n".join(f"! {text}" for text in found)
 
 
 def handoff_boxes(handoff: dict[str, Any]) -> list[tuple[str, str]]:
@@ -104,6 +135,7 @@ class GateScreen(Screen[str | None]):
         self.pending = True
         self._debounce = Debouncer()
         self._deciding = False
+        self._diff_of: object = None  # the changed files the diff shown was asked for
 
     # ------------------------------------------------------------------ layout
 
@@ -113,7 +145,33 @@ class GateScreen(Screen[str | None]):
         yield Static(self._title(), id="gate-header", markup=False)
         yield Static("", id="gate-wait", markup=False)
         yield Static(describe_spend(self._meter()), id="gate-spend", markup=False)
+        with Horizontal(id="gate-main"):
+            yield from self._body(gate, kind)
+            if self.shows_diff:
+                yield DiffView(id="gate-diff")
+        yield Footer()
+
+    @property
+    def shows_diff(self) -> bool:
+        return self.gate.get("kind") == "handoff"
+
+    def _body(self, gate: dict[str, Any], kind: str) -> ComposeResult:
         with VerticalScroll(id="gate-body"):
+            if self.shows_diff:
+                verdict = Static(
+                    describe_radar(gate), id="gate-verdict", classes="gate-box", markup=False
+                )
+                verdict.border_title = "radar"
+                yield verdict
+                found = Static(
+                    describe_discrepancies(gate),
+                    id="gate-discrepancies",
+                    classes="gate-box",
+                    markup=False,
+                )
+                found.border_title = "handoff vs diff"
+                found.set_class(not gate.get("discrepancies"), "-none")
+                yield found
             if kind == "handoff" and gate.get("handoff"):
                 for title, text in handoff_boxes(gate["handoff"]):
                     box = Static(text, classes="gate-box gate-handoff", markup=False)
@@ -144,7 +202,6 @@ class GateScreen(Screen[str | None]):
                 detail.border_title = "detail"
                 yield detail
             yield Static("", id="gate-limits", classes="gate-box", markup=False)
-        yield Footer()
 
     def _title(self) -> str:
         gate = self.gate
@@ -171,6 +228,20 @@ class GateScreen(Screen[str | None]):
         self.query_one("#gate-limits", Static).border_title = "budget"
         self._show_live()
         self.set_timer(REFRESH_SECONDS, self.refresh_gate)
+        if self.shows_diff:
+            self.load_diff()
+
+    @work(exclusive=True, group="gate-diff", exit_on_error=False, description="gate screen: diff")
+    async def load_diff(self) -> None:
+        """Ask the control API for the agent's diff (git, now) and draw it."""
+        view = self.query_one("#gate-diff", DiffView)
+        self._diff_of = self.gate.get("changed_files")
+        try:
+            found = await self.port.call("diff", {"agent": str(self.gate.get("agent", ""))})
+        except (ControlRoomError, OSError) as exc:
+            view.show_error(str(exc))
+            return
+        view.show(found)
 
     # ------------------------------------------------------------------ live refresh
 
@@ -197,6 +268,9 @@ class GateScreen(Screen[str | None]):
                 for agent in snapshot.get("agents", []):
                     if agent.get("name") == name:
                         self.agent = agent
+                for gate in snapshot.get("gates", []):
+                    if gate.get("id") == self.gate_id:
+                        self._radar_moved(gate)
                 still = any(g.get("id") == self.gate_id for g in snapshot.get("gates", []))
                 if self.pending and not still:
                     self.pending = False
@@ -210,6 +284,20 @@ class GateScreen(Screen[str | None]):
         finally:
             if self.is_attached:
                 self.set_timer(REFRESH_SECONDS, self.refresh_gate)
+
+    def _radar_moved(self, gate: dict[str, Any]) -> None:
+        """The live verdict and discrepancies; the diff again when the agent's files changed."""
+        if not self.shows_diff:
+            return
+        for key in ("verdict", "merge_order", "discrepancies"):
+            self.gate[key] = gate.get(key)
+        self.query_one("#gate-verdict", Static).update(describe_radar(self.gate))
+        found = self.query_one("#gate-discrepancies", Static)
+        found.update(describe_discrepancies(self.gate))
+        found.set_class(not self.gate.get("discrepancies"), "-none")
+        if gate.get("changed_files") != self._diff_of:
+            self.gate["changed_files"] = gate.get("changed_files")
+            self.load_diff()
 
     # ------------------------------------------------------------------ decisions
 
