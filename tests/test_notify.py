@@ -182,6 +182,18 @@ async def test_a_budget_stop_is_one_notice_in_slack_shape(tmp_path: Path) -> Non
     assert [(s["notice"], s["notify"]) for s in sent] == [("budget_stop", "notify[0]")]
 
 
+async def test_a_crash_is_a_notice_and_a_kill_is_not(tmp_path: Path) -> None:
+    agents = [AgentSpec(name="crasher", command=agent_cmd("crashes", "3")), sleeper("killed")]
+    async with receiving() as receiver:
+        spec = NotifySpec(events=["crash"], channel="webhook", url=receiver.url)
+        async with hosted(tmp_path, agents, [spec]) as (host, _):
+            await until(lambda: host.supervisor.runners["killed"].alive)
+            await host.supervisor.kill("killed", by="tester")
+            await asyncio.wait_for(host.wait(), 30)
+    assert [(b["notice"], b["agent"]) for b in receiver.bodies] == [("crash", "crasher")]
+    assert receiver.bodies[0]["event"]["returncode"] == 3
+
+
 async def test_a_hanging_or_failing_receiver_delays_no_kill_and_no_gate(tmp_path: Path) -> None:
     agents = [sleeper("victim"), AgentSpec(name="asker", command=agent_cmd("gate_asker"))]
     async with receiving(hang=True) as hanging, receiving(status=500) as failing:

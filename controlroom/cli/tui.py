@@ -36,6 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "config", nargs="?", metavar="CONFIG", help="the swarm config (default: ./config.toml)"
     )
     tui.add_argument("--db", metavar="PATH", help="audit database (default: [swarm] audit_db)")
+    tui.add_argument(
+        "--metrics",
+        metavar="ADDR",
+        help="serve Prometheus metrics at http://ADDR/metrics (default: [metrics] listen; off)",
+    )
     tui.set_defaults(handler=run_tui)
 
     attach = subparsers.add_parser(
@@ -57,9 +62,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_tui(args: argparse.Namespace) -> int:
+    from controlroom.cli.run import with_metrics
     from controlroom.config import find_config, load_config
 
-    cfg = load_config(find_config(args.config))
+    cfg = with_metrics(load_config(find_config(args.config)), getattr(args, "metrics", None))
     db = Path(args.db) if args.db else Path(cfg.swarm.audit_db)
     from controlroom.tui.app import run_dashboard
 

@@ -1,10 +1,10 @@
 """Which events are worth an operator's attention, and how often: pure, no I/O.
 
 ``notice_of`` names the notice an event stands for (``budget_stop`` for a
-``budget_exceeded``…). Two notices are not one event: ``gate_waiting``
-fires when a gate has waited ``after_seconds`` and is still pending (the
-notifier's timer asks ``Quiet``-free questions of the gate queue), and
-``swarm_finished`` once every agent has ended. ``Quiet`` is the
+``budget_exceeded``…). Three notices need the swarm's state as well, and the
+notifier decides them: ``gate_waiting`` fires when a gate has waited
+``after_seconds`` and is still pending, ``crash`` also for a failed exit no
+stop asked for, and ``swarm_finished`` once every agent has ended. ``Quiet`` is the
 de-duplication: after a notice, the same kind for the same agent stays
 quiet for ``min_interval_seconds`` (a looping agent pages once, not twenty
 times).

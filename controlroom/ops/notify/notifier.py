@@ -28,6 +28,7 @@ import aiohttp
 
 from controlroom._errors import ControlError
 from controlroom.models import (
+    AgentExited,
     AgentStateChanged,
     EventBase,
     GateRequested,
@@ -103,6 +104,8 @@ class Notifier:
             self._arm(event)
         elif isinstance(event, AgentStateChanged):
             self._maybe_finished(event)
+        elif isinstance(event, AgentExited):
+            self._maybe_crashed(event)
         else:
             notice = notice_of(event)
             if notice is not None:
@@ -122,6 +125,17 @@ class Notifier:
             return
         if gate.decision is None:
             self._offer("gate_waiting", event, waited=gate.age(), only=entry)
+
+    def _maybe_crashed(self, event: AgentExited) -> None:
+        """A failed exit nobody asked for is a crash (a kill or a budget stop is not).
+
+        Stops mark the runner before the first signal, so its exit is seen
+        with ``stop_state`` set; the notifier reads within a loop turn or two,
+        long before a restart could clear it.
+        """
+        runner = self.sup.runners.get(event.agent or "")
+        if not event.success and runner is not None and runner.stop_state is None:
+            self._offer("crash", event)
 
     def _maybe_finished(self, event: AgentStateChanged) -> None:
         runners = self.sup.runners.values()
