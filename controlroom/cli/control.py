@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "parse_budget"]
 
 Verb = Callable[["ControlClient", argparse.Namespace], int]
+MakeVerb = Callable[[str, str, Verb], argparse.ArgumentParser]
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +67,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         parser.set_defaults(handler=_connected(body))
         return parser
 
+    _reading_verbs(verb)
+    _gate_verbs(verb)
+    _agent_verbs(verb)
+
+
+def _reading_verbs(verb: MakeVerb) -> None:
+    """status, gates, diff: what the swarm is doing, asked of it without changing it."""
     p = verb("status", "agents of the running swarm: state, tokens, cost, pid", _status)
     add_format_argument(p, ("table", "jsonl"))
 
@@ -78,6 +86,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--stat", action="store_true", help="the changed files only, not the diff")
     add_format_argument(p, ("text", "jsonl"), default="text")
 
+
+def _gate_verbs(verb: MakeVerb) -> None:
+    """approve, reject: the operator's decisions on gates."""
     p = verb("approve", "approve a pending gate", _approve)
     p.add_argument("gate", metavar="GATE", help="the gate id (see 'controlroom gates')")
     p.add_argument("-m", "--message", metavar="REASON", default="", help="why (recorded)")
@@ -93,6 +104,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "-m", "--message", metavar="REASON", required=True, help="why (recorded, told the agent)"
     )
 
+
+def _agent_verbs(verb: MakeVerb) -> None:
+    """kill, stop-all, pause, resume, restart, reset-breaker: acting on agents."""
     p = verb("kill", "kill one agent's whole process tree (SIGTERM, then SIGKILL)", _kill)
     p.add_argument("agent", metavar="AGENT")
     p.add_argument(

@@ -318,16 +318,7 @@ async def kill_process_tree(
     tree = _Tree(pid)
     escalated = False
     try:
-        if root is not None:
-            tree.add(root)
-            tree.add_descendants(root.pid)
-        for proc in known:
-            if tree.add(proc) is not None:
-                tree.add_descendants(proc.pid)
-        tree.group = _our_group(safe_pgid(pgid), tree, create_time)
-        if tree.group is not None and not tree.members:  # only leftovers of the group remain
-            for member in await tree.remnants():
-                tree.add_descendants(member.pid)
+        await _walk(tree, root, known, pgid, create_time)
         processes = len(tree.members)
 
         tree.signal_all(signal.SIGTERM)
@@ -351,6 +342,26 @@ async def kill_process_tree(
         escalated=escalated,
     )
 
+
+async def _walk(
+    tree: _Tree,
+    root: psutil.Process | None,
+    known: Iterable[psutil.Process],
+    pgid: int | None,
+    create_time: float | None,
+) -> None:
+    """Everything to signal, found before any signal: the root's tree, the known processes'
+    trees, and what is left of the root's process group when nothing else is."""
+    if root is not None:
+        tree.add(root)
+        tree.add_descendants(root.pid)
+    for proc in known:
+        if tree.add(proc) is not None:
+            tree.add_descendants(proc.pid)
+    tree.group = _our_group(safe_pgid(pgid), tree, create_time)
+    if tree.group is not None and not tree.members:  # only leftovers of the group remain
+        for member in await tree.remnants():
+            tree.add_descendants(member.pid)
 
 async def unless_hurried(
     hurry: asyncio.Event | None, waiting: Coroutine[object, object, T], hurried: T

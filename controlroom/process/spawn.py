@@ -129,6 +129,35 @@ async def spawn_agent(
     who = f"agent {agent!r}: " if agent else ""
     if not argv or not argv[0]:
         raise AgentError(f"{who}cannot start an empty command")
+    proc = await _start(argv, cwd, env, who, limit, stdout, stderr, cgroup)
+    pid = proc.pid
+    pidfd = _open_pidfd(pid)
+    try:
+        create_time = psutil.Process(pid).create_time()
+    except psutil.Error:  # it already exited and was reaped
+        create_time = time.time()
+    return AgentProcess(
+        pid=pid,
+        pgid=pid,
+        create_time=create_time,
+        process=proc,
+        argv=list(argv),
+        contain=_containment(pid, create_time, env, cgroup),
+        pidfd=pidfd,
+    )
+
+
+async def _start(
+    argv: list[str],
+    cwd: str | os.PathLike[str],
+    env: Mapping[str, str],
+    who: str,
+    limit: int,
+    stdout: int | None,
+    stderr: int | None,
+    cgroup: AgentCgroup | None,
+) -> asyncio.subprocess.Process:
+    """The exec itself (joining ``cgroup`` before it), or an ``AgentError`` that says why not."""
     fds: list[int] = []
     try:
         if cgroup is not None:
@@ -150,40 +179,37 @@ async def spawn_agent(
             f"{who}cannot start {argv[0]!r}: joining its cgroup {where} failed"
         ) from exc
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if (
-            cgroup is not None
-            and exc.filename is not None
-            and str(exc.filename).startswith(cgroup.path)
-        ):
-            raise AgentError(f"{who}cannot open its cgroup {cgroup.path}: {reason}") from exc
-        if exc.filename is not None and os.fspath(exc.filename) == os.fspath(cwd):
-            raise AgentError(
-                f"{who}cannot start {argv[0]!r}: working directory {os.fspath(cwd)!r}: {reason}"
-            ) from exc
-        raise AgentError(f"{who}cannot start program {argv[0]!r}: {reason}") from exc
+        raise _start_error(exc, who, argv, cwd, cgroup) from exc
     finally:
         for fd in fds:
             os.close(fd)
+    return proc
 
-    pid = proc.pid
-    pidfd = _open_pidfd(pid)
-    try:
-        create_time = psutil.Process(pid).create_time()
-    except psutil.Error:  # it already exited and was reaped
-        create_time = time.time()
-    contain: Containment
+
+def _start_error(
+    exc: OSError,
+    who: str,
+    argv: list[str],
+    cwd: str | os.PathLike[str],
+    cgroup: AgentCgroup | None,
+) -> AgentError:
+    """Why the start failed: its cgroup, its folder or its program could not be opened."""
+    reason = exc.strerror or str(exc)
+    name = exc.filename
+    if cgroup is not None and name is not None and str(name).startswith(cgroup.path):
+        return AgentError(f"{who}cannot open its cgroup {cgroup.path}: {reason}")
+    if exc.filename is not None and os.fspath(exc.filename) == os.fspath(cwd):
+        return AgentError(
+            f"{who}cannot start {argv[0]!r}: working directory {os.fspath(cwd)!r}: {reason}"
+        )
+    return AgentError(f"{who}cannot start program {argv[0]!r}: {reason}")
+
+
+def _containment(
+    pid: int, create_time: float, env: Mapping[str, str], cgroup: AgentCgroup | None
+) -> Containment:
+    """The agent's cgroup when it has one; else its tree, and the run's marker in its env."""
     if cgroup is not None:
-        contain = CgroupContainment(cgroup, pid)
-    else:
-        marker = (env[RUN_KEY], env[AGENT_KEY]) if RUN_KEY in env and AGENT_KEY in env else None
-        contain = TreeContainment(pid, pid, create_time, marker)
-    return AgentProcess(
-        pid=pid,
-        pgid=pid,
-        create_time=create_time,
-        process=proc,
-        argv=list(argv),
-        contain=contain,
-        pidfd=pidfd,
-    )
+        return CgroupContainment(cgroup, pid)
+    marker = (env[RUN_KEY], env[AGENT_KEY]) if RUN_KEY in env and AGENT_KEY in env else None
+    return TreeContainment(pid, pid, create_time, marker)

@@ -91,42 +91,51 @@ def _walk(conn: sqlite3.Connection, wanted: frozenset[int], found: dict[int, str
     last_id = 0
     prev = GENESIS_HASH
     last_seq: dict[str, int] = {}
-    sha256 = hashlib.sha256
-
-    def bad(row_id: int, reason: str) -> VerifyResult:
-        return VerifyResult(False, count, row_id, f"row {row_id}: {reason}")
-
-    for row_id, run, seq, ts, agent, kind, payload, prev_hash, stored in rows:
-        if row_id != last_id + 1:
-            missing = f"{last_id + 1}" if row_id == last_id + 2 else f"{last_id + 1}-{row_id - 1}"
-            return bad(row_id, f"follows row {last_id}: row(s) {missing} are missing")
-        if prev_hash != prev:
-            return bad(
-                row_id,
-                "its prev_hash is not the hash of the row before it "
-                "(a row was deleted, inserted or moved)",
-            )
-        if not isinstance(payload, str):
-            return bad(row_id, "its payload is not text")
-        digest = sha256((prev + payload).encode()).hexdigest()
-        if digest != stored:
-            return bad(row_id, "its hash does not match its payload (the row was edited)")
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            return bad(row_id, "its payload is not valid JSON")
-        mismatch = _column_mismatch(data, (run, seq, ts, agent, kind))
-        if mismatch:
-            return bad(row_id, mismatch)
-        if isinstance(seq, int) and seq <= last_seq.get(run, 0):
-            return bad(row_id, f"seq {seq} of run {run} does not follow seq {last_seq[run]}")
+    for row in rows:
+        row_id, run, seq, stored = row[0], row[1], row[2], row[8]
+        problem = _row_problem(row, last_id, prev, last_seq)
+        if problem:
+            return VerifyResult(False, count, row_id, f"row {row_id}: {problem}")
         last_seq[run] = seq
         if row_id in wanted:
             found[row_id] = stored
         count += 1
         last_id = row_id
         prev = stored
+    return _against_head(head, count, last_id, prev)
 
+
+def _row_problem(
+    row: tuple[Any, ...], last_id: int, prev: str, last_seq: dict[str, int]
+) -> str | None:
+    """What is wrong with one row, given the row before it (None: it is sound)."""
+    row_id, run, seq, ts, agent, kind, payload, prev_hash, stored = row
+    if row_id != last_id + 1:
+        missing = f"{last_id + 1}" if row_id == last_id + 2 else f"{last_id + 1}-{row_id - 1}"
+        return f"follows row {last_id}: row(s) {missing} are missing"
+    if prev_hash != prev:
+        return (
+            "its prev_hash is not the hash of the row before it "
+            "(a row was deleted, inserted or moved)"
+        )
+    if not isinstance(payload, str):
+        return "its payload is not text"
+    if hashlib.sha256((prev + payload).encode()).hexdigest() != stored:
+        return "its hash does not match its payload (the row was edited)"
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return "its payload is not valid JSON"
+    mismatch = _column_mismatch(data, (run, seq, ts, agent, kind))
+    if mismatch:
+        return mismatch
+    if isinstance(seq, int) and seq <= last_seq.get(run, 0):
+        return f"seq {seq} of run {run} does not follow seq {last_seq[run]}"
+    return None
+
+
+def _against_head(head: ChainHead | None, count: int, last_id: int, prev: str) -> VerifyResult:
+    """The walked chain (``count`` rows, ending at ``last_id`` with hash ``prev``) vs its head."""
     if head is None:
         if count:
             return VerifyResult(False, count, 1, "chain_head is missing")
