@@ -15,6 +15,7 @@ import asyncio
 import os
 import subprocess
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -83,6 +84,28 @@ class AgentProcess:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
+
+
+_SPAWNING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _one_at_a_time() -> asyncio.Lock:
+    """The running loop's spawn lock: one fork per loop iteration, never a burst of them.
+
+    A spawn blocks the event loop until the child has exec'd (a fork with a
+    pre-exec step, then a wait for the exec; tens of ms on a loaded machine).
+    Twenty agents started together used to fork back to back in one loop
+    iteration, and no agent's output was read (no budget enforced) for the
+    whole burst: a second under load. With the lock, the loop polls between
+    two spawns, so the reader gets a round after each one.
+    """
+    loop = asyncio.get_running_loop()
+    lock = _SPAWNING.get(loop)
+    if lock is None:
+        lock = _SPAWNING[loop] = asyncio.Lock()
+    return lock
 
 
 def _preexec(joins: list[Callable[[], None]]) -> Callable[[], None] | None:
@@ -162,17 +185,18 @@ async def _start(
     try:
         if cgroup is not None:
             fds = cgroup.open_procs()
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
-            stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
-            start_new_session=True,
-            preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
-            limit=limit,
-        )
+        async with _one_at_a_time():
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=cwd,
+                env=dict(env),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
+                stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
+                start_new_session=True,
+                preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
+                limit=limit,
+            )
     except subprocess.SubprocessError as exc:  # the pre-exec step failed: it never ran
         where = cgroup.path if cgroup is not None else "?"
         raise AgentError(
