@@ -1,10 +1,10 @@
 """Test harness for tool gates: a real Supervisor behind a real control socket.
 
-Like ``swarmkit.swarm``, but the control socket is listening *before* the
-first agent starts, at the path the supervisor gives its agents
-(``CONTROLROOM_SOCKET`` = ``<run_dir>/control.sock``), so a hook run by an
-agent can never race the socket into existence. Shared by test_hook.py and
-test_claude_code_cli.py.
+Like ``swarmkit.swarm``, but the operator's control socket is listening
+*before* the first agent starts. Each agent's own channel (the path the
+supervisor gives it as ``CONTROLROOM_SOCKET``) is opened by its launch;
+``agent_env`` opens it for a hook run by the test, as Claude Code would run
+it for that agent. Shared by test_hook.py and test_claude_code_cli.py.
 """
 
 from __future__ import annotations
@@ -73,6 +73,16 @@ async def gated_swarm(
                 if proc is not None:
                     for child in [*proc.children(recursive=True), proc]:
                         child.kill()
+
+
+async def agent_env(s: Swarm, agent: str, as_agent: str | None = None) -> dict[str, str]:
+    """The hook's environment for ``agent``'s channel, with the agent's marker.
+
+    ``as_agent``: the marker names another agent (an agent trying a neighbour's channel).
+    """
+    env = hook_env(as_agent or agent, await s.sup.channels.open(agent))
+    env["CONTROLROOM_RUN"] = s.run_id
+    return env
 
 
 def hook_env(agent: str | None, socket: Path | str | None) -> dict[str, str]:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gatekit import FIXTURES, HOOK_DENY, HOOK_INPUT, Hook, gated_swarm, hook_env, shape
+from gatekit import FIXTURES, HOOK_DENY, HOOK_INPUT, Hook, agent_env, gated_swarm, hook_env, shape
 from swarmkit import Swarm, inline_cmd, sleeper
 
 from controlroom.models import AgentSpec, AgentState, GateRequested
@@ -46,7 +46,7 @@ async def tool_gate(s: Swarm, timeout: float = 10.0) -> GateRequested:
 async def test_the_hook_blocks_until_the_operator_approves(tmp_path: Path) -> None:
     async with gated_swarm(tmp_path, [sleeper("coder", gate_tools=["Bash"])]) as (s, api, sock):
         await s.state("coder", [AgentState.RUNNING])
-        hook = await Hook.start(HOOK_INPUT, hook_env("coder", sock))
+        hook = await Hook.start(HOOK_INPUT, await agent_env(s, "coder"))
         gate = await tool_gate(s)
         (pending,) = api.gates()
         assert pending["kind"] == "tool" and pending["agent"] == "coder"
@@ -73,7 +73,7 @@ async def test_the_hook_blocks_until_the_operator_approves(tmp_path: Path) -> No
 async def test_a_rejection_denies_with_the_operators_reason(tmp_path: Path) -> None:
     async with gated_swarm(tmp_path, [sleeper("coder", gate_tools=["Bash"])]) as (s, api, sock):
         await s.state("coder", [AgentState.RUNNING])
-        hook = await Hook.start(HOOK_INPUT, hook_env("coder", sock))
+        hook = await Hook.start(HOOK_INPUT, await agent_env(s, "coder"))
         gate = await tool_gate(s)
         await api.reject(gate.gate_id, "not now", by="alice")
         decision, _ = await hook.result()
@@ -88,7 +88,7 @@ async def test_an_expired_gate_denies(tmp_path: Path) -> None:
     agent = sleeper("coder", gate_tools=["Bash"], gate_timeout_seconds=0.5)
     async with gated_swarm(tmp_path, [agent]) as (s, api, sock):
         await s.state("coder", [AgentState.RUNNING])
-        hook = await Hook.start(HOOK_INPUT, hook_env("coder", sock))
+        hook = await Hook.start(HOOK_INPUT, await agent_env(s, "coder"))
         decision, elapsed = await hook.result()
         out = decision["hookSpecificOutput"]
         assert out["permissionDecision"] == "deny"
@@ -100,7 +100,7 @@ async def test_an_expired_gate_denies(tmp_path: Path) -> None:
 async def test_the_hook_gives_up_after_its_own_timeout(tmp_path: Path) -> None:
     async with gated_swarm(tmp_path, [sleeper("coder", gate_tools=["Bash"])]) as (s, api, sock):
         await s.state("coder", [AgentState.RUNNING])
-        hook = await Hook.start(HOOK_INPUT, hook_env("coder", sock), "--timeout", "0.4")
+        hook = await Hook.start(HOOK_INPUT, await agent_env(s, "coder"), "--timeout", "0.4")
         decision, elapsed = await hook.result()
         out = decision["hookSpecificOutput"]
         assert out["permissionDecision"] == "deny"
@@ -112,24 +112,43 @@ async def test_an_ungated_tool_is_allowed_at_once(tmp_path: Path) -> None:
     async with gated_swarm(tmp_path, [sleeper("coder", gate_tools=["Bash"])]) as (s, api, sock):
         await s.state("coder", [AgentState.RUNNING])
         read = {**HOOK_INPUT, "tool_name": "Read", "tool_input": {"file_path": "/etc/hostname"}}
-        decision, _ = await (await Hook.start(read, hook_env("coder", sock))).result()
+        decision, _ = await (await Hook.start(read, await agent_env(s, "coder"))).result()
         assert shape(decision) == shape(HOOK_DENY)
         assert decision["hookSpecificOutput"]["permissionDecision"] == "allow"  # nobody decided
         assert s.log.of("gate_requested") == []
 
 
-async def test_an_unknown_agent_is_denied(tmp_path: Path) -> None:
-    async with gated_swarm(tmp_path, [sleeper("coder", gate_tools=["Bash"])]) as (s, api, sock):
-        decision, _ = await (await Hook.start(HOOK_INPUT, hook_env("intruder", sock))).result()
+async def test_another_agents_hook_is_denied_on_this_channel(tmp_path: Path) -> None:
+    agents = [sleeper("coder", gate_tools=["Bash"]), sleeper("other", gate_tools=["Bash"])]
+    async with gated_swarm(tmp_path, agents) as (s, api, sock):
+        await s.state("coder", [AgentState.RUNNING])
+        env = await agent_env(s, "coder", as_agent="other")  # other's hook, coder's channel
+        decision, _ = await (await Hook.start(HOOK_INPUT, env)).result()
         out = decision["hookSpecificOutput"]
         assert out["permissionDecision"] == "deny"
-        assert "unknown agent 'intruder'" in out["permissionDecisionReason"]
+        assert "belongs to agent 'other', not to 'coder'" in out["permissionDecisionReason"]
+        assert s.log.of("gate_requested") == []
+        await s.sup.bus.flush()
+        (refused,) = s.log.of("socket_refused")
+        assert refused.channel == "agent coder" and refused.agent == "other"  # type: ignore[attr-defined]
+
+
+async def test_the_operators_socket_refuses_a_hook(tmp_path: Path) -> None:
+    # The operator's socket path is never given to an agent; a hook pointed at it anyway
+    # runs on the agents' side (it carries the run's marker) and is refused.
+    async with gated_swarm(tmp_path, [sleeper("coder", gate_tools=["Bash"])]) as (s, api, sock):
+        env = {**await agent_env(s, "coder"), "CONTROLROOM_SOCKET": str(sock)}
+        decision, _ = await (await Hook.start(HOOK_INPUT, env)).result()
+        out = decision["hookSpecificOutput"]
+        assert out["permissionDecision"] == "deny"
+        assert "agents have their own channel" in out["permissionDecisionReason"]
+        assert s.log.of("gate_requested") == []
 
 
 async def test_a_stopped_agent_denies_its_waiting_hook(tmp_path: Path) -> None:
     async with gated_swarm(tmp_path, [sleeper("coder", gate_tools=["Bash"])]) as (s, api, sock):
         await s.state("coder", [AgentState.RUNNING])
-        hook = await Hook.start(HOOK_INPUT, hook_env("coder", sock))
+        hook = await Hook.start(HOOK_INPUT, await agent_env(s, "coder"))
         await tool_gate(s)
         await api.kill("coder", by="alice")
         decision, _ = await hook.result()
@@ -321,4 +340,6 @@ async def test_claude_code_agents_get_the_settings_and_every_agent_the_socket(
         assert "NOT gated" in warning.message
         assert shown["plain"]["argv"] == [] and shown["ungated"]["argv"] == []
         assert not hook_settings_path(s.sup.run_dir, s.run_id, "ungated").exists()
-        assert {v["socket"] for v in shown.values()} == {str(sock)}
+        channels = {name: str(await s.sup.channels.open(name)) for name in shown}
+        assert {name: v["socket"] for name, v in shown.items()} == channels  # each its own
+        assert len(set(channels.values())) == 4 and str(sock) not in channels.values()

@@ -34,7 +34,7 @@ from controlroom._errors import ControlError
 from controlroom.control.api import ControlAPI
 from controlroom.control.client import AsyncControlClient, ControlClient
 from controlroom.control.server import ControlSocketServer
-from controlroom.models import AgentSpec, StatusEvent, SwarmConfig, SwarmSettings, new_run_id
+from controlroom.models import AgentSpec, SwarmConfig, SwarmSettings, new_run_id
 from controlroom.store.writer import AuditStore
 from controlroom.swarm.supervisor import Supervisor
 
@@ -202,11 +202,10 @@ async def test_another_uid_is_refused_by_peer_credentials_and_audited(tmp_path: 
                 "error": "refused: uid 65534 is not the control room's user",
             }
             await ping_ok(srv)  # the server is unharmed
-            refusals = srv.events("operator_action")
-            assert len(refusals) == 1
-            assert refusals[0]["action"] == "socket_refused"
-            assert refusals[0]["by"] == "uid 65534"
-            assert refusals[0]["detail"] == {"pid": child}
+            (refusal,) = srv.events("socket_refused")
+            assert refusal["channel"] == "operator"
+            assert (refusal["uid"], refusal["pid"]) == (65534, child)
+            assert refusal["reason"] == "uid 65534 is not the control room's user"
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
@@ -248,38 +247,36 @@ def _connect_as(uid: int, path: Path) -> tuple[dict[str, Any], int]:
     return json.loads(data), pid
 
 
-async def test_an_agent_cannot_command_its_own_control_room(tmp_path: Path) -> None:
-    # An agent runs inside the control room's process tree: it may ask (ping),
-    # never command (approve, kill): otherwise it could approve its own gate.
+async def test_an_agent_is_refused_at_the_operators_socket(tmp_path: Path) -> None:
+    # An agent runs inside the control room's process tree: the operator's socket
+    # refuses it at once (even a ping); its own channel is where it may ask.
+    # The fuller hostile cases (a connector that vanished, every verb) are in test_channels.
     code = (
         "import json, socket, sys\n"
-        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rwb')\n"
-        "for req in ({'id': 1, 'op': 'ping'}, {'id': 2, 'op': 'kill', 'args': {'agent': 'v'}}):\n"
-        "    f.write(json.dumps(req).encode() + b'\\n'); f.flush()\n"
-        "    print(json.dumps({'type': 'status', 'text': f.readline().decode()}), flush=True)\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+        "try: s.sendall(json.dumps({'id': 1, 'op': 'ping'}).encode() + b'\\n')\n"
+        "except OSError: pass  # refused and closed before it spoke: read why\n"
+        "line = s.makefile('rb').readline().decode()\n"
+        "print(json.dumps({'type': 'status', 'text': line}), flush=True)\n"
     )
     run = tmp_path / "run"
     sneaky = AgentSpec(
         name="sneaky", command=[sys.executable, "-c", code, str(run / "control.sock")]
     )
     async with served(tmp_path, [sleeper("v"), sneaky], run_dir=run) as srv:
-        sub = srv.sup.bus.subscribe()
-        texts: list[str] = []
-        deadline = time.monotonic() + 10
-        while len(texts) < 2 and time.monotonic() < deadline:
-            event = await asyncio.wait_for(sub.get(), 10)
-            if isinstance(event, StatusEvent) and event.agent == "sneaky":
-                texts.append(event.text)
-        ping, kill = (json.loads(t) for t in texts)
-        assert ping["ok"] is True and ping["result"]["swarm"] == "sock"
-        assert kill["ok"] is False and kill["id"] == 2
-        assert "inside the control room's process tree" in kill["error"]
-        assert "agents cannot kill" in kill["error"]
-        assert srv.sup.runners["v"].state == "running"
+        deadline = time.monotonic() + 20  # only stops a hang
+        said: list[dict[str, Any]] = []
+        while not said and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            await srv.sup.bus.flush()  # what it said may predate any subscription: read the log
+            said = [e for e in srv.events("status") if e["agent"] == "sneaky"]
+        ping = json.loads(said[0]["text"])
+        assert ping["ok"] is False and ping["id"] is None
+        assert "belongs to agent 'sneaky'" in ping["error"]
+        assert "agents have their own channel" in ping["error"]
         await srv.sup.bus.flush()
-        refusal = srv.events("operator_action")[-1]
-        assert refusal["action"] == "socket_refused"
-        assert refusal["detail"]["op"] == "kill" and refusal["detail"]["agent_side"] is True
+        (refusal,) = srv.events("socket_refused")
+        assert refusal["channel"] == "operator" and refusal["agent"] == "sneaky"
 
 
 # --------------------------------------------------------------------------- hostile input

@@ -138,7 +138,10 @@ class ControlClient:
         req_id = self._next_id
         try:
             sock.settimeout(None if math.isinf(wait) else wait)
-            sock.sendall(_encode(req_id, op, args))
+            try:
+                sock.sendall(_encode(req_id, op, args))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused and closed before we spoke: its answer says why
             while True:
                 message = _answer(self.path, self._readline(sock))
                 if message.get("id") in (req_id, None):
@@ -259,7 +262,10 @@ class AsyncControlClient:
             req_id = self._next_id
             try:
                 writer.write(_encode(req_id, op, args))
-                await writer.drain()
+                try:
+                    await writer.drain()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # refused and closed before we spoke: its answer says why
                 async with asyncio.timeout(None if wait is None or math.isinf(wait) else wait):
                     while True:
                         line = await reader.readline()

@@ -7,13 +7,17 @@ order, per connection. The special op ``subscribe`` turns a connection into
 a stream of ``{"event": {...}}`` lines (and ``{"dropped": N}`` when the
 client fell behind and lost the oldest events) until the client hangs up.
 
-Who may connect: the socket file is 0600 in a 0700 directory, and every
-peer's credentials (``SO_PEERCRED``) are checked as well, so a socket made
-world-writable by mistake still admits only the control room's own user. A
-refused peer gets one error line and is audited. A peer that runs inside the
-control room's own process tree is an agent (or something an agent started):
-it may query and ask for a tool-call decision (that is the hook), but never
-command, so an agent cannot approve its own gate or kill its neighbours.
+Who may connect: the operator, positively identified, and nobody else. The
+socket file is 0600 in a 0700 directory, and every peer is identified by
+the kernel (``process/peer.py``): its uid (``SO_PEERCRED``) must be the
+control room's, and the process that connected must still be running and
+lie outside every agent (not a descendant of the control room, not in an
+agent's cgroup, not carrying this run's marker). A peer that cannot be
+identified (it exited after connecting, its ancestry cannot be read) is
+refused, never taken for the operator. Agents have their own channels
+(``swarm/channels.py``) for what they may ask; every operator verb lives
+here only. A refused peer gets one error line, after the refusal is audited
+(``socket_refused``).
 
 Robustness: each connection is its own task, so a silent client, a slow
 subscriber or a request that waits for the operator (``tool_gate``) holds
@@ -26,22 +30,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import os
 import pwd
 import socket
 import stat
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from controlroom._errors import ControlError
-from controlroom.control.api import COMMANDS, ControlAPI
-from controlroom.models import EventBase, OperatorAction
+from controlroom.control.api import ControlAPI
+from controlroom.models import EventBase, SocketRefused
+from controlroom.process.peer import PeerIdentity
 from controlroom.swarm.bus import Subscription
+from controlroom.swarm.channels import refusal
 
 __all__ = ["CLOSE_GRACE_SECONDS", "MAX_REQUEST_BYTES", "ControlSocketServer", "Peer"]
 
@@ -58,12 +62,17 @@ run it is stopping: its caller must still hear how it went)."""
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """Who is on the other end of a connection, as the kernel says (SO_PEERCRED)."""
+    """Who is on the other end of a connection, as the kernel says (``process/peer.py``)."""
 
-    pid: int
-    uid: int
-    gid: int
-    agent_side: bool  # runs inside the control room's process tree
+    identity: PeerIdentity
+
+    @property
+    def pid(self) -> int:
+        return self.identity.pid
+
+    @property
+    def uid(self) -> int:
+        return self.identity.uid
 
     @property
     def by(self) -> str:
@@ -197,11 +206,10 @@ class ControlSocketServer:
             self._connections.add(task)
         self._writers.add(writer)
         try:
-            peer = _peer(writer)
-            if peer.uid != os.getuid():
-                await self._refuse(
-                    writer, peer, f"refused: uid {peer.uid} is not the control room's user"
-                )
+            peer = Peer(self.api.supervisor.identify_peer(writer.get_extra_info("socket")))
+            why = refusal(peer.identity, None)
+            if why is not None:
+                await self._refuse(writer, peer, why)
                 return
             await self._requests(reader, writer, peer)
         except OSError:
@@ -219,13 +227,15 @@ class ControlSocketServer:
                 await writer.wait_closed()
 
     async def _refuse(self, writer: asyncio.StreamWriter, peer: Peer, why: str) -> None:
+        """Audited first, then answered: the log knows of every refusal a peer heard."""
+        who = peer.identity
+        self._audit(
+            SocketRefused(agent=who.agent, channel="operator", pid=who.pid, uid=who.uid, reason=why)
+        )
+        with contextlib.suppress(Exception):  # an audit emergency is said on every surface
+            await self.api.supervisor.bus.flush()
         with contextlib.suppress(OSError):
-            await _send(writer, {"id": None, "ok": False, "error": why})
-        await self._record_refusal(peer, {"pid": peer.pid})
-
-    async def _record_refusal(self, peer: Peer, detail: dict[str, Any]) -> None:
-        self._audit(OperatorAction(action="socket_refused", by=f"uid {peer.uid}", detail=detail))
-        await self.api.supervisor.bus.flush()
+            await _send(writer, {"id": None, "ok": False, "error": f"refused: {why}"})
 
     async def _requests(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
@@ -253,17 +263,6 @@ class ControlSocketServer:
             if op == "subscribe":
                 await self._subscribe(reader, writer, request.get("id"))
                 return
-            if peer.agent_side and op in COMMANDS:
-                await _send(
-                    writer,
-                    _error(
-                        request.get("id"),
-                        f"refused: pid {peer.pid} runs inside the control room's process "
-                        f"tree (an agent); agents cannot {str(op).replace('_', ' ')}",
-                    ),
-                )
-                await self._record_refusal(peer, {"pid": peer.pid, "op": op, "agent_side": True})
-                continue
             task = asyncio.current_task()
             assert task is not None
             self._busy.add(task)
@@ -314,38 +313,6 @@ class ControlSocketServer:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _peer(writer: asyncio.StreamWriter) -> Peer:
-    sock = writer.get_extra_info("socket")
-    size = struct.calcsize("3i")
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, size)
-    pid, uid, gid = struct.unpack("3i", creds)
-    return Peer(pid=pid, uid=uid, gid=gid, agent_side=_descends_from(pid, os.getpid()))
-
-
-def _descends_from(pid: int, ancestor: int) -> bool:
-    """Is ``pid`` a child, grandchild, … of ``ancestor`` (not ``ancestor`` itself)?
-
-    The control room is a child subreaper, so an agent's descendants stay in
-    its tree even after they double-fork or call setsid.
-    """
-    seen = 0
-    while pid > 1 and seen < 4096:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ESRCH):
-                return False
-            raise
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        ppid = int(data[data.rindex(b")") + 2 :].split()[1])
-        if ppid == ancestor:
-            return True
-        pid = ppid
-        seen += 1
-    return False
 
 
 def _error(req_id: Any, message: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from controlroom.models.events_control import (
     NotificationFailed,
     NotificationSent,
     OperatorAction,
+    SocketRefused,
 )
 from controlroom.models.events_run import (
     AgentCrashed,
@@ -117,6 +118,7 @@ __all__ = [
     "NotificationSent",
     "OperatorAction",
     "OrphanFound",
+    "SocketRefused",
     "ProxyStarted",
     "RequestRefused",
     "RunEnded",
@@ -160,6 +162,7 @@ Event = Annotated[
     | AgentPaused
     | AgentResumed
     | OperatorAction
+    | SocketRefused
     | OrphanFound
     | ProxyStarted
     | RequestRefused

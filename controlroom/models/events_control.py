@@ -30,6 +30,7 @@ __all__ = [
     "NotificationFailed",
     "NotificationSent",
     "OperatorAction",
+    "SocketRefused",
 ]
 
 
@@ -121,6 +122,21 @@ class OperatorAction(EventBase):
     action: str
     by: str
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class SocketRefused(EventBase):
+    """A control-room channel refused a connection or a request: who, on which channel, why.
+
+    ``channel`` is ``operator`` or the agent whose channel it was; ``agent``
+    is whose the peer is, when that is known (its cgroup or marker).
+    """
+
+    kind: Literal["socket_refused"] = "socket_refused"
+    channel: str
+    pid: int
+    uid: int
+    op: str = ""
+    reason: str
 
 
 class AuditFailed(EventBase):

@@ -87,6 +87,11 @@ class Confinement:
                 self.publish(ErrorEvent(agent=spec.name, message=message, where="limits"))
         return orphans
 
+    def run_cgroup(self) -> str | None:
+        """The run's cgroup as ``/proc/<pid>/cgroup`` names it (its agents' are below), or None."""
+        cgroups = self.containment.cgroups
+        return None if cgroups is None else cgroups.name
+
     async def close(self, runners: Iterable[AgentRunner]) -> None:
         """Sweep what agents left running, close the sandboxes' roads, remove the cgroups."""
         for runner in runners:

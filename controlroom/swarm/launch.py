@@ -6,7 +6,9 @@ Everything an agent is given is decided here, in one place: its workspace
 named in its environment, and the text for a native agent's stdin), its
 environment built from an allowlist (never the operator's whole environment)
 with its own way to the model (the metering proxy's URL and, in swap mode, a
-per-agent key: swarm/metering.py), and, for a Claude Code agent with gated
+per-agent key: swarm/metering.py) and its own channel to the control room
+(``CONTROLROOM_SOCKET``: swarm/channels.py; the operator's socket is never
+named to an agent), and, for a Claude Code agent with gated
 tools, the settings file that puts those tools behind the operator. The
 runner spawns what the plan says.
 """
@@ -17,7 +19,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +86,7 @@ class Launcher:
         environ: Mapping[str, str],
         publish: Callable[[EventBase], None],
         model_env: Callable[[AgentSpec, dict[str, str]], None] | None = None,
+        channel: Callable[[str], Awaitable[Path]] | None = None,
     ) -> None:
         self.run_id = run_id
         self.run_dir = run_dir
@@ -91,10 +94,7 @@ class Launcher:
         self.environ = environ
         self._publish = publish
         self._model_env = model_env  # the metering proxy's URL and key (swarm/metering.py)
-
-    @property
-    def socket_path(self) -> Path:
-        return self.run_dir / "control.sock"
+        self._channel = channel  # the agent's own socket (swarm/channels.py)
 
     async def plan(
         self, spec: AgentSpec, task: str, handoffs: list[dict[str, str]]
@@ -109,7 +109,8 @@ class Launcher:
         handoff_file, handoff_text = self._write_handoffs(spec, handoffs)
         argv = build_argv(spec, task, handoff_text)
         env = build_env(spec, self.run_id, handoff_file, self.environ)
-        env["CONTROLROOM_SOCKET"] = str(self.socket_path)
+        if self._channel is not None:  # its own channel; the operator's path is never given
+            env["CONTROLROOM_SOCKET"] = str(await self._channel(spec.name))
         if spec.role:
             env["CONTROLROOM_ROLE"] = spec.role
         if self._model_env is not None:

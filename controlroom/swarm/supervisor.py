@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -56,11 +57,13 @@ from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
 from controlroom.process.orphans import Orphan
+from controlroom.process.peer import PeerIdentity, identify_peer
 from controlroom.process.procscan import shared_table
 from controlroom.store.async_queries import events_since
 from controlroom.store.redact import Redactor
 from controlroom.swarm.audit_guard import AuditGuard
 from controlroom.swarm.bus import EventBus, EventRecorder
+from controlroom.swarm.channels import AgentChannels
 from controlroom.swarm.confinement import Confinement
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.integration import Integration
@@ -141,6 +144,13 @@ class Supervisor:
         )
         self._guard_stops: set[asyncio.Future[Any]] = set()
         store.health.watch(self.guard.store_health)
+        self.channels = AgentChannels(
+            identify=self.identify_peer,
+            gate=self.gate_tool_call,
+            publish=self.publish,
+            flush=self.bus.flush,
+            info=lambda: {"swarm": config.swarm.name, "run": run_id},
+        )
         self.launcher = Launcher(
             run_id=run_id,
             run_dir=self.run_dir,
@@ -148,6 +158,7 @@ class Supervisor:
             environ=self.environ,
             publish=self.publish,
             model_env=self.metering.agent_env,
+            channel=self.channels.open,
         )
         self.gates = self.pipeline.gates
         self.radar: Radar | None = None
@@ -318,6 +329,7 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.confinement.close(self.runners.values())
+        await self.channels.close()
         if self.radar is not None:
             await self.radar.close()
         if outcome is None and self.guard.stopped_for is not None:
@@ -486,6 +498,10 @@ class Supervisor:
         if approved and gate.kind == "handoff" and self.integration.merges(gate.agent):
             return await self.integration.approve(gate.agent, gate_id, decide, by, reason, merge)
         return await decide()
+
+    def identify_peer(self, sock: socket.socket) -> PeerIdentity:
+        """Who connected to one of this run's channels, as the kernel says (``process/peer.py``)."""
+        return identify_peer(sock, run_id=self.run_id, cgroup=self.confinement.run_cgroup())
 
     async def gate_tool_call(
         self, agent: str, tool: str, tool_input: dict[str, Any], tool_use_id: str = ""

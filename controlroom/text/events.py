@@ -45,6 +45,7 @@ from controlroom.models import (
     RequestRefused,
     RunEnded,
     RunStarted,
+    SocketRefused,
     StatusEvent,
     StreamCut,
     ToolCall,
@@ -159,6 +160,10 @@ words(AgentPaused)(lambda e: f"paused by {e.by}")
 words(AgentResumed)(lambda e: f"resumed by {e.by} after {e.paused_seconds:.0f}s")
 words(OperatorAction)(
     lambda e: f"operator {e.by}: {e.action}{' ' + one_line(e.detail) if e.detail else ''}"
+)
+words(SocketRefused)(
+    lambda e: f"refused on the {e.channel} channel: pid {e.pid} (uid {e.uid})"
+    f"{' asking ' + one_line(e.op) if e.op else ''}{colon(e.reason)}"
 )
 words(OrphanFound)(
     lambda e: f"orphan pid {e.pid} from run {e.from_run}{' (killed)' if e.killed else ''}"

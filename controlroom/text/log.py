@@ -44,6 +44,7 @@ LOG_KINDS = frozenset(
         "gate_expired",
         "orphan_found",
         "operator_action",
+        "socket_refused",
         "proxy_started",
         "request_refused",
         "stream_cut",

@@ -1,0 +1,132 @@
+"""Identity that fails closed: the operator's channel and each agent's own, tried by agents.
+
+Issue 10, finding 1: the socket server decided "agent or operator?" by
+walking /proc up from the peer's pid, and a dead pid read as the operator.
+An agent that connected in a forked child which exited at once (reaped
+before the socket was used) had its own gate approved. Here a real hostile
+agent of a real swarm (``agents/impostor.py``) tries exactly that, and every
+other operator verb on its neighbour, on the operator's socket and on its
+own channel; every attempt must be refused, change nothing, and be in the
+audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gatekit import gated_swarm
+from swarmkit import AGENTS, Swarm, sleeper
+
+from controlroom.models import AgentSpec, AgentState, GateRequested, StatusEvent
+
+pytestmark = pytest.mark.timeout(120)
+
+VERBS: list[list[Any]] = [
+    ["approve", {"gate": "{gate}", "reason": "looks fine to me"}],
+    ["kill", {"agent": "victim"}],
+    ["pause", {"agent": "victim"}],
+    ["restart", {"agent": "victim"}],
+    ["reset_breaker", {"agent": "victim"}],
+    ["stop_all", {}],
+]
+
+
+def impostor(
+    tmp_path: Path, socket: str, *, fork: bool, tries: int, ops: list[list[Any]] = VERBS
+) -> AgentSpec:
+    """``socket`` "": the agent's own channel, from its environment."""
+    plan = {
+        "socket": socket,
+        "fork": fork,
+        "tries": tries,
+        "gate": True,
+        "gate_file": str(tmp_path / "gate-id"),
+        "ops": ops,
+    }
+    command = [sys.executable, str(AGENTS / "impostor.py"), json.dumps(plan)]
+    return AgentSpec(name="impostor", command=command)
+
+
+async def answers(s: Swarm, tmp_path: Path) -> list[dict[str, Any]]:
+    """The gate id handed over, then every answer the impostor heard."""
+    asked = await s.log.until(lambda e: isinstance(e, GateRequested) and e.agent == "impostor", 30)
+    assert isinstance(asked, GateRequested)
+    (tmp_path / "gate-id").write_text(asked.gate_id)
+    await s.log.until(
+        lambda e: isinstance(e, StatusEvent) and e.agent == "impostor" and e.text == "done", 90
+    )
+    await s.sup.bus.flush()
+    heard = [json.loads(e.text) for e in s.log.of("status", "impostor") if e.text.startswith("{")]
+    return [{**h, "answer": json.loads(h["answer"])} for h in heard]
+
+
+def assert_nothing_changed(s: Swarm) -> None:
+    assert s.sup.runners["victim"].state == AgentState.RUNNING
+    assert s.sup.runners["impostor"].state == AgentState.GATED
+    (pending,) = s.sup.gates.pending()
+    assert pending.agent == "impostor"
+    for kind in ("gate_decided", "kill_requested", "agent_paused", "breaker_reset"):
+        assert s.log.of(kind) == [], kind
+    assert s.log.of("operator_action") == []
+
+
+async def test_a_connector_that_vanished_is_refused_every_operator_verb(tmp_path: Path) -> None:
+    operator = str(tmp_path / "run" / "control.sock")  # an agent can work it out: assume it does
+    agents = [sleeper("victim"), impostor(tmp_path, operator, fork=True, tries=5)]
+    async with gated_swarm(tmp_path, agents) as (s, api, sock):
+        assert str(sock) == operator
+        heard = await answers(s, tmp_path)
+        assert [h["op"] for h in heard] == [op for op, _ in VERBS for _ in range(5)]
+        for h in heard:
+            assert h["answer"]["ok"] is False, h
+            assert h["answer"]["error"].startswith("refused: pid "), h
+        assert_nothing_changed(s)
+        refused = s.log.of("socket_refused")
+        assert len(refused) == len(heard)  # every attempt is in the log
+        assert {r.channel for r in refused} == {"operator"}
+        impostor_pid = s.log.of("agent_spawned", "impostor")[0].pid
+        assert impostor_pid not in {r.pid for r in refused}  # the vanished children's pids
+        assert all(
+            "cannot be identified" in r.reason or "agents have their own channel" in r.reason
+            for r in refused
+        ), [r.reason for r in refused]
+
+
+async def test_a_live_agent_is_refused_on_the_operators_socket_even_a_query(
+    tmp_path: Path,
+) -> None:
+    operator = str(tmp_path / "run" / "control.sock")
+    ops = [["gates", {}], *VERBS]
+    agents = [sleeper("victim"), impostor(tmp_path, operator, fork=False, tries=1, ops=ops)]
+    async with gated_swarm(tmp_path, agents) as (s, api, sock):
+        heard = await answers(s, tmp_path)
+        assert [h["op"] for h in heard] == ["gates", *(op for op, _ in VERBS)]
+        for h in heard:
+            error = h["answer"]["error"]
+            assert error.startswith("refused: pid ") and "belongs to agent 'impostor'" in error
+            assert "agents have their own channel" in error
+        assert_nothing_changed(s)
+        assert len(s.log.of("socket_refused")) == len(heard)
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["live", "vanished"])
+async def test_on_its_own_channel_an_agent_gets_no_operator_verb(
+    tmp_path: Path, fork: bool
+) -> None:
+    agents = [sleeper("victim"), impostor(tmp_path, "", fork=fork, tries=1)]
+    async with gated_swarm(tmp_path, agents) as (s, api, sock):
+        heard = await answers(s, tmp_path)
+        for h in heard:
+            verb = h["op"].replace("_", " ")
+            why = f"refused: {verb} is the operator's; agents cannot use it"
+            # a vanished connector is refused at once, unless it was seen alive (and its own)
+            error = h["answer"]["error"]
+            assert error == why or (fork and "cannot be identified" in error), h
+        assert_nothing_changed(s)
+        refused = s.log.of("socket_refused")
+        assert len(refused) == len(heard)
+        assert {r.channel for r in refused} == {"agent impostor"}
