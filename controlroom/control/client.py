@@ -84,6 +84,14 @@ def _encode(req_id: int, op: str, args: dict[str, Any] | None) -> bytes:
     return (json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
+def _subscribed(path: Path, line: bytes) -> tuple[dict[str, Any] | None, int]:
+    """One line of a subscription: an event, or how many the server dropped for us."""
+    message = _answer(path, line)
+    if "event" in message:
+        return message["event"], 0
+    return None, int(message.get("dropped") or 0)
+
+
 def _answer(path: Path, line: bytes) -> dict[str, Any]:
     try:
         message = json.loads(line)
@@ -173,11 +181,10 @@ class ControlClient:
                     line = sub._readline(sock)
                 except ControlError:
                     return  # the control room closed the stream
-                message = _answer(self.path, line)
-                if "event" in message:
-                    yield message["event"]
-                elif "dropped" in message:
-                    self.dropped += int(message["dropped"])
+                event, dropped = _subscribed(self.path, line)
+                self.dropped += dropped
+                if event is not None:
+                    yield event
         except OSError as exc:
             raise _connect_error(self.path, exc) from None
         finally:
@@ -293,11 +300,10 @@ class AsyncControlClient:
             await writer.drain()
             _result(_answer(self.path, await reader.readline()))
             while line := await reader.readline():
-                message = _answer(self.path, line)
-                if "event" in message:
-                    yield message["event"]
-                elif "dropped" in message:
-                    self.dropped += int(message["dropped"])
+                event, dropped = _subscribed(self.path, line)
+                self.dropped += dropped
+                if event is not None:
+                    yield event
         except OSError as exc:
             raise _connect_error(self.path, exc) from None
         finally:

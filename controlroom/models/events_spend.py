@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from controlroom.models.event_base import EventBase
+from controlroom.models.tokens import TokenTotal
 
 __all__ = [
     "BudgetExceeded",
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 
-class Usage(EventBase):
+class Usage(EventBase, TokenTotal):
     """Token deltas. Field names are the Anthropic API's own.
 
     ``turns`` is how many model turns this delta covers (one API response is
@@ -52,15 +53,6 @@ class Usage(EventBase):
     source: Literal["agent", "proxy", "reconcile"] = "agent"
     cost_usd: float = 0.0  # priced by the meter when the event is published
     extra: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
-        )
 
 
 class BudgetWarning(EventBase):

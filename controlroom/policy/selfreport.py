@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controlroom.models import Usage
+from controlroom.models.tokens import TokenTotal
 
 __all__ = ["DISAGREEMENT_FRACTION", "SelfReport", "disagreement"]
 
@@ -22,7 +23,7 @@ DISAGREEMENT_FRACTION = 0.05
 
 
 @dataclass(slots=True)
-class SelfReport:
+class SelfReport(TokenTotal):
     """The sum of an agent's own usage reports (agent and reconcile sources)."""
 
     input_tokens: int = 0
@@ -32,15 +33,6 @@ class SelfReport:
     cache_creation_1h_input_tokens: int = 0
     cost_usd: float = 0.0
     turns: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
-        )
 
     def add(self, usage: Usage, cost: float) -> None:
         self.input_tokens += max(0, usage.input_tokens)

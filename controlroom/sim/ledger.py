@@ -12,8 +12,26 @@ from typing import Any
 __all__ = ["Ledger", "Served"]
 
 
+class _Total:
+    """``total_tokens`` as the API counts it (the simulator stands alone: models' is not ours)."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
+
+
 @dataclass(frozen=True)
-class Served:
+class Served(_Total):
     """One answered ``POST /v1/messages``: what was asked, and the usage that was served."""
 
     path: str
@@ -32,18 +50,9 @@ class Served:
     request: dict[str, Any]
     answer: dict[str, Any]  # the whole message as it was served (ids, content, usage)
 
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
-        )
-
 
 @dataclass(frozen=True)
-class Ledger:
+class Ledger(_Total):
     """Totals of every token kind over some served answers (``SimServer.ledger``)."""
 
     requests: int = 0
@@ -62,13 +71,4 @@ class Ledger:
             cache_read_input_tokens=sum(s.cache_read_input_tokens for s in served),
             cache_creation_input_tokens=sum(s.cache_creation_input_tokens for s in served),
             cache_creation_1h_input_tokens=sum(s.cache_creation_1h_input_tokens for s in served),
-        )
-
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
         )

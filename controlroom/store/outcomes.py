@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from controlroom.models.tokens import TokenTotal
 from controlroom.text import exit_text
 
 __all__ = ["END_KINDS", "UNKNOWN", "UsageTotals", "derive_outcome"]
@@ -30,7 +31,7 @@ END_KINDS = (
 
 
 @dataclass(slots=True)
-class UsageTotals:
+class UsageTotals(TokenTotal):
     """Sums of ``usage`` events: exactly what the meter counted (and priced)."""
 
     input_tokens: int = 0
@@ -39,15 +40,6 @@ class UsageTotals:
     cache_creation_input_tokens: int = 0
     cost_usd: float = 0.0
     turns: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
-        )
 
     def add(self, fields: dict[str, Any]) -> None:
         self.input_tokens += int(fields.get("input_tokens") or 0)
