@@ -36,6 +36,7 @@ from swarmkit import EventLog, agent_cmd, audit_rows, sleeper
 from controlroom.control.host import SwarmHost
 from controlroom.models import (
     AgentSpec,
+    Breaker,
     Budget,
     GateRequested,
     KillCompleted,
@@ -194,6 +195,25 @@ async def test_a_crash_is_a_notice_and_a_kill_is_not(tmp_path: Path) -> None:
     assert receiver.bodies[0]["event"]["returncode"] == 3
 
 
+async def test_a_flapping_agent_pages_once_per_kind_then_its_breaker_opens(
+    tmp_path: Path,
+) -> None:
+    breaker = Breaker(restart="on-failure", max_failures=3, backoff_seconds=0)
+    agents = [AgentSpec(name="flaky", command=agent_cmd("crashes", "1"), breaker=breaker)]
+    async with receiving() as receiver:
+        spec = NotifySpec(
+            events=["crash", "breaker_open"],
+            channel="webhook",
+            url=receiver.url,
+            min_interval_seconds=600,
+        )
+        async with hosted(tmp_path, agents, [spec]) as (host, log):
+            await asyncio.wait_for(host.wait(), 30)
+        exits = log.of("agent_exited", "flaky")
+    assert len(exits) == 3  # three crashes…
+    assert [b["notice"] for b in receiver.bodies] == ["crash", "breaker_open"]  # …one page each
+
+
 async def test_a_hanging_or_failing_receiver_delays_no_kill_and_no_gate(tmp_path: Path) -> None:
     agents = [sleeper("victim"), AgentSpec(name="asker", command=agent_cmd("gate_asker"))]
     async with receiving(hang=True) as hanging, receiving(status=500) as failing:
@@ -330,8 +350,13 @@ def test_the_dashboard_sends_a_terminal_notice_through_its_own_terminal(tmp_path
                 except OSError:
                     break
         os.write(primary, b"q")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:  # read: a full pty blocks it
+            ready, _, _ = select.select([primary], [], [], 0.2)
+            if ready:
+                with contextlib.suppress(OSError):
+                    seen += os.read(primary, 65536)
+        assert proc.poll() == 0  # quit cleanly: the run is over
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
