@@ -13,10 +13,25 @@ from typing import Any
 
 from controlroom.models.attention import Attention
 from controlroom.policy.attention import attention_key, attention_of
-from controlroom.text import bytes_short, duration, limit_label, money, tokens_short
+from controlroom.text import (
+    bytes_short,
+    changes_cell,
+    duration,
+    limit_label,
+    money,
+    tokens_short,
+)
 from controlroom.tui.cells import STATE_GLYPHS, bar, meter_level, sparkline, tightest
 
-__all__ = ["COLUMNS", "SORTS", "Cell", "agent_attention", "agent_cells", "matches"]
+__all__ = [
+    "COLUMNS",
+    "SORTS",
+    "Cell",
+    "agent_attention",
+    "agent_cells",
+    "files_cell",
+    "matches",
+]
 
 Cell = tuple[str, str | None]
 """A cell as data: its text and the CSS variable that colours it (None: default)."""
@@ -26,6 +41,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("state", "State", 16),
     ("tokens", "Tok in/out", 11),
     ("cost", "Cost", 8),
+    ("files", "Files ±", 11),
     ("budget", "Budget", 17),
     ("burn", "Burn tok/min", 15),
     ("elapsed", "Time/limit", 13),
@@ -76,6 +92,16 @@ SORTS: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = (
 default), then by name, then big spenders first."""
 
 
+def files_cell(agent: Mapping[str, Any]) -> Cell:
+    """What the agent really changed: ``3 +52-3`` files and lines (``-``: not tracked)."""
+    changes = agent.get("changes")
+    if not isinstance(changes, Mapping) or not changes.get("tracked"):
+        return ("-", None)
+    files = int(changes.get("files") or 0)
+    cell = changes_cell(files, int(changes.get("added") or 0), int(changes.get("removed") or 0))
+    return (cell, None)
+
+
 def agent_cells(agent: Mapping[str, Any], burn: Iterable[float]) -> tuple[Cell, ...]:
     """Every cell of an agent's row, as data (one entry per ``COLUMNS``)."""
     state = str(agent.get("state", "?"))
@@ -90,6 +116,7 @@ def agent_cells(agent: Mapping[str, Any], burn: Iterable[float]) -> tuple[Cell, 
             (f"{STATE_GLYPHS.get(state, '?')} {state}", state_var),
             blank,
             blank,
+            files_cell(agent),
             blank,
             blank,
             blank,
@@ -119,6 +146,7 @@ def agent_cells(agent: Mapping[str, Any], burn: Iterable[float]) -> tuple[Cell, 
         (f"{STATE_GLYPHS.get(state, '?')} {state}", state_var),
         (f"{tokens_in}/{tokens_short(meter.get('output_tokens'))}", None),
         (money(meter.get("cost_usd")), None),
+        files_cell(agent),
         budget,
         (
             f"{sparkline(burn, _SPARK_WIDTH)} {tokens_short(meter.get('tokens_per_minute'))}",

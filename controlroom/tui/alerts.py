@@ -2,11 +2,13 @@
 
 A toast and the terminal bell for: a gate starting to wait, a budget warning,
 a budget stop, a limit the kernel enforced, a breaker opening, a crash, an
-orphan of an earlier run, a stream the proxy cut at a cap, and an agent whose
-own usage report disagrees with the wire. The kind is checked on the raw dict first, so the
-thousands of usage and output events a second cost one set lookup; only
-alerts are parsed into models (to be worded by ``controlroom.text``, as the
-headless log words them).
+orphan of an earlier run, a stream the proxy cut at a cap, an agent whose
+own usage report disagrees with the wire, two agents' work colliding (the
+same file, a dependency pinned two ways, a merge conflict: ``c`` lists
+them) and a write into the shared repository that no agent owns. The kind
+is checked on the raw dict first, so the thousands of usage and output
+events a second cost one set lookup; only alerts are parsed into models
+(to be worded by ``controlroom.text``, as the headless log words them).
 
 ``AlertBatcher`` coalesces a burst (a swarm of 100 agents crossing 80 % of
 a shared cost cap at once) into one toast instead of a hundred.
@@ -33,6 +35,8 @@ ALERT_KINDS: Mapping[str, tuple[str, Severity]] = {
     "orphan_found": ("Orphan process", "error"),
     "stream_cut": ("Stream cut at a cap", "error"),
     "meter_disagreement": ("Meter disagreement", "warning"),
+    "collision": ("Collision", "warning"),
+    "scope_violation": ("Scope violation", "error"),
 }
 """Event kind → (toast title, severity)."""
 

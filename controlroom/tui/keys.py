@@ -137,6 +137,16 @@ KEYS: Final[dict[str, KeySpec]] = {
     ),
     # View
     "audit-log": KeySpec("l", "audit_log", "Audit log", "Open the live audit log", VIEW),
+    "open-diff": KeySpec(
+        "d", "open_diff", "Diff", "Show what the selected agent really changed (its diff)", VIEW
+    ),
+    "collisions": KeySpec(
+        "c",
+        "collisions",
+        "Collisions",
+        "Where agents' work collides, and the suggested merge order",
+        VIEW,
+    ),
     "cycle-theme": KeySpec("t", "cycle_theme", "Theme", "Switch to the next colour theme", VIEW),
     "help": KeySpec("question_mark", "help", "Help", "Show every key, by section", VIEW, "?"),
     "command-palette": KeySpec(

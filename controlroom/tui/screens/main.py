@@ -63,6 +63,8 @@ class MainScreen(Screen[None]):
         binding("pause-agent"),
         binding("restart-agent"),
         binding("reset-breaker", show=False),
+        binding("open-diff"),
+        binding("collisions"),
     ]
 
     def __init__(self) -> None:
@@ -262,6 +264,19 @@ class MainScreen(Screen[None]):
 
     def _allowed(self, binding_id: str) -> bool:
         return self.control.debouncer.allow(binding_id)
+
+    def action_open_diff(self) -> None:
+        """``d``: what the selected agent really changed."""
+        from controlroom.tui.screens.diff import DiffScreen
+
+        if (agent := self._agent_or_say()) is not None:
+            self.app.push_screen(DiffScreen(self.control.port, str(agent["name"])))
+
+    def action_collisions(self) -> None:
+        """``c``: where agents' work collides, and the suggested merge order."""
+        from controlroom.tui.screens.collisions import CollisionsScreen
+
+        self.app.push_screen(CollisionsScreen(self.control.port))
 
     def action_focus_gates(self) -> None:
         queue = self.query_one("#gates", GateQueue)

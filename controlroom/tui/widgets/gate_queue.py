@@ -3,6 +3,8 @@
 Rows are keyed by gate id and updated in place like the agent table (only
 changed cells; the age column ticks), so ``a`` with the queue focused
 approves exactly the gate under the cursor, not one that slid into its place.
+A handoff whose branch the radar tracks shows its place in the suggested
+merge order (``merge #1``: fewest conflicts with the other waiting branches).
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ def gate_cells(gate: Mapping[str, Any]) -> tuple[str, ...]:
     if gate.get("kind") == "tool" and gate.get("tool"):
         tool = gate["tool"]
         title = title or f"{tool.get('name', 'tool')} call"
+    order = gate.get("merge_order")
+    merge = f"merge #{order} · " if isinstance(order, int) else ""  # the radar's suggestion
     return (
         f"{age}/{duration(timeout)}" if timeout else age,
         str(gate.get("agent") or "-"),
-        f"[{gate.get('kind') or '?'}] " + title.replace("\n", " ")[:80],
+        f"[{gate.get('kind') or '?'}] {merge}" + title.replace("\n", " ")[:80],
         str(gate.get("id")),
     )
 
