@@ -13,7 +13,9 @@ audit log.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 from gatekit import gated_swarm
 from swarmkit import AGENTS, Swarm, sleeper
 
-from controlroom.models import AgentSpec, AgentState, GateRequested, StatusEvent
+from controlroom.models import AgentSpec, AgentState, Breaker, GateRequested, StatusEvent
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -130,3 +132,54 @@ async def test_on_its_own_channel_an_agent_gets_no_operator_verb(
         refused = s.log.of("socket_refused")
         assert len(refused) == len(heard)
         assert {r.channel for r in refused} == {"agent impostor"}
+
+
+SANDBOXED_PROBE = r"""
+import json, os, socket, sys, time
+time.sleep(1)  # its neighbour's channel is open outside by now
+own = os.environ["CONTROLROOM_SOCKET"]
+seen = {}
+def ping(path):
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(b'{"id": 1, "op": "ping"}\n')
+        return json.loads(s.makefile("rb").readline())
+    except Exception as exc:
+        return f"{type(exc).__name__}"
+seen["own"] = ping(own)
+seen["operator"] = ping(sys.argv[1])
+seen["neighbour"] = ping(os.path.join(os.path.dirname(own), "other.sock"))
+seen["listing"] = sorted(os.listdir(os.path.dirname(own)))
+print(json.dumps({"type": "status", "text": "seen", "seen": seen}), flush=True)
+"""
+
+
+async def test_a_sandboxed_agent_reaches_its_own_channel_and_nothing_else() -> None:
+    from controlroom.process.sandbox import probe_bwrap
+
+    ok, why = probe_bwrap()
+    if not ok:
+        pytest.skip(f"no sandbox here: {why}")
+    # The run lives on the real root file system: only the sandbox, not a private /tmp, hides it.
+    outside = Path(tempfile.mkdtemp(prefix="controlroom-channels-test-", dir="/var/tmp"))
+    try:
+        operator = str(outside / "run" / "control.sock")
+        boxed = AgentSpec(
+            name="boxed",
+            command=[sys.executable, "-c", SANDBOXED_PROBE, operator],
+            sandbox="workspace",
+            breaker=Breaker(restart="never"),
+        )
+        async with gated_swarm(outside, [boxed, sleeper("other")]) as (s, api, sock):
+            status = await s.log.status("boxed", "seen", timeout=60)
+            seen = status.extra["seen"]
+            assert Path(operator).is_socket() and (await s.sup.channels.open("other")).is_socket()
+            assert seen["own"]["ok"] is True and seen["own"]["result"]["agent"] == "boxed"
+            assert seen["operator"] == "FileNotFoundError"  # the run directory is hidden
+            assert seen["neighbour"] == "FileNotFoundError"  # only its own socket is bound in
+            assert seen["listing"] == ["boxed.sock"]
+            assert s.log.of("socket_refused") == []
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
