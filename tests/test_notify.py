@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from clikit import ROOT
+from clikit import ROOT, controlroom
 from swarmkit import EventLog, agent_cmd, audit_rows, sleeper
 
 from controlroom.control.host import SwarmHost
@@ -369,3 +369,22 @@ def test_the_dashboard_sends_a_terminal_notice_through_its_own_terminal(tmp_path
         "SELECT json_extract(payload, '$.channel') FROM events WHERE kind = 'notification_sent'"
     ).fetchall()
     assert sent == [("terminal",)]
+
+
+def test_check_lists_who_is_told_what_without_a_webhooks_token(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[swarm]\nname = \"t\"\n\n[metrics]\nlisten = \"127.0.0.1:9464\"\n\n"
+        "[[notify]]\nname = \"pager\"\nevents = [\"gate_waiting\", \"budget_stop\"]\n"
+        "after_seconds = 300\nchannel = \"webhook\"\n"
+        "url = \"https://hooks.example.com/services/${HOOK}\"\nformat = \"slack\"\n\n"
+        "[[notify]]\nevents = [\"crash\"]\nchannel = \"terminal\"\n"
+    )
+    done = controlroom("check", str(config), cwd=tmp_path, env={"HOOK": "T0KEN-s3cret"})
+    assert done.returncode == 0, done.stderr
+    assert "metrics      http://127.0.0.1:9464/metrics" in done.stdout
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("  ")]
+    assert ["pager", "webhook", "https://hooks.example.com", "gate_waiting", "after", "5m,",
+            "budget_stop", "1m"] in rows
+    assert ["notify[1]", "terminal", "osc9", "crash", "1m"] in rows
+    assert "T0KEN-s3cret" not in done.stdout

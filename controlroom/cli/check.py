@@ -146,6 +146,7 @@ def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str
         ),
         "",
     ]
+    lines += _ops_lines(cfg)
     if not cfg.agents:
         lines.append("agents: none defined (add [[agents]] tables)")
         return "\n".join(lines)
@@ -166,6 +167,28 @@ def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str
     lines += ["", f"pipeline ({len(stages)} stage{'s' if len(stages) != 1 else ''})"]
     lines += [f"  {number}. {', '.join(stage)}" for number, stage in enumerate(stages, 1)]
     return "\n".join(lines)
+
+
+def _ops_lines(cfg: SwarmConfig) -> list[str]:
+    """Where metrics are served and who is told what (only what the config sets)."""
+    from controlroom.text import duration
+
+    lines: list[str] = []
+    if cfg.metrics.listen:
+        lines += [f"metrics      http://{cfg.metrics.listen}/metrics", ""]
+    if cfg.notify:
+        rows = [["name", "channel", "to", "events", "quiet"]]
+        for index, spec in enumerate(cfg.notify):
+            events = [
+                f"gate_waiting after {duration(spec.after_seconds)}" if e == "gate_waiting" else e
+                for e in spec.events
+            ]
+            to = spec.target if spec.channel != "terminal" else spec.format or "osc9"
+            quiet = duration(spec.min_interval_seconds)
+            name = spec.name or f"notify[{index}]"
+            rows.append([name, spec.channel, to, ", ".join(events), quiet])
+        lines += [f"notify ({len(cfg.notify)})", *_table(rows), ""]
+    return lines
 
 
 def _summary_record(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> dict[str, Any]:
@@ -194,4 +217,16 @@ def _summary_record(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> di
             for spec in cfg.agents
         ],
         "stages": stages,
+        "metrics_listen": cfg.metrics.listen,
+        "notify": [
+            {
+                "name": spec.name,
+                "channel": spec.channel,
+                "target": spec.target,
+                "events": spec.events,
+                "after_seconds": spec.after_seconds,
+                "min_interval_seconds": spec.min_interval_seconds,
+            }
+            for spec in cfg.notify
+        ],
     }
