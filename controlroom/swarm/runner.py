@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from controlroom.models import (
 )
 from controlroom.policy.breaker import CircuitBreaker
 from controlroom.process.cgroup import AgentCgroup
+from controlroom.process.exits import exit_status, signal_name
 from controlroom.process.pipes import OutputPipes
 from controlroom.process.spawn import AgentProcess, spawn_agent
 from controlroom.swarm.bus import EventBus
@@ -43,7 +43,6 @@ from controlroom.swarm.reader import Item, OutputReader, Pipe
 
 __all__ = ["AgentHost", "AgentRunner", "ReviewVerdict", "find_runner"]
 
-_EXIT_POLL_SECONDS = 0.1  # how soon an exit is noticed while something still holds the pipes
 _DRAIN_SECONDS = 1.0  # how long output may still arrive after the agent's process exited
 
 
@@ -259,13 +258,13 @@ class AgentRunner:
                     stdin.write(self.handoff_input.encode() + b"\n")
         elif stdin is not None:  # others never read it: `claude -p` would wait 3 s for input
             stdin.close()
-        returncode = await self._exited(proc)
+        returncode = await exit_status(proc)
         await self._drain(self.output)
         for event in adapter.finish():
             self.host.handle(self, event)
         proc.close()
         self.returncode = returncode
-        sig = _signal_name(returncode)
+        sig = signal_name(returncode)
         success = returncode == 0
         self.host.handle(
             self,
@@ -305,31 +304,6 @@ class AgentRunner:
             return self.process, plan, pipes
         finally:
             self.settled.set()
-
-    async def _exited(self, proc: AgentProcess) -> int:
-        """The exit status, as soon as the agent's process has exited.
-
-        Not just ``Process.wait()``: on Python 3.11 that also waits until
-        every holder of the agent's stdout/stderr has closed it, so a
-        daemon the agent left behind (it called setsid, nobody can find
-        it) would keep the agent "running" for as long as the daemon lives.
-        """
-        waiter = asyncio.ensure_future(proc.process.wait())
-        while not waiter.done():
-            await asyncio.wait({waiter}, timeout=_EXIT_POLL_SECONDS)
-            if proc.process.returncode is not None:
-                break
-        if waiter.done():
-            return waiter.result()
-        waiter.cancel()
-        # Something else still holds its stdin: closing our end lets asyncio finish the
-        # transport (its process has exited, so close() signals nothing); no public API.
-        transport = getattr(proc.process, "_transport", None)
-        if transport is not None:
-            transport.close()
-        returncode = proc.process.returncode
-        assert returncode is not None
-        return returncode
 
     async def _drain(self, pipes: list[Pipe]) -> None:
         """Read what is left in the pipes; give up only after ``_DRAIN_SECONDS`` without progress.
@@ -392,11 +366,3 @@ def find_runner(runners: Mapping[str, AgentRunner], agent: str) -> AgentRunner:
         known = ", ".join(runners) or "none"
         raise ControlError(f"unknown agent {agent!r} (agents: {known})") from None
 
-
-def _signal_name(returncode: int | None) -> str | None:
-    if returncode is None or returncode >= 0:
-        return None
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
