@@ -16,6 +16,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from controlroom.cli.arguments import add_config_argument
 from controlroom.text import limit_label, limit_value
 
 if TYPE_CHECKING:
@@ -33,9 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Validate a swarm config: print a summary and exit 0, or print every "
         "problem (file:line: key: message) and exit 1.",
     )
-    parser.add_argument(
-        "config", nargs="?", metavar="CONFIG", help="the swarm config (default: ./config.toml)"
-    )
+    add_config_argument(parser)
     parser.add_argument(
         "--format",
         choices=("text", "jsonl"),

@@ -39,6 +39,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from controlroom.cli.arguments import socket_options
 from controlroom.cli.render import add_format_argument, iso_utc, print_jsonl, print_table
 from controlroom.inert import inert_line
 
@@ -52,15 +53,7 @@ MakeVerb = Callable[[str, str, Verb], argparse.ArgumentParser]
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument(
-        "--socket", metavar="PATH", help="the control socket (default: from the config)"
-    )
-    where.add_argument(
-        "--config",
-        metavar="PATH",
-        help="find the socket in [swarm] run_dir of this config (default: ./config.toml)",
-    )
+    where = socket_options()
 
     def verb(name: str, help_text: str, body: Verb) -> argparse.ArgumentParser:
         parser = subparsers.add_parser(name, parents=[where], help=help_text, description=help_text)

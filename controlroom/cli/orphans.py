@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controlroom.cli.arguments import add_config_argument
+
 if TYPE_CHECKING:
     from controlroom.process.orphans import Orphan
 
@@ -21,9 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "identity, their environment marker and the cgroups their run recorded, and list "
         "those cgroups. Exit 0 when none are left, 1 when some are still running.",
     )
-    parser.add_argument(
-        "config", nargs="?", metavar="CONFIG", help="the swarm config (default: ./config.toml)"
-    )
+    add_config_argument(parser)
     parser.add_argument("--db", metavar="PATH", help="audit database (default: [swarm] audit_db)")
     parser.add_argument(
         "--kill",

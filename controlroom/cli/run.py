@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from controlroom.cli.arguments import add_config_argument
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -37,9 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Run every agent of a swarm under the supervisor. With --headless, print "
         "one line per significant event; Ctrl-C stops all agents (twice: kill at once).",
     )
-    parser.add_argument(
-        "config", nargs="?", metavar="CONFIG", help="the swarm config (default: ./config.toml)"
-    )
+    add_config_argument(parser)
     parser.add_argument(
         "--headless", action="store_true", help="no dashboard: one log line per event"
     )

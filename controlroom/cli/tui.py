@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from controlroom.cli.arguments import add_config_argument, socket_options
+
 __all__ = ["add_parser", "run_attach", "run_tui"]
 
 
@@ -32,9 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Start every agent of a swarm in this process and open the dashboard. "
         "q asks whether to stop all agents or detach and keep them running headless.",
     )
-    tui.add_argument(
-        "config", nargs="?", metavar="CONFIG", help="the swarm config (default: ./config.toml)"
-    )
+    add_config_argument(tui)
     tui.add_argument("--db", metavar="PATH", help="audit database (default: [swarm] audit_db)")
     tui.add_argument(
         "--metrics",
@@ -45,18 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     attach = subparsers.add_parser(
         "attach",
-        parents=[look],
+        parents=[look, socket_options()],
         help="open the dashboard on a running swarm",
         description="Open the dashboard on a swarm started elsewhere (controlroom run "
         "--headless, or a detached dashboard). q leaves it running.",
-    )
-    attach.add_argument(
-        "--socket", metavar="PATH", help="the control socket (default: from the config)"
-    )
-    attach.add_argument(
-        "--config",
-        metavar="PATH",
-        help="find the socket in [swarm] run_dir of this config (default: ./config.toml)",
     )
     attach.set_defaults(handler=run_attach)
 
