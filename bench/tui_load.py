@@ -191,6 +191,18 @@ async def first_seen(check: Callable[[], bool], timeout: float) -> int:
     return time.monotonic_ns()
 
 
+async def select_row(pilot: Any, table: Any, name: str) -> None:
+    """Move the cursor to ``name`` with j / k (rows re-sort as agents stop: attention order)."""
+    for _ in range(4 * table.row_count + 10):
+        selected = table.selected_agent
+        if selected == name:
+            return
+        rows = table.rows
+        down = selected is None or rows.index(name) > rows.index(selected)
+        await pilot.press("j" if down else "k")
+    raise SystemExit(f"could not select {name} in the agent table")
+
+
 def written(path: Path) -> bool:
     return path.read_text() != ""
 
@@ -340,8 +352,7 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
             last_x = 0.0
             for i in range(min(args.kills, args.agents)):
                 name = f"a{i:03d}"
-                while table.selected_agent != name:
-                    await pilot.press("j")
+                await select_row(pilot, table, name)
                 stamp = folder / f"term-{name}"
                 await asyncio.sleep(max(0.0, last_x + 0.35 - time.monotonic()))  # the debounce
                 last_x = time.monotonic()
