@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import BareStore  # noqa: E402
 from tui_harness import kill_recorded, swarm_config  # noqa: E402
 
-from controlroom.models import AgentSpec, Budget  # noqa: E402
+from controlroom.models import AgentSpec, AgentState, Budget  # noqa: E402
 from controlroom.tui.session import LocalSession  # noqa: E402
 
 AGENT = r"""
@@ -209,8 +209,8 @@ def written(path: Path) -> bool:
 
 def running_pids(session: LocalSession) -> list[int]:
     assert session.supervisor is not None
-    snapshot = session.supervisor.snapshot_dict()
-    return [int(a["pid"]) for a in snapshot["agents"] if a["state"] == "running" and a["pid"]]
+    view = session.supervisor.view()
+    return [a.pid for a in view.agents if a.state == AgentState.RUNNING and a.pid]
 
 
 async def with_session(

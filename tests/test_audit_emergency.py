@@ -83,14 +83,14 @@ async def test_a_locked_log_freezes_every_agent_and_its_recovery_thaws_them(
             assert sorted(failed.frozen) == ["quiet", "talker"]
             assert "database is locked" in failed.reason
             await until(lambda: all(frozen(p) for p in procs.values()))
-            status = s.sup.snapshot_dict()["audit"]
-            assert status["ok"] is False and "database is locked" in status["reason"]
-            assert sorted(status["frozen"]) == ["quiet", "talker"]
+            status = s.sup.view().audit
+            assert status.ok is False and "database is locked" in (status.reason or "")
+            assert sorted(status.frozen or []) == ["quiet", "talker"]
         recovered = await s.log.until(lambda e: isinstance(e, AuditRecovered))
         assert isinstance(recovered, AuditRecovered)
         assert sorted(recovered.thawed) == ["quiet", "talker"]
         await until(lambda: not any(frozen(p) for p in procs.values()))
-        assert s.sup.snapshot_dict()["audit"]["ok"] is True
+        assert s.sup.view().audit.ok is True
         await s.log.until(lambda e: e.kind == "usage" and e.seq > recovered.seq)  # type: ignore[attr-defined]
         await s.sup.kill("talker")
         await s.sup.kill("quiet")

@@ -154,11 +154,11 @@ async def test_an_approved_bash_call_runs_and_the_run_finishes(tmp_path: Path) -
     s, sim, figures = await run_gated(tmp_path, "approve", "go ahead")
 
     pending = figures["pending"]
-    assert pending["kind"] == "tool" and pending["agent"] == "coder"
-    assert pending["tool"]["name"] == "Bash"
-    assert pending["tool"]["input"] == {"command": "echo hi"}
+    assert pending.kind == "tool" and pending.agent == "coder" and pending.tool is not None
+    assert pending.tool["name"] == "Bash"
+    assert pending.tool["input"] == {"command": "echo hi"}
     tool_use = sim.served[0].answer["content"][0]
-    assert pending["tool"]["tool_use_id"] == tool_use["id"]
+    assert pending.tool["tool_use_id"] == tool_use["id"]
 
     assert s.sup.runners["coder"].state == AgentState.DONE
     assert any(t == f"tool result {tool_use['id']}: hi" for t in outputs(s))  # it ran

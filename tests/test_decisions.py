@@ -34,6 +34,7 @@ from controlroom.models import (
     ErrorEvent,
     GateDecided,
     GateRequested,
+    GateState,
     StatusEvent,
 )
 from controlroom.store.verify import verify_chain
@@ -89,12 +90,12 @@ async def test_an_approval_the_log_cannot_take_leaves_the_gate_pending_and_answe
             assert "database is locked" in said and "still pending" in said
             # Nothing took effect: the gate is pending and no claim is left on it.
             (pending,) = api.gates()
-            assert (pending["id"], pending["state"]) == (gate.gate_id, "pending")
+            assert (pending.id, pending.state) == (gate.gate_id, GateState.PENDING)
             assert s.sup.runners["asker"].state == AgentState.GATED
             assert s.sup.runners["asker"].alive  # it never got an answer
         # Once the lock clears, the same gate is answered like any other.
         decided = await api.approve(gate.gate_id, "second try", by="carol")
-        assert decided["state"] == "approved"
+        assert decided.state == GateState.APPROVED
         assert await s.wait(10) is True
         assert s.log.of("status", "asker")[-1].text == "approved: second try"
     assert gate_outcomes(s, gate.gate_id) == [("gate_decided", True, "second try")]

@@ -49,8 +49,8 @@ async def test_the_hook_blocks_until_the_operator_approves(tmp_path: Path) -> No
         hook = await Hook.start(HOOK_INPUT, await agent_env(s, "coder"))
         gate = await tool_gate(s)
         (pending,) = api.gates()
-        assert pending["kind"] == "tool" and pending["agent"] == "coder"
-        assert pending["tool"] == {
+        assert pending.kind == "tool" and pending.agent == "coder"
+        assert pending.tool == {
             "name": "Bash",
             "input": HOOK_INPUT["tool_input"],
             "tool_use_id": HOOK_INPUT["tool_use_id"],

@@ -83,7 +83,7 @@ async def test_approve_merges_into_the_integration_branch_and_refuses_a_conflict
         assert git(repo, "rev-parse", branch) == base  # made from the base at start
 
         first = await api.approve(await gate_of(s, "alpha"), "ok")
-        assert first["state"] == "approved"
+        assert first.state == "approved"
         merged = s.log.of("merge_completed", "alpha")
         assert len(merged) == 1 and merged[0].into == branch
         assert git(repo, "rev-parse", branch) == merged[0].commit

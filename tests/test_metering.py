@@ -57,16 +57,17 @@ async def test_the_built_in_worker_is_metered_at_the_wire(tmp_path: Path) -> Non
             meter = s.sup.governor.meters.agent("planner")
             metered = {kind: getattr(meter, kind) for kind in KINDS}
             reported = {kind: getattr(meter.reported, kind) for kind in KINDS}
-            agent = next(a for a in ControlAPI(s.sup).snapshot()["agents"])
-            proxy = ControlAPI(s.sup).snapshot()["proxy"]
+            view = ControlAPI(s.sup).snapshot()
+            agent, proxy = view.agents[0], view.proxy
             revoked = s.sup.metering.proxy.passes.current("planner") is None
     served = per_kind(sim.ledger())
     assert served["cache_read_input_tokens"] > 0 and served["output_tokens"] > 0
     assert metered == served  # the budget's figures: the wire's
     assert reported == served  # the worker's own live report, kept beside them, agrees
     assert meter.wire and meter.turns == 2 and not meter.meter_disagreement
-    assert agent["meter"]["metered_at"] == "wire" and agent["meter"]["meter_disagreement"] is False
-    assert proxy["credentials"] == "swap" and proxy["upstream"] == sim.url
+    assert agent.meter is not None and proxy is not None
+    assert agent.meter.metered_at == "wire" and agent.meter.meter_disagreement is False
+    assert proxy.credentials == "swap" and proxy.upstream == sim.url
     assert revoked  # its run ended: its pass no longer works
     rows = audit_rows(s.db, s.run_id)
     kinds = [r["kind"] for r in rows]
@@ -89,11 +90,11 @@ async def test_an_agent_that_under_reports_is_metered_at_the_wire_and_flagged(
         ) as s:
             assert await s.wait(60) is True
             flag = await s.log.until(lambda e: getattr(e, "kind", "") == "meter_disagreement")
-            meter = ControlAPI(s.sup).snapshot()["agents"][0]["meter"]
+            meter = ControlAPI(s.sup).snapshot().agents[0].meter
     served = sim.ledger()
-    assert meter["total_tokens"] == served.total_tokens  # the budget counts the wire
-    assert meter["self_reported_tokens"] == served.input_tokens // 10 + 1
-    assert meter["meter_disagreement"] is True
+    assert meter is not None and meter.total_tokens == served.total_tokens  # counts the wire
+    assert meter.self_reported_tokens == served.input_tokens // 10 + 1
+    assert meter.meter_disagreement is True
     assert flag.wire_tokens == served.total_tokens and flag.fraction > 0.05
     (row,) = audit_rows(s.db, s.run_id, "meter_disagreement")
     assert row["reported_tokens"] == served.input_tokens // 10 + 1

@@ -19,6 +19,7 @@ from swarmkit import Swarm, agent_cmd, audit_rows, inline_cmd, sleeper, swarm
 from controlroom._errors import ControlError
 from controlroom.control.api import ControlAPI
 from controlroom.models import AgentSpec, AgentState, Breaker, GateRequested, StatusEvent
+from controlroom.models.views import ToolGateView
 from controlroom.store.verify import verify_chain
 
 pytestmark = pytest.mark.timeout(60)
@@ -73,7 +74,7 @@ async def test_three_stage_pipeline_with_gates_retry_fan_out_and_fan_in(tmp_path
         assert first.gate_kind == "handoff" and first.handoff is not None
         assert first.handoff.changed == "did: architect task"
         assert s.sup.runners["architect"].state == AgentState.GATED
-        assert [g["id"] for g in api.gates()] == [first.gate_id]
+        assert [g.id for g in api.gates()] == [first.gate_id]
         assert s.log.of("agent_spawned", "implementer") == []  # nothing passes a pending gate
 
         await api.reject(first.gate_id, "add a retry budget", by="alice")
@@ -86,7 +87,7 @@ async def test_three_stage_pipeline_with_gates_retry_fan_out_and_fan_in(tmp_path
         await api.approve(second.gate_id, "looks right", by="alice")
         impl_gate = await next_gate(s, "implementer", seen)
         test_gate = await next_gate(s, "tester", seen)
-        assert {g["agent"] for g in api.gates()} == {"implementer", "tester"}
+        assert {g.agent for g in api.gates()} == {"implementer", "tester"}
         assert s.log.of("agent_spawned", "reviewer") == []  # fan-in waits for both
 
         await api.approve(impl_gate.gate_id, by="bob")
@@ -104,7 +105,7 @@ async def test_three_stage_pipeline_with_gates_retry_fan_out_and_fan_in(tmp_path
         assert received["file"][0]["changed"] == "did: implementer task"
 
         log = api.handoffs()
-        entries = [(h["from"], h["to"], h["state"], h["by"]) for h in log]
+        entries = [(h.from_, h.to, h.state, h.by) for h in log]
         assert entries[:2] == [
             ("architect", ["implementer", "tester"], "rejected", "alice"),
             ("architect", ["implementer", "tester"], "approved", "alice"),
@@ -216,7 +217,7 @@ async def test_tool_gate_blocks_until_the_operator_decides(tmp_path: Path) -> No
         api = ControlAPI(s.sup)
         await s.state("coder", [AgentState.RUNNING])
         free = await api.call("tool_gate", {"agent": "coder", "tool": "Read", "input": {}})
-        assert free["approved"] is True
+        assert isinstance(free, ToolGateView) and free.approved is True
 
         ask = asyncio.ensure_future(
             api.call(
@@ -231,7 +232,8 @@ async def test_tool_gate_blocks_until_the_operator_decides(tmp_path: Path) -> No
         assert s.sup.runners["coder"].state == AgentState.GATED
         await api.reject(gate.gate_id, "not on main", by="carol")
         answer = await asyncio.wait_for(ask, 5)
-        assert answer == {"approved": False, "reason": "denied by operator carol: not on main"}
+        denied = "denied by operator carol: not on main"
+        assert answer == ToolGateView(approved=False, reason=denied)
         assert s.sup.runners["coder"].state == AgentState.RUNNING
 
 
@@ -260,6 +262,6 @@ async def test_gate_decisions_are_refused_when_they_should_be(tmp_path: Path) ->
         first3 = await api.call("events", {"since": 0, "limit": 3})
         assert [e["seq"] for e in first3] == [1, 2, 3]
         assert [e["seq"] for e in last3] == [e["seq"] for e in every[-3:]]
-        snapshot = json.loads(json.dumps(api.snapshot()))  # JSON-able all the way down
+        snapshot = json.loads(api.snapshot().model_dump_json())  # JSON-able all the way down
         assert [a["state"] for a in snapshot["agents"]] == ["done", "done"]
         assert snapshot["totals"]["pending_gates"] == 0

@@ -19,7 +19,7 @@ from radarkit import CLIENT, git, make_repo, writer
 from swarmkit import Swarm, sleeper, swarm
 
 from controlroom._errors import ControlError
-from controlroom.control.api import ControlAPI
+from controlroom.control.api import ControlAPI, to_json
 from controlroom.models import CollisionFound, GateRequested, HandoffChecked
 
 pytestmark = pytest.mark.timeout(120)
@@ -66,7 +66,7 @@ async def test_gates_carry_the_radar_and_diff_gives_git_s_diff(tmp_path: Path) -
             lambda e: isinstance(e, CollisionFound) and e.collision_kind == "conflict", 30
         )  # an agent may hand off before the other wrote: the gate's verdict is the live one
         api = ControlAPI(s.sup)
-        gates = {g["agent"]: g for g in api.gates()}
+        gates = {g["agent"]: g for g in to_json(api.gates())}
 
         beta = gates["beta"]
         assert beta["changed_files"] == [
@@ -85,7 +85,7 @@ async def test_gates_carry_the_radar_and_diff_gives_git_s_diff(tmp_path: Path) -
         # fewest conflicts first: gamma conflicts with nobody, alpha and beta with each other
         assert [gates[a]["merge_order"] for a in ("gamma", "alpha", "beta")] == [1, 2, 3]
         # the snapshot's gates carry the same keys; its agents their counts
-        snapshot = api.snapshot()
+        snapshot = to_json(api.snapshot())
         assert {g["agent"]: g["verdict"] for g in snapshot["gates"]} == {
             a: g["verdict"] for a, g in gates.items()
         }
@@ -94,7 +94,7 @@ async def test_gates_carry_the_radar_and_diff_gives_git_s_diff(tmp_path: Path) -
         assert counts["next"] == {"tracked": False, "files": 0, "added": 0, "removed": 0}
         assert snapshot["totals"]["collisions"] >= 1
 
-        diff = await api.call("diff", {"agent": "beta"})
+        diff = to_json(await api.call("diff", {"agent": "beta"}))
         assert diff["tracked"] and not diff["truncated"]
         assert diff["branch"] == f"controlroom/{s.run_id}/beta"
         assert diff["base"] == git(repo, "rev-parse", "HEAD")
@@ -103,17 +103,17 @@ async def test_gates_carry_the_radar_and_diff_gives_git_s_diff(tmp_path: Path) -
         assert [(d["kind"], d["path"]) for d in diff["discrepancies"]] == [
             ("claimed_untouched", "src/retry.py")
         ]
-        gamma = await api.call("diff", {"agent": "gamma"})
+        gamma = to_json(await api.call("diff", {"agent": "gamma"}))
         assert "new file mode" in gamma["diff"] and "+one\n+two\n" in gamma["diff"]
 
-        radar = await api.call("radar", {})
+        radar = to_json(await api.call("radar", {}))
         assert radar["enabled"] and radar["merge_order"] == ["gamma", "alpha", "beta"]
         found = {(c["kind"], c["path"], tuple(c["agents"])) for c in radar["collisions"]}
         assert ("file", "src/client.py", ("alpha", "beta")) in found
         assert ("conflict", "src/client.py", ("alpha", "beta")) in found
         assert all(time.time() - 120 < c["since"] <= time.time() for c in radar["collisions"])
 
-        untracked = await api.call("diff", {"agent": "next"})
+        untracked = to_json(await api.call("diff", {"agent": "next"}))
         assert not untracked["tracked"] and untracked["diff"] == ""
         with pytest.raises(ControlError, match="no agent 'nobody'"):
             await api.call("diff", {"agent": "nobody"})
@@ -125,11 +125,11 @@ async def test_without_a_repository_the_keys_are_there_and_say_why(tmp_path: Pat
     async with swarm(tmp_path, agents) as s:
         await s.log.until(lambda e: isinstance(e, GateRequested), 30)
         api = ControlAPI(s.sup)
-        (gate,) = api.gates()
+        (gate,) = to_json(api.gates())
         assert gate["changed_files"] == [] and gate["conflicts"] == []
         assert gate["verdict"].startswith("not tracked: ")
         assert gate["merge_order"] is None
-        diff = await api.call("diff", {"agent": "solo"})
+        diff = to_json(await api.call("diff", {"agent": "solo"}))
         assert not diff["tracked"] and diff["why"]
-        radar = await api.call("radar", {})
+        radar = to_json(await api.call("radar", {}))
         assert radar["collisions"] == [] and radar["merge_order"] == []

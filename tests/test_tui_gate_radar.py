@@ -92,7 +92,7 @@ async def test_the_gate_screen_shows_the_diff_the_verdict_and_the_discrepancies(
         )
         assert isinstance(requested, GateRequested)
         api = ControlAPI(s.sup)
-        snapshot = api.snapshot()
+        snapshot = api.snapshot().model_dump(mode="json")
         gate = next(g for g in snapshot["gates"] if g["id"] == requested.gate_id)
         agent = next(a for a in snapshot["agents"] if a["name"] == "beta")
         app = Host()

@@ -273,8 +273,8 @@ async def test_shift_r_on_a_budget_stopped_agent_asks_a_new_budget_and_restarts(
         await d.until(lambda: len(d.audit("agent_spawned")) == 2)
         await d.shows("runaway", {"running"})
         assert d.session.supervisor is not None
-        meter = d.session.supervisor.snapshot_dict()["agents"][0]["meter"]
-        assert meter["budget"]["max_tokens"] == 50_000_000
+        meter = d.session.supervisor.view().agents[0].meter
+        assert meter is not None and meter.budget.max_tokens == 50_000_000
 
 
 async def test_b_resets_an_open_breaker(tmp_path: Path) -> None:

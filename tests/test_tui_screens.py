@@ -292,7 +292,7 @@ def worker(name: str, **kwargs: Any) -> AgentSpec:
 async def open_gate(s: Swarm) -> tuple[LocalPort, ControlAPI, dict[str, Any], dict[str, Any]]:
     event = await s.log.until(lambda e: isinstance(e, GateRequested) and e.agent == "a", 10)
     api = ControlAPI(s.sup)
-    snapshot = api.snapshot()
+    snapshot = api.snapshot().model_dump(mode="json")
     gate = next(g for g in snapshot["gates"] if g["id"] == event.gate_id)
     agent = next(a for a in snapshot["agents"] if a["name"] == "a")
     return LocalPort(api), api, gate, agent

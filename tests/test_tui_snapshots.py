@@ -701,7 +701,7 @@ async def test_the_recording_has_the_live_shape(tmp_path: Path) -> None:
         await s.state("a", {"running"})
         await s.state("up", {"gated"})
         await s.log.until(lambda e: getattr(e, "kind", "") == "usage" and e.agent == "a", 10)
-        live = ControlAPI(s.sup).snapshot()
+        live = ControlAPI(s.sup).snapshot().model_dump(mode="json")
     live_agent = next(a for a in live["agents"] if a["name"] == "a")
     ours = FRAMES[-1]
     # the radar's lists are empty outside a git repository: their items are checked by model

@@ -21,6 +21,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
+from pydantic import BaseModel
+
 from controlroom._errors import ControlError, ControlRoomError
 from controlroom.control.radarviews import (
     agent_diff,
@@ -30,11 +32,25 @@ from controlroom.control.radarviews import (
     waiting_order,
 )
 from controlroom.models import Budget
+from controlroom.models.radarviews import AgentDiff, RadarView
+from controlroom.models.views import (
+    AgentStateView,
+    GateView,
+    HandoffView,
+    KillView,
+    PingView,
+    ProcessesView,
+    StopAllView,
+    SwarmView,
+    ToolGateView,
+)
+from controlroom.process.kill import KillReport
 from controlroom.swarm.bus import Subscription
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.supervisor import OPERATOR, Supervisor
+from controlroom.swarm.views import gate_view
 
-__all__ = ["COMMANDS", "QUERIES", "ControlAPI"]
+__all__ = ["COMMANDS", "QUERIES", "ControlAPI", "to_json"]
 
 COMMANDS = frozenset(
     {"kill", "pause", "resume", "restart", "stop_all", "approve", "reject", "reset_breaker"}
@@ -46,6 +62,7 @@ QUERIES = frozenset(
 )
 
 _T = TypeVar("_T")
+_V = TypeVar("_V", bound=BaseModel)
 
 
 class ControlAPI:
@@ -79,64 +96,71 @@ class ControlAPI:
         if self.read_only and op in COMMANDS:
             raise ControlError(f"read-only: {op.replace('_', ' ')} is not allowed")
 
-    async def kill(self, agent: str, by: str = OPERATOR) -> dict[str, Any]:
-        return cast("dict[str, Any]", await self.call("kill", {"agent": agent}, by))
+    async def kill(self, agent: str, by: str = OPERATOR) -> KillView:
+        return _as(KillView, await self.call("kill", {"agent": agent}, by))
 
-    async def pause(self, agent: str, by: str = OPERATOR) -> dict[str, Any]:
-        return cast("dict[str, Any]", await self.call("pause", {"agent": agent}, by))
+    async def pause(self, agent: str, by: str = OPERATOR) -> ProcessesView:
+        return _as(ProcessesView, await self.call("pause", {"agent": agent}, by))
 
-    async def resume(self, agent: str, by: str = OPERATOR) -> dict[str, Any]:
-        return cast("dict[str, Any]", await self.call("resume", {"agent": agent}, by))
+    async def resume(self, agent: str, by: str = OPERATOR) -> ProcessesView:
+        return _as(ProcessesView, await self.call("resume", {"agent": agent}, by))
 
     async def restart(
         self, agent: str, new_budget: Budget | None = None, by: str = OPERATOR
-    ) -> dict[str, Any]:
+    ) -> AgentStateView:
         budget = new_budget.model_dump(exclude_defaults=True) if new_budget else None
-        return cast(
-            "dict[str, Any]", await self.call("restart", {"agent": agent, "new_budget": budget}, by)
-        )
+        args = {"agent": agent, "new_budget": budget}
+        return _as(AgentStateView, await self.call("restart", args, by))
 
-    async def stop_all(self, by: str = OPERATOR, grace: float | None = None) -> dict[str, Any]:
-        return cast("dict[str, Any]", await self.call("stop_all", {"grace": grace}, by))
+    async def stop_all(self, by: str = OPERATOR, grace: float | None = None) -> StopAllView:
+        return _as(StopAllView, await self.call("stop_all", {"grace": grace}, by))
 
-    async def approve(self, gate: str, reason: str = "", by: str = OPERATOR) -> dict[str, Any]:
-        return cast(
-            "dict[str, Any]", await self.call("approve", {"gate": gate, "reason": reason}, by)
-        )
+    async def approve(self, gate: str, reason: str = "", by: str = OPERATOR) -> GateView:
+        return _as(GateView, await self.call("approve", {"gate": gate, "reason": reason}, by))
 
-    async def reject(self, gate: str, reason: str, by: str = OPERATOR) -> dict[str, Any]:
-        return cast(
-            "dict[str, Any]", await self.call("reject", {"gate": gate, "reason": reason}, by)
-        )
+    async def reject(self, gate: str, reason: str, by: str = OPERATOR) -> GateView:
+        return _as(GateView, await self.call("reject", {"gate": gate, "reason": reason}, by))
 
-    async def reset_breaker(self, agent: str, by: str = OPERATOR) -> dict[str, Any]:
-        return cast("dict[str, Any]", await self.call("reset_breaker", {"agent": agent}, by))
+    async def reset_breaker(self, agent: str, by: str = OPERATOR) -> AgentStateView:
+        return _as(AgentStateView, await self.call("reset_breaker", {"agent": agent}, by))
 
-    def snapshot(self) -> dict[str, Any]:
-        snapshot = self.supervisor.snapshot_dict()
-        for agent in snapshot["agents"]:  # the files-changed column
-            agent["changes"] = change_counts(self.supervisor, agent["name"]).model_dump()
-        snapshot["gates"] = self._gate_dicts(self.supervisor.gates.pending())
-        radar = self.supervisor.radar
-        snapshot["totals"]["collisions"] = len(radar.collisions) if radar is not None else 0
-        return self._redacted(snapshot)
+    def snapshot(self) -> SwarmView:
+        sup = self.supervisor
+        view = sup.view()
+        for agent in view.agents:  # the files-changed column
+            agent.changes = change_counts(sup, agent.name)
+        view.gates = self._with_radar(sup.gates.pending())
+        view.totals.collisions = len(sup.radar.collisions) if sup.radar is not None else 0
+        return self._redacted(view)
 
-    def gates(self) -> list[dict[str, Any]]:
-        return self._redacted(self._gate_dicts(self.supervisor.gates.pending()))
+    def gates(self) -> list[GateView]:
+        return self._redacted(self._with_radar(self.supervisor.gates.pending()))
 
-    def _gate_dicts(self, gates: list[Gate]) -> list[dict[str, Any]]:
-        """Each gate's own keys, then the radar's (changed files, conflicts, discrepancies...)."""
+    def _with_radar(self, gates: list[Gate]) -> list[GateView]:
+        """Each gate's own view, with the radar's part (changed files, conflicts, ...) filled in."""
         order = waiting_order(self.supervisor)
         return [
-            {**g.to_dict(), **gate_radar(self.supervisor, g, order).model_dump(mode="json")}
+            gate_view(g).model_copy(update=dict(gate_radar(self.supervisor, g, order)))
             for g in gates
         ]
 
-    def handoffs(self) -> list[dict[str, Any]]:
+    def handoffs(self) -> list[HandoffView]:
         return self._redacted(self.supervisor.handoff_log())
 
     def _redacted(self, value: _T) -> _T:
-        return cast("_T", self.supervisor.bus.redactor.redact_value(value))
+        """``value`` with every secret redacted: views are checked in their JSON form.
+
+        A view that holds no secret is returned as it is (the common case);
+        one that does is rebuilt from its redacted JSON.
+        """
+        redactor = self.supervisor.bus.redactor
+        if isinstance(value, BaseModel):
+            data = value.model_dump(mode="json")
+            clean = redactor.redact_value(data)
+            return value if clean is data else cast("_T", type(value).model_validate(clean))
+        if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            return cast("_T", [self._redacted(item) for item in value])
+        return cast("_T", redactor.redact_value(value))
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         return self.supervisor.bus.subscribe(maxsize)
@@ -161,7 +185,7 @@ class ControlAPI:
                 raise ControlError("a request needs an 'op' string")
             if not isinstance(args, dict):
                 raise ControlError("'args' must be an object")
-            result = await self.call(op, args, by)
+            result = to_json(await self.call(op, args, by))
         except ControlRoomError as exc:
             return {"id": req_id, "ok": False, "error": self._redacted(str(exc))}
         except (TypeError, ValueError, KeyError) as exc:
@@ -170,26 +194,25 @@ class ControlAPI:
 
     # ------------------------------------------------------------------ operations
 
-    async def _ping(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _ping(self, args: dict[str, Any], by: str) -> PingView:
         sup = self.supervisor
-        return {"swarm": sup.config.swarm.name, "run": sup.run_id, "read_only": self.read_only}
+        return PingView(swarm=sup.config.swarm.name, run=sup.run_id, read_only=self.read_only)
 
-    async def _snapshot(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _snapshot(self, args: dict[str, Any], by: str) -> SwarmView:
         return self.snapshot()
 
-    async def _gates(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
+    async def _gates(self, args: dict[str, Any], by: str) -> list[GateView]:
         if args.get("all"):
-            return self._gate_dicts(self.supervisor.gates.all())
+            return self._redacted(self._with_radar(self.supervisor.gates.all()))
         return self.gates()
 
-    async def _diff(self, args: dict[str, Any], by: str) -> dict[str, Any]:
-        diff = await agent_diff(self.supervisor, _text(args, "agent"))
-        return diff.model_dump(mode="json")
+    async def _diff(self, args: dict[str, Any], by: str) -> AgentDiff:
+        return await agent_diff(self.supervisor, _text(args, "agent"))
 
-    async def _radar(self, args: dict[str, Any], by: str) -> dict[str, Any]:
-        return radar_view(self.supervisor).model_dump(mode="json")
+    async def _radar(self, args: dict[str, Any], by: str) -> RadarView:
+        return radar_view(self.supervisor)
 
-    async def _handoffs(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
+    async def _handoffs(self, args: dict[str, Any], by: str) -> list[HandoffView]:
         return self.handoffs()
 
     async def _events(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
@@ -198,7 +221,7 @@ class ControlAPI:
         events = await self.supervisor.events_since(since, limit, newest=bool(args.get("newest")))
         return [e.model_dump(mode="json") for e in events]
 
-    async def _kill(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _kill(self, args: dict[str, Any], by: str) -> KillView:
         agent = _text(args, "agent")
         grace = args.get("grace")
         report = await self.supervisor.kill(
@@ -209,22 +232,22 @@ class ControlAPI:
         )
         return _report(agent, report)
 
-    async def _pause(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _pause(self, args: dict[str, Any], by: str) -> ProcessesView:
         agent = _text(args, "agent")
-        return {"agent": agent, "processes": await self.supervisor.pause(agent, by=by)}
+        return ProcessesView(agent=agent, processes=await self.supervisor.pause(agent, by=by))
 
-    async def _resume(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _resume(self, args: dict[str, Any], by: str) -> ProcessesView:
         agent = _text(args, "agent")
-        return {"agent": agent, "processes": await self.supervisor.resume(agent, by=by)}
+        return ProcessesView(agent=agent, processes=await self.supervisor.resume(agent, by=by))
 
-    async def _restart(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _restart(self, args: dict[str, Any], by: str) -> AgentStateView:
         agent = _text(args, "agent")
         raw = args.get("new_budget")
         budget = Budget.model_validate(raw) if raw is not None else None
         await self.supervisor.restart(agent, by=by, new_budget=budget)
-        return {"agent": agent, "state": self.supervisor.runner(agent).state}
+        return AgentStateView(agent=agent, state=self.supervisor.runner(agent).state)
 
-    async def _stop_all(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _stop_all(self, args: dict[str, Any], by: str) -> StopAllView:
         grace = args.get("grace")
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -232,14 +255,14 @@ class ControlAPI:
             by=by, reason=f"stop all by {by}", grace=None if grace is None else float(grace)
         )
         agents = [_report(name, rep) for name, rep in reports.items()]
-        return {
-            "stopped": len(agents),
-            "survivors": sum(a["survivors"] for a in agents),
-            "duration_ms": round((loop.time() - started) * 1000, 3),
-            "agents": agents,
-        }
+        return StopAllView(
+            stopped=len(agents),
+            survivors=sum(a.survivors for a in agents),
+            duration_ms=round((loop.time() - started) * 1000, 3),
+            agents=agents,
+        )
 
-    async def _approve(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _approve(self, args: dict[str, Any], by: str) -> GateView:
         gate = await self.supervisor.decide_gate(
             _text(args, "gate"),
             True,
@@ -247,21 +270,21 @@ class ControlAPI:
             reason=str(args.get("reason") or ""),
             merge=args.get("merge", True) is not False,
         )
-        return gate.to_dict()
+        return gate_view(gate)
 
-    async def _reject(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _reject(self, args: dict[str, Any], by: str) -> GateView:
         reason = str(args.get("reason") or "").strip()
         if not reason:
             raise ControlError("a rejection needs a reason (-m REASON)")
         gate = await self.supervisor.decide_gate(_text(args, "gate"), False, by=by, reason=reason)
-        return gate.to_dict()
+        return gate_view(gate)
 
-    async def _reset_breaker(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _reset_breaker(self, args: dict[str, Any], by: str) -> AgentStateView:
         agent = _text(args, "agent")
         await self.supervisor.reset_breaker(agent, by=by)
-        return {"agent": agent, "state": self.supervisor.runner(agent).state}
+        return AgentStateView(agent=agent, state=self.supervisor.runner(agent).state)
 
-    async def _tool_gate(self, args: dict[str, Any], by: str) -> dict[str, Any]:
+    async def _tool_gate(self, args: dict[str, Any], by: str) -> ToolGateView:
         """Claude Code's PreToolUse hook: block until the operator decides this tool call."""
         tool_input = args.get("input") or {}
         if not isinstance(tool_input, dict):
@@ -272,7 +295,7 @@ class ControlAPI:
             tool_input,
             tool_use_id=str(args.get("tool_use_id") or ""),
         )
-        return {"approved": approved, "reason": reason}
+        return ToolGateView(approved=approved, reason=reason)
 
 
 def _text(args: dict[str, Any], key: str) -> str:
@@ -282,13 +305,29 @@ def _text(args: dict[str, Any], key: str) -> str:
     return value
 
 
-def _report(agent: str, report: Any) -> dict[str, Any]:
+def _report(agent: str, report: KillReport | None) -> KillView:
     if report is None:
-        return {"agent": agent, "duration_ms": 0.0, "processes": 0, "survivors": 0}
-    return {
-        "agent": agent,
-        "duration_ms": round(report.duration_ms, 3),
-        "processes": report.processes,
-        "survivors": report.survivors,
-        "escalated": report.escalated,
-    }
+        return KillView(agent=agent)
+    return KillView(
+        agent=agent,
+        duration_ms=round(report.duration_ms, 3),
+        processes=report.processes,
+        survivors=report.survivors,
+        escalated=report.escalated,
+    )
+
+
+def _as(kind: type[_V], value: object) -> _V:
+    """``value`` as the view an in-process verb promises (``call`` returns ``Any``)."""
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def to_json(value: object) -> Any:
+    """What a result looks like on the wire: views as their JSON, lists of them too."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [to_json(item) for item in value]
+    return value

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from controlroom.control.api import COMMANDS, ControlAPI
+from controlroom.control.api import COMMANDS, ControlAPI, to_json
 
 __all__ = ["COMMANDS", "ControlPort", "LocalPort", "RemotePort"]
 
@@ -44,14 +44,14 @@ class LocalPort:
         self.description = f"run {api.supervisor.run_id} (in this process)"
 
     async def snapshot(self) -> dict[str, Any]:
-        return self.api.snapshot()
+        return cast("dict[str, Any]", to_json(self.api.snapshot()))
 
     async def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
         if self.read_only and op in COMMANDS:
             from controlroom._errors import ControlError
 
             raise ControlError(f"read-only: {op.replace('_', ' ')} is not allowed")
-        return await self.api.call(op, args or {})
+        return to_json(await self.api.call(op, args or {}))
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         subscription = self.api.subscribe()

@@ -95,7 +95,7 @@ class AutoOperator:
             if subscription.dropped != dropped:
                 dropped = subscription.dropped
                 for gate in self.api.gates():
-                    self._schedule(gate["id"], gate["agent"], gate["kind"])
+                    self._schedule(gate.id, gate.agent, gate.kind)
 
     def _schedule(self, gate: str, agent: str, kind: str) -> None:
         if gate in self._seen:

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlroom.models import Budget
+from controlroom.models.views import LimitView, MeterView
 
 __all__ = [
     "AgentMeterSnapshot",
     "LimitStatus",
     "SwarmMeterSnapshot",
     "meter_dict",
+    "meter_view",
     "seconds_left",
     "tightest",
 ]
@@ -126,22 +128,29 @@ def tightest(limits: Iterable[LimitStatus]) -> tuple[str | None, float | None]:
     return best_name, best_seconds
 
 
+_METER_FIELDS = tuple(
+    name for name in AgentMeterSnapshot.__dataclass_fields__ if name not in ("budget", "limits")
+)
+
+
+def meter_view(snap: AgentMeterSnapshot) -> MeterView:
+    """An agent's meter snapshot as the control API shows it (the screens, the socket)."""
+    return MeterView(
+        **{name: getattr(snap, name) for name in _METER_FIELDS},
+        budget=snap.budget,
+        limits=[
+            LimitView(
+                limit=lim.limit,
+                value=lim.value,
+                cap=lim.cap,
+                fraction=lim.fraction,
+                seconds_left=lim.seconds_left,
+            )
+            for lim in snap.limits
+        ],
+    )
+
+
 def meter_dict(snap: AgentMeterSnapshot) -> dict[str, Any]:
-    """An agent's meter snapshot as JSON data (for the control API and the socket)."""
-    data: dict[str, Any] = {
-        name: getattr(snap, name)
-        for name in AgentMeterSnapshot.__dataclass_fields__
-        if name not in ("budget", "limits")
-    }
-    data["budget"] = snap.budget.model_dump()
-    data["limits"] = [
-        {
-            "limit": lim.limit,
-            "value": lim.value,
-            "cap": lim.cap,
-            "fraction": lim.fraction,
-            "seconds_left": lim.seconds_left,
-        }
-        for lim in snap.limits
-    ]
-    return data
+    """``meter_view`` as JSON data (for the replay's fold, which still builds dicts)."""
+    return meter_view(snap).model_dump(mode="json")

@@ -16,7 +16,6 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from controlroom._errors import AuditError
 from controlroom.models import (
@@ -27,6 +26,7 @@ from controlroom.models import (
     LimitExceeded,
     SwarmConfig,
 )
+from controlroom.models.views import ContainmentView
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.orphans import Orphan, find_orphans, leftover_cgroups, remove_cgroups
@@ -156,17 +156,17 @@ class Confinement:
         self._sweeps[runner.name] = sweep
         sweep.add_done_callback(lambda _: self._sweeps.pop(runner.name, None))
 
-    def view(self, runner: AgentRunner) -> dict[str, Any]:
+    def view(self, runner: AgentRunner) -> ContainmentView:
         """How this agent is held: mode, cgroup, limits (those not enforced too), sandbox."""
         proc = runner.process
-        return {
-            "mode": self.containment.mode,
-            "cgroup": proc.contain.cgroup if proc is not None else "",
-            "limits": runner.spec.limits.model_dump(exclude_none=True),
-            "unenforced": self.containment.unenforced(runner.spec.limits),
-            "sandbox": runner.spec.sandbox,
-            "allow_hosts": list(runner.spec.allow_hosts),
-        }
+        return ContainmentView(
+            mode=self.containment.mode,
+            cgroup=proc.contain.cgroup if proc is not None else "",
+            limits=runner.spec.limits.model_dump(exclude_none=True),
+            unenforced=self.containment.unenforced(runner.spec.limits),
+            sandbox=runner.spec.sandbox,
+            allow_hosts=list(runner.spec.allow_hosts),
+        )
 
     # ------------------------------------------------------------------ earlier runs
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from controlroom._errors import ControlError
-from controlroom.models import Handoff, new_gate_id
+from controlroom.models import GateState, Handoff, new_gate_id
 
 __all__ = ["Gate", "GateDecision", "GateQueue", "new_gate_id"]
 
@@ -58,41 +58,15 @@ class Gate:
     _unclaimed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
-    def state(self) -> str:
+    def state(self) -> GateState:
         if self.decision is None:
-            return "pending"
+            return GateState.PENDING
         if self.decision.expired:
-            return "expired"
-        return "approved" if self.decision.approved else "rejected"
+            return GateState.EXPIRED
+        return GateState.APPROVED if self.decision.approved else GateState.REJECTED
 
     def age(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.opened
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of a gate for ``controlroom gates --format jsonl`` and the socket."""
-        data: dict[str, Any] = {
-            "id": self.id,
-            "agent": self.agent,
-            "kind": self.kind,
-            "state": self.state,
-            "title": self.title,
-            "detail": self.detail,
-            "stage": self.stage,
-            "created": self.created,
-            "age_seconds": round(self.age(), 3),
-            "timeout_seconds": self.timeout_seconds,
-            "handoff": self.handoff.model_dump() if self.handoff is not None else None,
-            "tool": self.tool,
-        }
-        if self.decision is not None:
-            data["decision"] = {
-                "approved": self.decision.approved,
-                "by": self.decision.by,
-                "reason": self.decision.reason,
-                "expired": self.decision.expired,
-                "at": self.decision.at,
-            }
-        return data
 
 
 class GateQueue:

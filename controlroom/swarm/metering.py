@@ -29,6 +29,7 @@ from typing import Protocol
 
 from controlroom._errors import ConfigError, ConfigProblem
 from controlroom.models import AgentSpec, EventBase, MeterDisagreement, ProxyStarted, SwarmConfig
+from controlroom.models.views import ProxyView
 from controlroom.policy.governor import BudgetGovernor
 from controlroom.proxy import Admission, CredentialMode, MeteringProxy
 
@@ -130,7 +131,7 @@ class Metering:
             if swap:
                 env["ANTHROPIC_API_KEY"] = agent_pass.key
 
-    def view(self) -> dict[str, str] | None:
+    def view(self) -> ProxyView | None:
         """Where agents' model traffic goes, for screens (None before the proxy listens).
 
         In passthrough mode costs are an API-equivalent estimate: agents pay
@@ -138,12 +139,12 @@ class Metering:
         """
         if not self.started:
             return None
-        return {
-            "url": self.proxy.url,
-            "socket": str(self.proxy.unix_path or ""),
-            "upstream": self.proxy.upstream,
-            "credentials": self.mode.value,
-        }
+        return ProxyView(
+            url=self.proxy.url,
+            socket=str(self.proxy.unix_path or ""),
+            upstream=self.proxy.upstream,
+            credentials=self.mode.value,
+        )
 
     def disagreement(self, agent: str, attempt: int) -> MeterDisagreement | None:
         """The flag for an agent whose own report is over 5 % off the wire (once per run)."""

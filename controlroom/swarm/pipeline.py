@@ -41,6 +41,7 @@ from controlroom.models import (
     GateRequested,
     new_gate_id,
 )
+from controlroom.models.views import HandoffView
 from controlroom.swarm.bus import EventBus
 from controlroom.swarm.gates import Gate, GateDecision, GateQueue
 from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
@@ -55,7 +56,7 @@ class Pipeline:
         self.runners = runners
         self.bus = bus
         self.gates = GateQueue()
-        self.log: list[dict[str, Any]] = []  # the handoff timeline, oldest first
+        self.log: list[HandoffView] = []  # the handoff timeline, oldest first
 
     # ------------------------------------------------------------------ stages
 
@@ -99,17 +100,13 @@ class Pipeline:
         if runner.handoff is None or not receivers:
             return ReviewVerdict("done")
         humans = [r.spec for r in receivers if r.spec.gate == "human"]
-        entry: dict[str, Any] = {
-            "from": runner.name,
-            "to": [r.name for r in receivers],
-            "handoff": runner.handoff.model_dump(),
-            "attempt": runner.handoff_attempts,
-            "ts": time.time(),
-            "gate": None,
-            "state": "auto",
-            "by": "auto",
-            "reason": "",
-        }
+        entry = HandoffView(
+            from_=runner.name,
+            to=[r.name for r in receivers],
+            handoff=runner.handoff,
+            attempt=runner.handoff_attempts,
+            ts=time.time(),
+        )
         self.log.append(entry)
         if not humans:
             return ReviewVerdict("done")
@@ -120,16 +117,16 @@ class Pipeline:
                 id=new_gate_id(),
                 agent=runner.name,
                 kind="handoff",
-                title=f"handoff {runner.name} → {', '.join(entry['to'])}",
-                stage=", ".join(entry["to"]),
+                title=f"handoff {runner.name} → {', '.join(entry.to)}",
+                stage=", ".join(entry.to),
                 handoff=runner.handoff,
                 timeout_seconds=timeout,
             ),
             runner,
         )
-        entry.update(gate=gate.id, state="pending", by="")
+        entry.gate, entry.state, entry.by = gate.id, gate.state, ""
         decision = await self.wait(gate, runner)
-        entry.update(state=gate.state, by=decision.by, reason=decision.reason)
+        entry.state, entry.by, entry.reason = gate.state, decision.by, decision.reason
         if decision.approved:
             return ReviewVerdict("done")
         if runner.stop_state is not None:

@@ -50,9 +50,9 @@ from controlroom.models import (
     ToolCall,
     Usage,
 )
+from controlroom.models.views import HandoffView, SwarmView
 from controlroom.policy.governor import BudgetGovernor, Decision, Stop
-from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict, price_usage
-from controlroom.policy.swarmfold import swarm_totals
+from controlroom.policy.meters import SwarmMeterSnapshot, price_usage
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
@@ -74,6 +74,7 @@ from controlroom.swarm.radar import Radar
 from controlroom.swarm.reader import OutputReader
 from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
 from controlroom.swarm.stops import StopPath
+from controlroom.swarm.views import swarm_view
 
 __all__ = ["Supervisor", "tune_gc"]
 
@@ -508,8 +509,9 @@ class Supervisor:
     ) -> tuple[bool, str]:
         return await self.pipeline.tool_call(agent, tool, tool_input, tool_use_id)
 
-    def handoff_log(self) -> list[dict[str, Any]]:
-        return [dict(entry) for entry in self.pipeline.log]
+    def handoff_log(self) -> list[HandoffView]:
+        """The handoff timeline, oldest first (copies: the pipeline keeps updating its own)."""
+        return [entry.model_copy() for entry in self.pipeline.log]
 
     async def events_since(
         self, seq: int, limit: int = 1000, *, newest: bool = False
@@ -522,63 +524,9 @@ class Supervisor:
         await self.bus.flush()
         return await events_since(self.db_path, self.run_id, seq, limit, newest=newest)
 
-    def snapshot_dict(self) -> dict[str, Any]:
-        """Everything a screen shows, as JSON data: agents with meters, gates, handoffs, totals."""
-        now = self.clock()
-        meters = self.governor.meters.snapshot(now)
-        by_name = {m.agent: m for m in meters.agents}
-        agents = []
-        for name, runner in self.runners.items():
-            meter = by_name.get(name)
-            proc = runner.process
-            agents.append(
-                {
-                    "name": name,
-                    "state": runner.state,
-                    "reason": runner.state_reason,
-                    "format": runner.spec.format,
-                    "after": list(runner.spec.after),
-                    "pid": proc.pid if proc is not None and runner.alive else None,
-                    "attempt": runner.attempt,
-                    "breaker_open": runner.breaker.is_open,
-                    "handoff": runner.handoff.model_dump() if runner.handoff else None,
-                    "meter": meter_dict(meter) if meter is not None else None,
-                    "containment": self.confinement.view(runner),
-                }
-            )
-        return {
-            "swarm": self.config.swarm.name,
-            "run": self.run_id,
-            "mode": self.mode,
-            "ts": time.time(),
-            "totals": swarm_totals(
-                meters,
-                agents=len(self.runners),
-                running=sum(1 for r in self.runners.values() if r.alive),
-                pending_gates=len(self.gates.pending()),
-            ),
-            "agents": agents,
-            "audit": self.audit_status(),
-            "gates": [g.to_dict() for g in self.gates.pending()],
-            "handoffs": self.handoff_log(),
-            "proxy": self.metering.view(),
-        }
-
-    def audit_status(self) -> dict[str, Any]:
-        """Whether the audit log is being written; if not, why, since when, and what it froze."""
-        emergency = self.guard.emergency
-        if emergency is None:
-            return {"ok": True, "stopped_for": self.guard.stopped_for}
-        now = self.clock()
-        return {
-            "ok": False,
-            "reason": emergency.reason,
-            "failing_seconds": round(max(0.0, now - emergency.since), 3),
-            "frozen": list(emergency.frozen),
-            "stops_in_seconds": round(emergency.stops_in(now), 3),
-            "stopping": emergency.stopping,
-            "stopped_for": self.guard.stopped_for,
-        }
+    def view(self) -> SwarmView:
+        """Everything a screen shows: agents with meters, gates, handoffs, totals."""
+        return swarm_view(self)
 
     def snapshot(self) -> SwarmMeterSnapshot:
         return self.governor.meters.snapshot(self.clock())

@@ -1,0 +1,60 @@
+"""The control API's typed views, taken from a real swarm: lossless on the wire, the wire's shape.
+
+A view crosses the socket as JSON and is validated once on the other side;
+``controlroom status --format jsonl`` prints what it validated. So the round
+trip JSON -> view -> JSON must give back the same bytes, and fields the wire
+leaves out (a pending gate's ``decision``, a healthy log's emergency figures)
+must stay out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from swarmkit import agent_cmd, swarm
+
+from controlroom.control.api import ControlAPI, to_json
+from controlroom.models import AgentSpec, AgentState, Budget, GateState
+from controlroom.models.views import GateView, HandoffView, SwarmView
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_a_live_snapshot_round_trips_through_its_json(tmp_path: Path) -> None:
+    busy = AgentSpec(
+        name="a",
+        command=agent_cmd("runaway", "20"),
+        budget=Budget(max_tokens=10**7, max_cost_usd=100.0, max_wall_seconds=60, max_turns=10**4),
+    )
+    up = AgentSpec(name="up", command=agent_cmd("well_behaved", "up", "0.01"))
+    down = AgentSpec(name="down", command=agent_cmd("well_behaved"), after=["up"], gate="human")
+    async with swarm(tmp_path, [busy, up, down], max_cost_usd=5.0) as s:
+        api = ControlAPI(s.sup)
+        await s.state("a", {AgentState.RUNNING})
+        await s.state("up", {AgentState.GATED})
+        await s.log.until(lambda e: getattr(e, "kind", "") == "usage" and e.agent == "a", 10)
+        view = api.snapshot()
+        wire = json.dumps(to_json(view))
+        assert json.dumps(SwarmView.model_validate_json(wire).model_dump(mode="json")) == wire
+
+        data = json.loads(wire)
+        assert data["audit"] == {"ok": True, "stopped_for": None}
+        (gate,) = data["gates"]
+        assert "decision" not in gate and gate["state"] == "pending" and gate["agent"] == "up"
+        busy_view = view.agent("a")
+        assert busy_view is not None and busy_view.meter is not None
+        assert busy_view.meter.total_tokens > 0 and busy_view.meter.budget.max_turns == 10**4
+        assert [lim.limit for lim in busy_view.meter.limits] != []
+
+        decided = await api.approve(gate["id"], "fine", by="alice")
+        assert isinstance(decided, GateView) and decided.state is GateState.APPROVED
+        every = to_json(await api.call("gates", {"all": True}))
+        assert every[0]["decision"]["by"] == "alice" and every[0]["decision"]["reason"] == "fine"
+        await s.log.until(lambda e: getattr(e, "kind", "") == "agent_spawned" and e.agent == "down")
+        (handoff,) = api.handoffs()  # the stage went on, so its timeline entry is updated
+        assert isinstance(handoff, HandoffView)
+        assert to_json(handoff)["from"] == "up" and handoff.to == ["down"]
+        assert (handoff.state, handoff.by) == (GateState.APPROVED, "alice")
+        await api.kill("a")
