@@ -49,6 +49,10 @@ async def test_collisions_are_told_listed_and_each_diff_is_one_key_away(tmp_path
         assert "src/client.py" in told
         assert d.app._last_bell > 0  # the bell rang (at most once a second)
 
+        # the header counts them, pointing at c
+        header = d.main.query_one("#hdr-collisions", Static)
+        await d.until(lambda: str(header.render()).endswith(" collisions (c)"))
+
         # the files-changed column
         await d.until(lambda: d.table.cell_text("beta", "files") == "2 +2-1")
         assert d.table.cell_text("alpha", "files") == "1 +1-1"

@@ -46,6 +46,7 @@ from controlroom.models.radarviews import GateRadar
 from controlroom.tui.app import ControlRoomApp
 from controlroom.tui.screens import main as main_screen
 from controlroom.tui.screens.audit import AuditScreen
+from controlroom.tui.screens.collisions import CollisionsScreen
 from controlroom.tui.screens.emergency import EmergencyStopModal
 from controlroom.tui.screens.gate import GateScreen
 from controlroom.tui.screens.help import HelpScreen
@@ -364,6 +365,39 @@ ARCHITECT_DIFF: dict[str, Any] = {
 }
 """The control API's ``diff`` of the architect (``control.radarviews.agent_diff``)."""
 
+RADAR: dict[str, Any] = {
+    "enabled": True,
+    "collisions": [
+        {
+            "kind": "file",
+            "path": "src/billing/client.py",
+            "agents": ["architect", "docs-writer"],
+            "dependency": "",
+            "detail": "architect and docs-writer both changed src/billing/client.py",
+            "since": NOW - 95.0,
+        },
+        {
+            "kind": "conflict",
+            "path": "src/billing/client.py",
+            "agents": ["architect", "docs-writer"],
+            "dependency": "",
+            "detail": "merging architect and docs-writer conflicts in src/billing/client.py",
+            "since": NOW - 61.0,
+        },
+        {
+            "kind": "manifest",
+            "path": "pyproject.toml",
+            "agents": ["docs-writer", "test-writer"],
+            "dependency": "requests",
+            "detail": "requests pinned two ways: ==2.31.0 (docs-writer), >=2.32 (test-writer)",
+            "since": NOW - 12.0,
+        },
+    ],
+    "merge_order": ["architect"],
+    "changes": {},
+}
+"""The control API's ``radar`` answer (``control.radarviews.radar_view``)."""
+
 GATES = [
     {
         "id": "g-946c6f6f",
@@ -530,6 +564,8 @@ class RecordedPort:
             return {"swarm": "billing-retry", "run": RUN, "read_only": False}
         if op == "diff" and args.get("agent") == "architect":
             return copy.deepcopy(ARCHITECT_DIFF)
+        if op == "radar":
+            return copy.deepcopy(RADAR)
         raise ControlError(f"a recording cannot {op}")
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
@@ -650,6 +686,16 @@ async def _show_audit(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
+async def _show_collisions(pilot: Pilot[Any]) -> None:
+    await _main_drawn(pilot)
+    await pilot.press("c")
+    await _until(pilot, lambda: isinstance(pilot.app.screen, CollisionsScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, CollisionsScreen)
+    await _until(pilot, lambda: screen.answers > 0)
+    await pilot.pause()
+
+
 async def _show_help(pilot: Pilot[Any]) -> None:
     await _main_drawn(pilot)
     await pilot.press("question_mark")
@@ -662,6 +708,7 @@ SCREENS: dict[str, Callable[[Pilot[Any]], Any]] = {
     "emergency": _show_emergency,
     "audit": _show_audit,
     "help": _show_help,
+    "collisions": _show_collisions,
 }
 
 

@@ -42,6 +42,7 @@ class SwarmHeader(Vertical):
             yield Label("", id="hdr-tokens")
             yield Label("", id="hdr-cost")
             yield Label("", id="hdr-burn")
+            yield Label("", id="hdr-collisions", classes="-hidden")
             yield Label("no gates waiting", id="hdr-gates")
         yield Label("", id="hdr-banner", classes="-hidden")
 
@@ -74,6 +75,10 @@ class SwarmHeader(Vertical):
         if not cost_label.has_class(level):
             cost_label.remove_class(*_LEVELS).add_class(level)
         self._set("hdr-burn", f"burn {rate_per_hour(totals.get('cost_per_hour', 0.0))}")
+        collisions = int(totals.get("collisions") or 0)  # the radar's, now (c lists them)
+        plural = "" if collisions == 1 else "s"
+        self._set("hdr-collisions", f"{collisions} collision{plural} (c)" if collisions else "")
+        self.query_one("#hdr-collisions", Label).set_class(not collisions, "-hidden")
         gates = int(totals.get("pending_gates") or 0)
         label = (
             "no gates waiting"
