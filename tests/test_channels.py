@@ -13,7 +13,10 @@ audit log.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +27,7 @@ from gatekit import gated_swarm
 from swarmkit import AGENTS, Swarm, sleeper
 
 from controlroom.models import AgentSpec, AgentState, Breaker, GateRequested, StatusEvent
+from controlroom.process.peer import identify_peer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -183,3 +187,57 @@ async def test_a_sandboxed_agent_reaches_its_own_channel_and_nothing_else() -> N
             assert s.log.of("socket_refused") == []
     finally:
         shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_the_kernel_pins_the_peer_and_one_that_vanished_is_nobody(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(8)
+    server.settimeout(20)
+    held: list[socket.socket] = [server]
+    proc = None
+    try:
+        mine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        mine.connect(path)
+        conn, _ = server.accept()
+        held += [mine, conn]
+        me = identify_peer(conn, run_id="r1", cgroup=None)
+        assert (me.pid, me.uid, me.alive, me.agent_side, me.agent) == (
+            os.getpid(), os.getuid(), True, False, None
+        )
+        assert me.operator
+
+        left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:  # connect, vanish
+            try:
+                left.connect(path)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        conn, _ = server.accept()
+        held += [left, conn]
+        gone = identify_peer(conn, run_id="r1", cgroup=None)
+        assert gone.pid == pid and not gone.alive and not gone.operator
+        assert gone.why == "the process that connected is gone"
+
+        code = "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\n"
+        code += "s.connect(sys.argv[1])\ntime.sleep(30)"
+        env = {**os.environ, "CONTROLROOM_RUN": "r1", "CONTROLROOM_AGENT": "coder"}
+        proc = subprocess.Popen([sys.executable, "-c", code, path], env=env)
+        conn, _ = server.accept()
+        held.append(conn)
+        marked = identify_peer(conn, run_id="r1", cgroup=None)
+        assert (marked.pid, marked.alive, marked.agent_side, marked.agent) == (
+            proc.pid, True, True, "coder"
+        )
+        assert not marked.operator
+        other_run = identify_peer(conn, run_id="r2", cgroup=None)
+        assert other_run.agent is None and other_run.agent_side  # still our descendant
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        for sock in held:
+            sock.close()

@@ -87,9 +87,11 @@ def _pin(sock: socket.socket, pid: int) -> int | None:
     try:
         return sock.getsockopt(socket.SOL_SOCKET, _SO_PEERPIDFD)
     except OSError as exc:
-        if exc.errno not in (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP):
-            return None  # ESRCH: the process that connected is gone
-    try:  # an older kernel: the pid now may be a reused one, checked below as well as can be
+        # EINVAL (6.5 to 6.15) or ESRCH: the process that connected is gone. Only a
+        # kernel that does not know the option (ENOPROTOOPT) falls back to the pid.
+        if exc.errno != errno.ENOPROTOOPT:
+            return None
+    try:  # before Linux 6.5: the pid may be a reused one by now, checked below as can be
         return os.pidfd_open(pid)
     except OSError:
         return None
