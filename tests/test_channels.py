@@ -156,6 +156,7 @@ seen["own"] = ping(own)
 seen["operator"] = ping(sys.argv[1])
 seen["neighbour"] = ping(os.path.join(os.path.dirname(own), "other.sock"))
 seen["listing"] = sorted(os.listdir(os.path.dirname(own)))
+seen["service"] = ping(sys.argv[2]) if sys.argv[2] else "none"
 print(json.dumps({"type": "status", "text": "seen", "seen": seen}), flush=True)
 """
 
@@ -168,11 +169,20 @@ async def test_a_sandboxed_agent_reaches_its_own_channel_and_nothing_else() -> N
         pytest.skip(f"no sandbox here: {why}")
     # The run lives on the real root file system: only the sandbox, not a private /tmp, hides it.
     outside = Path(tempfile.mkdtemp(prefix="controlroom-channels-test-", dir="/var/tmp"))
+    # A host service's socket under /run (systemd, D-Bus, Docker listen there), where we can.
+    service_dir = tempfile.mkdtemp(prefix="cr-", dir="/run") if os.access("/run", os.W_OK) else ""
+    service = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        if service_dir:
+            service.bind(f"{service_dir}/s.sock")
+            service.listen(1)
         operator = str(outside / "run" / "control.sock")
         boxed = AgentSpec(
             name="boxed",
-            command=[sys.executable, "-c", SANDBOXED_PROBE, operator],
+            command=[
+                sys.executable, "-c", SANDBOXED_PROBE, operator,
+                f"{service_dir}/s.sock" if service_dir else "",
+            ],  # fmt: skip
             sandbox="workspace",
             breaker=Breaker(restart="never"),
         )
@@ -184,9 +194,13 @@ async def test_a_sandboxed_agent_reaches_its_own_channel_and_nothing_else() -> N
             assert seen["operator"] == "FileNotFoundError"  # the run directory is hidden
             assert seen["neighbour"] == "FileNotFoundError"  # only its own socket is bound in
             assert seen["listing"] == ["boxed.sock"]
+            assert seen["service"] in ("FileNotFoundError", "none")  # /run is hidden
             assert s.log.of("socket_refused") == []
     finally:
+        service.close()
         shutil.rmtree(outside, ignore_errors=True)
+        if service_dir:
+            shutil.rmtree(service_dir, ignore_errors=True)
 
 
 def test_the_kernel_pins_the_peer_and_one_that_vanished_is_nobody(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ unix sockets its bridge leads to are opened before it starts: the model's
 that URL works unchanged inside) and, with ``allow_hosts``, its own egress
 proxy's (``process/egress.py``), announced as ``HTTPS_PROXY``/``HTTP_PROXY``.
 What the sandbox hides comes from the run: the operator's home and the
-agent's, the run directory (other agents' worktrees), the audit database and
-the anchor file. A sandbox that cannot be made fails the agent's start: it
-never runs unsandboxed instead.
+agent's, the run directory (other agents' worktrees, the operator's control
+socket), the host's service sockets (``/run``, ``$XDG_RUNTIME_DIR``), the
+audit database and the anchor file. A sandbox that cannot be made fails the
+agent's start: it never runs unsandboxed instead.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class Sandboxes:
         sandbox = SandboxPlan(
             workspace=str(plan.cwd),
             homes=_homes(env),
-            hidden_dirs=[str(self.run_dir)],
+            hidden_dirs=[str(self.run_dir), *_service_dirs()],
             hidden_files=self.hidden_files,
             ro_binds=[
                 *_own_files(plan, env),
@@ -164,6 +165,19 @@ class Sandboxes:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+def _service_dirs() -> list[str]:
+    """Where the host's services listen: ``/run`` and the operator's runtime directory.
+
+    A unix socket on a read-only mount can still be connected to, and some of
+    those run a command for whoever connects (systemd's user and system
+    managers, D-Bus, Docker): a command started outside the agent's tree,
+    cgroup and marker, which the operator's channel would take for the
+    operator. So they are hidden, like the run directory.
+    """
+    found = ["/run", os.environ.get("XDG_RUNTIME_DIR", "")]
+    return sorted({os.path.realpath(d) for d in found if d and os.path.isdir(d)})
 
 
 def _homes(env: dict[str, str]) -> list[str]:
