@@ -58,6 +58,13 @@ def _with_default_verb(parser: argparse.ArgumentParser, argv: Sequence[str]) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a verb could take it (still importing, say)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     if given and given[0] in PROGRAMS:
         from importlib import import_module
