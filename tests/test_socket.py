@@ -30,7 +30,13 @@ from typing import Any
 import psutil
 import pytest
 
-from controlroom._errors import ControlError
+from controlroom._errors import (
+    AgentNotFound,
+    ControlError,
+    GateAlreadyDecided,
+    GateNotFound,
+    ReadOnly,
+)
 from controlroom.control.api import ControlAPI
 from controlroom.control.client import AsyncControlClient, ControlClient
 from controlroom.control.server import ControlSocketServer
@@ -138,6 +144,8 @@ async def test_ping_and_snapshot_round_trip_and_socket_is_private(tmp_path: Path
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
         assert stat.S_IMODE(os.stat(srv.path.parent).st_mode) == 0o700
         await ping_ok(srv)
+        viewer = ControlSocketServer(ControlAPI(srv.sup, read_only=True), tmp_path / "ro.sock")
+        await viewer.start()
         reader, writer = await srv.open()
         snap = await ask(reader, writer, {"id": 2, "op": "snapshot", "args": {}})
         assert snap["ok"] is True and snap["id"] == 2
@@ -150,12 +158,24 @@ async def test_ping_and_snapshot_round_trip_and_socket_is_private(tmp_path: Path
             "id": 4,
             "ok": False,
             "error": "unknown agent 'zz' (agents: a)",
+            "code": "agent_not_found",
         }
         writer.close()
         # The blocking client, in a thread (the server runs on this loop).
         with ControlClient(srv.path, timeout=5) as client:
             result = await asyncio.to_thread(client.request, "ping")
             again = await asyncio.to_thread(client.request, "snapshot")
+            with pytest.raises(AgentNotFound, match="unknown agent 'zz'"):  # the same class
+                await asyncio.to_thread(client.request, "pause", {"agent": "zz"})
+            with pytest.raises(GateNotFound, match="no gate 'g-0'"):
+                await asyncio.to_thread(client.request, "approve", {"gate": "g-0"})
+            with pytest.raises(ControlError) as plain:
+                await asyncio.to_thread(client.request, "launch_missiles")
+            assert type(plain.value) is ControlError
+        with ControlClient(viewer.path, timeout=5) as client:
+            with pytest.raises(ReadOnly, match="read-only: kill is not allowed"):
+                await asyncio.to_thread(client.request, "kill", {"agent": "a"})
+        await viewer.close()
         assert result["run"] == srv.sup.run_id
         assert again["totals"]["agents"] == 1
     assert not srv.path.exists(), "close() must remove the socket file"
@@ -389,7 +409,7 @@ async def test_a_waiting_tool_gate_blocks_only_its_own_connection(tmp_path: Path
             assert decided["state"] == "rejected"
             answer = await asyncio.wait_for(ask_gate, 5)
             assert answer["approved"] is False and "no" in answer["reason"]
-            with pytest.raises(ControlError, match="already rejected"):
+            with pytest.raises(GateAlreadyDecided, match="already rejected"):
                 await operator.request("approve", {"gate": gates[0]["id"]})
         await hook.close()
         await srv.sup.bus.flush()

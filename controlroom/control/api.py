@@ -5,7 +5,9 @@ swarm) and the unix socket (``controlroom status``, ``approve``, the Claude
 Code hook, an attached dashboard). Over the socket every request is one JSON
 line ``{"id": 1, "op": "approve", "args": {"gate": "g-1a2b3c4d"}}`` and every
 answer one line ``{"id": 1, "ok": true, "result": …}`` or ``{"id": 1, "ok":
-false, "error": "…"}``. ``dispatch`` is that mapping; it never raises.
+false, "error": "…"}`` (with ``"code": "gate_already_decided"`` or the like
+when the refusal is one a caller may act on: the client raises that class of
+``_errors`` again). ``dispatch`` is that mapping; it never raises.
 
 A read-only API (``--read-only``, for an observer's screen) refuses every
 command that changes the swarm, and says so.
@@ -23,7 +25,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from controlroom._errors import ControlError, ControlRoomError
+from controlroom._errors import ControlError, ControlRoomError, ReadOnly
 from controlroom.control.radarviews import (
     agent_diff,
     change_counts,
@@ -50,7 +52,7 @@ from controlroom.swarm.gates import Gate
 from controlroom.swarm.supervisor import OPERATOR, Supervisor
 from controlroom.swarm.views import gate_view
 
-__all__ = ["COMMANDS", "QUERIES", "ControlAPI", "to_json"]
+__all__ = ["COMMANDS", "QUERIES", "ControlAPI", "check_writable", "to_json"]
 
 COMMANDS = frozenset(
     {"kill", "pause", "resume", "restart", "stop_all", "approve", "reject", "reset_breaker"}
@@ -92,9 +94,6 @@ class ControlAPI:
 
     # ------------------------------------------------------------------ in-process API
 
-    def _check_writable(self, op: str) -> None:
-        if self.read_only and op in COMMANDS:
-            raise ControlError(f"read-only: {op.replace('_', ' ')} is not allowed")
 
     async def kill(self, agent: str, by: str = OPERATOR) -> KillView:
         return _as(KillView, await self.call("kill", {"agent": agent}, by))
@@ -170,7 +169,7 @@ class ControlAPI:
         handler = self._ops.get(op)
         if handler is None:
             raise ControlError(f"unknown operation {op!r} (known: {', '.join(sorted(self._ops))})")
-        self._check_writable(op)
+        check_writable(self.read_only, op)
         return self._redacted(await handler(args, by))
 
     async def dispatch(self, request: object, by: str) -> dict[str, Any]:
@@ -187,7 +186,10 @@ class ControlAPI:
                 raise ControlError("'args' must be an object")
             result = to_json(await self.call(op, args, by))
         except ControlRoomError as exc:
-            return {"id": req_id, "ok": False, "error": self._redacted(str(exc))}
+            answer = {"id": req_id, "ok": False, "error": self._redacted(str(exc))}
+            if isinstance(exc, ControlError) and type(exc) is not ControlError:
+                answer["code"] = exc.code  # the client raises the same class again
+            return answer
         except (TypeError, ValueError, KeyError) as exc:
             return {"id": req_id, "ok": False, "error": f"bad arguments: {exc}"}
         return {"id": req_id, "ok": True, "result": result}
@@ -296,6 +298,12 @@ class ControlAPI:
             tool_use_id=str(args.get("tool_use_id") or ""),
         )
         return ToolGateView(approved=approved, reason=reason)
+
+
+def check_writable(read_only: bool, op: str) -> None:
+    """The one read-only refusal: the API's, and each port's before it asks."""
+    if read_only and op in COMMANDS:
+        raise ReadOnly(f"read-only: {op.replace('_', ' ')} is not allowed")
 
 
 def _text(args: dict[str, Any], key: str) -> str:

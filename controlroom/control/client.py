@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controlroom._errors import ControlError
+from controlroom._errors import ControlError, control_error
 
 if TYPE_CHECKING:
     import asyncio
@@ -104,8 +104,10 @@ def _answer(path: Path, line: bytes) -> dict[str, Any]:
 
 
 def _result(message: dict[str, Any]) -> Any:
+    """The answer's result; a refusal raised as the class the control room raised."""
     if not message.get("ok"):
-        raise ControlError(str(message.get("error") or "the control room refused the request"))
+        text = str(message.get("error") or "the control room refused the request")
+        raise control_error(text, message.get("code"))
     return message.get("result")
 
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from controlroom.control.api import COMMANDS, ControlAPI, to_json
+from controlroom.control.api import COMMANDS, ControlAPI, check_writable, to_json
 
 __all__ = ["COMMANDS", "ControlPort", "LocalPort", "RemotePort"]
 
@@ -47,10 +47,7 @@ class LocalPort:
         return cast("dict[str, Any]", to_json(self.api.snapshot()))
 
     async def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        if self.read_only and op in COMMANDS:
-            from controlroom._errors import ControlError
-
-            raise ControlError(f"read-only: {op.replace('_', ' ')} is not allowed")
+        check_writable(self.read_only, op)
         return to_json(await self.api.call(op, args or {}))
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
@@ -80,10 +77,7 @@ class RemotePort:
         return result
 
     async def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        if self.read_only and op in COMMANDS:
-            from controlroom._errors import ControlError
-
-            raise ControlError(f"read-only: {op.replace('_', ' ')} is not allowed")
+        check_writable(self.read_only, op)
         # Commands may block (a graceful stop waits out grace periods): no client timeout.
         return await self.client.request(op, args or {}, timeout=float("inf"))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from controlroom._errors import ControlError
+from controlroom._errors import AgentNotFound
 from controlroom.models.changes import MergeCheck
 from controlroom.models.radarviews import (
     AgentDiff,
@@ -51,7 +51,7 @@ async def agent_diff(sup: Supervisor, agent: str) -> AgentDiff:
     """``agent``'s diff against its base, asked of git now; unknown agents are refused."""
     if agent not in sup.runners:
         known = ", ".join(sorted(sup.runners)) or "none"
-        raise ControlError(f"no agent {agent!r} (agents: {known})")
+        raise AgentNotFound(f"no agent {agent!r} (agents: {known})")
     radar = sup.radar
     change_set = None if radar is None else await radar.settle(agent)
     if radar is None or change_set is None:

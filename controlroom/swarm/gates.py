@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from controlroom._errors import ControlError
+from controlroom._errors import GateAlreadyDecided, GateNotFound
 from controlroom.models import GateState, Handoff, new_gate_id
 
 __all__ = ["Gate", "GateDecision", "GateQueue", "new_gate_id"]
@@ -86,7 +86,7 @@ class GateQueue:
         gate = self._gates.get(gate_id)
         if gate is None:
             pending = ", ".join(g.id for g in self.pending()) or "none"
-            raise ControlError(f"no gate {gate_id!r} (pending: {pending})")
+            raise GateNotFound(f"no gate {gate_id!r} (pending: {pending})")
         return gate
 
     def pending(self) -> list[Gate]:
@@ -102,7 +102,7 @@ class GateQueue:
         """Reserve the gate for one decision while it is being recorded."""
         if gate.decision is not None or gate.claimed:
             what = gate.state if gate.decision is not None else "being decided"
-            raise ControlError(f"gate {gate.id} is already {what}")
+            raise GateAlreadyDecided(f"gate {gate.id} is already {what}")
         gate.claimed = True
         gate._unclaimed.clear()
 
@@ -120,7 +120,7 @@ class GateQueue:
         """Record the operator's decision; a gate is decided once."""
         gate = self.get(gate_id)
         if gate.decision is not None:
-            raise ControlError(f"gate {gate_id} is already {gate.state}")
+            raise GateAlreadyDecided(f"gate {gate_id} is already {gate.state}")
         self._settle(gate, GateDecision(approved=approved, by=by, reason=reason))
         return gate
 

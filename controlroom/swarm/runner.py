@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from controlroom._errors import AgentError, ControlError
+from controlroom._errors import AgentError, AgentNotFound
 from controlroom.adapters import Adapter, MalformedLine, make_adapter
 from controlroom.models import (
     FINAL_STATES,
@@ -364,5 +364,5 @@ def find_runner(runners: Mapping[str, AgentRunner], agent: str) -> AgentRunner:
         return runners[agent]
     except KeyError:
         known = ", ".join(runners) or "none"
-        raise ControlError(f"unknown agent {agent!r} (agents: {known})") from None
+        raise AgentNotFound(f"unknown agent {agent!r} (agents: {known})") from None
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controlroom import __version__
-from controlroom._errors import AuditError, ControlError
+from controlroom._errors import AgentNotRunning, AuditError, ControlError
 from controlroom.models import (
     AgentCrashed,
     AgentExited,
@@ -407,7 +407,7 @@ class Supervisor:
     async def pause(self, agent: str, by: str = OPERATOR) -> int:
         runner = self.runner(agent)
         if runner.process is None or not runner.alive or runner.state != AgentState.RUNNING:
-            raise ControlError(f"agent {agent!r} is {runner.state}, not running")
+            raise AgentNotRunning(f"agent {agent!r} is {runner.state}, not running")
         reached = runner.process.pause()
         await runner.process.contain.settle_paused()
         self._paused_at[agent] = self.clock()
@@ -419,7 +419,7 @@ class Supervisor:
     async def resume(self, agent: str, by: str = OPERATOR) -> int:
         runner = self.runner(agent)
         if runner.process is None or runner.state != AgentState.PAUSED:
-            raise ControlError(f"agent {agent!r} is {runner.state}, not paused")
+            raise AgentNotRunning(f"agent {agent!r} is {runner.state}, not paused")
         self.guard.check_resume(agent)
         reached = runner.process.resume()
         paused = self.governor.meters.agent(agent).paused
@@ -444,7 +444,7 @@ class Supervisor:
         if runner.breaker.is_open:
             raise ControlError(f"agent {agent!r} has an open breaker: reset it first")
         if runner.state in (AgentState.PENDING, AgentState.STARTING):
-            raise ControlError(f"agent {agent!r} is {runner.state}: nothing to restart")
+            raise AgentNotRunning(f"agent {agent!r} is {runner.state}: nothing to restart")
         detail: dict[str, object] = {"previous_state": runner.state}
         if new_budget is not None:
             detail["new_budget"] = new_budget.model_dump(exclude_defaults=True)

@@ -32,7 +32,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from controlroom._errors import ControlRoomError
+from controlroom._errors import ControlRoomError, GateAlreadyDecided
 from controlroom.control.port import ControlPort
 from controlroom.text import duration
 from controlroom.tui.keys import Debouncer, binding
@@ -346,10 +346,12 @@ class GateScreen(Screen[str | None]):
             op = "approve" if approved else "reject"
             try:
                 await self.port.call(op, {"gate": self.gate_id, "reason": reason})
+            except GateAlreadyDecided as exc:  # someone else decided it: nothing left to do here
+                self.app.notify(str(exc), severity="error")
+                self.dismiss(None)
+                return
             except (ControlRoomError, OSError) as exc:
                 self.app.notify(str(exc), severity="error")
-                if "already" in str(exc):
-                    self.dismiss(None)
                 return
             self.dismiss("approved" if approved else "rejected")
         finally:
