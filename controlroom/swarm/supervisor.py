@@ -15,7 +15,6 @@ for, and exposes its gate decisions to the control API.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import socket
 import time
@@ -23,7 +22,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from controlroom import __version__
 from controlroom._errors import AgentNotRunning, AuditError, ControlError
 from controlroom.models import (
     AgentCrashed,
@@ -35,7 +33,6 @@ from controlroom.models import (
     AgentState,
     BreakerReset,
     Budget,
-    ConfigLoaded,
     ErrorEvent,
     EventBase,
     FilesChanged,
@@ -43,36 +40,36 @@ from controlroom.models import (
     HandoffEvent,
     HandoffRejected,
     OperatorAction,
-    OrphanFound,
     RunEnded,
-    RunStarted,
     SwarmConfig,
     ToolCall,
     Usage,
 )
 from controlroom.models.views import HandoffView, SwarmView
-from controlroom.policy.governor import BudgetGovernor, Decision, Stop
+from controlroom.policy.governor import BudgetGovernor
 from controlroom.policy.meters import SwarmMeterSnapshot, price_usage
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
 from controlroom.process.orphans import Orphan
 from controlroom.process.peer import PeerIdentity, identify_peer
-from controlroom.process.procscan import shared_table
 from controlroom.store.async_queries import events_since
 from controlroom.store.redact import Redactor
 from controlroom.swarm.audit_guard import AuditGuard
 from controlroom.swarm.bus import EventBus, EventRecorder
 from controlroom.swarm.channels import AgentChannels
 from controlroom.swarm.confinement import Confinement
+from controlroom.swarm.enforcement import Enforcer
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.integration import Integration
 from controlroom.swarm.launch import Launcher, LaunchPlan
 from controlroom.swarm.metering import Metering
+from controlroom.swarm.opening import config_loaded, orphans_found, run_started
 from controlroom.swarm.pipeline import Pipeline
 from controlroom.swarm.radar import Radar
 from controlroom.swarm.reader import OutputReader
 from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
+from controlroom.swarm.sampling import sample_forever
 from controlroom.swarm.stops import StopPath
 from controlroom.swarm.views import swarm_view
 
@@ -134,6 +131,7 @@ class Supervisor:
         self._sample_seconds = sample_seconds
         self._background: list[asyncio.Task[None]] = []
         self.stops = StopPath(self.bus)
+        self.enforcer = Enforcer(self.runners, self.bus, self.reader, self.governor, self.stops)
         self._all_final = asyncio.Event()
         self._paused_at: dict[str, float] = {}  # agent -> clock() when paused, for AgentResumed
         self._price = config.price_for
@@ -145,6 +143,11 @@ class Supervisor:
         )
         self._guard_stops: set[asyncio.Future[Any]] = set()
         store.health.watch(self.guard.store_health)
+        self._workspace_parts()
+
+    def _workspace_parts(self) -> None:
+        """The parts that reach outside the process: channels, launcher, radar, merges, limits."""
+        config, run_id = self.config, self.run_id
         self.channels = AgentChannels(
             identify=self.identify_peer,
             gate=self.gate_tool_call,
@@ -186,7 +189,7 @@ class Supervisor:
             run_dir=self.run_dir,
             db_path=self.db_path,
             publish=self.publish,
-            stop=self._stop_soon,
+            stop=self.enforcer.stop_soon,
             sweep=self.stops.sweep,
         )
 
@@ -211,7 +214,7 @@ class Supervisor:
             self.guard.spawned(runner)  # born during an audit emergency: frozen at once
         decisions = self.governor.observe(event, self.clock())
         if decisions:
-            self._carry_out(decisions)
+            self.enforcer.carry_out(decisions)
         if (
             kind is ToolCall
             or kind is ErrorEvent
@@ -221,7 +224,7 @@ class Supervisor:
             opened = runner.breaker.observe(event)
             if opened is not None:
                 self.bus.publish(opened)
-                self._stop_soon(runner, AgentState.BREAKER_OPEN, "breaker", opened.reason)
+                self.enforcer.stop_soon(runner, AgentState.BREAKER_OPEN, "breaker", opened.reason)
         elif kind is HandoffEvent:
             assert isinstance(event, HandoffEvent)
             runner.handoff = event.handoff
@@ -269,33 +272,11 @@ class Supervisor:
             return
         self._started = True
         become_subreaper()
-        self.publish(
-            RunStarted(
-                swarm=self.config.swarm.name, pid=os.getpid(), version=__version__, mode=self.mode
-            )
-        )
+        self.publish(run_started(self.config, self.mode))
         self.orphans = self.confinement.open()
-        self.publish(
-            ConfigLoaded(
-                path=self.config.source,
-                agents=[spec.name for spec in self.config.agents],
-                sha256=_file_sha256(self.config.source),
-                budgets={spec.name: spec.budget for spec in self.config.agents},
-                after={spec.name: list(spec.after) for spec in self.config.agents if spec.after},
-                formats={spec.name: spec.format for spec in self.config.agents},
-                max_cost_usd=self.config.swarm.max_cost_usd,
-                pricing=dict(self.config.pricing),
-            )
-        )
-        for orphan in self.orphans:
-            self.publish(
-                OrphanFound(
-                    agent=orphan.agent,
-                    pid=orphan.pid,
-                    create_time=orphan.create_time,
-                    from_run=orphan.run,
-                )
-            )
+        self.publish(config_loaded(self.config))
+        for found in orphans_found(self.orphans):
+            self.publish(found)
         if self.radar is not None:
             await self.radar.start()
         await self.integration.start()
@@ -306,7 +287,16 @@ class Supervisor:
         await self.bus.flush()
         self._background = [
             asyncio.create_task(self._tick_loop(), name="governor-tick"),
-            asyncio.create_task(self._sample_loop(), name="resource-sampler"),
+            asyncio.create_task(
+                sample_forever(
+                    self.runners,
+                    self.governor.meters,
+                    self.confinement,
+                    self.publish,
+                    self._sample_seconds,
+                ),
+                name="resource-sampler",
+            ),
         ]
         if not self.runners:
             self._all_final.set()
@@ -543,66 +533,6 @@ class Supervisor:
         stopping.add_done_callback(_settled)
         stopping.add_done_callback(self._guard_stops.discard)
 
-    def _carry_out(self, decisions: list[Decision]) -> None:
-        """Publish the governor's warnings; carry out its stops (``_budget_stop``)."""
-        for decision in decisions:
-            if isinstance(decision, Stop) and decision.agent in self.runners:
-                self._budget_stop(self.runners[decision.agent], decision)
-            else:
-                self.bus.publish(decision.event)
-
-    def _budget_stop(self, runner: AgentRunner, decision: Stop) -> None:
-        """Freeze the agent now; record the stop once its reported output is read; kill it.
-
-        The freeze comes first, before the reader takes anyone's next slice:
-        a runaway must not spend while the kill gets its turn. What it wrote
-        before it froze is real spend it reported: the rest of the slice
-        being read and whatever is in its pipes are read and metered, and
-        ``budget_exceeded`` says how much of that came after the decision.
-        """
-        frozen = self._freeze(runner)
-        meter = self.governor.meters.agent(runner.name)
-        tokens, lines = meter.total_tokens, runner.lines_read
-
-        def settle() -> None:
-            if frozen:
-                for pipe in runner.output:
-                    pipe.read_now()
-            event = decision.event.model_copy(
-                update={
-                    "after_decision_tokens": meter.total_tokens - tokens,
-                    "after_decision_lines": runner.lines_read - lines,
-                }
-            )
-            self.bus.publish(event)
-            reason = f"budget: {event.limit} reached"
-            self._stop_soon(runner, AgentState.BUDGET_STOPPED, "governor", reason, freeze=False)
-
-        self.reader.after_slice(settle)
-
-    def _freeze(self, runner: AgentRunner) -> bool:
-        """SIGSTOP a running agent's tree unless a stop is already under way; True if done."""
-        if runner.stop_state is None and runner.process is not None and runner.alive:
-            # The kill runs a loop turn and a tree walk later, and a runaway must
-            # not spend meanwhile. The kill's SIGCONT follows its SIGTERM.
-            runner.process.pause()
-            return True
-        return False
-
-    def _stop_soon(
-        self,
-        runner: AgentRunner,
-        final_state: AgentState,
-        by: str,
-        reason: str,
-        *,
-        freeze: bool = True,
-    ) -> None:
-        if freeze:
-            self._freeze(runner)
-        self.stops.begin(runner, final_state, by, reason)
-        self.reader.hurry()  # the kill's first step (its SIGTERM) waits for no flood
-
     # ------------------------------------------------------------------ background
 
     async def _tick_loop(self) -> None:
@@ -610,31 +540,7 @@ class Supervisor:
             await asyncio.sleep(self._tick_seconds)
             self.guard.tick()
             await self.pipeline.expire_due(recording=not self.bus.failing)
-            self._carry_out(self.governor.tick(self.clock()))
-
-    async def _sample_loop(self) -> None:
-        while True:
-            # one /proc pass for every agent without a cgroup (those read their cgroup's files)
-            table = shared_table(
-                r.process.contain.mode for r in self.runners.values() if r.process and r.alive
-            )
-            for runner in self.runners.values():
-                proc = runner.process
-                if proc is None or not runner.alive:
-                    continue
-                try:
-                    sample = proc.sample(table)
-                except Exception as exc:  # a sampler hiccup must never stop supervision
-                    self.publish(ErrorEvent(agent=runner.name, message=str(exc), where="sampler"))
-                    continue
-                self.governor.meters.agent(runner.name).set_resources(
-                    cpu_percent=sample.cpu_percent,
-                    rss_bytes=sample.rss_bytes,
-                    processes=sample.processes,
-                )
-                self.confinement.check_limits(runner)
-            self.confinement.reap(self.runners.values())
-            await asyncio.sleep(self._sample_seconds)
+            self.enforcer.carry_out(self.governor.tick(self.clock()))
 
 
 def _settled(future: asyncio.Future[Any]) -> None:
@@ -642,9 +548,3 @@ def _settled(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
 
-
-def _file_sha256(path: str) -> str:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return ""

@@ -1,0 +1,99 @@
+"""Carrying out a stop: freeze the agent at once, then kill it through the one stop path.
+
+The governor and the breakers decide; this acts. A budget stop freezes the
+agent before the reader takes anyone's next slice (a runaway must not spend
+while its kill waits for a turn), lets what it already wrote be read and
+metered, records how much that was, then stops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from controlroom.models import AgentState
+from controlroom.policy.governor import BudgetGovernor, Decision, Stop
+from controlroom.swarm.bus import EventBus
+from controlroom.swarm.reader import OutputReader
+from controlroom.swarm.runner import AgentRunner
+from controlroom.swarm.stops import StopPath
+
+__all__ = ["Enforcer"]
+
+
+class Enforcer:
+    """The supervisor's hands for the governor's and the breakers' stops."""
+
+    def __init__(
+        self,
+        runners: Mapping[str, AgentRunner],
+        bus: EventBus,
+        reader: OutputReader,
+        governor: BudgetGovernor,
+        stops: StopPath,
+    ) -> None:
+        self.runners = runners
+        self.bus = bus
+        self.reader = reader
+        self.governor = governor
+        self.stops = stops
+
+    def carry_out(self, decisions: list[Decision]) -> None:
+        """Publish the governor's warnings; carry out its stops (``budget_stop``)."""
+        for decision in decisions:
+            if isinstance(decision, Stop) and decision.agent in self.runners:
+                self.budget_stop(self.runners[decision.agent], decision)
+            else:
+                self.bus.publish(decision.event)
+
+    def budget_stop(self, runner: AgentRunner, decision: Stop) -> None:
+        """Freeze the agent now; record the stop once its reported output is read; kill it.
+
+        The freeze comes first, before the reader takes anyone's next slice:
+        a runaway must not spend while the kill gets its turn. What it wrote
+        before it froze is real spend it reported: the rest of the slice
+        being read and whatever is in its pipes are read and metered, and
+        ``budget_exceeded`` says how much of that came after the decision.
+        """
+        frozen = self.freeze(runner)
+        meter = self.governor.meters.agent(runner.name)
+        tokens, lines = meter.total_tokens, runner.lines_read
+
+        def settle() -> None:
+            if frozen:
+                for pipe in runner.output:
+                    pipe.read_now()
+            event = decision.event.model_copy(
+                update={
+                    "after_decision_tokens": meter.total_tokens - tokens,
+                    "after_decision_lines": runner.lines_read - lines,
+                }
+            )
+            self.bus.publish(event)
+            reason = f"budget: {event.limit} reached"
+            self.stop_soon(runner, AgentState.BUDGET_STOPPED, "governor", reason, freeze=False)
+
+        self.reader.after_slice(settle)
+
+    def freeze(self, runner: AgentRunner) -> bool:
+        """SIGSTOP a running agent's tree unless a stop is already under way; True if done."""
+        if runner.stop_state is None and runner.process is not None and runner.alive:
+            # The kill runs a loop turn and a tree walk later, and a runaway must
+            # not spend meanwhile. The kill's SIGCONT follows its SIGTERM.
+            runner.process.pause()
+            return True
+        return False
+
+    def stop_soon(
+        self,
+        runner: AgentRunner,
+        final_state: AgentState,
+        by: str,
+        reason: str,
+        *,
+        freeze: bool = True,
+    ) -> None:
+        """Stop ``runner`` without waiting: frozen first (unless ``freeze``), then killed."""
+        if freeze:
+            self.freeze(runner)
+        self.stops.begin(runner, final_state, by, reason)
+        self.reader.hurry()  # the kill's first step (its SIGTERM) waits for no flood

@@ -1,0 +1,51 @@
+"""Sampling every running agent's resources once a second: CPU, memory, processes.
+
+What the meters show and the kernel's limits are checked against. One
+``/proc`` pass serves every agent without a cgroup; a sampler hiccup is an
+error event, never the end of supervision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+
+from controlroom.models import ErrorEvent, EventBase
+from controlroom.policy.meters import SwarmMeter
+from controlroom.process.procscan import shared_table
+from controlroom.swarm.confinement import Confinement
+from controlroom.swarm.runner import AgentRunner
+
+__all__ = ["sample_forever"]
+
+
+async def sample_forever(
+    runners: Mapping[str, AgentRunner],
+    meters: SwarmMeter,
+    confinement: Confinement,
+    publish: Callable[[EventBase], None],
+    seconds: float,
+) -> None:
+    """Every ``seconds``: each live agent's figures into its meter, its limits checked."""
+    while True:
+        # one /proc pass for every agent without a cgroup (those read their cgroup's files)
+        table = shared_table(
+            r.process.contain.mode for r in runners.values() if r.process and r.alive
+        )
+        for runner in runners.values():
+            proc = runner.process
+            if proc is None or not runner.alive:
+                continue
+            try:
+                sample = proc.sample(table)
+            except Exception as exc:  # a sampler hiccup must never stop supervision
+                publish(ErrorEvent(agent=runner.name, message=str(exc), where="sampler"))
+                continue
+            meters.agent(runner.name).set_resources(
+                cpu_percent=sample.cpu_percent,
+                rss_bytes=sample.rss_bytes,
+                processes=sample.processes,
+            )
+            confinement.check_limits(runner)
+        confinement.reap(runners.values())
+        await asyncio.sleep(seconds)
