@@ -8,7 +8,9 @@ metered, records how much that was, then stops it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from typing import Any
 
 from controlroom.models import AgentState
 from controlroom.policy.governor import BudgetGovernor, Decision, Stop
@@ -36,6 +38,16 @@ class Enforcer:
         self.reader = reader
         self.governor = governor
         self.stops = stops
+        self._everyone: set[asyncio.Future[Any]] = set()  # stops of the whole swarm under way
+
+    def stop_everyone(self, reason: str) -> None:
+        """Stop every agent now, through the one stop path (the audit guard's stop)."""
+        stopping = asyncio.ensure_future(
+            self.stops.stop_all(self.runners.values(), "controlroom", reason)
+        )
+        self._everyone.add(stopping)
+        stopping.add_done_callback(_settled)
+        stopping.add_done_callback(self._everyone.discard)
 
     def carry_out(self, decisions: list[Decision]) -> None:
         """Publish the governor's warnings; carry out its stops (``budget_stop``)."""
@@ -97,3 +109,9 @@ class Enforcer:
             self.freeze(runner)
         self.stops.begin(runner, final_state, by, reason)
         self.reader.hurry()  # the kill's first step (its SIGTERM) waits for no flood
+
+
+def _settled(future: asyncio.Future[Any]) -> None:
+    """Take a background stop's outcome: its kills happened; a log that failed says so itself."""
+    if not future.cancelled():
+        future.exception()

@@ -1,7 +1,8 @@
-"""What a run says first: that it started, the config it runs, the orphans earlier runs left.
+"""What a run says first and last: that it started, its config and orphans; how it ended.
 
-Built from the config alone, so what ``run_started`` and ``config_loaded``
-record (and a replay of the run reads back) is plain to see in one place.
+Built from plain data, so what ``run_started``, ``config_loaded`` and
+``run_ended`` record (and a replay of the run reads back) is plain to see in
+one place.
 """
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ import os
 from pathlib import Path
 
 from controlroom import __version__
-from controlroom.models import ConfigLoaded, EventBase, OrphanFound, RunStarted, SwarmConfig
+from controlroom.models import (
+    ConfigLoaded,
+    EventBase,
+    OrphanFound,
+    RunEnded,
+    RunStarted,
+    SwarmConfig,
+)
+from controlroom.policy.meters import SwarmMeterSnapshot
 from controlroom.process.orphans import Orphan
 
-__all__ = ["config_loaded", "orphans_found", "run_started"]
+__all__ = ["config_loaded", "orphans_found", "run_ended", "run_started"]
 
 
 def run_started(config: SwarmConfig, mode: str) -> RunStarted:
@@ -45,6 +54,27 @@ def orphans_found(orphans: list[Orphan]) -> list[EventBase]:
         )
         for orphan in orphans
     ]
+
+
+def run_ended(
+    outcome: str | None,
+    detail: str,
+    audit_stopped_for: str | None,
+    all_done: bool,
+    spent: SwarmMeterSnapshot,
+) -> RunEnded:
+    """How the run ended (the caller's word, else a stop for the audit log, else whether every
+    agent is done) and what its meters counted: the figures its usage rows must add up to."""
+    if outcome is None and audit_stopped_for is not None:
+        outcome, detail = "audit_failed", detail or audit_stopped_for
+    if outcome is None:
+        outcome = "success" if all_done else "failed"
+    return RunEnded(
+        outcome=outcome,
+        detail=detail,
+        total_tokens=spent.total_tokens,
+        cost_usd=round(spent.cost_usd, 6),
+    )
 
 
 def _file_sha256(path: str) -> str:

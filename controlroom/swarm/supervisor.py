@@ -22,32 +22,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from controlroom._errors import AgentNotRunning, AuditError, ControlError
-from controlroom.models import (
-    AgentCrashed,
-    AgentExited,
-    AgentPaused,
-    AgentResult,
-    AgentResumed,
-    AgentSpawned,
-    AgentState,
-    BreakerReset,
-    Budget,
-    ErrorEvent,
-    EventBase,
-    FilesChanged,
-    GateRequested,
-    HandoffEvent,
-    HandoffRejected,
-    OperatorAction,
-    RunEnded,
-    SwarmConfig,
-    ToolCall,
-    Usage,
-)
+from controlroom.models import AgentState, Budget, EventBase, FilesChanged, SwarmConfig
 from controlroom.models.views import HandoffView, SwarmView
 from controlroom.policy.governor import BudgetGovernor
-from controlroom.policy.meters import SwarmMeterSnapshot, price_usage
+from controlroom.policy.meters import SwarmMeterSnapshot
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.kill import KillReport
 from controlroom.process.linux import become_subreaper
@@ -61,13 +39,16 @@ from controlroom.swarm.channels import AgentChannels
 from controlroom.swarm.confinement import Confinement
 from controlroom.swarm.enforcement import Enforcer
 from controlroom.swarm.gates import Gate
+from controlroom.swarm.gctune import tune_gc
 from controlroom.swarm.integration import Integration
 from controlroom.swarm.launch import Launcher, LaunchPlan
 from controlroom.swarm.metering import Metering
-from controlroom.swarm.opening import config_loaded, orphans_found, run_started
+from controlroom.swarm.opening import config_loaded, orphans_found, run_ended, run_started
+from controlroom.swarm.operations import Operations
 from controlroom.swarm.pipeline import Pipeline
 from controlroom.swarm.radar import Radar
 from controlroom.swarm.reader import OutputReader
+from controlroom.swarm.router import EventRouter
 from controlroom.swarm.runner import AgentRunner, ReviewVerdict, find_runner
 from controlroom.swarm.sampling import sample_forever
 from controlroom.swarm.stops import StopPath
@@ -76,20 +57,6 @@ from controlroom.swarm.views import swarm_view
 __all__ = ["Supervisor", "tune_gc"]
 
 OPERATOR = os.environ.get("USER") or os.environ.get("LOGNAME") or f"uid {os.getuid()}"
-
-
-def tune_gc() -> None:
-    """Collect garbage less often while supervising (call once, where a swarm starts).
-
-    Every event allocates a few container objects: with the default thresholds
-    a flooding swarm runs a young collection every 700 allocations, and the old
-    ones rescan every module and model built at start. Freeze those (they live
-    as long as the process) and collect less often: about 20 % more events/s.
-    """
-    import gc
-
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 class Supervisor:
@@ -133,17 +100,25 @@ class Supervisor:
         self.stops = StopPath(self.bus)
         self.enforcer = Enforcer(self.runners, self.bus, self.reader, self.governor, self.stops)
         self._all_final = asyncio.Event()
-        self._paused_at: dict[str, float] = {}  # agent -> clock() when paused, for AgentResumed
-        self._price = config.price_for
         self._started = False
         self.pipeline = Pipeline(self.runners, self.bus)
         self.metering = Metering(self, config, self.environ, self.run_dir)
-        self.guard = AuditGuard(
-            self.runners, self.publish, self._audit_stop, config.swarm.audit_grace_seconds, clock
-        )
-        self._guard_stops: set[asyncio.Future[Any]] = set()
+        stop, grace = self.enforcer.stop_everyone, config.swarm.audit_grace_seconds
+        self.guard = AuditGuard(self.runners, self.publish, stop, grace, clock)
         store.health.watch(self.guard.store_health)
         self._workspace_parts()
+        self._acting_parts()
+
+    def _acting_parts(self) -> None:
+        """The parts that act on agents: the operator's actions and the events' router."""
+        self.operations = Operations(
+            self.runners, self.bus, self.guard, self.governor, self.stops, self.clock,
+            handle=self.handle, restarted=self._all_final.clear,
+        )  # fmt: skip
+        self.router = EventRouter(
+            self.bus, self.governor, self.enforcer, self.pipeline, self.metering,
+            self.confinement, self.guard, self.clock,
+        )  # fmt: skip
 
     def _workspace_parts(self) -> None:
         """The parts that reach outside the process: channels, launcher, radar, merges, limits."""
@@ -199,50 +174,8 @@ class Supervisor:
         self.bus.publish(event)
 
     def handle(self, runner: AgentRunner, event: EventBase) -> None:
-        """Everything an agent does passes here: price, record, govern, break."""
-        kind = type(event)
-        if kind is Usage:
-            assert isinstance(event, Usage)
-            # Straight into __dict__: a plain float field, set once per usage line.
-            event.__dict__["cost_usd"] = price_usage(event, self._price)
-        elif kind is AgentExited:
-            self.confinement.check_limits(runner)  # an OOM kill is why it exited: say so first
-        self.bus.publish(event)
-        if kind is AgentExited:
-            self.confinement.sweep_leftovers(runner)
-        elif kind is AgentSpawned:
-            self.guard.spawned(runner)  # born during an audit emergency: frozen at once
-        decisions = self.governor.observe(event, self.clock())
-        if decisions:
-            self.enforcer.carry_out(decisions)
-        if (
-            kind is ToolCall
-            or kind is ErrorEvent
-            or kind is FilesChanged
-            or (kind is Usage and runner.breaker.counts_turns)
-        ):
-            opened = runner.breaker.observe(event)
-            if opened is not None:
-                self.bus.publish(opened)
-                self.enforcer.stop_soon(runner, AgentState.BREAKER_OPEN, "breaker", opened.reason)
-        elif kind is HandoffEvent:
-            assert isinstance(event, HandoffEvent)
-            runner.handoff = event.handoff
-            runner.handoff_error = ""
-        elif kind is HandoffRejected:
-            assert isinstance(event, HandoffRejected)
-            runner.handoff = None
-            runner.handoff_error = event.reason
-        elif kind is GateRequested:
-            assert isinstance(event, GateRequested)
-            if event.gate_kind == "agent":
-                self.pipeline.agent_asked(runner, event)
-        elif kind is AgentExited or kind is AgentCrashed or kind is AgentResult:
-            if kind is not AgentResult:
-                self.metering.revoke(runner.name)
-            flagged = self.metering.disagreement(runner.name, runner.attempt)
-            if flagged is not None:
-                self.bus.publish(flagged)
+        """Everything an agent does passes here: price, record, govern, break (router.py)."""
+        self.router.handle(runner, event)
 
     def handle_agent_event(self, event: EventBase) -> None:
         """An event the metering proxy reports: the agent's own, or the swarm's if it has none."""
@@ -323,20 +256,11 @@ class Supervisor:
         await self.channels.close()
         if self.radar is not None:
             await self.radar.close()
-        if outcome is None and self.guard.stopped_for is not None:
-            outcome, detail = "audit_failed", detail or self.guard.stopped_for
-        if outcome is None:
-            ok = all(r.state == AgentState.DONE for r in self.runners.values())
-            outcome = "success" if ok else "failed"
         self.reader.close()
         await self.metering.stop()
+        done = all(r.state == AgentState.DONE for r in self.runners.values())
         spent = self.governor.meters.snapshot(self.clock())
-        ended = RunEnded(
-            outcome=outcome,
-            detail=detail,
-            total_tokens=spent.total_tokens,
-            cost_usd=round(spent.cost_usd, 6),
-        )
+        ended = run_ended(outcome, detail, self.guard.stopped_for, done, spent)
         try:
             await self.bus.publish_durable(ended)
         finally:
@@ -395,87 +319,19 @@ class Supervisor:
         return self.stops.stop_all(self.runners.values(), by, reason, grace)
 
     async def pause(self, agent: str, by: str = OPERATOR) -> int:
-        runner = self.runner(agent)
-        if runner.process is None or not runner.alive or runner.state != AgentState.RUNNING:
-            raise AgentNotRunning(f"agent {agent!r} is {runner.state}, not running")
-        reached = runner.process.pause()
-        await runner.process.contain.settle_paused()
-        self._paused_at[agent] = self.clock()
-        self.handle(runner, AgentPaused(agent=agent, by=by))
-        runner.set_state(AgentState.PAUSED, f"paused by {by}")
-        await self.bus.flush()
-        return reached
+        return await self.operations.pause(agent, by)
 
     async def resume(self, agent: str, by: str = OPERATOR) -> int:
-        runner = self.runner(agent)
-        if runner.process is None or runner.state != AgentState.PAUSED:
-            raise AgentNotRunning(f"agent {agent!r} is {runner.state}, not paused")
-        self.guard.check_resume(agent)
-        reached = runner.process.resume()
-        paused = self.governor.meters.agent(agent).paused
-        since = self._paused_at.pop(agent, None)
-        paused_for = 0.0 if since is None else round(max(0.0, self.clock() - since), 6)
-        self.handle(runner, AgentResumed(agent=agent, by=by, paused_seconds=paused_for))
-        if paused:
-            runner.set_state(AgentState.RUNNING, f"resumed by {by}")
-        await self.bus.flush()
-        return reached
+        return await self.operations.resume(agent, by)
 
     async def restart(
         self, agent: str, by: str = OPERATOR, new_budget: Budget | None = None
     ) -> None:
         """The operator's audited restart. A budget-stopped agent needs a new budget."""
-        runner = self.runner(agent)
-        if runner.state == AgentState.BUDGET_STOPPED and new_budget is None:
-            raise ControlError(
-                f"agent {agent!r} was stopped by its budget: restart it with a new budget "
-                "(--new-budget max_tokens=N,...)"
-            )
-        if runner.breaker.is_open:
-            raise ControlError(f"agent {agent!r} has an open breaker: reset it first")
-        if runner.state in (AgentState.PENDING, AgentState.STARTING):
-            raise AgentNotRunning(f"agent {agent!r} is {runner.state}: nothing to restart")
-        detail: dict[str, object] = {"previous_state": runner.state}
-        if new_budget is not None:
-            detail["new_budget"] = new_budget.model_dump(exclude_defaults=True)
-        await self._record_decision(
-            OperatorAction(agent=agent, action="restart", by=by, detail=detail),
-            f"restart of {agent} by {by}",
-        )
-        if not runner.is_final:
-            await self.stops.stop(runner, AgentState.KILLED, by, "restart")
-            await runner.join()
-        self.governor.reset(agent, new_budget, self.clock())
-        runner.reset()
-        self._all_final.clear()
-        runner.start()
+        await self.operations.restart(agent, by, new_budget)
 
     async def reset_breaker(self, agent: str, by: str = OPERATOR) -> None:
-        runner = self.runner(agent)
-        if not runner.breaker.is_open:
-            raise ControlError(f"agent {agent!r}: its breaker is not open")
-        await self._record_decision(
-            BreakerReset(agent=agent, by=by), f"breaker reset of {agent} by {by}"
-        )
-        runner.breaker.reset(by)
-
-    async def _record_decision(self, event: EventBase, what: str) -> None:
-        """Commit an operator's decision before it is carried out; refuse it if that fails.
-
-        A decision the log cannot take never happens and never turns up in
-        the log later: an error saying it was not carried out takes its place.
-        """
-
-        def withdrawn(exc: AuditError) -> EventBase:
-            message = f"{what} not recorded, so not carried out ({exc})"
-            return ErrorEvent(agent=event.agent, where="operator", message=message)
-
-        try:
-            await self.bus.publish_committed(event, withdrawn)
-        except AuditError as exc:
-            raise ControlError(
-                f"{what} was not carried out: it could not be recorded in the audit log ({exc})"
-            ) from None
+        await self.operations.reset_breaker(agent, by)
 
     async def decide_gate(
         self, gate_id: str, approved: bool, by: str, reason: str, merge: bool = True
@@ -524,15 +380,6 @@ class Supervisor:
     def states(self) -> dict[str, str]:
         return {name: r.state for name, r in self.runners.items()}
 
-    # ------------------------------------------------------------------ stopping
-
-    def _audit_stop(self, reason: str) -> None:
-        """The audit guard's stop: every agent, through the one stop path."""
-        stopping = asyncio.ensure_future(self.stop_all(by="controlroom", reason=reason))
-        self._guard_stops.add(stopping)
-        stopping.add_done_callback(_settled)
-        stopping.add_done_callback(self._guard_stops.discard)
-
     # ------------------------------------------------------------------ background
 
     async def _tick_loop(self) -> None:
@@ -541,10 +388,4 @@ class Supervisor:
             self.guard.tick()
             await self.pipeline.expire_due(recording=not self.bus.failing)
             self.enforcer.carry_out(self.governor.tick(self.clock()))
-
-
-def _settled(future: asyncio.Future[Any]) -> None:
-    """Take a background stop's outcome: its kills happened; a log that failed says so itself."""
-    if not future.cancelled():
-        future.exception()
 
