@@ -363,7 +363,7 @@ async def test_help_lists_q_to_quit_under_view(tmp_path: Path) -> None:
         await d.pilot.press("question_mark")
         help_screen = await d.on_screen(HelpScreen)
         rows = {row.entry.binding_id: row.entry for row in help_screen.query(HelpRow)}
-        assert rows["quit"].key == "q" and rows["quit"].section == "View"
+        assert rows["quit"].key == "q/^q" and rows["quit"].section == "View"  # ctrl+q asks too
 
 
 async def test_l_opens_the_audit_log(tmp_path: Path) -> None:

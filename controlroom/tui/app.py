@@ -39,6 +39,7 @@ from controlroom.tui.alerts import AlertBatcher, alert_for
 from controlroom.tui.commands import SwarmCommands
 from controlroom.tui.desktop_notice import terminal_writer
 from controlroom.tui.inert_filter import InertFilter
+from controlroom.tui.keymap import load_keymap
 from controlroom.tui.keys import MUTATING_ACTIONS, READ_ONLY_REFUSALS, Debouncer, binding
 from controlroom.tui.screens.main import MainScreen
 from controlroom.tui.session import LocalSession, RemoteSession, Session
@@ -94,10 +95,12 @@ class ControlRoomApp(App[str]):
         theme: str | None = None,
         read_only: bool = False,
         theme_dirs: list[Path] | None = None,
+        keymap_path: Path | None = None,
         clock: Callable[[], float] = time.time,
         view_memory: ViewMemory | None = None,
     ) -> None:
         self.theme_specs, self.theme_problems = load_themes(theme_dirs)
+        self.user_keymap, self.keymap_problems = load_keymap(keymap_path)
         super().__init__()
         self.clock = clock  # epoch seconds, for ages the screens count themselves (tests pin it)
         self.session = session
@@ -127,9 +130,12 @@ class ControlRoomApp(App[str]):
     # ------------------------------------------------------------------ start
 
     def on_mount(self) -> None:
+        self.set_keymap(self.user_keymap)  # the operator's keys, by binding id (keymap.toml)
         self.push_screen(MainScreen())
         for problem in self.theme_problems:
             self.notify(f"theme skipped: {problem}", severity="warning", timeout=10)
+        for problem in self.keymap_problems:
+            self.notify(f"key skipped: {problem}", severity="warning", timeout=10)
         if self.theme_warning:
             self.notify(self.theme_warning, severity="warning", timeout=10)
         self.call_after_refresh(self._start_swarm)

@@ -10,7 +10,7 @@ user keymap and ``--read-only`` are reflected), groups them by the section
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -52,7 +52,7 @@ def collect_help(screen: Screen[Any] | None, app_bindings: list[Binding]) -> lis
     bindings.extend(app_bindings)
     bindings.sort(key=lambda item: item.id not in KEYS)  # stable: ours first, order kept
     entries: list[HelpEntry] = []
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], int] = {}  # identity -> its entry's index
     ours: set[tuple[str, str]] = set()  # (action, description) of our bindings
     app: App[Any] | None = screen.app if screen is not None else None
     for item in bindings:
@@ -60,12 +60,19 @@ def collect_help(screen: Screen[Any] | None, app_bindings: list[Binding]) -> lis
             continue
         identity = (item.id or item.action, item.description)
         doing = (item.action, item.description)
-        if identity in seen or (item.id not in KEYS and doing in ours):
+        key = app.get_key_display(item) if app is not None else (item.key_display or item.key)
+        if identity in seen:  # another key of the same binding (a keymap's "A,ctrl+a")
+            first = entries[seen[identity]]
+            shown = first.key.split("/")
+            more = [part for part in key.split("/") if part not in shown]
+            if more:
+                entries[seen[identity]] = replace(first, key="/".join([*shown, *more]))
             continue
-        seen.add(identity)
+        if item.id not in KEYS and doing in ours:
+            continue
+        seen[identity] = len(entries)
         if item.id in KEYS:
             ours.add(doing)
-        key = app.get_key_display(item) if app is not None else (item.key_display or item.key)
         entries.append(
             HelpEntry(
                 binding_id=item.id,
