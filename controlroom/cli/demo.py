@@ -89,7 +89,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _dashboard() -> Any:
-    """``controlroom.tui.app.run_dashboard``, imported only now (Textual is heavy)."""
+    """``controlroom.tui.running.run_dashboard``, imported only now (Textual is heavy)."""
     from importlib import import_module
 
     from controlroom._errors import ControlRoomError
@@ -98,9 +98,9 @@ def _dashboard() -> Any:
         "the dashboard is not available yet; use 'controlroom demo --headless'"
     )
     try:
-        app = import_module("controlroom.tui.app")
+        app = import_module("controlroom.tui.running")
     except ModuleNotFoundError as exc:
-        if exc.name in ("controlroom.tui.app", "controlroom.tui"):
+        if exc.name in ("controlroom.tui.running", "controlroom.tui.app", "controlroom.tui"):
             raise unavailable from None
         raise
     run_dashboard = getattr(app, "run_dashboard", None)

@@ -62,7 +62,7 @@ def run_headless(args: argparse.Namespace) -> int:
     cfg = with_metrics(load_config(find_config(args.config)), args.metrics)
     db = Path(args.db) if args.db else Path(cfg.swarm.audit_db)
     if not args.headless:
-        from controlroom.tui.app import run_dashboard
+        from controlroom.tui.running import run_dashboard
 
         return run_dashboard(cfg, db)
     return asyncio.run(run_swarm(cfg, db))

@@ -59,7 +59,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
     cfg = with_metrics(load_config(find_config(args.config)), getattr(args, "metrics", None))
     db = Path(args.db) if args.db else Path(cfg.swarm.audit_db)
-    from controlroom.tui.app import run_dashboard
+    from controlroom.tui.running import run_dashboard
 
     return run_dashboard(cfg, db, theme=args.theme, read_only=args.read_only)
 
@@ -73,6 +73,6 @@ def run_attach(args: argparse.Namespace) -> int:
         from controlroom.config import find_config, load_config
 
         theme = load_config(find_config(args.config)).swarm.theme
-    from controlroom.tui.app import attach_dashboard
+    from controlroom.tui.running import attach_dashboard
 
     return attach_dashboard(socket, theme=theme, read_only=args.read_only)
