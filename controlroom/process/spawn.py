@@ -86,26 +86,32 @@ class AgentProcess:
             self.pidfd = None
 
 
-_SPAWNING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _one_at_a_time() -> asyncio.Lock:
-    """The running loop's spawn lock: one fork per loop iteration, never a burst of them.
+async def _spawn_turn() -> None:
+    """Wait for this loop iteration's one spawn: never a burst of forks in one iteration.
 
     A spawn blocks the event loop until the child has exec'd (a fork with a
     pre-exec step, then a wait for the exec; tens of ms on a loaded machine).
     Twenty agents started together used to fork back to back in one loop
     iteration, and no agent's output was read (no budget enforced) for the
-    whole burst: a second under load. With the lock, the loop polls between
-    two spawns, so the reader gets a round after each one.
+    whole burst: a second under load. A spawn takes the turn and gives it
+    back at the start of the next iteration (``call_soon``), after that
+    iteration's poll of the selector: the reader gets a round between two
+    spawns, and a spawn waits for no more than that.
     """
     loop = asyncio.get_running_loop()
-    lock = _SPAWNING.get(loop)
-    if lock is None:
-        lock = _SPAWNING[loop] = asyncio.Lock()
-    return lock
+    turn = _TURNS.get(loop)
+    if turn is None:
+        turn = _TURNS[loop] = asyncio.Event()
+        turn.set()
+    while not turn.is_set():
+        await turn.wait()
+    turn.clear()
+    loop.call_soon(turn.set)
 
 
 def _preexec(joins: list[Callable[[], None]]) -> Callable[[], None] | None:
@@ -185,18 +191,18 @@ async def _start(
     try:
         if cgroup is not None:
             fds = cgroup.open_procs()
-        async with _one_at_a_time():
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                env=dict(env),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
-                stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
-                start_new_session=True,
-                preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
-                limit=limit,
-            )
+        await _spawn_turn()
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
+            stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
+            start_new_session=True,
+            preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
+            limit=limit,
+        )
     except subprocess.SubprocessError as exc:  # the pre-exec step failed: it never ran
         where = cgroup.path if cgroup is not None else "?"
         raise AgentError(
