@@ -23,16 +23,16 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Label, Log, ProgressBar, Static
+from textual.widgets import Footer, Log, Static
 
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
-from controlroom.text import duration, limit_label, limit_value, money
-from controlroom.tui.cells import meter_level
+from controlroom.text import limit_label, limit_value, money
 from controlroom.tui.keys import Debouncer, binding
 from controlroom.tui.screens.audit import FLUSH_SECONDS, event_stream, format_event
 from controlroom.tui.screens.budget import BudgetModal
 from controlroom.tui.screens.confirm import ConfirmModal
+from controlroom.tui.widgets.limit_row import LimitRow, describe_limit
 
 __all__ = [
     "LOG_LINES",
@@ -51,20 +51,6 @@ REFRESH_SECONDS = 0.5
 
 _NOT_LOGGED = frozenset({"usage", "tool_call"})  # shown as meters and in the tool pane
 _MUTATING_ACTIONS = frozenset({"kill_agent", "pause_agent", "restart_agent", "reset_breaker"})
-
-
-def describe_limit(limit: dict[str, Any]) -> str:
-    """``tokens 360 / 200,000 (0.2%)`` — one limit of a budget, for people."""
-    name = str(limit.get("limit", ""))
-    value = float(limit.get("value") or 0.0)
-    cap = float(limit.get("cap") or 0.0)
-    fraction = float(limit.get("fraction") or 0.0)
-    used = f"{limit_value(name, value)} / {limit_value(name, cap)}"
-    text = f"{limit_label(name)} {used} ({fraction:.1%})"
-    left = limit.get("seconds_left")
-    if isinstance(left, int | float) and 0 < left < 24 * 3600:
-        text += f" · ~{duration(left)} left at this rate"
-    return text
 
 
 def describe_spend(meter: dict[str, Any] | None) -> str:
@@ -138,33 +124,6 @@ def describe_containment(agent: dict[str, Any] | None) -> str:
     else:
         parts.append("no sandbox")
     return " · ".join(parts)
-
-
-class LimitRow(Vertical):
-    """One budget limit: its name and a bar, then value / cap and the time left."""
-
-    def __init__(self, limit: dict[str, Any]) -> None:
-        super().__init__(classes="limit-row -ok")
-        self.limit = str(limit.get("limit", ""))
-        self._first = limit
-
-    def compose(self) -> ComposeResult:
-        with Horizontal(classes="limit-line"):
-            yield Label(limit_label(self.limit), classes="limit-name")
-            yield ProgressBar(total=1.0, show_eta=False, classes="limit-bar")
-        yield Label("", classes="limit-text", markup=False)
-
-    def on_mount(self) -> None:
-        self.show(self._first)
-
-    def show(self, limit: dict[str, Any]) -> None:
-        cap = float(limit.get("cap") or 0.0) or 1.0
-        value = min(float(limit.get("value") or 0.0), cap)
-        self.query_one(ProgressBar).update(total=cap, progress=value)
-        self.query_one(".limit-text", Label).update(describe_limit(limit))
-        level = meter_level(float(limit.get("fraction") or 0.0))
-        for name in ("ok", "warn", "over"):
-            self.set_class(name == level, f"-{name}")
 
 
 class AgentScreen(Screen[None]):
