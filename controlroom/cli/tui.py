@@ -1,10 +1,11 @@
-"""``controlroom [CONFIG]``, ``controlroom tui`` and ``controlroom attach``: the dashboard.
+"""``controlroom [CONFIG]``, ``tui``, ``attach`` and ``replay``: the dashboard.
 
 ``tui`` starts the swarm in this process under the dashboard (with the
 control socket, so the CLI verbs and ``attach`` work meanwhile); quitting
 asks whether to stop every agent or detach and leave the swarm running
 headless. ``attach`` opens the same dashboard on a swarm that runs
-elsewhere; quitting it only detaches. Textual is imported only inside the
+elsewhere; quitting it only detaches. ``replay`` opens it read-only on a
+past run rebuilt from the audit log alone. Textual is imported only inside the
 handlers, so registering these verbs costs nothing to the other ones.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from controlroom.cli.arguments import add_config_argument, socket_options
 
-__all__ = ["add_parser", "run_attach", "run_tui"]
+__all__ = ["add_parser", "run_attach", "run_replay", "run_tui"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +53,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     attach.set_defaults(handler=run_attach)
 
+    replay = subparsers.add_parser(
+        "replay",
+        help="open the dashboard read-only on a past run, with a time bar",
+        description="Rebuild the dashboard of a past run from the audit log alone and move "
+        "through it: left/right an event, [ ] ten seconds, space plays (+/- 1x, 10x, 100x), "
+        "home/end. Nothing can be changed. The database is --db, else [swarm] audit_db of "
+        "--config or ./config.toml, else ./controlroom.db; 'controlroom audit runs' lists runs.",
+    )
+    replay.add_argument("--db", metavar="PATH", help="audit database (default: see above)")
+    replay.add_argument("--config", metavar="PATH", help="take [swarm] audit_db from this config")
+    replay.add_argument("--run", metavar="RUN", help="the run to replay (default: the latest)")
+    replay.add_argument("--theme", metavar="NAME", help="colour theme")
+    replay.set_defaults(handler=run_replay)
+
 
 def run_tui(args: argparse.Namespace) -> int:
     from controlroom.cli.run import with_metrics
@@ -76,3 +91,10 @@ def run_attach(args: argparse.Namespace) -> int:
     from controlroom.tui.running import attach_dashboard
 
     return attach_dashboard(socket, theme=theme, read_only=args.read_only)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from controlroom.cli.audit.plumbing import database_path
+    from controlroom.tui.replay import replay_dashboard
+
+    return replay_dashboard(database_path(args), args.run, theme=args.theme)

@@ -119,9 +119,13 @@ class ControlRoomApp(App[str]):
 
     # ------------------------------------------------------------------ start
 
+    def main_screen(self) -> MainScreen:
+        """The home screen (a replay's has a time bar)."""
+        return MainScreen()
+
     def on_mount(self) -> None:
         self.set_keymap(self.user_keymap)  # the operator's keys, by binding id (keymap.toml)
-        self.push_screen(MainScreen())
+        self.push_screen(self.main_screen())
         for problem in self.theme_problems:
             self.notify(f"theme skipped: {problem}", severity="warning", timeout=10)
         for problem in self.keymap_problems:

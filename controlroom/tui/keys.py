@@ -27,6 +27,7 @@ __all__ = [
     "MUTATING",
     "MUTATING_ACTIONS",
     "READ_ONLY_REFUSALS",
+    "REPLAY",
     "SECTION_ORDER",
     "SECTIONS",
     "Debouncer",
@@ -53,8 +54,9 @@ GATES: Final = "Gates"
 AGENTS: Final = "Agents"
 EMERGENCY: Final = "Emergency"
 VIEW: Final = "View"
+REPLAY: Final = "Replay"
 
-SECTION_ORDER: Final[tuple[str, ...]] = (NAVIGATION, GATES, AGENTS, EMERGENCY, VIEW)
+SECTION_ORDER: Final[tuple[str, ...]] = (NAVIGATION, GATES, AGENTS, EMERGENCY, VIEW, REPLAY)
 """Sections in the order the help screen shows them."""
 
 KEYS: Final[dict[str, KeySpec]] = {
@@ -153,6 +155,26 @@ KEYS: Final[dict[str, KeySpec]] = {
         "ctrl+p", "command_palette", "Commands", "Search every command", VIEW, "^p"
     ),
     "quit": KeySpec("q", "quit", "Quit", "Quit (asks what to do with running agents)", VIEW),
+    # Replay (controlroom replay: the time bar)
+    "replay-back": KeySpec("left", "replay_step(-1)", "Back", "One event back", REPLAY, "←"),
+    "replay-forward": KeySpec(
+        "right", "replay_step(1)", "Forward", "One event forward", REPLAY, "→"
+    ),
+    "replay-back-10s": KeySpec(
+        "left_square_bracket", "replay_jump(-10)", "-10 s", "Ten seconds back", REPLAY, "["
+    ),
+    "replay-forward-10s": KeySpec(
+        "right_square_bracket", "replay_jump(10)", "+10 s", "Ten seconds forward", REPLAY, "]"
+    ),
+    "replay-play": KeySpec("space", "replay_play", "Play", "Play or pause the replay", REPLAY),
+    "replay-faster": KeySpec(
+        "plus", "replay_speed(1)", "Faster", "Play faster (1×, 10×, 100×)", REPLAY, "+"
+    ),
+    "replay-slower": KeySpec(
+        "minus", "replay_speed(-1)", "Slower", "Play slower (100×, 10×, 1×)", REPLAY, "-"
+    ),
+    "replay-start": KeySpec("home", "replay_edge(0)", "Start", "The run's first event", REPLAY),
+    "replay-end": KeySpec("end", "replay_edge(1)", "End", "The run's last event", REPLAY),
 }
 """Every binding id of the dashboard and its definition."""
 

@@ -131,6 +131,9 @@ class DetailPane(Horizontal):
             resized = _needs_layout(self._summary, content, summary)
             self._summary = content
             summary.update(content, layout=resized)
+        if tail.written(name) < self._written:  # a fresh tail (a replay stepped back)
+            log.clear()
+            self._written = 0
         new = tail.since(name, self._written)
         if new:
             log.write_lines(new)
