@@ -45,6 +45,7 @@ from controlroom.inert import inert_line
 
 if TYPE_CHECKING:
     from controlroom.control.client import ControlClient
+    from controlroom.models.views import AgentView, GateView, SwarmView
 
 __all__ = ["add_parser", "parse_budget"]
 
@@ -168,34 +169,32 @@ def _connected(body: Verb) -> Callable[[argparse.Namespace], int]:
 
 
 def _status(client: ControlClient, args: argparse.Namespace) -> int:
+    from controlroom.models.views import SwarmView
     from controlroom.text import audit_banner, duration, money
 
-    snap: dict[str, Any] = client.request("snapshot")
-    records = [_agent_record(snap, agent) for agent in snap.get("agents", [])]
-    audit = snap.get("audit") or {"ok": True}
-    failing = 3 if audit.get("ok") is False else 0  # the audit log cannot be written
+    snap = client.view(SwarmView, "snapshot")
+    failing = 0 if snap.audit.ok else 3  # the audit log cannot be written
     if args.format == "jsonl":
-        print_jsonl(records)
+        print_jsonl([_agent_record(snap, agent) for agent in snap.agents])
         return failing
     if failing:
-        print(audit_banner(audit))
-    totals = snap.get("totals", {})
-    gates = totals.get("pending_gates", 0)
-    cap = totals.get("max_cost_usd")
+        print(audit_banner(snap.audit.model_dump()))
+    totals = snap.totals
+    gates, cap = totals.pending_gates, totals.max_cost_usd
     print(
-        f"swarm {snap.get('swarm')} · run {snap.get('run')} · {totals.get('agents', 0)} agents, "
-        f"{totals.get('running', 0)} running · tokens {totals.get('input_tokens', 0):,} in / "
-        f"{totals.get('output_tokens', 0):,} out · {money(totals.get('cost_usd', 0.0))}"
+        f"swarm {snap.swarm} · run {snap.run} · {totals.agents} agents, "
+        f"{totals.running} running · tokens {totals.input_tokens:,} in / "
+        f"{totals.output_tokens:,} out · {money(totals.cost_usd)}"
         + (f" of {money(cap)}" if cap else "")
         + f" · {gates} pending gate{'' if gates == 1 else 's'}"
     )
     rows = [
         {
-            **r,
-            "cost_usd": f"{r.get('cost_usd') or 0.0:.4f}",
-            "elapsed": duration(r.get("elapsed_seconds") or 0.0),
+            **_agent_record(snap, agent),
+            "cost_usd": f"{agent.meter.cost_usd if agent.meter else 0.0:.4f}",
+            "elapsed": duration(agent.meter.elapsed_seconds if agent.meter else 0.0),
         }
-        for r in sorted(records, key=_by_attention)  # who needs the operator first
+        for agent in sorted(snap.agents, key=_by_attention)  # who needs the operator first
     ]
     columns = ["agent", "state", "input_tokens", "output_tokens", "cost_usd", "elapsed", "pid"]
     headers = {"input_tokens": "IN", "output_tokens": "OUT", "cost_usd": "COST $"}
@@ -203,69 +202,68 @@ def _status(client: ControlClient, args: argparse.Namespace) -> int:
     return failing
 
 
-def _by_attention(record: dict[str, Any]) -> tuple[int, float, str]:
+def _by_attention(agent: AgentView) -> tuple[int, float, str]:
     """The dashboard's default order (policy.attention), for the status table."""
     from controlroom.policy.attention import attention_key
 
-    fractions = [f for lim in record.get("limits") or () if (f := lim.get("fraction")) is not None]
+    limits = agent.meter.limits if agent.meter is not None else []
     return attention_key(
-        str(record.get("agent")),
-        str(record.get("state")),
-        breaker_open=bool(record.get("breaker_open")),
-        budget_fraction=max(fractions, default=None),
+        agent.name,
+        agent.state,
+        breaker_open=agent.breaker_open,
+        budget_fraction=max((lim.fraction for lim in limits), default=None),
     )
 
 
-def _agent_record(snap: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]:
-    meter = {k: v for k, v in (agent.get("meter") or {}).items() if k not in ("agent", "at")}
-    record: dict[str, Any] = {"swarm": snap.get("swarm"), "run": snap.get("run")}
-    if "audit" in snap:
-        record["audit"] = snap["audit"]
-    record["agent"] = agent.get("name")
-    record.update({k: v for k, v in agent.items() if k not in ("name", "meter")})
+def _agent_record(snap: SwarmView, agent: AgentView) -> dict[str, Any]:
+    """One ``status --format jsonl`` line: the agent's view, its meter's figures flattened."""
+    data = agent.model_dump(mode="json")
+    meter = {k: v for k, v in (data.pop("meter") or {}).items() if k not in ("agent", "at")}
+    record: dict[str, Any] = {
+        "swarm": snap.swarm,
+        "run": snap.run,
+        "audit": snap.audit.model_dump(mode="json"),
+        "agent": data.pop("name"),
+    }
+    record.update(data)
     record.update(meter)
     return record
 
 
 def _gates(client: ControlClient, args: argparse.Namespace) -> int:
+    from controlroom.models.views import GateView
     from controlroom.text import duration
 
-    gates: list[dict[str, Any]] = client.request("gates", {"all": args.all})
-    records = [_gate_record(g) for g in gates]
+    gates = client.views(GateView, "gates", {"all": args.all})
     if args.format == "jsonl":
-        print_jsonl(records)
+        print_jsonl([_gate_record(g) for g in gates])
         return 0
-    if not records:
+    if not gates:
         print("no pending gates" if not args.all else "no gates", file=sys.stderr)
         return 0
     rows = [
-        {**r, "age": duration(r.get("age_seconds") or 0.0), "what": _gate_text(r)}
-        for r in records
+        {**_gate_record(g), "age": duration(g.age_seconds), "what": _gate_text(g)} for g in gates
     ]
     columns = ["id", "agent", "kind", *(["state"] if args.all else []), "age", "what"]
     print_table(rows, columns)
     return 0
 
 
-def _gate_record(gate: dict[str, Any]) -> dict[str, Any]:
-    record = dict(gate)
-    if isinstance(record.get("created"), int | float):
-        record["created"] = iso_utc(record["created"])
-    decision = record.get("decision")
-    if isinstance(decision, dict) and isinstance(decision.get("at"), int | float):
-        record["decision"] = {**decision, "at": iso_utc(decision["at"])}
+def _gate_record(gate: GateView) -> dict[str, Any]:
+    """One ``gates --format jsonl`` line: the gate's view, its times in ISO 8601 UTC."""
+    record = gate.model_dump(mode="json")
+    record["created"] = iso_utc(gate.created)
+    if gate.decision is not None:
+        record["decision"]["at"] = iso_utc(gate.decision.at)
     return record
 
 
-def _gate_text(gate: dict[str, Any]) -> str:
-    title = str(gate.get("title") or "")
-    tool = gate.get("tool")
-    handoff = gate.get("handoff")
-    if isinstance(tool, dict):
-        return f"{title}: {gate.get('detail') or ''}".strip(": ")
-    if isinstance(handoff, dict):
-        return f"{title}: {handoff.get('changed', '')}"[:200]
-    return title or str(gate.get("detail") or "")
+def _gate_text(gate: GateView) -> str:
+    if gate.tool is not None:
+        return f"{gate.title}: {gate.detail}".strip(": ")
+    if gate.handoff is not None:
+        return f"{gate.title}: {gate.handoff.changed}"[:200]
+    return gate.title or gate.detail
 
 
 def _diff(client: ControlClient, args: argparse.Namespace) -> int:
@@ -302,62 +300,76 @@ def _diff(client: ControlClient, args: argparse.Namespace) -> int:
 
 
 def _approve(client: ControlClient, args: argparse.Namespace) -> int:
+    from controlroom.models.views import GateView
+
     request = {"gate": args.gate, "reason": args.message, "merge": not args.no_merge}
-    gate = client.request("approve", request)
-    print(f"approved {gate['id']} ({inert_line(gate.get('title') or gate['kind'])})")
+    gate = client.view(GateView, "approve", request)
+    print(f"approved {gate.id} ({inert_line(gate.title or gate.kind)})")
     return 0
 
 
 def _reject(client: ControlClient, args: argparse.Namespace) -> int:
-    gate = client.request("reject", {"gate": args.gate, "reason": args.message})
-    title = inert_line(gate.get("title") or gate["kind"])
-    print(f"rejected {gate['id']} ({title}): {inert_line(args.message)}")
+    from controlroom.models.views import GateView
+
+    gate = client.view(GateView, "reject", {"gate": args.gate, "reason": args.message})
+    title = inert_line(gate.title or gate.kind)
+    print(f"rejected {gate.id} ({title}): {inert_line(args.message)}")
     return 0
 
 
 def _kill(client: ControlClient, args: argparse.Namespace) -> int:
-    rep = client.request("kill", {"agent": args.agent, "grace": args.grace}, timeout=_wait(args))
+    from controlroom.models.views import KillView
+
+    request = {"agent": args.agent, "grace": args.grace}
+    rep = client.view(KillView, "kill", request, timeout=_wait(args))
     print(
-        f"killed {rep['agent']}: {rep['processes']} process(es) in {rep['duration_ms']:.1f} ms, "
-        f"{rep['survivors']} survivors"
+        f"killed {rep.agent}: {rep.processes} process(es) in {rep.duration_ms:.1f} ms, "
+        f"{rep.survivors} survivors"
     )
-    return 1 if rep["survivors"] else 0
+    return 1 if rep.survivors else 0
 
 
 def _stop_all(client: ControlClient, args: argparse.Namespace) -> int:
-    rep = client.request("stop_all", {"grace": args.grace}, timeout=_wait(args))
-    print(
-        f"{rep['stopped']} agents stopped in {rep['duration_ms']:.1f} ms, "
-        f"{rep['survivors']} survivors"
-    )
-    for agent in rep.get("agents", []):
-        if agent.get("survivors"):
-            print(f"  {agent['agent']}: {agent['survivors']} survivors", file=sys.stderr)
-    return 1 if rep["survivors"] else 0
+    from controlroom.models.views import StopAllView
+
+    rep = client.view(StopAllView, "stop_all", {"grace": args.grace}, timeout=_wait(args))
+    print(f"{rep.stopped} agents stopped in {rep.duration_ms:.1f} ms, {rep.survivors} survivors")
+    for agent in rep.agents:
+        if agent.survivors:
+            print(f"  {agent.agent}: {agent.survivors} survivors", file=sys.stderr)
+    return 1 if rep.survivors else 0
 
 
 def _pause(client: ControlClient, args: argparse.Namespace) -> int:
-    rep = client.request("pause", {"agent": args.agent})
-    print(f"paused {rep['agent']} ({rep['processes']} process(es) stopped)")
+    from controlroom.models.views import ProcessesView
+
+    rep = client.view(ProcessesView, "pause", {"agent": args.agent})
+    print(f"paused {rep.agent} ({rep.processes} process(es) stopped)")
     return 0
 
 
 def _resume(client: ControlClient, args: argparse.Namespace) -> int:
-    rep = client.request("resume", {"agent": args.agent})
-    print(f"resumed {rep['agent']} ({rep['processes']} process(es) continued)")
+    from controlroom.models.views import ProcessesView
+
+    rep = client.view(ProcessesView, "resume", {"agent": args.agent})
+    print(f"resumed {rep.agent} ({rep.processes} process(es) continued)")
     return 0
 
 
 def _restart(client: ControlClient, args: argparse.Namespace) -> int:
+    from controlroom.models.views import AgentStateView
+
     request = {"agent": args.agent, "new_budget": args.new_budget}
-    rep = client.request("restart", request, timeout=_wait(args))
-    print(f"restarted {rep['agent']} (now {rep['state']})")
+    rep = client.view(AgentStateView, "restart", request, timeout=_wait(args))
+    print(f"restarted {rep.agent} (now {rep.state})")
     return 0
 
 
 def _reset_breaker(client: ControlClient, args: argparse.Namespace) -> int:
-    rep = client.request("reset_breaker", {"agent": args.agent})
-    print(f"breaker of {rep['agent']} reset (now {rep['state']})")
+    from controlroom.models.views import AgentStateView
+
+    rep = client.view(AgentStateView, "reset_breaker", {"agent": args.agent})
+    print(f"breaker of {rep.agent} reset (now {rep.state})")
     return 0
 
 

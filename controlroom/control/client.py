@@ -22,12 +22,16 @@ import os
 import socket
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from controlroom._errors import ControlError, control_error
 
 if TYPE_CHECKING:
     import asyncio
+
+    from pydantic import BaseModel
+
+_V = TypeVar("_V", bound="BaseModel")
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -164,6 +168,23 @@ class ControlClient:
         except OSError as exc:
             self.close()
             raise _connect_error(self.path, exc) from None
+
+    def view(
+        self,
+        kind: type[_V],
+        op: str,
+        args: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> _V:
+        """``request``'s result validated once, here, as the view ``kind`` (``SwarmView``...)."""
+        return kind.model_validate(self.request(op, args, timeout))
+
+    def views(self, kind: type[_V], op: str, args: dict[str, Any] | None = None) -> list[_V]:
+        """A list result (``gates``, ``handoffs``) validated as views ``kind``."""
+        result = self.request(op, args)
+        if not isinstance(result, list):
+            raise ControlError(f"the control room at {self.path} answered {op} with no list")
+        return [kind.model_validate(item) for item in result]
 
     def subscribe(self) -> Iterator[dict[str, Any]]:
         """Every event from now on, as JSON objects, on a connection of its own.
