@@ -82,6 +82,7 @@ from controlroom.models import (
     RunEnded,
     RunStarted,
     ScopeViolation,
+    SocketRefused,
     StatusEvent,
     StreamCut,
     SwarmConfig,
@@ -192,6 +193,10 @@ def one_of_each_kind() -> list[EventBase]:
         NotificationFailed(
             notify="notify[1]", notice="swarm_finished", channel="command", target="notify-send",
             attempts=3, duration_ms=5000.0, error="timed out after 5s",
+        ),
+        SocketRefused(
+            agent="a", channel="agent b", pid=77, uid=1000, op="tool_gate",
+            reason="agents ask only for themselves",
         ),
         ProxyStarted(
             url="http://127.0.0.1:1", socket="/r/proxy.sock", upstream="u", credentials="swap"
