@@ -40,6 +40,7 @@ from controlroom.models import (
     Budget,
     GateRequested,
     KillCompleted,
+    NotificationFailed,
     NotifySpec,
     SwarmConfig,
     SwarmSettings,
@@ -388,3 +389,19 @@ def test_check_lists_who_is_told_what_without_a_webhooks_token(tmp_path: Path) -
             "budget_stop", "1m"] in rows
     assert ["notify[1]", "terminal", "osc9", "crash", "1m"] in rows
     assert "T0KEN-s3cret" not in done.stdout
+
+
+def test_the_dashboard_toasts_a_notification_that_did_not_get_through() -> None:
+    from controlroom.tui.alerts import alert_for
+
+    failed = NotificationFailed(
+        notify="pager", notice="budget_stop", channel="webhook", target="https://hooks.example.com",
+        attempts=3, error="HTTP 500 Internal Server Error", agent="runaway",
+    )
+    alert = alert_for(failed.model_dump(mode="json"))
+    assert alert is not None and alert.severity == "warning"
+    assert alert.title == "Notification failed"
+    assert alert.message == (
+        "runaway: notification of budget_stop by webhook https://hooks.example.com FAILED after "
+        "3 attempts (pager): HTTP 500 Internal Server Error"
+    )

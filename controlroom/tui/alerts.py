@@ -5,7 +5,8 @@ a budget stop, a limit the kernel enforced, a breaker opening, a crash, an
 orphan of an earlier run, a stream the proxy cut at a cap, an agent whose
 own usage report disagrees with the wire, two agents' work colliding (the
 same file, a dependency pinned two ways, a merge conflict: ``c`` lists
-them) and a write into the shared repository that no agent owns. The kind
+them), a write into the shared repository that no agent owns, and a
+notification ([[notify]]) that did not get through: the pager is down. The kind
 is checked on the raw dict first, so the thousands of usage and output
 events a second cost one set lookup; only alerts are parsed into models
 (to be worded by ``controlroom.text``, as the headless log words them).
@@ -37,6 +38,7 @@ ALERT_KINDS: Mapping[str, tuple[str, Severity]] = {
     "meter_disagreement": ("Meter disagreement", "warning"),
     "collision": ("Collision", "warning"),
     "scope_violation": ("Scope violation", "error"),
+    "notification_failed": ("Notification failed", "warning"),
 }
 """Event kind → (toast title, severity)."""
 
