@@ -192,9 +192,14 @@ async def test_attached_dashboard_approves_kills_and_detaches(tmp_path: Path) ->
 
                 await until(pilot, lambda: "tree" in table(app).rows)
                 table(app).focus()
-                await pilot.press("home")
-                while table(app).selected_agent != "tree":
-                    await pilot.press("j")
+                for _ in range(5):  # rows move in attention order: aim by place, then look
+                    await pilot.press("home")
+                    for _ in range(table(app).rows.index("tree")):
+                        await pilot.press("j")
+                    await pilot.pause()
+                    if table(app).selected_agent == "tree":
+                        break
+                assert table(app).selected_agent == "tree"
                 await pilot.press("x")
                 await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
                 await pilot.press("y")

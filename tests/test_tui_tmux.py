@@ -9,9 +9,9 @@ end, whatever happens; every wait is bounded.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,12 @@ def row(screen: str, agent: str) -> str:
     return ""
 
 
+def detail_agent(screen: str) -> str | None:
+    """The agent the detail pane names (the first word on its first line)."""
+    found = re.search(r"Detail ─[^\n]*\n│ (\S+)", screen)
+    return found.group(1) if found else None
+
+
 def spawned(db: Path, agent: str) -> list[dict[str, Any]]:
     run = run_id_of(db)
     rows = [] if run is None else audit_rows(db, run, "agent_spawned")
@@ -79,21 +85,22 @@ def test_the_dashboard_in_a_real_terminal(tmp_path: Path) -> None:
 
             term.keys("a")
             term.until(lambda s: "✓ done" in row(s, "down") or "● running" in row(s, "down"))
-            assert len(spawned(db, "down")) == 1
+            term.until(lambda _: len(spawned(db, "down")) == 1)  # the log commits in batches
             term.until(lambda s: "no gates waiting" in s)
 
             sleeper_pid = int(spawned(db, "sleeper")[0]["pid"])
             term.until(lambda s: "● running" in row(s, "sleeper"))
-            term.keys("Home")
-            for _ in range(4):  # the detail pane names the selected agent first
-                if term.until(lambda s: s).count("│ sleeper  ● running") == 1:
-                    break
-                term.keys("j")
-                time.sleep(0.1)
+            # select by name, not by place: rows move in attention order, and a
+            # loaded machine draws a moved cursor late
+            term.keys("5")  # only the running: the idler, then the sleeper
+            term.until(lambda s: row(s, "down") == "" and row(s, "idler") and row(s, "sleeper"))
+            term.keys("End")
             term.until(lambda s: "│ sleeper  ● running" in s)
             term.keys("x")
             term.until(lambda s: "Kill agent sleeper?" in s)
             term.keys("y")
+            term.until(lambda s: row(s, "sleeper") == "")  # no longer among the running
+            term.keys("Escape")  # every agent again (wait: ESC and a key at once read as Alt+key)
             term.until(lambda s: "✖ killed" in row(s, "sleeper"))
             assert tree_alive([sleeper_pid]) == []
             idler_pid = int(spawned(db, "idler")[0]["pid"])
