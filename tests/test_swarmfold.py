@@ -50,7 +50,11 @@ def _agents() -> list[AgentSpec]:
 def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
     agents = {
         a["name"]: {
-            **{k: a[k] for k in ("state", "reason", "format", "after", "attempt", "handoff")},
+            **{
+                k: a[k]
+                for k in ("state", "reason", "format", "after", "attempt", "handoff", "changes")
+            },
+            "held": (a["containment"]["mode"], a["containment"]["sandbox"]),
             "breaker_open": a["breaker_open"],
             "alive": a["pid"] is not None,
             "meter": {k: a["meter"][k] for k in _METER_KEYS},
@@ -84,7 +88,7 @@ async def test_the_replayed_run_end_equals_the_live_snapshot(tmp_path: Path) -> 
         fold.apply(event)
         if event.kind == "gate_requested" and event.agent == "up":
             requested_at = index
-    replayed = fold.snapshot()
+    replayed = fold.view().model_dump(mode="json")  # the same typed view the live API serves
     assert replayed["swarm"] == live["swarm"] and replayed["run"] == live["run"]
     assert [a["name"] for a in replayed["agents"]] == [a["name"] for a in live["agents"]]
     assert _comparable(replayed) == _comparable(live)

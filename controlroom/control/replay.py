@@ -100,8 +100,8 @@ class Timeline:
         return self._fold
 
     def snapshot(self) -> dict[str, Any]:
-        """What the dashboard showed at the cursor."""
-        return self.fold().snapshot(self.at)
+        """What the dashboard showed at the cursor: the live API's ``SwarmView``, as JSON."""
+        return self.fold().view(self.at).model_dump(mode="json")
 
 
 class ReplayPort:

@@ -13,8 +13,8 @@ gate). The ``config_loaded`` event carries the budgets, prices, stages and
 formats the fold needs; a log older than those fields replays with the
 default budget.
 
-The output is the snapshot shape the control API serves
-(``Supervisor.snapshot_dict``), so every screen reads it unchanged.
+The output is the control API's ``SwarmView`` (``view()``), or its JSON
+(``snapshot()``), so every screen reads it unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from controlroom.models import (
     BreakerReset,
     Budget,
     ConfigLoaded,
+    ContainmentReady,
     EventBase,
+    FilesChanged,
     GateDecided,
     GateExpired,
     GateRequested,
@@ -42,7 +44,9 @@ from controlroom.models import (
     RunStarted,
     SwarmConfig,
 )
+from controlroom.models.radarviews import ChangeCounts
 from controlroom.models.state import AgentState
+from controlroom.models.views import SwarmView
 from controlroom.policy.governor import BudgetGovernor
 from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict
 
@@ -85,6 +89,8 @@ class _Agent:
     handoff: Handoff | None = None
     handoff_error: str = ""
     handoff_attempts: int = 0
+    changes: ChangeCounts = field(default_factory=ChangeCounts)
+    containment: dict[str, Any] = field(default_factory=dict)  # as its last spawn said
 
 
 class SwarmFold:
@@ -98,6 +104,7 @@ class SwarmFold:
         self.agents: dict[str, _Agent] = {}
         self.gates: dict[str, dict[str, Any]] = {}  # pending, in the order they opened
         self.handoffs: list[dict[str, Any]] = []
+        self.containment = ""  # the run's way of holding agents (cgroup, process-tree)
         self._governor: BudgetGovernor | None = None
 
     @property
@@ -121,6 +128,8 @@ class SwarmFold:
             self.swarm, self.run, self.mode = event.swarm, event.run, event.mode
         elif isinstance(event, ConfigLoaded):
             self._configure(event)
+        elif isinstance(event, ContainmentReady):
+            self.containment = event.mode
         elif isinstance(event, GateRequested | GateDecided | GateExpired):
             self._gate(event)
         elif event.agent is not None:
@@ -144,6 +153,11 @@ class SwarmFold:
             agent.state, agent.reason = event.state, event.reason
         elif isinstance(event, AgentSpawned):
             agent.pid, agent.attempt = event.pid, event.attempt
+            agent.containment = {
+                "cgroup": event.cgroup,
+                "sandbox": event.sandbox or "off",
+                "allow_hosts": list(event.allow_hosts),
+            }
         elif isinstance(event, AgentExited):
             agent.pid = None
             if event.success and agent.state != AgentState.STOPPING:
@@ -158,6 +172,11 @@ class SwarmFold:
             agent.handoff, agent.handoff_error = event.handoff, ""
         elif isinstance(event, HandoffRejected):
             agent.handoff, agent.handoff_error = None, event.reason
+        elif isinstance(event, FilesChanged):
+            files = len(event.files) or event.file_count
+            agent.changes = ChangeCounts(
+                tracked=True, files=files, added=event.added, removed=event.removed
+            )
         elif isinstance(event, OperatorAction) and event.action == "restart":
             raw = event.detail.get("new_budget")
             budget = Budget.model_validate(raw) if isinstance(raw, dict) else None
@@ -220,8 +239,12 @@ class SwarmFold:
 
     # ------------------------------------------------------------------ the picture
 
+    def view(self, now: float | None = None) -> SwarmView:
+        """The swarm as the control API's typed view, as of ``now`` (default: the last event)."""
+        return SwarmView.model_validate(self.snapshot(now))
+
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
-        """The control API's snapshot shape, as of ``now`` (default: the last event's time)."""
+        """The control API's snapshot as JSON data, as of ``now`` (default: the last event)."""
         at = self.ts if now is None else now
         meters = self.governor.meters.snapshot(at)
         by_name = {m.agent: m for m in meters.agents}
@@ -240,7 +263,8 @@ class SwarmFold:
                     "breaker_open": agent.breaker_open,
                     "handoff": agent.handoff.model_dump() if agent.handoff else None,
                     "meter": meter_dict(meter) if meter is not None else None,
-                    "containment": None,
+                    "containment": {"mode": self.containment, **agent.containment},
+                    "changes": agent.changes.model_dump(mode="json"),
                 }
             )
         gates = [{**g, "age_seconds": round(at - g["created"], 3)} for g in self.gates.values()]
