@@ -66,8 +66,8 @@ def identify_peer(sock: socket.socket, *, run_id: str, cgroup: str | None) -> Pe
         return PeerIdentity(pid, uid, gid, False, True, None, "the process that connected is gone")
     try:
         try:
-            descends = _descends_from(pid, os.getpid())
-        except OSError:
+            descends: bool | None = _descends_from(pid, os.getpid())
+        except (OSError, ValueError, IndexError):  # a parent vanished mid-walk, or a torn read
             descends = None
         group = cgroup_of(pid)
         marked, named = _marker(pid, run_id)
@@ -105,7 +105,7 @@ def _exited(pidfd: int) -> bool:
 
 
 def _descends_from(pid: int, ancestor: int) -> bool:
-    """Is ``pid`` a child, grandchild, … of ``ancestor``? OSError when the chain cannot be read."""
+    """Is ``pid`` a child, grandchild, … of ``ancestor``? Raises when the chain cannot be read."""
     seen = 0
     while pid > 1 and seen < _MAX_DEPTH:
         with open(f"/proc/{pid}/stat", "rb") as f:
