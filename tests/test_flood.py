@@ -73,7 +73,9 @@ def check_floods_add_up(sup: Supervisor, db: Path, run_id: str, tmp_path: Path, 
     logged = logged_usage(db, run_id)
     for name in names:
         wrote = written_by(tmp_path, name)
-        assert logged[name] == (wrote["lines"], wrote["input_tokens"], wrote["output_tokens"])
+        # a flood spawned late may find the stop file there already: it wrote, and logged, nothing
+        got = logged.get(name, (0, 0, 0))
+        assert got == (wrote["lines"], wrote["input_tokens"], wrote["output_tokens"])
         meter = sup.governor.meters.agent(name)
         assert (meter.input_tokens, meter.output_tokens, meter.turns) == (
             wrote["input_tokens"],
