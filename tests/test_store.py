@@ -155,9 +155,6 @@ def one_of_each_kind() -> list[EventBase]:
         AgentPaused(agent="a", by="alice"),
         AgentResumed(agent="a", by="alice", paused_seconds=2.0),
         OperatorAction(action="restart", by="alice", detail={"agent": "a"}),
-        SocketRefused(
-            agent="a", channel="operator", pid=42, uid=0, op="approve", reason="pid 42 is gone"
-        ),
         OrphanFound(pid=99, create_time=3.0, from_run="old", killed=True),
         ErrorEvent(agent="a", message="rate limited", where="upstream"),
         FilesChanged(
