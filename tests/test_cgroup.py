@@ -111,7 +111,10 @@ async def test_fork_storm_is_killed_with_zero_survivors_in_20_runs(
         assert set(sleepers) <= before and len(before) > 300
         assert set(group.pids()) >= set(sleepers)  # every one was born inside
 
-        report = await agent.kill(grace=0.2)
+        # odd runs obey SIGTERM: a grace long enough for 300 exits on a loaded machine,
+        # so "not escalated" tests the kill and not the machine's speed (it returns at
+        # populated 0, not at the grace's end)
+        report = await agent.kill(grace=0.2 if run % 2 == 0 else 10.0)
 
         assert report.survivors == 0, f"run {run}"
         assert report.processes >= len(before), f"run {run}"  # the true count, not just the tree
