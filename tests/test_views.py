@@ -58,3 +58,11 @@ async def test_a_live_snapshot_round_trips_through_its_json(tmp_path: Path) -> N
         assert to_json(handoff)["from"] == "up" and handoff.to == ["down"]
         assert (handoff.state, handoff.by) == (GateState.APPROVED, "alice")
         await api.kill("a")
+
+
+def test_every_event_kind_is_named_once_in_the_enum() -> None:
+    from controlroom.models.events import EVENT_KINDS
+    from controlroom.models.kinds import EventKind
+
+    assert [k.value for k in EventKind] == list(EVENT_KINDS)
+    assert EventKind.TOOL_CALL == "tool_call"  # still the string the log and socket carry

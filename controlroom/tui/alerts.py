@@ -22,23 +22,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from controlroom.models.kinds import EventKind
+
 __all__ = ["ALERT_KINDS", "Alert", "AlertBatcher", "Severity", "alert_for"]
 
 Severity = Literal["information", "warning", "error"]
 
 ALERT_KINDS: Mapping[str, tuple[str, Severity]] = {
-    "gate_requested": ("Gate waiting", "warning"),
-    "budget_warning": ("Budget warning", "warning"),
-    "budget_exceeded": ("Budget stop", "error"),
-    "limit_exceeded": ("Limit enforced", "error"),
-    "breaker_opened": ("Breaker open", "error"),
-    "agent_crashed": ("Agent crashed", "error"),
-    "orphan_found": ("Orphan process", "error"),
-    "stream_cut": ("Stream cut at a cap", "error"),
-    "meter_disagreement": ("Meter disagreement", "warning"),
-    "collision": ("Collision", "warning"),
-    "scope_violation": ("Scope violation", "error"),
-    "notification_failed": ("Notification failed", "warning"),
+    EventKind.GATE_REQUESTED: ("Gate waiting", "warning"),
+    EventKind.BUDGET_WARNING: ("Budget warning", "warning"),
+    EventKind.BUDGET_EXCEEDED: ("Budget stop", "error"),
+    EventKind.LIMIT_EXCEEDED: ("Limit enforced", "error"),
+    EventKind.BREAKER_OPENED: ("Breaker open", "error"),
+    EventKind.AGENT_CRASHED: ("Agent crashed", "error"),
+    EventKind.ORPHAN_FOUND: ("Orphan process", "error"),
+    EventKind.STREAM_CUT: ("Stream cut at a cap", "error"),
+    EventKind.METER_DISAGREEMENT: ("Meter disagreement", "warning"),
+    EventKind.COLLISION: ("Collision", "warning"),
+    EventKind.SCOPE_VIOLATION: ("Scope violation", "error"),
+    EventKind.NOTIFICATION_FAILED: ("Notification failed", "warning"),
 }
 """Event kind → (toast title, severity)."""
 

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
+from controlroom.models.kinds import EventKind
 from controlroom.tui.actions import Operator
 from controlroom.tui.alerts import AlertBatcher, alert_for
 from controlroom.tui.commands import SwarmCommands
@@ -161,7 +162,7 @@ class ControlRoomApp(App[str]):
         self.tail.feed(event)
         alert = alert_for(event)
         if alert is not None:
-            if event.get("kind") == "orphan_found":
+            if event.get("kind") == EventKind.ORPHAN_FOUND:
                 self._alerted_orphans.add(int(event.get("pid") or 0))
             self.alerts.add(alert)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from controlroom.models import BUDGET_WARNING_PERCENT
+from controlroom.models.state import AgentState
 
 __all__ = [
     "BAR_FULL",
@@ -28,18 +29,18 @@ BAR_FULL = "█"
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 STATE_GLYPHS: Mapping[str, str] = {
-    "pending": "○",
-    "starting": "◔",
-    "running": "●",
-    "paused": "‖",
-    "gated": "◆",
-    "stopping": "◌",
-    "done": "✓",
-    "failed": "✗",
-    "killed": "✖",
-    "budget_stopped": "$",
-    "breaker_open": "⊘",
-    "blocked": "⊗",
+    AgentState.PENDING: "○",
+    AgentState.STARTING: "◔",
+    AgentState.RUNNING: "●",
+    AgentState.PAUSED: "‖",
+    AgentState.GATED: "◆",
+    AgentState.STOPPING: "◌",
+    AgentState.DONE: "✓",
+    AgentState.FAILED: "✗",
+    AgentState.KILLED: "✖",
+    AgentState.BUDGET_STOPPED: "$",
+    AgentState.BREAKER_OPEN: "⊘",
+    AgentState.BLOCKED: "⊗",
 }
 """One narrow (single-cell) glyph per agent state, so state reads without colour too."""
 

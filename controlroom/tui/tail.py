@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controlroom.models.kinds import EventKind
 from controlroom.text import LOG_KINDS, describe_payload
 
 __all__ = ["EventTail", "ToolUse"]
@@ -80,16 +81,16 @@ class EventTail:
     def _line(self, event: Mapping[str, Any]) -> str | None:
         kind = event.get("kind")
         clock = time.strftime("%H:%M:%S", time.localtime(float(event.get("ts") or 0)))
-        if kind == "agent_output":
+        if kind == EventKind.AGENT_OUTPUT:
             mark = "!" if event.get("stream") == "stderr" else " "
             return f"{clock}{mark} {event.get('text', '')}"
-        if kind == "status":
+        if kind == EventKind.STATUS:
             return f"{clock} » {event.get('text', '')}"
-        if kind == "error":
+        if kind == EventKind.ERROR:
             return f"{clock} ✗ error: {event.get('message', '')}"
-        if kind == "malformed_output":
+        if kind == EventKind.MALFORMED_OUTPUT:
             return f"{clock} ? malformed ({event.get('reason', '')}): {event.get('preview', '')}"
-        if kind == "tool_call":
+        if kind == EventKind.TOOL_CALL:
             summary = _summary(event.get("input"))
             tools = self._tools.get(str(event["agent"]))
             if tools is None:

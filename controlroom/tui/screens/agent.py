@@ -27,6 +27,7 @@ from textual.widgets import Footer, Log, Static
 
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
+from controlroom.models.kinds import EventKind
 from controlroom.text import limit_label, limit_value, money
 from controlroom.tui.keys import Debouncer, binding
 from controlroom.tui.screens.audit import FLUSH_SECONDS, event_stream, format_event
@@ -197,7 +198,7 @@ class AgentScreen(Screen[None]):
     def add_event(self, event: dict[str, Any]) -> None:
         """Route one of this agent's events to its pane; redraw in a batch."""
         kind = event.get("kind")
-        if kind == "tool_call":
+        if kind == EventKind.TOOL_CALL:
             line = _tool_line(event)
             self._pending_tools.append(line)
         elif kind not in _NOT_LOGGED:
