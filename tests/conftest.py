@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -35,3 +36,21 @@ def isolated_state(
 ) -> None:
     """An empty ``$XDG_STATE_HOME``: a view remembered by one test never shows in another."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """One real headless demo at speed 10 with ``--db tmp/x.db``: (cwd, db, stdout).
+
+    Shared by the demo's story tests and the replay tests (which only read its
+    audit file): a demo run is the slowest thing the suite starts.
+    """
+    from clikit import controlroom
+
+    cwd = tmp_path_factory.mktemp("demo")
+    result = controlroom(
+        "demo", "--headless", "--speed", "10", "--db", "tmp/x.db", cwd=cwd, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return cwd, cwd / "tmp" / "x.db", result.stdout

@@ -47,18 +47,6 @@ def events(db: Path, kind: str | None = None) -> list[dict[str, Any]]:
     return [json.loads(payload) for (payload,) in rows]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    """One headless demo at speed 10 with ``--db tmp/x.db``: (cwd, db, stdout)."""
-    cwd = tmp_path_factory.mktemp("demo")
-    result = controlroom(
-        "demo", "--headless", "--speed", "10", "--db", "tmp/x.db", cwd=cwd, timeout=300
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    return cwd, cwd / "tmp" / "x.db", result.stdout
-
-
 # --------------------------------------------------------------------------- the headless run
 
 

@@ -35,15 +35,10 @@ from controlroom.tui.widgets.time_bar import TimeBar
 RECORDED = Path(__file__).parent / "fixtures" / "replay" / "demo-run.jsonl"
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The audit file of one real headless demo run (speed 10)."""
-    cwd = tmp_path_factory.mktemp("demo")
-    result = controlroom(
-        "demo", "--headless", "--speed", "10", "--db", "demo.db", cwd=cwd, timeout=180
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return cwd / "demo.db"
+@pytest.fixture
+def demo_db(demo_run: tuple[Path, Path, str]) -> Path:
+    """The audit file of one real headless demo run (speed 10; conftest's, shared)."""
+    return demo_run[1]
 
 
 def _kinds(db: Path) -> int:
@@ -70,11 +65,15 @@ def _table(app: ReplayApp) -> AgentTable:
 
 
 async def _step_to(app: ReplayApp, pilot: Pilot[str], index: int) -> None:
-    """With the real keys: ``home``, ``]`` (10 s) while short of it, ``right`` to ``index``."""
+    """``home`` and ``]`` (10 s) with the real keys, most of the rest at once (each key is a
+    whole redraw: hundreds of them cost half a minute), the last steps with ``right``."""
     await pilot.press("home")
     target = app.timeline.events[index - 1].ts
-    while app.timeline.at + 10 < target:
+    if app.timeline.at + 10 < target:
         await pilot.press("right_square_bracket")
+    if app.timeline.index < index - 3:
+        app.timeline.step(index - 3 - app.timeline.index)
+        app.moved()
     for _ in range(len(app.timeline.events)):
         if app.timeline.index >= index:
             break
