@@ -23,7 +23,8 @@ committed (agent start-up and drain included, in both passes); "steady" is
 the rate events were taken in between 1.5 s and the agents' end. CPU is this
 process's own user+system time (all threads, the audit writer's included)
 over wall time; agents and supervisor share the machine's cores.
-Targets: >= 40,000 events/s, ratio >= 0.3, every event in the audit log.
+Targets (issue 11): over 50,000 events/s on this machine, at least 0.8 of the
+bare loop measured in the same run, every event in the audit log.
 
 ``--profile`` runs the supervisor pass under cProfile (event-loop thread
 only; the audit writer's thread is not seen) and prints the top functions.
@@ -65,8 +66,8 @@ from controlroom.swarm.supervisor import Supervisor, tune_gc  # noqa: E402
 FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"
 CHUNK = 1 << 16
 BATCH = 1_000
-TARGET_RATE = 40_000
-TARGET_RATIO = 0.3
+TARGET_RATE = 50_000
+TARGET_RATIO = 0.8
 
 
 @dataclass
@@ -430,9 +431,10 @@ def main() -> int:
             bare, _ = asyncio.run(baseline_pass(base / "bare", names, args.seconds))
             print(describe("bare baseline", bare, ", all stored"))
             ratio = sup.rate / bare.rate
-            print(f"ratio: {ratio:.2f} (target >= {TARGET_RATIO})")
-        verdict = "met" if sup.rate >= TARGET_RATE else "MISSED"
-        print(f"target >= {TARGET_RATE:,} events/s: {verdict}")
+            verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+            print(f"ratio: {ratio:.2f} (target >= {TARGET_RATIO} of the bare loop): {verdict}")
+        verdict = "met" if sup.rate > TARGET_RATE else "MISSED"
+        print(f"target > {TARGET_RATE:,} events/s: {verdict}")
         if profiler is not None:
             print_profile(profiler, args.top)
     return 0
