@@ -9,10 +9,8 @@ order), so its picture does not change from run to run.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -195,21 +193,6 @@ def test_the_cli_names_a_missing_file_or_run(demo_db: Path, tmp_path: Path) -> N
 
 
 # --------------------------------------------------------------------------- the picture
-
-
-@pytest.fixture
-def utc() -> Iterator[None]:
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
 
 
 def _recorded() -> Timeline:

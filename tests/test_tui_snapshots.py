@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -600,20 +598,9 @@ class RecordedSession:
 
 
 @pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def frozen(monkeypatch: pytest.MonkeyPatch, utc: None) -> None:
     """Local time is UTC; frames come every 50 ms (the app's clock: ``recorded_app``)."""
     monkeypatch.setattr(main_screen, "REFRESH_SECONDS", 0.05)  # the same frames, sooner
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
 
 
 def recorded_app(theme: str) -> ControlRoomApp:
