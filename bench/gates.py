@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import percentile
+
 from controlroom.control.api import ControlAPI
 from controlroom.control.client import ControlClient
 from controlroom.control.server import ControlSocketServer
@@ -45,11 +47,6 @@ HANDOFF = (
     "import json; print(json.dumps({'type': 'handoff', 'changed': 'x', "
     "'next_needs': 'y', 'risks': 'z'}), flush=True)"
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def agents(n_sleepers: int, pairs: int) -> list[AgentSpec]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sqlite3
 import sys
@@ -43,26 +42,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import (  # first: it puts the repository on sys.path
+    AGENT,
+    TOKENS_PER_LINE,
+    machine,
+    paced_spec,
+    percentile,
+    run_to_budget_stop,
+)
 
-from controlroom.models import (  # noqa: E402
+from controlroom.models import (
     AgentSpec,
-    AgentState,
-    Budget,
-    BudgetExceeded,
     EventBase,
     SwarmConfig,
     SwarmSettings,
     Usage,
     new_run_id,
 )
-from controlroom.store.writer import AuditStore  # noqa: E402
-from controlroom.swarm.supervisor import Supervisor  # noqa: E402
+from controlroom.store.writer import AuditStore
+from controlroom.swarm.supervisor import Supervisor
 
-PACED = Path(__file__).resolve().parent / "agents" / "paced_usage.py"
 FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"
-TOKENS_PER_LINE = 1_000
-AGENT = "runaway"
 TARGET_P99_MS = 10.0
 TARGET_FLOOD_P99_MS = 20.0
 RUN_TIMEOUT = 20.0
@@ -110,18 +110,7 @@ def config_for(
     flood_seconds: float = 0.0,
 ) -> SwarmConfig:
     """The paced agent (with ``cap`` as max_tokens), plus ``flood`` agents flooding the loop."""
-    paced = AgentSpec(
-        name=AGENT,
-        command=[
-            sys.executable,
-            str(PACED),
-            str(record),
-            f"{interval_ms:g}",
-            str(TOKENS_PER_LINE),
-            str(lines),
-        ],
-        budget=Budget(max_tokens=cap, kill_grace_seconds=2),
-    )
+    paced = paced_spec(AGENT, record, interval_ms, lines, cap)
     flooders = [
         AgentSpec(
             name=f"flood-{i:02d}",
@@ -152,35 +141,15 @@ async def governor_run(
     cap = lines_to_cap * TOKENS_PER_LINE
     flood_seconds = lines_to_cap * interval_ms / 1000 + 1.0
     config = config_for(directory, record, interval_ms, lines_to_cap * 3, cap, flood, flood_seconds)
-    run_id = new_run_id()
-    store = await AuditStore.open(config.swarm.audit_db, run_id)
-    supervisor = Supervisor(config, store, run_id=run_id, base_dir=directory)
-    decided: list[int] = []
-    exceeded: list[BudgetExceeded] = []
-
-    def listener(event: EventBase) -> None:
-        if isinstance(event, BudgetExceeded) and event.agent == AGENT:
-            decided.append(time.monotonic_ns())
-            exceeded.append(event)
-
-    supervisor.bus.listen(listener)
-    try:
-        await supervisor.start()
-        await asyncio.wait_for(supervisor.wait(), RUN_TIMEOUT)
-        await supervisor.close()
-    finally:
-        await store.close()
-    state = supervisor.states()[AGENT]  # flooders end "done"; only the paced agent matters
-    if state != AgentState.BUDGET_STOPPED or len(exceeded) != 1:
-        raise SystemExit(f"run {number}: agent ended {state!r}, budget stops: {exceeded}")
-    if exceeded[0].value != cap:  # so the crossing line is line number lines_to_cap
-        raise SystemExit(f"run {number}: the stop came at {exceeded[0].value} tokens, not {cap}")
+    stop = await run_to_budget_stop(config, directory, number, RUN_TIMEOUT)
+    if stop.exceeded.value != cap:  # so the crossing line is line number lines_to_cap
+        raise SystemExit(f"run {number}: the stop came at {stop.exceeded.value} tokens, not {cap}")
     agent = AgentRecord.load(record)
     if agent.term is None:
         raise SystemExit(f"run {number}: the agent never received SIGTERM")
     crossing = agent.stamps[lines_to_cap - 1]
     result = {
-        "decision": (decided[0] - crossing) / 1e6,
+        "decision": (stop.decided_ns - crossing) / 1e6,
         "sigterm": (agent.term - crossing) / 1e6,
     }
     freeze = agent.freeze_after(crossing)
@@ -224,11 +193,6 @@ async def kill_run(directory: Path, number: int, interval_ms: float) -> dict[str
     if agent.term is None:
         raise SystemExit(f"kill run {number}: the agent never received SIGTERM")
     return {"sigterm": (agent.term - called) / 1e6, "returned": (returned - called) / 1e6}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def line(label: str, values: list[float], target: str = "") -> None:
@@ -291,9 +255,8 @@ async def main() -> int:
     args = parser.parse_args()
     if args.lines_to_cap < 1:
         parser.error("--lines-to-cap must be at least 1")
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus (load average {load}); "
+        f"{machine()}; "
         f"{args.runs} runs; a {TOKENS_PER_LINE:,}-token usage line every {args.interval_ms:g} ms, "
         f"line {args.lines_to_cap} crosses max_tokens"
         + (f"; {args.flood} flooding agents beside it" if args.flood else "")

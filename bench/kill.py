@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _common import percentile
 
 from controlroom.models import Limits
 from controlroom.process.linux import become_subreaper
@@ -39,11 +40,6 @@ from controlroom.process.spawn import AgentProcess, spawn_agent
 
 AGENTS = Path(__file__).resolve().parent.parent / "tests" / "agents"
 RUN = f"bench-{secrets.token_hex(3)}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def gone(pid: int) -> bool:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from _common import percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -173,11 +174,6 @@ async def concurrent(
         for name in order:
             await asyncio.gather(*(worker(targets[name], samples[name]) for _ in range(streams)))
     return samples
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def report(title: str, direct: list[float], proxied: list[float]) -> None:

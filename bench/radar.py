@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import percentile
+
 from controlroom.models import (
     AgentSpec,
     CollisionFound,
@@ -78,11 +80,6 @@ while True:
         os.remove(pair)
     time.sleep(0.1)
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def make_repo(root: Path, files: int) -> None:

@@ -30,32 +30,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from controlroom.models import (  # noqa: E402
-    AgentSpec,
-    AgentState,
-    Budget,
-    BudgetExceeded,
-    EventBase,
-    SwarmConfig,
-    SwarmSettings,
-    new_run_id,
+from _common import (  # first: it puts the repository on sys.path
+    AGENT,
+    TOKENS_PER_LINE,
+    machine,
+    paced_spec,
+    run_to_budget_stop,
 )
-from controlroom.store.writer import AuditStore  # noqa: E402
-from controlroom.swarm.supervisor import Supervisor  # noqa: E402
 
-PACED = Path(__file__).resolve().parent / "agents" / "paced_usage.py"
-TOKENS_PER_LINE = 1_000
-AGENT = "runaway"
+from controlroom.models import SwarmConfig, SwarmSettings
+
 BESIDE_INTERVAL_MS = 5
 BESIDE_LINES = 400
 TARGET_LINES_PAST = 2
@@ -70,29 +59,14 @@ class RunResult:
     after_decision_lines: int
 
 
-def paced(name: str, record: Path, interval_ms: float, lines: int, cap: int | None) -> AgentSpec:
-    return AgentSpec(
-        name=name,
-        command=[
-            sys.executable,
-            str(PACED),
-            str(record),
-            f"{interval_ms:g}",
-            str(TOKENS_PER_LINE),
-            str(lines),
-        ],
-        budget=Budget(max_tokens=cap, kill_grace_seconds=2),
-    )
-
-
 async def one_run(
     directory: Path, number: int, beside: int, interval_ms: float, lines_to_cap: int
 ) -> RunResult:
     cap = lines_to_cap * TOKENS_PER_LINE
     record = directory / f"runaway-{number}.json"
-    agents = [paced(AGENT, record, interval_ms, 100_000, cap)]
+    agents = [paced_spec(AGENT, record, interval_ms, 100_000, cap)]
     agents += [
-        paced(
+        paced_spec(
             f"beside-{i}",
             directory / f"beside-{number}-{i}.json",
             BESIDE_INTERVAL_MS,
@@ -109,37 +83,16 @@ async def one_run(
         ),
         agents=agents,
     )
-    run_id = new_run_id()
-    store = await AuditStore.open(config.swarm.audit_db, run_id)
-    supervisor = Supervisor(config, store, run_id=run_id, base_dir=directory)
-    decided: list[int] = []
-    exceeded: list[BudgetExceeded] = []
-
-    def listener(event: EventBase) -> None:
-        if isinstance(event, BudgetExceeded) and event.agent == AGENT:
-            decided.append(time.monotonic_ns())
-            exceeded.append(event)
-
-    supervisor.bus.listen(listener)
-    try:
-        await supervisor.start()
-        await asyncio.wait_for(supervisor.wait(), RUN_TIMEOUT)
-        await supervisor.close()
-    finally:
-        await store.close()
-    state = supervisor.states()[AGENT]
-    if state != AgentState.BUDGET_STOPPED or len(exceeded) != 1:
-        raise SystemExit(f"run {number}: the runaway ended {state!r}, budget stops: {exceeded}")
+    stop = await run_to_budget_stop(config, directory, number, RUN_TIMEOUT)
     data = json.loads(record.read_text())
     stamps: list[int] = data["stamps"]
-    metered = supervisor.governor.meters.agent(AGENT).total_tokens
+    metered = stop.supervisor.governor.meters.agent(AGENT).total_tokens
     crossing = stamps[lines_to_cap - 1]
-    lag = (decided[0] - crossing) / 1e6 if decided else float("nan")
     return RunResult(
         metered=metered,
         written=len(stamps) * TOKENS_PER_LINE,
-        lag_ms=lag,
-        after_decision_lines=exceeded[0].after_decision_lines,
+        lag_ms=(stop.decided_ns - crossing) / 1e6,
+        after_decision_lines=stop.exceeded.after_decision_lines,
     )
 
 
@@ -158,9 +111,8 @@ async def main() -> int:
     parser.add_argument("--lines-to-cap", type=int, default=10)
     args = parser.parse_args()
     cap = args.lines_to_cap * TOKENS_PER_LINE
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus (load average {load}); "
+        f"{machine()}; "
         f"{args.runs} runs; a {TOKENS_PER_LINE:,}-token usage line every {args.interval_ms:g} ms "
         f"against max_tokens {cap:,}, {args.beside} agents starting beside it"
     )

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import percentile
+
 from controlroom.process.bridge import serve_unix_to_tcp
 from controlroom.process.sandbox import Forward, SandboxPlan, bwrap_argv, find_bwrap, probe_bwrap
 from controlroom.process.spawn import spawn_agent
@@ -41,11 +43,6 @@ for _ in range(int(sys.argv[2])):
     times.append((time.perf_counter() - started) * 1000)
 print(json.dumps(times), flush=True)
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def first_line(argv: list[str], cwd: str) -> tuple[float, bytes]:
