@@ -22,11 +22,18 @@ Measured over the window, in one run on this machine:
   * event-loop stall: a task sleeping 10 ms in a loop records how late it
     wakes up, p50 / p99 / max;
   * events taken in by the dashboard per second (``app.tail.last_seq``);
-  * keypress → SIGTERM: ``x`` then ``y`` pressed via Pilot on a selected
-    agent while the others keep flooding; the latency from the confirming
-    key (``y``) being posted to SIGTERM arriving in the agent, p50 / p99
-    over ``--kills`` kills; and from ``x`` being posted to the confirm modal
-    being the current screen (polled every 1 ms on the same loop).
+  * keypress → SIGTERM, what an operator does: select an agent (``j`` /
+    ``k``), press ``x`` then ``y`` while the others keep flooding. Each key
+    is posted to the app as the terminal driver posts it (``App.simulate_key``:
+    one ``events.Key`` in the app's queue) and its effect is awaited by a
+    1 ms poll on the same loop: the cursor on the next row, the confirm
+    modal on screen, the SIGTERM stamp in the agent. Reported: from ``y``
+    posted to SIGTERM arriving in the agent, p50 / p99 over ``--kills``
+    kills; and from ``x`` posted to the confirm modal being the current
+    screen. (Not ``Pilot.press``: after each key it waits for the process to
+    be idle — under 1 ms of CPU in 20 ms, twice, up to 1 s each — which a
+    dashboard taking in 2,000 events/s never is, so every key cost ~2 s and
+    the kills never finished.)
 A headless pass runs the same agents under the same supervisor with no
 dashboard, so the dashboard's own share of the CPU can be read off; and a
 bare pass reads the same agents with the least a control room must do (one
@@ -182,17 +189,33 @@ async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
         print(f"  ({what}: {time.monotonic() - started:.1f} s)", file=sys.stderr)
 
 
-async def first_seen(check: Callable[[], bool], timeout: float) -> int:
+async def first_seen(check: Callable[[], bool], timeout: float, what: str) -> int:
     """``time.monotonic_ns()`` of the first loop turn where ``check()`` holds (1 ms polls)."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for the kill confirm")
+            raise SystemExit(f"timed out waiting for {what}")
         await asyncio.sleep(0.001)
     return time.monotonic_ns()
 
 
-async def select_row(pilot: Any, table: Any, name: str) -> None:
+async def key(app: Any, name: str, effect: Callable[[], bool], what: str) -> tuple[int, int]:
+    """Post key ``name`` as the driver does, then await ``effect``: (posted, seen) in ns.
+
+    The key goes straight into the app's message queue (``simulate_key``), so it waits
+    behind whatever the app is doing (a refresh) exactly as a typed key would.
+    """
+    posted = time.monotonic_ns()
+    app.simulate_key(name)
+    return posted, await first_seen(effect, 10, what)
+
+
+def _moved(table: Any, row: int, selected: str | None) -> bool:
+    """The cursor left ``row`` or the selection left ``selected`` (a re-sort moves rows too)."""
+    return (table.cursor_row, table.selected_agent) != (row, selected)
+
+
+async def select_row(app: Any, table: Any, name: str) -> None:
     """Move the cursor to ``name`` with j / k (rows re-sort as agents stop: attention order)."""
     for _ in range(4 * table.row_count + 10):
         selected = table.selected_agent
@@ -200,12 +223,15 @@ async def select_row(pilot: Any, table: Any, name: str) -> None:
             return
         rows = table.rows
         down = selected is None or rows.index(name) > rows.index(selected)
-        await pilot.press("j" if down else "k")
+        row = table.cursor_row
+        what = f"the cursor to leave row {row} ({selected}) for {name}, focus {app.focused}"
+        moved = partial(_moved, table, row, selected)
+        await key(app, "j" if down else "k", moved, what)
     raise SystemExit(f"could not select {name} in the agent table")
 
 
 def written(path: Path) -> bool:
-    return path.read_text() != ""
+    return path.exists() and path.read_text() != ""
 
 
 def running_pids(session: LocalSession) -> list[int]:
@@ -315,6 +341,7 @@ class DashboardResult:
 
 async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardResult:
     from controlroom.tui.app import ControlRoomApp
+    from controlroom.tui.keys import DEBOUNCE_SECONDS
     from controlroom.tui.screens.confirm import ConfirmModal
     from controlroom.tui.screens.main import MainScreen
     from controlroom.tui.widgets.agent_table import AgentTable
@@ -333,7 +360,7 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
     async def body(session: LocalSession) -> None:
         assert session.port is not None
         app = ControlRoomApp(session, session.port)
-        async with app.run_test(headless=True, size=(160, 48)) as pilot:
+        async with app.run_test(headless=True, size=(160, 48)):
             everyone = args.agents
             await until(lambda: len(running_pids(session)) == everyone, 240, "every agent running")
             main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
@@ -352,24 +379,18 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
             y_ms: list[float] = []
             x_ms: list[float] = []
             table.focus()
-            await pilot.press("home")
-            last_x = 0.0
+            await first_seen(lambda: table.has_focus, 10, "the table focused")
+            last_x = 0.0  # when the last x was handled (its modal seen): the debounce's clock
             for i in range(min(args.kills, args.agents)):
                 name = f"a{i:03d}"
-                await select_row(pilot, table, name)
+                await select_row(app, table, name)
                 stamp = folder / f"term-{name}"
-                await asyncio.sleep(max(0.0, last_x + 0.35 - time.monotonic()))  # the debounce
-                last_x = time.monotonic()
-                x_at = time.monotonic_ns()
-                watcher = asyncio.get_running_loop().create_task(
-                    first_seen(lambda: isinstance(app.screen, ConfirmModal), 10)
+                await asyncio.sleep(max(0.0, last_x + DEBOUNCE_SECONDS + 0.05 - time.monotonic()))
+                x_at, modal_at = await key(
+                    app, "x", lambda: isinstance(app.screen, ConfirmModal), "the kill confirm"
                 )
-                await pilot.press("x")
-                modal_at = await watcher
-                y_at = time.monotonic_ns()
-                await pilot.press("y")
-                await until(stamp.exists, 10, f"SIGTERM in {name}")
-                await until(partial(written, stamp), 2, "the stamp written")
+                last_x = modal_at / 1e9
+                y_at, _ = await key(app, "y", partial(written, stamp), f"SIGTERM in {name}")
                 term = int(stamp.read_text())
                 y_ms.append((term - y_at) / 1e6)
                 x_ms.append((modal_at - x_at) / 1e6)
