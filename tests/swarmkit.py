@@ -121,7 +121,13 @@ class EventLog:
                     raise AssertionError("the bus closed before the event came")
                 self.events.append(event_or_none)
 
-        return await asyncio.wait_for(scan(), timeout)
+        try:
+            return await asyncio.wait_for(scan(), timeout)
+        except TimeoutError:  # say what did come, so a failure under load can be read
+            seen = [f"{type(e).__name__}({getattr(e, 'agent', None) or ''})" for e in self.events]
+            raise AssertionError(
+                f"no matching event within {timeout} s; {len(seen)} seen: {', '.join(seen[-60:])}"
+            ) from None
 
     def of(self, kind: str, agent: str | None = None) -> list[Any]:
         return [
