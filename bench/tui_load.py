@@ -27,10 +27,11 @@ Measured over the window, in one run on this machine:
     is posted to the app as the terminal driver posts it (``App.simulate_key``:
     one ``events.Key`` in the app's queue) and its effect is awaited by a
     1 ms poll on the same loop: the cursor on the next row, the confirm
-    modal on screen, the SIGTERM stamp in the agent. Reported: from ``y``
-    posted to SIGTERM arriving in the agent, p50 / p99 over ``--kills``
-    kills; and from ``x`` posted to the confirm modal being the current
-    screen. (Not ``Pilot.press``: after each key it waits for the process to
+    modal up (mounted, its Kill button focused), the SIGTERM stamp in the
+    agent; between the two the operator reads the question (``--read`` s).
+    Reported: from ``y`` posted to SIGTERM arriving in the agent, p50 / p99
+    over ``--kills`` kills; and from ``x`` posted to the confirm being up.
+    (Not ``Pilot.press``: after each key it waits for the process to
     be idle — under 1 ms of CPU in 20 ms, twice, up to 1 s each — which a
     dashboard taking in 2,000 events/s never is, so every key cost ~2 s and
     the kills never finished.)
@@ -230,6 +231,19 @@ async def select_row(app: Any, table: Any, name: str) -> None:
     raise SystemExit(f"could not select {name} in the agent table")
 
 
+def asking(app: Any) -> bool:
+    """The kill confirm is up and ready for y: mounted, its Kill button focused."""
+    from controlroom.tui.screens.confirm import ConfirmModal
+
+    screen = app.screen
+    return (
+        isinstance(screen, ConfirmModal)
+        and screen.is_mounted
+        and app.focused is not None
+        and app.focused.id == "confirm"
+    )
+
+
 def written(path: Path) -> bool:
     return path.exists() and path.read_text() != ""
 
@@ -342,7 +356,6 @@ class DashboardResult:
 async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardResult:
     from controlroom.tui.app import ControlRoomApp
     from controlroom.tui.keys import DEBOUNCE_SECONDS
-    from controlroom.tui.screens.confirm import ConfirmModal
     from controlroom.tui.screens.main import MainScreen
     from controlroom.tui.widgets.agent_table import AgentTable
 
@@ -386,10 +399,9 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
                 await select_row(app, table, name)
                 stamp = folder / f"term-{name}"
                 await asyncio.sleep(max(0.0, last_x + DEBOUNCE_SECONDS + 0.05 - time.monotonic()))
-                x_at, modal_at = await key(
-                    app, "x", lambda: isinstance(app.screen, ConfirmModal), "the kill confirm"
-                )
+                x_at, modal_at = await key(app, "x", partial(asking, app), "the kill confirm")
                 last_x = modal_at / 1e9
+                await asyncio.sleep(args.read)  # the operator reads the question
                 y_at, _ = await key(app, "y", partial(written, stamp), f"SIGTERM in {name}")
                 term = int(stamp.read_text())
                 y_ms.append((term - y_at) / 1e6)
@@ -428,6 +440,9 @@ async def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument(
+        "--read", type=float, default=0.2, help="s between the confirm up and y (reading it)"
+    )
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="cr-bench-xdg-"))
@@ -464,7 +479,7 @@ async def main() -> int:
             f"p99 {percentile(y, 99):.1f} ms, max {max(y):.1f} ms over {len(y)} kills under load"
         )
         print(
-            f"kill: x → confirm modal on screen p50 {statistics.median(x):.1f} ms, "
+            f"kill: x → confirm up (mounted, focused) p50 {statistics.median(x):.1f} ms, "
             f"p99 {percentile(x, 99):.1f} ms"
         )
     kills = dash.y_to_term_ms
