@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import os
 import signal
@@ -659,6 +660,8 @@ def _strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
         return st.builds(Handoff, changed=_SOME_TEXT, next_needs=_SOME_TEXT, risks=_SOME_TEXT)
     if origin is typing.Literal:
         return st.sampled_from(args)
+    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
+        return st.sampled_from(list(annotation))
     if origin in (typing.Union, types.UnionType):
         return st.one_of(*(_strategy_for(arg) for arg in args))
     if annotation is type(None):

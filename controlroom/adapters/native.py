@@ -26,6 +26,7 @@ from controlroom.adapters.handoff import DEFAULT_MAX_CHARS, validate_handoff
 from controlroom.models import (
     ErrorEvent,
     Event,
+    GateKind,
     GateRequested,
     HandoffEvent,
     HandoffRejected,
@@ -183,7 +184,7 @@ class NativeAdapter(BaseAdapter):
         return GateRequested(
             agent=self.agent,
             gate_id=new_gate_id(),
-            gate_kind="agent",
+            gate_kind=GateKind.AGENT,
             title=_text(data, "title", nonempty=True),
             detail=_text(data, "detail", required=False),
         )

@@ -21,6 +21,7 @@ from controlroom.models.radarviews import (
     GateRadar,
     RadarView,
 )
+from controlroom.models.state import GateKind
 from controlroom.policy.radar import merge_order
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.radar import Radar
@@ -99,14 +100,15 @@ def waiting_order(sup: Supervisor, gates: Iterable[Gate] | None = None) -> list[
     if sup.radar is None:
         return []
     pending = sup.gates.pending() if gates is None else gates
-    waiting = [g.agent for g in pending if g.kind == "handoff" and g.agent in sup.radar.by_agent]
+    tracked = sup.radar.by_agent
+    waiting = [g.agent for g in pending if g.kind == GateKind.HANDOFF and g.agent in tracked]
     checks: dict[tuple[str, str], MergeCheck] = sup.radar.checks.known()
     return merge_order(waiting, checks)
 
 
 def gate_radar(sup: Supervisor, gate: Gate, order: list[str]) -> GateRadar:
     """The radar's keys of one gate (empty and untracked for a tool or question gate)."""
-    if gate.kind != "handoff":
+    if gate.kind != GateKind.HANDOFF:
         return GateRadar()
     radar = sup.radar
     change_set = None if radar is None else radar.change_set(gate.agent)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from controlroom._errors import ControlError
 from controlroom.control.api import ControlAPI
-from controlroom.models import GateRequested
+from controlroom.models import GateKind, GateRequested
 from controlroom.swarm.bus import Subscription
 
 __all__ = [
@@ -97,7 +97,7 @@ class AutoOperator:
                 for gate in self.api.gates():
                     self._schedule(gate.id, gate.agent, gate.kind)
 
-    def _schedule(self, gate: str, agent: str, kind: str) -> None:
+    def _schedule(self, gate: str, agent: str, kind: GateKind) -> None:
         if gate in self._seen:
             return
         self._seen.add(gate)
@@ -105,9 +105,9 @@ class AutoOperator:
         self._deciders.add(task)
         task.add_done_callback(self._deciders.discard)
 
-    async def _decide(self, gate: str, agent: str, kind: str) -> None:
+    async def _decide(self, gate: str, agent: str, kind: GateKind) -> None:
         await asyncio.sleep(self.delay)
-        reject = kind == "handoff" and agent == self.reject_once and not self._rejected
+        reject = kind == GateKind.HANDOFF and agent == self.reject_once and not self._rejected
         with contextlib.suppress(ControlError):  # the gate ended meanwhile (its agent stopped)
             if reject:
                 self._rejected = True

@@ -100,7 +100,7 @@ from controlroom.models.ops import (
     parse_listen,
 )
 from controlroom.models.pricing import DEFAULT_PRICING, Pricing
-from controlroom.models.state import FINAL_STATES, AgentState, GateState
+from controlroom.models.state import FINAL_STATES, AgentState, GateKind, GateState
 
 __all__ = [
     "parse_listen",
@@ -151,6 +151,7 @@ __all__ = [
     "GateDecided",
     "GateExpired",
     "GateRequested",
+    "GateKind",
     "GateState",
     "Handoff",
     "HandoffChecked",

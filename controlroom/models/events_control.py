@@ -12,6 +12,7 @@ from pydantic import Field
 
 from controlroom.models.event_base import EventBase
 from controlroom.models.handoff import Handoff
+from controlroom.models.state import GateKind
 
 __all__ = [
     "AgentPaused",
@@ -54,7 +55,7 @@ class HandoffRejected(EventBase):
 class GateRequested(EventBase):
     kind: Literal["gate_requested"] = "gate_requested"
     gate_id: str
-    gate_kind: Literal["handoff", "tool", "agent"]
+    gate_kind: GateKind
     title: str = ""
     detail: str = ""
     handoff: Handoff | None = None

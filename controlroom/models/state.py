@@ -1,4 +1,4 @@
-"""The states agents and gates move through, as ``StrEnum``s (Supervisor's ``states.py``).
+"""The states agents and gates move through, and the kinds of gate, as ``StrEnum``s.
 
 Plain data with no imports of ours: every layer names a state through these,
 never as a string literal, and a state compares equal to its string (``"done"``),
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["FINAL_STATES", "AgentState", "GateState"]
+__all__ = ["FINAL_STATES", "AgentState", "GateKind", "GateState"]
 
 
 class AgentState(StrEnum):
@@ -53,3 +53,12 @@ class GateState(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+
+
+class GateKind(StrEnum):
+    """What a gate holds: an agent's ``handoff``, a ``tool`` call (the Claude hook), or an
+    ``agent``'s own request (a native ``gate`` line)."""
+
+    HANDOFF = "handoff"
+    TOOL = "tool"
+    AGENT = "agent"

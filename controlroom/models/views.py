@@ -15,7 +15,7 @@ Unknown fields from a newer peer are ignored, never an error.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -23,7 +23,7 @@ from controlroom.models.changes import Discrepancy, FileChange
 from controlroom.models.config import Budget
 from controlroom.models.handoff import Handoff
 from controlroom.models.radarviews import ChangeCounts, Conflict
-from controlroom.models.state import AgentState, GateState
+from controlroom.models.state import AgentState, GateKind, GateState
 
 __all__ = [
     "AgentStateView",
@@ -31,7 +31,6 @@ __all__ = [
     "AuditView",
     "ContainmentView",
     "GateDecisionView",
-    "GateKind",
     "GateView",
     "HandoffView",
     "KillView",
@@ -45,9 +44,6 @@ __all__ = [
     "ToolGateView",
     "TotalsView",
 ]
-
-GateKind = Literal["handoff", "tool", "agent"]
-
 
 def _is_none(value: object) -> bool:
     return value is None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Protocol, get_args
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -30,7 +30,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from controlroom import __version__
-from controlroom.models import AgentState
+from controlroom.models import AgentState, CollisionKind
 from controlroom.policy.meters import AgentMeter
 from controlroom.swarm.supervisor import Supervisor
 
@@ -194,7 +194,7 @@ class SwarmCollector(Collector):
         )
         radar = self.sup.radar
         found = [entry[0].kind for entry in radar.collisions.values()] if radar else []
-        for kind in ("file", "manifest", "conflict"):
+        for kind in get_args(CollisionKind):
             collisions.add_metric([kind], found.count(kind))
         yield collisions
 

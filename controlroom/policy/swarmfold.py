@@ -45,7 +45,7 @@ from controlroom.models import (
     SwarmConfig,
 )
 from controlroom.models.radarviews import ChangeCounts
-from controlroom.models.state import AgentState
+from controlroom.models.state import AgentState, GateKind, GateState
 from controlroom.models.views import SwarmView
 from controlroom.policy.governor import BudgetGovernor
 from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict
@@ -205,17 +205,17 @@ class SwarmFold:
     def _gate(self, event: GateRequested | GateDecided | GateExpired) -> None:
         if isinstance(event, GateRequested):
             stage = ""
-            if event.gate_kind == "handoff":
+            if event.gate_kind == GateKind.HANDOFF:
                 stage = ", ".join(a.name for a in self.agents.values() if event.agent in a.after)
                 for entry in reversed(self.handoffs):
                     if entry["from"] == event.agent:
-                        entry.update(gate=event.gate_id, state="pending", by="")
+                        entry.update(gate=event.gate_id, state=GateState.PENDING, by="")
                         break
             self.gates[event.gate_id] = {
                 "id": event.gate_id,
                 "agent": event.agent,
                 "kind": event.gate_kind,
-                "state": "pending",
+                "state": GateState.PENDING,
                 "title": event.title,
                 "detail": event.detail,
                 "stage": stage,
@@ -229,10 +229,10 @@ class SwarmFold:
         if self.gates.pop(event.gate_id, None) is None:
             return
         if isinstance(event, GateDecided):
-            state = "approved" if event.approved else "rejected"
+            state = GateState.APPROVED if event.approved else GateState.REJECTED
             settled = {"state": state, "by": event.by, "reason": event.reason}
         else:
-            settled = {"state": "expired", "by": "timeout", "reason": "gate expired"}
+            settled = {"state": GateState.EXPIRED, "by": "timeout", "reason": "gate expired"}
         for entry in self.handoffs:
             if entry["gate"] == event.gate_id:
                 entry.update(settled)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from controlroom.models.kinds import EventKind
+from controlroom.models.state import AgentState
 from controlroom.models.tokens import TokenTotal
 from controlroom.text import exit_text
 
@@ -17,15 +19,15 @@ __all__ = ["END_KINDS", "UNKNOWN", "UsageTotals", "derive_outcome"]
 UNKNOWN = "running/unknown"
 """Outcome of a run without ``run_ended`` (still running, or the supervisor died)."""
 
-END_KINDS = (
-    "agent_state",
-    "agent_spawned",
-    "agent_exited",
-    "agent_crashed",
-    "kill_completed",
-    "budget_exceeded",
-    "limit_exceeded",
-    "breaker_opened",
+END_KINDS: tuple[EventKind, ...] = (
+    EventKind.AGENT_STATE,
+    EventKind.AGENT_SPAWNED,
+    EventKind.AGENT_EXITED,
+    EventKind.AGENT_CRASHED,
+    EventKind.KILL_COMPLETED,
+    EventKind.BUDGET_EXCEEDED,
+    EventKind.LIMIT_EXCEEDED,
+    EventKind.BREAKER_OPENED,
 )
 """Kinds ``derive_outcome`` looks at (the last of each, per agent and run)."""
 
@@ -69,27 +71,30 @@ def derive_outcome(last: dict[str, tuple[int, dict[str, Any]]]) -> tuple[str, st
     what happened after the last spawn, the cause before the symptom: a
     budget stop or an open breaker, then a kill, then the exit itself.
     """
-    if "agent_state" in last:
-        fields = last["agent_state"][1]
+    if EventKind.AGENT_STATE in last:
+        fields = last[EventKind.AGENT_STATE][1]
         return str(fields.get("state", "unknown")), str(fields.get("reason", ""))
-    spawned = last.get("agent_spawned", (0, {}))[0]
+    spawned = last.get(EventKind.AGENT_SPAWNED, (0, {}))[0]
 
     def after_spawn(kind: str) -> dict[str, Any] | None:
         hit = last.get(kind)
         return hit[1] if hit is not None and hit[0] > spawned else None
 
-    if (f := after_spawn("budget_exceeded")) is not None:
-        return "budget_stopped", f"{f.get('limit')} {f.get('value')} over cap {f.get('cap')}"
-    if (f := after_spawn("limit_exceeded")) is not None:
-        return "failed", f"limit: {f.get('limit')} exceeded"
-    if (f := after_spawn("breaker_opened")) is not None:
-        return "breaker_open", str(f.get("reason", ""))
-    if after_spawn("kill_completed") is not None:
-        return "killed", ""
-    if (f := after_spawn("agent_exited")) is not None:
-        return ("done" if f.get("success") else "failed"), exit_text(
+    if (f := after_spawn(EventKind.BUDGET_EXCEEDED)) is not None:
+        return (
+            AgentState.BUDGET_STOPPED,
+            f"{f.get('limit')} {f.get('value')} over cap {f.get('cap')}",
+        )
+    if (f := after_spawn(EventKind.LIMIT_EXCEEDED)) is not None:
+        return AgentState.FAILED, f"limit: {f.get('limit')} exceeded"
+    if (f := after_spawn(EventKind.BREAKER_OPENED)) is not None:
+        return AgentState.BREAKER_OPEN, str(f.get("reason", ""))
+    if after_spawn(EventKind.KILL_COMPLETED) is not None:
+        return AgentState.KILLED, ""
+    if (f := after_spawn(EventKind.AGENT_EXITED)) is not None:
+        return (AgentState.DONE if f.get("success") else AgentState.FAILED), exit_text(
             f.get("returncode"), f.get("signal")
         )
-    if (f := after_spawn("agent_crashed")) is not None:
-        return "failed", str(f.get("reason", ""))
+    if (f := after_spawn(EventKind.AGENT_CRASHED)) is not None:
+        return AgentState.FAILED, str(f.get("reason", ""))
     return (UNKNOWN if spawned else "unknown"), ""

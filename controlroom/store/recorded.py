@@ -10,6 +10,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from controlroom.models.kinds import EventKind
 from controlroom.models.records import RecordedProcess
 from controlroom.store.connection import open_readonly
 
@@ -24,12 +25,14 @@ __all__ = [
 def recorded_processes(conn: sqlite3.Connection, runs: int = 20) -> list[RecordedProcess]:
     """The agent processes recorded by the newest ``runs`` runs of this database."""
     run_rows = conn.execute(
-        "SELECT run FROM events WHERE kind = 'run_started' ORDER BY id DESC LIMIT ?", (runs,)
+        f"SELECT run FROM events WHERE kind = '{EventKind.RUN_STARTED}' ORDER BY id DESC LIMIT ?",
+        (runs,),
     ).fetchall()
     found: list[RecordedProcess] = []
     for (run,) in run_rows:
         for agent, payload in conn.execute(
-            "SELECT agent, payload FROM events WHERE run = ? AND kind = 'agent_spawned'",
+            "SELECT agent, payload FROM events"
+            f" WHERE run = ? AND kind = '{EventKind.AGENT_SPAWNED}'",
             (run,),
         ):
             data = json.loads(payload)
@@ -53,12 +56,13 @@ def recorded_processes_in(db: Path, runs: int = 20) -> list[RecordedProcess]:
 def recorded_cgroups(conn: sqlite3.Connection, runs: int = 20) -> dict[str, list[str]]:
     """The cgroup directories each of the newest ``runs`` runs made (``containment`` events)."""
     run_rows = conn.execute(
-        "SELECT run FROM events WHERE kind = 'run_started' ORDER BY id DESC LIMIT ?", (runs,)
+        f"SELECT run FROM events WHERE kind = '{EventKind.RUN_STARTED}' ORDER BY id DESC LIMIT ?",
+        (runs,),
     ).fetchall()
     found: dict[str, list[str]] = {}
     for (run,) in run_rows:
         for (payload,) in conn.execute(
-            "SELECT payload FROM events WHERE run = ? AND kind = 'containment'", (run,)
+            f"SELECT payload FROM events WHERE run = ? AND kind = '{EventKind.CONTAINMENT}'", (run,)
         ):
             dirs = json.loads(payload).get("cgroups") or []
             found.setdefault(run, []).extend(str(d) for d in dirs)

@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from controlroom.models.kinds import EventKind
 from controlroom.store.outcomes import END_KINDS, UNKNOWN, UsageTotals, derive_outcome
 
 __all__ = ["AgentSummary", "RunSummary", "runs"]
@@ -120,12 +121,13 @@ def _read_run_events(
 ) -> None:
     """The swarm from ``run_started``; outcome, end and meter figures from ``run_ended``."""
     for name, kind, ts, payload in conn.execute(
-        f"SELECT run, kind, ts, payload FROM events WHERE kind IN ('run_started', 'run_ended')"
+        "SELECT run, kind, ts, payload FROM events"
+        f" WHERE kind IN ('{EventKind.RUN_STARTED}', '{EventKind.RUN_ENDED}')"
         f"{scope.sql} ORDER BY id",
         scope.args,
     ):
         fields = json.loads(payload)
-        if kind == "run_started":
+        if kind == EventKind.RUN_STARTED:
             summaries[name].swarm = str(fields.get("swarm", ""))
             continue
         ended = summaries[name]
@@ -157,7 +159,7 @@ def _read_usage(conn: sqlite3.Connection, scope: _Scope, summaries: dict[str, Ru
         " sum(json_extract(payload, '$.cache_creation_input_tokens')),"
         " total(json_extract(payload, '$.cost_usd')),"
         " sum(coalesce(json_extract(payload, '$.turns'), 1))"
-        f" FROM events WHERE kind = 'usage' AND agent IS NOT NULL{scope.sql}"
+        f" FROM events WHERE kind = '{EventKind.USAGE}' AND agent IS NOT NULL{scope.sql}"
         " GROUP BY run, agent, 3",
         scope.args,
     ):

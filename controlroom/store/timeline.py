@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from controlroom.models.kinds import EventKind
 from controlroom.store.listing import COLUMNS, EventRow, decode_row, run_span
 from controlroom.store.outcomes import END_KINDS, UsageTotals, derive_outcome
 
@@ -65,19 +66,19 @@ def timeline(conn: sqlite3.Connection, agent: str, run: str | None = None) -> Ti
         first_ts = raw[3] if first_ts is None else first_ts
         last_ts = raw[3]
         kind = raw[5]
-        if kind == "agent_output":
+        if kind == EventKind.AGENT_OUTPUT:
             outputs += 1
             continue
         event = decode_row(raw)
-        if kind == "usage":
+        if kind == EventKind.USAGE:
             usage.add(event.fields)
-        elif kind == "malformed_output":
+        elif kind == EventKind.MALFORMED_OUTPUT:
             malformed += 1
         else:
             steps.append(event)
         if kind in END_KINDS:
             last[kind] = (event.id, event.fields)
-        attempts += kind == "agent_spawned"
+        attempts += kind == EventKind.AGENT_SPAWNED
     if first_ts is None or last_ts is None:
         return None
     steps = _with_gate_decisions(conn, steps, span, run)
@@ -90,13 +91,14 @@ def timeline(conn: sqlite3.Connection, agent: str, run: str | None = None) -> Ti
 def _with_gate_decisions(
     conn: sqlite3.Connection, steps: list[EventRow], span: tuple[int, int], run: str
 ) -> list[EventRow]:
-    gates = {s.fields.get("gate_id") for s in steps if s.kind == "gate_requested"}
+    gates = {s.fields.get("gate_id") for s in steps if s.kind == EventKind.GATE_REQUESTED}
     if not gates:
         return steps
     seen = {s.id for s in steps}
     cursor = conn.execute(
-        f"SELECT {COLUMNS} FROM events WHERE kind IN ('gate_decided', 'gate_expired') "
-        "AND id BETWEEN ? AND ? AND +run = ?",
+        f"SELECT {COLUMNS} FROM events"
+        f" WHERE kind IN ('{EventKind.GATE_DECIDED}', '{EventKind.GATE_EXPIRED}')"
+        " AND id BETWEEN ? AND ? AND +run = ?",
         (span[0], span[1], run),
     )
     extra = [

@@ -18,15 +18,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from controlroom._errors import GateAlreadyDecided, GateNotFound
-from controlroom.models import GateState, Handoff, new_gate_id
+from controlroom.models import GateKind, GateState, Handoff, new_gate_id
 
 __all__ = ["Gate", "GateDecision", "GateQueue", "new_gate_id"]
-
-GateKind = Literal["handoff", "tool", "agent"]
-
 
 @dataclass(frozen=True)
 class GateDecision:

@@ -38,6 +38,7 @@ from controlroom.models import (
     EventBase,
     GateDecided,
     GateExpired,
+    GateKind,
     GateRequested,
     new_gate_id,
 )
@@ -116,7 +117,7 @@ class Pipeline:
             Gate(
                 id=new_gate_id(),
                 agent=runner.name,
-                kind="handoff",
+                kind=GateKind.HANDOFF,
                 title=f"handoff {runner.name} → {', '.join(entry.to)}",
                 stage=", ".join(entry.to),
                 handoff=runner.handoff,
@@ -239,7 +240,7 @@ class Pipeline:
         gate = Gate(
             id=event.gate_id,
             agent=runner.name,
-            kind="agent",
+            kind=GateKind.AGENT,
             title=event.title,
             detail=event.detail,
             timeout_seconds=runner.spec.gate_timeout_seconds,
@@ -275,7 +276,7 @@ class Pipeline:
             Gate(
                 id=new_gate_id(),
                 agent=agent,
-                kind="tool",
+                kind=GateKind.TOOL,
                 title=f"{agent} wants to run {tool}",
                 detail=_tool_summary(tool_input),
                 tool={"name": tool, "input": tool_input, "tool_use_id": tool_use_id},

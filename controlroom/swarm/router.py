@@ -18,6 +18,7 @@ from controlroom.models import (
     ErrorEvent,
     EventBase,
     FilesChanged,
+    GateKind,
     GateRequested,
     HandoffEvent,
     HandoffRejected,
@@ -98,7 +99,7 @@ class EventRouter:
             runner.handoff_error = event.reason
         elif kind is GateRequested:
             assert isinstance(event, GateRequested)
-            if event.gate_kind == "agent":
+            if event.gate_kind == GateKind.AGENT:
                 self.pipeline.agent_asked(runner, event)
         elif kind is AgentExited or kind is AgentCrashed or kind is AgentResult:
             if kind is not AgentResult:

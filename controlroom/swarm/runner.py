@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Literal, Protocol
 
 from controlroom._errors import AgentError, AgentNotFound
 from controlroom.adapters import Adapter, MalformedLine, make_adapter
@@ -50,7 +50,7 @@ _DRAIN_SECONDS = 1.0  # how long output may still arrive after the agent's proce
 class ReviewVerdict:
     """What happens to an agent that exited successfully: done, run again, or failed."""
 
-    outcome: str  # "done", "retry", "failed"
+    outcome: Literal["done", "retry", "failed"]
     reason: str = ""
 
 

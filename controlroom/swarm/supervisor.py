@@ -22,7 +22,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from controlroom.models import AgentState, Budget, EventBase, FilesChanged, SwarmConfig
+from controlroom.models import (
+    AgentState,
+    Budget,
+    EventBase,
+    FilesChanged,
+    GateKind,
+    SwarmConfig,
+)
 from controlroom.models.views import HandoffView, SwarmView
 from controlroom.policy.governor import BudgetGovernor
 from controlroom.policy.meters import SwarmMeterSnapshot
@@ -342,7 +349,7 @@ class Supervisor:
         async def decide() -> Gate:
             return await self.pipeline.decide(gate_id, approved, by, reason)
 
-        if approved and gate.kind == "handoff" and self.integration.merges(gate.agent):
+        if approved and gate.kind == GateKind.HANDOFF and self.integration.merges(gate.agent):
             return await self.integration.approve(gate.agent, gate_id, decide, by, reason, merge)
         return await decide()
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from controlroom.models.state import AgentState
+
 if TYPE_CHECKING:
     from controlroom.tui.app import ControlRoomApp
 
@@ -59,8 +61,8 @@ def swarm_commands(app: ControlRoomApp) -> Iterator[Command]:
                 f"{state}: kill its process tree (x)",
                 partial(operator.kill, agent),
             )
-        if state in ("running", "paused"):
-            verb = "Resume" if state == "paused" else "Pause"
+        if state in (AgentState.RUNNING, AgentState.PAUSED):
+            verb = "Resume" if state == AgentState.PAUSED else "Pause"
             yield (f"{verb} agent {name}", f"{state} (p)", partial(operator.pause_or_resume, agent))
         if agent.get("breaker_open"):
             yield (
@@ -68,7 +70,7 @@ def swarm_commands(app: ControlRoomApp) -> Iterator[Command]:
                 "close its circuit breaker (b)",
                 partial(operator.reset_breaker, agent),
             )
-        elif state not in ("pending", "starting"):
+        elif state not in (AgentState.PENDING, AgentState.STARTING):
             yield (f"Restart agent {name}", f"{state} (R)", partial(operator.restart, agent))
     for name in app.theme_specs:
         yield (f"Theme: {name}", "switch colours (t cycles)", partial(_set_theme, app, name))

@@ -20,13 +20,14 @@ from controlroom.models import (
     CollisionFound,
     EventBase,
     Notice,
+    NotifyEventName,
     OrphanFound,
 )
 from controlroom.text import notice_text
 
 __all__ = ["Quiet", "make_notice", "notice_of"]
 
-_NOTICES: dict[type[EventBase], str] = {
+_NOTICES: dict[type[EventBase], NotifyEventName] = {
     BudgetWarning: "budget_warning",
     BudgetExceeded: "budget_stop",
     BreakerOpened: "breaker_open",
@@ -36,7 +37,7 @@ _NOTICES: dict[type[EventBase], str] = {
 }
 
 
-def notice_of(event: EventBase) -> str | None:
+def notice_of(event: EventBase) -> NotifyEventName | None:
     """The notice ``event`` stands for by itself, or None."""
     return _NOTICES.get(type(event))
 
@@ -60,7 +61,11 @@ class Quiet:
 
 
 def make_notice(
-    swarm: str, run: str, notice: str, event: EventBase, waited: float | None = None
+    swarm: str,
+    run: str,
+    notice: NotifyEventName,
+    event: EventBase,
+    waited: float | None = None,
 ) -> Notice:
     """The notification's body, from the (already redacted) event it tells of."""
     fields = event.model_dump(mode="json", exclude={"run"})

@@ -35,6 +35,7 @@ from controlroom.models import (
     Notice,
     NotificationFailed,
     NotificationSent,
+    NotifyEventName,
     NotifySpec,
 )
 from controlroom.ops.notify.channels import (
@@ -145,7 +146,11 @@ class Notifier:
         self._offer("swarm_finished", event.model_copy(update={"agent": None}))
 
     def _offer(
-        self, notice: str, event: EventBase, waited: float | None = None, only: _Entry | None = None
+        self,
+        notice: NotifyEventName,
+        event: EventBase,
+        waited: float | None = None,
+        only: _Entry | None = None,
     ) -> None:
         now = time.monotonic()
         cfg = self.sup.config
