@@ -33,7 +33,7 @@ Exact rules (each limit is checked against the current budget period, see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controlroom.models import (
@@ -184,6 +184,25 @@ class BudgetGovernor:
         elif isinstance(event, AgentExited | AgentCrashed):
             self.agent_stopped(agent, now)
         return []
+
+    def observe_usages(
+        self, usages: Sequence[Usage], start: int, now: float
+    ) -> tuple[int, list[Decision]]:
+        """``observe`` for a run of one slice's usage lines, from ``start``, up to a decision.
+
+        Meters each in order and stops right after the first one that yields
+        decisions: returns the index after it and its decisions, or
+        ``len(usages)`` and none. The caller carries them out before calling
+        again for the rest, so what follows a crossing line is metered after
+        the stop was decided, exactly as one ``observe`` per line would.
+        """
+        record = self.meters.record
+        judge = self._judge
+        for index in range(start, len(usages)):
+            decisions = judge(record(usages[index], now), now)
+            if decisions:
+                return index + 1, decisions
+        return len(usages), []
 
     def tick(self, now: float) -> list[Decision]:
         """Check the limits that grow without events: wall time, and the crossed swarm cap."""

@@ -1,6 +1,6 @@
 """The audit writer's queue: events stamped with their run and seq, waiting for a commit.
 
-``push`` is on every producer's path, so it does the least it can: two plain
+``push_many`` is on every producer's path, so it does the least it can: two plain
 fields written through ``__dict__`` and a list append. The counts it keeps
 (appended, committed) are what flushes and back-pressure compare.
 """
@@ -8,6 +8,7 @@ fields written through ``__dict__`` and a list append. The counts it keeps
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from controlroom.models import EventBase, Usage
 
@@ -29,30 +30,37 @@ class EventQueue:
         """Events appended but not yet committed."""
         return self.appended - self.committed
 
-    def push(self, event: EventBase) -> int:
-        """Stamp ``event`` (run when empty, next seq), queue it, return how many are queued.
+    def push_many(self, batch: Sequence[EventBase]) -> int:
+        """Stamp each event (run when empty, next seq) and queue it; how many are queued then.
 
-        ``ValueError`` for an event of another run or with a timestamp that
-        is not a finite number.
+        One call for a whole slice of an agent's output. ``ValueError`` for an
+        event of another run or with a timestamp that is not a finite number;
+        the events before it stay queued.
         """
-        # Stamped through __dict__: both fields are plain (no validator), and this
-        # runs once per event on the event loop, where pydantic's setattr is not free.
-        fields = event.__dict__
-        run = fields["run"]
-        if not run:
-            fields["run"] = self.run_id
-        elif run != self.run_id:
-            raise ValueError(
-                f"event of run {run!r} appended to the audit store of run {self.run_id!r}"
-            )
-        if not math.isfinite(event.ts):
-            raise ValueError(f"event timestamp must be a finite number, not {event.ts!r}")
-        self.last_seq += 1
-        fields["seq"] = self.last_seq
-        events = self.events
-        events.append(event)
-        self.appended += 1
-        return len(events)
+        run_id = self.run_id
+        isfinite = math.isfinite
+        seq = self.last_seq
+        stamped = 0
+        try:
+            for event in batch:
+                fields = event.__dict__
+                run = fields["run"]
+                if not run:
+                    fields["run"] = run_id
+                elif run != run_id:
+                    raise ValueError(
+                        f"event of run {run!r} appended to the audit store of run {run_id!r}"
+                    )
+                if not isfinite(event.ts):
+                    raise ValueError(f"event timestamp must be a finite number, not {event.ts!r}")
+                seq += 1
+                fields["seq"] = seq
+                stamped += 1
+        finally:
+            self.last_seq = seq
+            self.events.extend(batch[:stamped] if stamped < len(batch) else batch)
+            self.appended += stamped
+        return len(self.events)
 
     def take(self, most: int) -> list[EventBase]:
         """The oldest ``most`` queued events, out of the queue (put back if their write fails)."""

@@ -1,34 +1,32 @@
 """The audit store's writer: append now, commit in batches, chain every row.
 
-``append`` is what producers call for every event: it stamps the event's run
-and seq, puts it on a list and returns; it never waits. A writer task commits
-what is queued in one transaction per batch, as soon as ``BATCH_EVENTS``
-(250) are waiting or the oldest has waited 50 ms, or at once when someone
-flushes.
-Events that accompany an action (a kill, a gate decision, a budget stop) go
-through ``append_and_flush``, which returns only once they are on disk.
+``append`` (``append_many`` for a whole slice of an agent's output, at one
+call's cost) stamps each event's run and seq, puts it on a list and returns;
+it never waits. A writer task commits what is queued in one transaction per
+batch, as soon as ``BATCH_EVENTS`` (250) are waiting or the oldest has waited
+50 ms, or at once when someone flushes. Events that accompany an action (a
+kill, a gate decision, a budget stop) go through ``append_and_flush``, which
+returns only once they are on disk.
 
 Each row's hash is ``sha256(prev_hash + payload)`` over the redacted
 canonical JSON; ``chain_head`` is updated in the same transaction, so the
 chain and its head can never disagree, and the chain continues across runs.
-
 A batch is ONE call into the writer's own thread (batch.py says why not
 aiosqlite).
 
 Back-pressure: while more than ``HIGH_WATER_EVENTS`` events are appended
 but not committed, ``backlogged`` is true and ``room()`` waits until the
-writer has caught up. The supervisor's reader of a flooding agent waits
-there, so the agent's pipe fills and its own writes block: memory stays
-bounded, nothing is dropped, and the agents slow to what the log can take.
+writer has caught up: the reader stops taking a flooding agent's output, so
+its pipe fills and its own writes block; memory stays bounded, nothing is
+dropped, and the agents slow to what the log can take.
 
 A failed write keeps the batch queued, makes ``flush`` raise ``AuditError``
-and is retried: events are never dropped silently.
+and is retried: events are never dropped silently. ``commit`` is for an
+event that *is* an operator's decision: committed, or taken back out of the
+queue with an error in its place (``tentative.py``).
 
-``commit`` is for an event that *is* an operator's decision: committed, or
-taken back out of the queue with an error in its place (``tentative.py``).
-
-Call ``append`` only from the event loop's thread, and do not mutate an
-event after appending it: it is serialised later, in the writer's thread.
+Append only from the event loop's thread, and do not mutate an event after
+appending it: it is serialised later, in the writer's thread.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -85,8 +83,7 @@ class AuditStore:
         self._loop = asyncio.get_running_loop()
         self._queue = EventQueue(opened.run_id, opened.last_seq)
         self._first_queued_at = 0.0
-        self._max_delay = MAX_DELAY_SECONDS
-        self._batch_events = BATCH_EVENTS
+        self._max_delay, self._batch_events = MAX_DELAY_SECONDS, BATCH_EVENTS
         self._high_water = HIGH_WATER_EVENTS
         self._waiting = CommitWaiters(self._loop)
         self._tentative = Tentative()
@@ -131,8 +128,7 @@ class AuditStore:
         redactor = Redactor(secrets)
         opened = await open_for_run(Path(path), run_id, busy_timeout)
         store = cls(opened, redactor)
-        store._max_delay = max_delay
-        store._batch_events = batch_events
+        store._max_delay, store._batch_events = max_delay, batch_events
         store._high_water = high_water
         store._anchor_file = None if anchor_file is None else Path(anchor_file)
         return store
@@ -196,30 +192,34 @@ class AuditStore:
         ``AuditError`` once the store is closing, ``ValueError`` for an event
         of another run or with a timestamp that is not a finite number.
         """
+        return self.append_many((event,))
+
+    def append_many(self, events: Sequence[EventBase]) -> int:
+        """``append`` for a slice of events at one call's cost; those before a refused one stay."""
         if self._closing:
-            kind = getattr(event, "kind", type(event).__name__)
-            raise AuditError(f"audit store {self._path} is closed; cannot append {kind!r}")
-        queued = self._queue.push(event)
-        if queued == 1:
-            self._first_queued_at = self._loop.time()
-            self._kick.set()
-        elif queued >= self._batch_events:
-            self._kick.set()
-        return self._queue.last_seq
+            kinds = ", ".join(repr(getattr(e, "kind", type(e).__name__)) for e in events)
+            raise AuditError(f"audit store {self._path} is closed; cannot append {kinds}")
+        queue = self._queue
+        was = len(queue.events)
+        try:
+            queue.push_many(events)
+        finally:
+            if not was and queue.events:
+                self._first_queued_at = self._loop.time()
+                self._kick.set()
+            elif len(queue.events) >= self._batch_events:
+                self._kick.set()
+        return queue.last_seq
 
     async def room(self, timeout: float | None = None) -> bool:
         """Wait, while backlogged, for the writer's next commit that leaves room; True then.
 
-        For producers that can afford to wait (a reader of an agent's output
-        pipe): waiting here is what pushes back on a flooding agent. Returns
-        True at once when there is room, or when the store is closing or its
-        writer has stopped (a producer must not hang on a dead store); False
-        when ``timeout`` passed first. Every waiter is let go by the same
-        commit, and it may then go on (one more chunk, say) even if others
-        filled the room first: that is fair to all of them, and the backlog
-        can pass the mark by at most one step of each. A failing database
-        keeps them waiting (its events are kept and retried, so the backlog
-        only grows).
+        For producers that can wait (the reader of agents' pipes): waiting
+        here pushes back on a flooding agent. True at once when there is room,
+        or the store is closing or its writer stopped (never hang on a dead
+        store); False when ``timeout`` passed first. One commit lets every
+        waiter go (fair to all; the backlog passes the mark by at most one
+        step of each). A failing database keeps them waiting.
         """
         if not self.backlogged or self._closing or self._task.done():
             return True

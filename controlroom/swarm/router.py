@@ -7,7 +7,7 @@ needs. A stop it decides is carried out by the ``Enforcer``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from controlroom.models import (
     AgentCrashed,
@@ -61,6 +61,56 @@ class EventRouter:
         self.guard = guard
         self.clock = clock
         self._price = governor.meters.pricing_fn
+
+    def handle_slice(
+        self, runner: AgentRunner, events: Sequence[EventBase], lines: Sequence[int]
+    ) -> None:
+        """The events of one slice of an agent's output, in order, as ``handle`` would take them.
+
+        ``lines[i]`` is the agent's count of lines read once ``events[i]``
+        was made, so a stop decided at a line knows which lines came after it.
+        A run of usage events (a flood) goes at once: priced, metered up to the
+        first line that yields a decision, published as one list, then the
+        decision is carried out (a stop freezes the agent there) before the
+        rest of the run is metered and published. Any other event, and every
+        event of an agent whose breaker counts turns, goes through ``handle``.
+        """
+        if len(events) < 2 or runner.breaker.counts_turns:
+            for event, line in zip(events, lines, strict=True):
+                runner.lines_read = line
+                self.handle(runner, event)
+            return
+        count = len(events)
+        start = 0
+        while start < count:
+            run: list[Usage] = []
+            end = start
+            while end < count:
+                event = events[end]
+                if type(event) is not Usage:
+                    break
+                run.append(event)
+                end += 1
+            if run:
+                self._usage_run(runner, run, lines[start:end])
+            if end < count:
+                runner.lines_read = lines[end]
+                self.handle(runner, events[end])
+            start = end + 1
+
+    def _usage_run(self, runner: AgentRunner, run: list[Usage], lines: Sequence[int]) -> None:
+        price = self._price
+        for usage in run:
+            usage.__dict__["cost_usd"] = price_usage(usage, price)
+        now = self.clock()
+        done = 0
+        while done < len(run):
+            upto, decisions = self.governor.observe_usages(run, done, now)
+            self.bus.publish_many(run[done:upto])
+            if decisions:
+                runner.lines_read = lines[upto - 1]
+                self.enforcer.carry_out(decisions)
+            done = upto
 
     def handle(self, runner: AgentRunner, event: EventBase) -> None:
         """One agent event: priced, recorded, governed, counted by its breaker, acted on."""

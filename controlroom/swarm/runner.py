@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal, Protocol
@@ -64,6 +64,10 @@ class AgentHost(Protocol):
     def publish(self, event: EventBase) -> None: ...
 
     def handle(self, runner: AgentRunner, event: EventBase) -> None: ...
+
+    def handle_slice(
+        self, runner: AgentRunner, events: Sequence[EventBase], lines: Sequence[int]
+    ) -> None: ...
 
     async def launch_plan(self, runner: AgentRunner) -> LaunchPlan: ...
 
@@ -338,15 +342,21 @@ class AgentRunner:
             pipe.close()
 
     def _stdout_lines(self, adapter: Adapter, items: list[Item]) -> None:
-        """One slice of stdout, framed: adapt each line and hand its events on at once."""
-        handle = self.host.handle
+        """One slice of stdout, framed: adapt each line, then hand the events on as one slice."""
+        events: list[EventBase] = []
+        lines: list[int] = []  # the lines read once each event was made
+        read = self.lines_read
         for item in items:
-            self.lines_read += 1
+            read += 1
             if isinstance(item, MalformedLine):
-                handle(self, item.to_event(self.name, "stdout"))
+                events.append(item.to_event(self.name, "stdout"))
+                lines.append(read)
             else:
-                for event in adapter.feed(item):
-                    handle(self, event)
+                made = adapter.feed(item)
+                events += made
+                lines += [read] * len(made)
+        self.host.handle_slice(self, events, lines)
+        self.lines_read = read
 
     def _stderr_lines(self, items: list[Item]) -> None:
         handle = self.host.handle

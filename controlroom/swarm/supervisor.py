@@ -18,7 +18,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,12 @@ class Supervisor:
     def handle(self, runner: AgentRunner, event: EventBase) -> None:
         """Everything an agent does passes here: price, record, govern, break (router.py)."""
         self.router.handle(runner, event)
+
+    def handle_slice(
+        self, runner: AgentRunner, events: Sequence[EventBase], lines: Sequence[int]
+    ) -> None:
+        """A slice of an agent's output at once, as ``handle`` would take each (router.py)."""
+        self.router.handle_slice(runner, events, lines)
 
     def handle_agent_event(self, event: EventBase) -> None:
         """An event the metering proxy reports: the agent's own, or the swarm's if it has none."""
