@@ -115,7 +115,6 @@ async def run_headless_demo(cfg: SwarmConfig, db: Path, *, speed: float = 1.0) -
     from controlroom.control.api import ControlAPI
     from controlroom.demo import EXPECTED_FINAL_STATES
     from controlroom.demo.operator import AutoOperator
-    from controlroom.swarm.supervisor import Supervisor
 
     delay = GATE_DELAY_SECONDS / speed
     print(
@@ -125,12 +124,12 @@ async def run_headless_demo(cfg: SwarmConfig, db: Path, *, speed: float = 1.0) -
         file=sys.stderr,
         flush=True,
     )
-    started: list[Supervisor] = []
+    started: list[ControlAPI] = []
     operators: list[AutoOperator] = []
 
-    async def start_operator(supervisor: Supervisor) -> None:
-        started.append(supervisor)
-        operator = AutoOperator(ControlAPI(supervisor), delay=delay)
+    async def start_operator(api: ControlAPI) -> None:
+        started.append(api)
+        operator = AutoOperator(api, delay=delay)
         operators.append(operator)
         operator.start()
 
@@ -141,7 +140,7 @@ async def run_headless_demo(cfg: SwarmConfig, db: Path, *, speed: float = 1.0) -
             await operator.close()
     if not started:
         return 1
-    states = started[0].states()
+    states = {agent.name: agent.state for agent in started[0].snapshot().agents}
     wrong = {
         name: state for name, state in states.items() if EXPECTED_FINAL_STATES.get(name) != state
     }

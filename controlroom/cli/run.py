@@ -23,8 +23,8 @@ from controlroom.cli.arguments import add_config_argument
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from controlroom.control.api import ControlAPI
     from controlroom.models import SwarmConfig
-    from controlroom.swarm.supervisor import Supervisor
 
 __all__ = ["AUDIT_FAILED", "add_parser", "run_headless", "run_swarm", "with_metrics"]
 
@@ -88,16 +88,17 @@ async def run_swarm(
     *,
     out: TextIO | None = None,
     mode: str = "headless",
-    on_start: Callable[[Supervisor], Awaitable[None]] | None = None,
+    on_start: Callable[[ControlAPI], Awaitable[None]] | None = None,
 ) -> int:
     """Run ``cfg`` to its end, logging to ``out`` (default stdout); returns the exit code.
 
     ``mode`` is recorded in ``run_started``; ``on_start`` is awaited with the
-    supervisor just before it starts (``controlroom demo`` starts its auto-operator).
+    swarm's control API just before it starts (``controlroom demo`` starts its
+    auto-operator).
     """
-    from controlroom.control.host import SwarmHost
+    from controlroom.control.api import ControlAPI
+    from controlroom.control.host import SwarmHost, tune_gc
     from controlroom.inert import inert_line
-    from controlroom.swarm.supervisor import tune_gc
 
     tune_gc()
     host = SwarmHost(cfg, db, base_dir=Path.cwd(), mode=mode)
@@ -110,7 +111,7 @@ async def run_swarm(
                 print(f"controlroom: metrics at {host.metrics.url}", file=sys.stderr, flush=True)
             host.log_to(out if out is not None else sys.stdout)  # before start(): miss nothing
             if on_start is not None:
-                await on_start(host.supervisor)
+                await on_start(ControlAPI(host.supervisor))
             await host.start()
             for orphan in host.supervisor.orphans:
                 print(f"controlroom: {orphan.describe()}", file=sys.stderr, flush=True)

@@ -52,7 +52,8 @@ from controlroom.swarm.gates import Gate
 from controlroom.swarm.supervisor import OPERATOR, Supervisor
 from controlroom.swarm.views import gate_view
 
-__all__ = ["COMMANDS", "QUERIES", "ControlAPI", "check_writable", "to_json"]
+# ``Subscription`` is what ``ControlAPI.subscribe`` returns, named here for its callers.
+__all__ = ["COMMANDS", "QUERIES", "ControlAPI", "Subscription", "check_writable", "to_json"]
 
 COMMANDS = frozenset(
     {"kill", "pause", "resume", "restart", "stop_all", "approve", "reject", "reset_breaker"}

@@ -23,9 +23,8 @@ import contextlib
 from dataclasses import dataclass
 
 from controlroom._errors import ControlError
-from controlroom.control.api import ControlAPI
+from controlroom.control.api import ControlAPI, Subscription
 from controlroom.models import GateKind, GateRequested
-from controlroom.swarm.bus import Subscription
 
 __all__ = [
     "APPROVE_REASON",

@@ -40,7 +40,7 @@ def run_dashboard(
 
     0 when every agent finished successfully, 1 otherwise (stopped, failed).
     """
-    from controlroom.swarm.supervisor import tune_gc
+    from controlroom.control.host import tune_gc
 
     tune_gc()
     session = LocalSession(cfg, Path(db), mode=mode, read_only=read_only)

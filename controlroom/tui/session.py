@@ -25,8 +25,8 @@ from controlroom.control.port import ControlPort, LocalPort, RemotePort
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from controlroom.control.host import Supervisor
     from controlroom.models import SwarmConfig
-    from controlroom.swarm.supervisor import Supervisor
 
 __all__ = ["LocalSession", "RemoteSession", "Session"]
 
