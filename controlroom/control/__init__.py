@@ -5,4 +5,5 @@ server and its clients (blocking for the CLI and the hook, asyncio for an
 attached dashboard), the dashboard's ``ControlPort``, and the host that opens
 a run (store, supervisor, socket) for ``run --headless`` and the dashboard.
 May import: everything below it (``swarm`` and what ``swarm`` may import); never ``tui`` or ``cli``.
+``tui``, ``cli`` and ``demo`` import ``swarm`` only through here (a contract in pyproject).
 """
