@@ -22,8 +22,9 @@ from textual.widgets import Static
 from tui_harness import until
 
 from controlroom.control.api import ControlAPI
-from controlroom.control.port import LocalPort
+from controlroom.control.port import ControlPort, LocalPort
 from controlroom.models import CollisionFound, GateRequested, HandoffChecked
+from controlroom.tui.actions import Operator
 from controlroom.tui.screens.gate import GateScreen
 from controlroom.tui.themes import (
     DEFAULT_THEME,
@@ -42,13 +43,14 @@ EDIT = CLIENT.replace("line 10\n", "{}\n")
 
 
 class Host(App[None]):
-    """A bare app with the real stylesheet and themes; records what screens dismiss with."""
+    """A bare app with the real stylesheet, themes and Operator; records what screens dismiss with."""
 
     CSS_PATH = str(SCREENS_TCSS)
 
-    def __init__(self) -> None:
+    def __init__(self, port: ControlPort) -> None:
         super().__init__()
         self.results: list[Any] = []
+        self.operator = Operator(self, port)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return css_variable_defaults(THEMES)
@@ -95,9 +97,10 @@ async def test_the_gate_screen_shows_the_diff_the_verdict_and_the_discrepancies(
         snapshot = api.snapshot().model_dump(mode="json")
         gate = next(g for g in snapshot["gates"] if g["id"] == requested.gate_id)
         agent = next(a for a in snapshot["agents"] if a["name"] == "beta")
-        app = Host()
+        port = LocalPort(api)
+        app = Host(port)
         async with app.run_test(size=(160, 48)) as pilot:
-            app.open(GateScreen(LocalPort(api), gate, agent))
+            app.open(GateScreen(port, gate, agent))
             await until(pilot, lambda: isinstance(app.screen, GateScreen))
             screen = app.screen
             await until(pilot, lambda: screen.query("#gate-diff"))

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, Log, Static
 
 from controlroom.control.api import ControlAPI
-from controlroom.control.port import LocalPort
+from controlroom.control.port import ControlPort, LocalPort
 from controlroom.models import (
     AgentSpawned,
     AgentSpec,
@@ -29,6 +29,7 @@ from controlroom.models import (
     GateRequested,
     Limits,
 )
+from controlroom.tui.actions import Operator
 from controlroom.tui.keys import binding
 from controlroom.tui.screens.agent import AgentScreen, describe_metering
 from controlroom.tui.screens.audit import AuditScreen, event_stream, format_event, parse_filter
@@ -54,14 +55,20 @@ THEMES, _ = load_themes([builtin_theme_dir()])
 
 
 class Host(App[None]):
-    """A bare app with the real theme and stylesheet; records results and notifications."""
+    """A bare app with the real theme and stylesheet; records results and notifications.
+
+    Given a port, it carries an Operator over it, as the dashboard does: the
+    agent and gate screens act through their app's Operator.
+    """
 
     CSS_PATH = str(SCREENS_TCSS)
 
-    def __init__(self) -> None:
+    def __init__(self, port: ControlPort | None = None) -> None:
         super().__init__()
         self.results: list[Any] = []
         self.notes: list[tuple[str, str]] = []
+        if port is not None:
+            self.operator = Operator(self, port)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return css_variable_defaults(THEMES)
@@ -301,7 +308,7 @@ async def open_gate(s: Swarm) -> tuple[LocalPort, ControlAPI, dict[str, Any], di
 async def test_gate_screen_shows_the_handoff_and_approves(tmp_path: Path) -> None:
     async with swarm(tmp_path, [worker("a"), worker("b", after=["a"], gate="human")]) as s:
         port, _, gate, agent = await open_gate(s)
-        app = Host()
+        app = Host(port)
         async with app.run_test(size=(120, 45)) as pilot:
             app.open(GateScreen(port, gate, agent))
             await pilot.pause()
@@ -330,7 +337,7 @@ async def test_gate_screen_shows_the_handoff_and_approves(tmp_path: Path) -> Non
 async def test_gate_screen_rejects_with_a_required_reason(tmp_path: Path) -> None:
     async with swarm(tmp_path, [worker("a"), worker("b", after=["a"], gate="human")]) as s:
         port, _, gate, agent = await open_gate(s)
-        app = Host()
+        app = Host(port)
         async with app.run_test(size=(120, 45)) as pilot:
             app.open(GateScreen(port, gate, agent))
             await pilot.pause()
@@ -352,7 +359,7 @@ async def test_gate_screen_rejects_with_a_required_reason(tmp_path: Path) -> Non
 async def test_gate_screen_decided_elsewhere_notifies_and_closes(tmp_path: Path) -> None:
     async with swarm(tmp_path, [worker("a"), worker("b", after=["a"], gate="human")]) as s:
         port, api, gate, agent = await open_gate(s)
-        app = Host()
+        app = Host(port)
         async with app.run_test(size=(120, 45)) as pilot:
             app.open(GateScreen(port, gate, agent))
             await pilot.pause()
@@ -370,7 +377,7 @@ async def test_gate_screen_decided_elsewhere_notifies_and_closes(tmp_path: Path)
 async def test_gate_screen_ages_the_gate_by_the_clock_it_is_given(tmp_path: Path) -> None:
     async with swarm(tmp_path, [worker("a"), worker("b", after=["a"], gate="human")]) as s:
         port, _, gate, agent = await open_gate(s)
-        app = Host()
+        app = Host(port)
         async with app.run_test(size=(120, 45)) as pilot:
             clock = float(gate["created"]) + 3725.0
             app.open(GateScreen(port, gate, agent, clock=lambda: clock))
@@ -508,9 +515,10 @@ async def test_agent_screen_live_detail_and_kill(tmp_path: Path) -> None:
     ]
     async with swarm(tmp_path, agents, sample_seconds=0.2) as s:
         await s.log.status("s", "starting: sleepy")
-        app = Host()
+        port = LocalPort(ControlAPI(s.sup))
+        app = Host(port)
         async with app.run_test(size=(160, 45)) as pilot:
-            app.open(AgentScreen(LocalPort(ControlAPI(s.sup)), "s"))
+            app.open(AgentScreen(port, "s"))
             await pilot.pause()
             screen = app.screen
             assert isinstance(screen, AgentScreen)
@@ -535,7 +543,7 @@ async def test_agent_screen_live_detail_and_kill(tmp_path: Path) -> None:
             await pilot.press("x")
             await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
             body = str(app.screen.query_one("#confirm-body", Static).render())
-            assert "pid" in body and "SIGKILL after 1s" in body
+            assert "pid" in body and "SIGKILL after 1 s" in body
             await pilot.press("y")
             await s.state("s", {"killed"}, timeout=10)
             await until(pilot, lambda: any(n[1].startswith("killed s:") for n in app.notes))
@@ -554,9 +562,10 @@ async def test_agent_screen_live_detail_and_kill(tmp_path: Path) -> None:
 async def test_agent_screen_read_only_refuses_mutations(tmp_path: Path) -> None:
     async with swarm(tmp_path, [sleeper("s")]) as s:
         await s.state("s", {"running"})
-        app = Host()
+        port = LocalPort(ControlAPI(s.sup), read_only=True)
+        app = Host(port)
         async with app.run_test(size=(160, 45)) as pilot:
-            app.open(AgentScreen(LocalPort(ControlAPI(s.sup), read_only=True), "s"))
+            app.open(AgentScreen(port, "s"))
             await pilot.pause()
             await pilot.press("x")
             await pilot.pause(0.2)

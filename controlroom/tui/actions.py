@@ -1,224 +1,307 @@
-"""The operator's actions on the swarm, asked and reported the same way from every key.
+"""The one Operator: every action on the swarm, asked, sent and reported the same way.
 
-A key on the main screen and a line in the command palette both come here:
-each action asks what it must (a confirm, a reason, a new budget), makes one
-``port.call``, and says what happened in a toast. Each runs as a named
-worker (group ``operator``) so a modal can be awaited without blocking the
-screen, and an action already under way for the same target is not started
-twice (a second ``x`` while the kill confirm is open does nothing).
+A key on the main screen, the same key on the agent or the gate screen, and
+a line of the command palette all call the app's one ``Operator``: each
+action reads the target fresh from the port (the state an agent is in now,
+not when the key was pressed), asks what it must (a confirm, a reason, a new
+budget), makes one ``port.call``, and says what happened in a toast, with
+the words of ``text.operator``. What may be done is the control API's to
+say: a refusal (read-only, not running, decided elsewhere) arrives as its
+exception class and is shown in its words, never matched by text.
+
+One guard for all: an action already under way for the same target, or
+pressed again within the debounce interval (a held key), is not started
+twice — a second ``a`` on the gate screen while the main screen's approve
+runs sends nothing. Each action runs as a worker of the app (group
+``operator``), so a modal can be awaited and the action finishes even when
+the screen that asked is closed. The host is any Textual app
+(:class:`OperatorHost`); the Operator imports no app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from controlroom._errors import ControlRoomError
-from controlroom.text import money
+from controlroom._errors import (
+    AgentNotFound,
+    ControlRoomError,
+    GateAlreadyDecided,
+    ReadOnly,
+)
+from controlroom.control.api import check_writable
+from controlroom.models.state import AgentState
+from controlroom.models.views import (
+    AgentStateView,
+    AgentView,
+    GateView,
+    KillView,
+    ProcessesView,
+    StopAllView,
+    SwarmView,
+)
+from controlroom.text import operator as words
 from controlroom.tui.alerts import Severity
+from controlroom.tui.host import Decided
+from controlroom.tui.keys import Debouncer
+from controlroom.tui.screens.budget import BudgetModal
+from controlroom.tui.screens.confirm import ConfirmModal
+from controlroom.tui.screens.emergency import EmergencyStopModal
+from controlroom.tui.screens.quit import QuitModal
+from controlroom.tui.screens.reason import ReasonModal
 
 if TYPE_CHECKING:
-    from controlroom.tui.app import ControlRoomApp
+    from textual.screen import Screen
+    from textual.worker import Worker
 
-__all__ = ["Operator", "stop_all_summary"]
+    from controlroom.control.port import ControlPort
+
+__all__ = ["Banner", "Operator", "OperatorHost", "StopSwarm", "refusal"]
+
+T = TypeVar("T")
 
 
-def stop_all_summary(result: Mapping[str, Any]) -> str:
-    """``3 agents stopped in 41 ms, 0 survivors`` from a ``stop_all`` result."""
-    stopped = int(result.get("stopped") or 0)
-    survivors = int(result.get("survivors") or 0)
-    ms = float(result.get("duration_ms") or 0.0)
-    noun = "agent" if stopped == 1 else "agents"
-    return f"{stopped} {noun} stopped in {ms:.0f} ms, {survivors} survivors"
+class OperatorHost(Protocol):
+    """What the Operator needs of its app: toasts, modals, workers, exit (any Textual App)."""
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = ...,
+        severity: Severity = ...,
+        timeout: float | None = ...,
+    ) -> None: ...
+
+    async def push_screen_wait(self, screen: Screen[T]) -> T: ...
+
+    def run_worker(
+        self,
+        work: Coroutine[Any, Any, None],
+        name: str | None = ...,
+        group: str = ...,
+        description: str = ...,
+        exit_on_error: bool = ...,
+    ) -> Worker[None]: ...
+
+    def exit(self, result: Any = ...) -> None: ...
+
+
+class Banner(Protocol):
+    """The dashboard's line under the header (``ControlRoomApp.set_banner``)."""
+
+    def __call__(self, text: str, severity: str = ..., *, seconds: float = ...) -> None: ...
+
+
+StopSwarm = Callable[[], Awaitable[StopAllView | None]]
+"""Quit → stop: stops the swarm this dashboard owns; None when it was stopped another way."""
+
+
+def refusal(op: str) -> str:
+    """The read-only refusal of ``op``, in the control API's words (``check_writable``)."""
+    try:
+        check_writable(True, op)
+    except ReadOnly as exc:
+        return str(exc)
+    return f"read-only: {op.replace('_', ' ')} is not allowed"
 
 
 class Operator:
-    """Runs the operator's actions for ``app`` (its port, its modals, its toasts)."""
+    """Carries out the operator's actions for ``host`` over ``port`` (``tui.host.Operations``)."""
 
-    def __init__(self, app: ControlRoomApp) -> None:
-        self.app = app
+    def __init__(
+        self,
+        host: OperatorHost,
+        port: ControlPort,
+        *,
+        read_only: bool | None = None,
+        banner: Banner | None = None,
+        debouncer: Debouncer | None = None,
+    ) -> None:
+        """``read_only`` defaults to the port's; ``banner`` (none: toasts only) tells a stop-all."""
+        self.host = host
+        self.port = port
+        self.read_only = port.read_only if read_only is None else read_only
+        self._banner = banner
+        self._debounce = debouncer or Debouncer()
         self._busy: set[str] = set()
 
     # ------------------------------------------------------------------ entry points
 
-    def kill(self, agent: Mapping[str, Any]) -> None:
-        self._start(f"kill:{agent['name']}", self._kill(agent), f"kill {agent['name']}")
+    def kill(self, agent: str) -> None:
+        self._start(f"kill:{agent}", f"kill {agent}", partial(self._kill, agent), op="kill")
 
-    def pause_or_resume(self, agent: Mapping[str, Any]) -> None:
-        self._start(f"pause:{agent['name']}", self._pause(agent), f"pause {agent['name']}")
+    def pause_or_resume(self, agent: str) -> None:
+        self._start(f"pause:{agent}", f"pause {agent}", partial(self._pause, agent), op="pause")
 
-    def restart(self, agent: Mapping[str, Any]) -> None:
-        self._start(f"restart:{agent['name']}", self._restart(agent), f"restart {agent['name']}")
+    def restart(self, agent: str) -> None:
+        work = partial(self._restart, agent)
+        self._start(f"restart:{agent}", f"restart {agent}", work, op="restart")
 
-    def reset_breaker(self, agent: Mapping[str, Any]) -> None:
-        name = agent["name"]
-        self._start(f"breaker:{name}", self._reset_breaker(agent), f"reset breaker of {name}")
+    def reset_breaker(self, agent: str) -> None:
+        what = f"reset the breaker of {agent}"
+        self._start(f"breaker:{agent}", what, partial(self._reset, agent), op="reset_breaker")
 
-    def approve(self, gate: Mapping[str, Any]) -> None:
-        self._start(f"gate:{gate['id']}", self._approve(gate), f"approve {gate['id']}")
+    def approve(self, gate: str, *, note: bool = False, then: Decided | None = None) -> None:
+        work = partial(self._decide, gate, approve=True, ask=note, then=then)
+        self._start(f"gate:{gate}", f"approve {gate}", work, op="approve")
 
-    def reject(self, gate: Mapping[str, Any]) -> None:
-        self._start(f"gate:{gate['id']}", self._reject(gate), f"reject {gate['id']}")
+    def reject(self, gate: str, *, then: Decided | None = None) -> None:
+        work = partial(self._decide, gate, approve=False, ask=True, then=then)
+        self._start(f"gate:{gate}", f"reject {gate}", work, op="reject")
 
-    def stop_all(self) -> None:
-        self._start("stop_all", self._stop_all(), "EMERGENCY STOP ALL")
+    def stop_all(self, running: int, total: int) -> None:
+        work = partial(self._stop_all, running, total)
+        self._start("stop_all", "EMERGENCY STOP ALL", work, op="stop_all")
 
-    def quit(self) -> None:
-        self._start("quit", self._quit(), "quit")
+    def quit(self, running: int, stop: StopSwarm) -> None:
+        """Ask what becomes of ``running`` agents, then exit "stop" (after ``stop``) or "detach"."""
+        self._start("quit", "quit", partial(self._quit, running, stop), op=None)
 
-    # ------------------------------------------------------------------ plumbing
+    # ------------------------------------------------------------------ the one guard
 
-    def _start(self, key: str, work: Coroutine[Any, Any, None], description: str) -> None:
-        if key in self._busy:
-            work.close()
+    def _start(
+        self, key: str, what: str, work: Callable[[], Awaitable[None]], *, op: str | None
+    ) -> None:
+        if key in self._busy or not self._debounce.allow(key):
+            return
+        if op is not None and self.read_only:
+            self.host.notify(refusal(op), severity="warning")
             return
         self._busy.add(key)
 
         async def run() -> None:
             try:
-                await work
-            except ControlRoomError as exc:
-                self.app.notify(str(exc), title=description, severity="error", timeout=8)
+                await work()
+            except ReadOnly as exc:
+                self.host.notify(str(exc), severity="warning")
+            except (ControlRoomError, OSError) as exc:
+                self.host.notify(str(exc), title=what, severity="error", timeout=8)
             finally:
                 self._busy.discard(key)
 
-        self.app.run_worker(run(), group="operator", description=description, exit_on_error=False)
+        self.host.run_worker(run(), group="operator", description=what, exit_on_error=False)
 
-    def _refused(self, what: str) -> bool:
-        if self.app.read_only:
-            self.app.notify(f"read-only: {what} is not allowed", severity="warning")
-            return True
-        return False
+    # ------------------------------------------------------------------ reading and asking
 
-    async def _call(self, op: str, args: dict[str, Any]) -> Any:
-        return await self.app.port.call(op, args)
+    async def _swarm(self) -> SwarmView:
+        return SwarmView.model_validate(await self.port.snapshot())
 
-    # ------------------------------------------------------------------ actions
+    async def _agent(self, name: str) -> AgentView:
+        agent = (await self._swarm()).agent(name)
+        if agent is None:
+            raise AgentNotFound(f"unknown agent {name!r}: it is not in this swarm")
+        return agent
 
-    async def _kill(self, agent: Mapping[str, Any]) -> None:
-        from controlroom.tui.screens.confirm import ConfirmModal
+    async def _confirm(self, question: words.Question, label: str, danger: bool = True) -> bool:
+        title, body = question
+        confirmed: bool = await self.host.push_screen_wait(ConfirmModal(title, body, label, danger))
+        return confirmed
 
-        name = str(agent["name"])
-        if self._refused("kill"):
+    def _say(self, text: str, severity: Severity = "information") -> None:
+        self.host.notify(text, severity=severity, timeout=6)
+
+    # ------------------------------------------------------------------ agents
+
+    async def _kill(self, name: str) -> None:
+        agent = await self._agent(name)
+        if not await self._confirm(words.kill_question(agent), "Kill"):
             return
-        meter = agent.get("meter") or {}
-        grace = (meter.get("budget") or {}).get("kill_grace_seconds", 5)
-        procs = meter.get("processes")
-        tree = "its whole process tree"
-        if procs:
-            tree += f" ({procs} process{'es' if procs != 1 else ''})"
-        body = (
-            f"{name} is {agent.get('state')}. SIGTERM goes to {tree}, SIGKILL after "
-            f"{grace:g} s. Spent so far: {money(meter.get('cost_usd', 0.0))}."
-        )
-        if not await self.app.push_screen_wait(ConfirmModal(f"Kill agent {name}?", body, "Kill")):
-            return
-        result = await self._call("kill", {"agent": name})
-        survivors = int(result.get("survivors") or 0)
-        self.app.notify(
-            f"{name} killed: {result.get('processes', 0)} processes in "
-            f"{float(result.get('duration_ms') or 0):.0f} ms, {survivors} survivors",
-            severity="error" if survivors else "information",
-        )
+        view = KillView.model_validate(await self.port.call("kill", {"agent": name}))
+        self._say(words.killed(view), "error" if view.survivors else "information")
 
-    async def _pause(self, agent: Mapping[str, Any]) -> None:
-        name = str(agent["name"])
-        state = agent.get("state")
-        if state not in ("running", "paused"):
-            self.app.notify(f"{name} is {state}: only a running agent pauses", severity="warning")
-            return
-        if self._refused("pause"):
-            return
-        op = "resume" if state == "paused" else "pause"
-        await self._call(op, {"agent": name})
-        self.app.notify(f"{name} {op}d")
+    async def _pause(self, name: str) -> None:
+        agent = await self._agent(name)
+        if agent.state == AgentState.PAUSED:
+            resumed = await self.port.call("resume", {"agent": name})
+            self._say(words.resumed(ProcessesView.model_validate(resumed)))
+        else:  # the API says why when the agent does not run
+            paused = await self.port.call("pause", {"agent": name})
+            self._say(words.paused(ProcessesView.model_validate(paused)))
 
-    async def _restart(self, agent: Mapping[str, Any]) -> None:
-        from controlroom.tui.screens.budget import BudgetModal
-        from controlroom.tui.screens.confirm import ConfirmModal
-
-        name = str(agent["name"])
-        if self._refused("restart"):
-            return
+    async def _restart(self, name: str) -> None:
+        agent = await self._agent(name)
         new_budget: dict[str, Any] | None = None
-        if agent.get("state") == "budget_stopped":
-            budget = dict((agent.get("meter") or {}).get("budget") or {})
-            new_budget = await self.app.push_screen_wait(BudgetModal(name, budget))
+        if agent.state == AgentState.BUDGET_STOPPED:
+            budget = agent.meter.budget if agent.meter is not None else None
+            old = budget.model_dump(mode="json") if budget is not None else {}
+            new_budget = await self.host.push_screen_wait(BudgetModal(name, old))
             if new_budget is None:
                 return
-        else:
-            alive = agent.get("pid") is not None
-            body = (
-                f"{name} is {agent.get('state')}: it will be killed and started again."
-                if alive
-                else f"{name} is {agent.get('state')}: it will be started again."
-            )
-            confirm = ConfirmModal(f"Restart {name}?", body, "Restart", danger=alive)
-            if not await self.app.push_screen_wait(confirm):
+        elif not await self._confirm(
+            words.restart_question(agent), "Restart", danger=agent.pid is not None
+        ):
+            return
+        result = await self.port.call("restart", {"agent": name, "new_budget": new_budget})
+        self._say(words.restarted(AgentStateView.model_validate(result)))
+
+    async def _reset(self, name: str) -> None:
+        result = await self.port.call("reset_breaker", {"agent": name})
+        self._say(words.breaker_reset(AgentStateView.model_validate(result)))
+
+    # ------------------------------------------------------------------ gates
+
+    async def _decide(
+        self, gate_id: str, *, approve: bool, ask: bool, then: Decided | None
+    ) -> None:
+        reason = ""
+        if ask:
+            answer = await self._reason(gate_id, approve)
+            if answer is None:
                 return
-        await self._call("restart", {"agent": name, "new_budget": new_budget})
-        self.app.notify(f"{name} restarted")
-
-    async def _reset_breaker(self, agent: Mapping[str, Any]) -> None:
-        name = str(agent["name"])
-        if not agent.get("breaker_open"):
-            self.app.notify(f"{name}: its breaker is not open", severity="warning")
+            reason = answer
+        op = "approve" if approve else "reject"
+        try:
+            result = await self.port.call(op, {"gate": gate_id, "reason": reason})
+        except GateAlreadyDecided as exc:
+            self.host.notify(str(exc), title=f"{op} {gate_id}", severity="error", timeout=8)
+            if then is not None:
+                then("decided elsewhere")
             return
-        if self._refused("reset breaker"):
-            return
-        await self._call("reset_breaker", {"agent": name})
-        self.app.notify(f"{name}: breaker reset (R restarts it)")
+        gate = GateView.model_validate(result)
+        self._say(words.approved(gate) if approve else words.rejected(gate))
+        if then is not None:
+            then("approved" if approve else "rejected")
 
-    async def _approve(self, gate: Mapping[str, Any]) -> None:
-        if self._refused("approve"):
-            return
-        await self._call("approve", {"gate": gate["id"], "reason": ""})
-        self.app.notify(f"approved {gate['id']} ({gate.get('agent')}: {gate.get('title') or ''})")
-
-    async def _reject(self, gate: Mapping[str, Any]) -> None:
-        from controlroom.tui.screens.reason import ReasonModal
-
-        if self._refused("reject"):
-            return
+    async def _reason(self, gate_id: str, approve: bool) -> str | None:
+        """The note of an approval (may be empty) or the reason of a rejection (required)."""
+        gate = next((g for g in (await self._swarm()).gates if g.id == gate_id), None)
+        if gate is None:
+            raise GateAlreadyDecided(f"gate {gate_id} is no longer pending: decided elsewhere")
+        title, body = words.approve_question(gate) if approve else words.reject_question(gate)
         modal = ReasonModal(
-            f"Reject gate {gate['id']}?",
-            f"{gate.get('agent')}: {gate.get('title') or gate.get('kind')}\n"
-            "Why? (recorded in the audit log, and told the agent)",
-            required=True,
+            title,
+            body,
+            required=not approve,
+            placeholder="note (optional)" if approve else "reason",
         )
-        reason = await self.app.push_screen_wait(modal)
-        if not reason:
+        answer: str | None = await self.host.push_screen_wait(modal)
+        return answer
+
+    # ------------------------------------------------------------------ the whole swarm
+
+    async def _stop_all(self, running: int, total: int) -> None:
+        if not await self.host.push_screen_wait(EmergencyStopModal(running, total)):
             return
-        await self._call("reject", {"gate": gate["id"], "reason": reason})
-        self.app.notify(f"rejected {gate['id']}: {reason}")
+        self._show_banner("EMERGENCY STOP: stopping every agent…", "error", 0)
+        view = StopAllView.model_validate(await self.port.call("stop_all", {"grace": None}))
+        text = words.stop_all_summary(view)
+        severity: Severity = "error" if view.survivors else "warning"
+        self.host.notify(text, title="EMERGENCY STOP", severity=severity, timeout=20)
+        self._show_banner(f"EMERGENCY STOP: {text}", severity, 60)
 
-    async def _stop_all(self) -> None:
-        from controlroom.tui.screens.emergency import EmergencyStopModal
-
-        if self._refused("stop all"):
-            return
-        totals = (self.app.last_snapshot or {}).get("totals") or {}
-        running = int(totals.get("running") or 0)
-        total = int(totals.get("agents") or 0)
-        if not await self.app.push_screen_wait(EmergencyStopModal(running, total)):
-            return
-        self.app.set_banner("EMERGENCY STOP: stopping every agent…", "error", seconds=0)
-        result = await self._call("stop_all", {"grace": None})
-        text = stop_all_summary(result)
-        severity: Severity = "error" if int(result.get("survivors") or 0) else "warning"
-        self.app.notify(text, title="EMERGENCY STOP", severity=severity, timeout=20)
-        self.app.set_banner(f"EMERGENCY STOP: {text}", severity, seconds=60)
-
-    async def _quit(self) -> None:
-        from controlroom.tui.screens.quit import QuitModal
-
-        running = self.app.unfinished_agents()
-        choice = await self.app.push_screen_wait(QuitModal(running))
+    async def _quit(self, running: int, stop: StopSwarm) -> None:
+        choice = await self.host.push_screen_wait(QuitModal(running))
         if choice == "stop":
-            self.app.set_banner("stopping every agent before quitting…", "error", seconds=0)
-            result = await self.app.stop_owned_swarm()
-            if result is not None:
-                self.app.notify(stop_all_summary(result), title="stopped", timeout=5)
-            self.app.exit("stop")
+            self._show_banner("stopping every agent before quitting…", "error", 0)
+            view = await stop()
+            if view is not None:
+                self.host.notify(words.stop_all_summary(view), title="stopped", timeout=5)
+            self.host.exit("stop")
         elif choice == "detach":
-            self.app.exit("detach")
+            self.host.exit("detach")
+
+    def _show_banner(self, text: str, severity: str, seconds: float) -> None:
+        if self._banner is not None:
+            self._banner(text, severity, seconds=seconds)

@@ -27,7 +27,8 @@ from textual.worker import Worker, WorkerState
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
 from controlroom.models.kinds import EventKind
-from controlroom.tui.actions import Operator
+from controlroom.models.views import StopAllView
+from controlroom.tui.actions import Operator, refusal
 from controlroom.tui.alerts import AlertBatcher, alert_for
 from controlroom.tui.commands import SwarmCommands
 from controlroom.tui.inert_filter import InertFilter
@@ -100,7 +101,9 @@ class ControlRoomApp(App[str]):
         self.tail = EventTail()
         self.alerts = AlertBatcher()
         self.debouncer = Debouncer()
-        self.operator = Operator(self)
+        self.operator = Operator(
+            self, port, read_only=self.read_only, banner=self.set_banner, debouncer=self.debouncer
+        )
         self.view_memory = view_memory or ViewMemory()  # the table's sort and group, per swarm
         self.last_snapshot: dict[str, Any] | None = None
         self.swarm_started = False
@@ -248,9 +251,9 @@ class ControlRoomApp(App[str]):
         """
         if self.read_only:
             _, name, _ = action if isinstance(action, tuple) else parse_action(action)
-            refused = READ_ONLY_REFUSALS.get(name)
-            if refused is not None:
-                self.notify(f"read-only: {refused} is not allowed", severity="warning")
+            command = READ_ONLY_REFUSALS.get(name)
+            if command is not None:
+                self.notify(refusal(command), severity="warning")
                 return True
         return await super().run_action(action, default_namespace, namespaces)
 
@@ -264,8 +267,8 @@ class ControlRoomApp(App[str]):
         return True
 
     def action_stop_all(self) -> None:
-        if self.debouncer.allow("stop-all"):
-            self.operator.stop_all()
+        totals = (self.last_snapshot or {}).get("totals") or {}
+        self.operator.stop_all(int(totals.get("running") or 0), int(totals.get("agents") or 0))
 
     def action_cycle_theme(self) -> None:
         self.theme = next_theme(self.theme, self.theme_specs)
@@ -291,8 +294,7 @@ class ControlRoomApp(App[str]):
         if self.unfinished_agents() == 0:
             self.exit("done")
             return
-        if self.debouncer.allow("quit"):
-            self.operator.quit()
+        self.operator.quit(self.unfinished_agents(), self.stop_owned_swarm)
 
     # ------------------------------------------------------------------ helpers for actions
 
@@ -301,11 +303,10 @@ class ControlRoomApp(App[str]):
             return self.session.unfinished()
         return int(((self.last_snapshot or {}).get("totals") or {}).get("running") or 0)
 
-    async def stop_owned_swarm(self) -> dict[str, Any] | None:
+    async def stop_owned_swarm(self) -> StopAllView | None:
         """Quit → "stop": every agent, through the port (or directly when read-only)."""
         if not self.read_only:
-            result: dict[str, Any] = await self.port.call("stop_all", {"grace": None})
-            return result
+            return StopAllView.model_validate(await self.port.call("stop_all", {"grace": None}))
         if isinstance(self.session, LocalSession):
             await self.session.stop_all("quit: stop all")
         return None

@@ -103,6 +103,13 @@ KEYS: Final[dict[str, KeySpec]] = {
         "Approve the selected gate (else the oldest pending one)",
         GATES,
     ),
+    "approve-gate-note": KeySpec(
+        "A",
+        "approve_with_reason",
+        "Approve + note",
+        "Approve this gate with a note for the audit log",
+        GATES,
+    ),
     "reject-gate": KeySpec(
         "r", "reject_gate", "Reject", "Reject the selected gate, with a required reason", GATES
     ),
@@ -186,7 +193,12 @@ DESTRUCTIVE: Final[frozenset[str]] = frozenset(
 )
 """Binding ids whose action cannot be undone: flagged in help, always confirmed."""
 
-MUTATING: Final[frozenset[str]] = DESTRUCTIVE | {"approve-gate", "pause-agent", "reset-breaker"}
+MUTATING: Final[frozenset[str]] = DESTRUCTIVE | {
+    "approve-gate",
+    "approve-gate-note",
+    "pause-agent",
+    "reset-breaker",
+}
 """Binding ids that change the swarm: hidden and refused in ``--read-only``, debounced."""
 
 MUTATING_ACTIONS: Final[frozenset[str]] = frozenset(KEYS[i].action for i in MUTATING)
@@ -194,18 +206,20 @@ MUTATING_ACTIONS: Final[frozenset[str]] = frozenset(KEYS[i].action for i in MUTA
 
 READ_ONLY_REFUSALS: Final[dict[str, str]] = {
     "kill_agent": "kill",
-    "stop_all": "stop all",
+    "stop_all": "stop_all",
     "approve_gate": "approve",
     "approve_with_reason": "approve",
     "reject_gate": "reject",
     "pause_agent": "pause",
     "restart_agent": "restart",
-    "reset_breaker": "reset breaker",
+    "reset_breaker": "reset_breaker",
 }
-"""Every action that changes the swarm (on any screen) → the word the read-only refusal uses.
+"""Every action that changes the swarm (on any screen) → the control API command it sends.
 
-In ``--read-only`` their bindings are hidden (``check_action`` → False) and a
-press is answered by ``read-only: <word> is not allowed`` instead of silence.
+Its keys are :data:`MUTATING_ACTIONS`. In ``--read-only`` their bindings are
+hidden (``check_action`` → False) and a press is answered with that
+command's read-only refusal, in the control API's words (``read-only: kill
+is not allowed``), instead of silence: the same on every screen.
 """
 
 DEBOUNCE_SECONDS: Final = 0.3

@@ -5,9 +5,10 @@ run's events (history, then live — see ``audit.event_stream``), the state,
 meter and handoff from ``port.snapshot()``, read again by a one-shot timer
 re-armed after each refresh (so refreshes never pile up, and none runs
 while a modal covers the screen). The agent keys of the main screen work
-here too: x kill (asks first, saying how many processes the tree has),
-p pause/resume, R restart (a new budget when the old one ran out), b reset
-the breaker. A refused action is one notification, never a traceback.
+here too, through the app's one Operator (``tui.actions``): x kill, p
+pause/resume, R restart, b reset the breaker ask, send and report exactly as
+they do on the main screen. A refused action is one notification, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from textual.widgets import Footer, Log, Static
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
 from controlroom.models.kinds import EventKind
+from controlroom.models.views import AgentView
 from controlroom.text import limit_label, limit_value, money
-from controlroom.tui.keys import Debouncer, binding
+from controlroom.text.operator import processes_phrase
+from controlroom.tui.host import Operations, operator_of
+from controlroom.tui.keys import MUTATING_ACTIONS, binding
 from controlroom.tui.screens.audit import FLUSH_SECONDS, event_stream, format_event
-from controlroom.tui.screens.budget import BudgetModal
-from controlroom.tui.screens.confirm import ConfirmModal
 from controlroom.tui.widgets.limit_row import LimitRow, describe_limit
 
 __all__ = [
@@ -41,7 +43,6 @@ __all__ = [
     "describe_limit",
     "describe_metering",
     "describe_spend",
-    "processes_phrase",
 ]
 
 LOG_LINES = 2000
@@ -51,7 +52,6 @@ TOOL_LINES = 200
 REFRESH_SECONDS = 0.5
 
 _NOT_LOGGED = frozenset({"usage", "tool_call"})  # shown as meters and in the tool pane
-_MUTATING_ACTIONS = frozenset({"kill_agent", "pause_agent", "restart_agent", "reset_breaker"})
 
 
 def describe_spend(meter: dict[str, Any] | None) -> str:
@@ -89,21 +89,6 @@ def describe_metering(meter: dict[str, Any]) -> str:
             "the budget uses the wire"
         )
     return text
-
-
-def processes_phrase(agent: dict[str, Any] | None) -> str:
-    """`pid 123, 3 processes in its tree` — what a kill of this agent touches."""
-    if not agent:
-        return "not running"
-    pid = agent.get("pid")
-    meter = agent.get("meter") or {}
-    processes = meter.get("processes")
-    if pid is None:
-        return "no process"
-    if processes is None:
-        return f"pid {pid}"
-    plural = "process" if processes == 1 else "processes"
-    return f"pid {pid}, {processes} {plural} in its tree"
 
 
 def describe_containment(agent: dict[str, Any] | None) -> str:
@@ -148,8 +133,6 @@ class AgentScreen(Screen[None]):
         self._pending_tools: deque[str] = deque(maxlen=TOOL_LINES)
         self._flush_timer: Timer | None = None
         self._refresh_timer: Timer | None = None
-        self._debounce = Debouncer()
-        self._busy = False
 
     def compose(self) -> ComposeResult:
         yield Static(self.agent_name, id="agent-header", markup=False)
@@ -240,7 +223,8 @@ class AgentScreen(Screen[None]):
         self.agent = agent
         state = str(agent.get("state", ""))
         header = self.query_one("#agent-header", Static)
-        parts = [self.agent_name, state, processes_phrase(agent), f"attempt {agent.get('attempt')}"]
+        processes = processes_phrase(AgentView.model_validate(agent))
+        parts = [self.agent_name, state, processes, f"attempt {agent.get('attempt')}"]
         if agent.get("breaker_open"):
             parts.append("BREAKER OPEN")
         if agent.get("reason"):
@@ -277,8 +261,13 @@ class AgentScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
 
+    @property
+    def operator(self) -> Operations:
+        """The app's Operator: the same actions, guard and words as on the main screen."""
+        return operator_of(self.app)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in _MUTATING_ACTIONS and self.port.read_only:
+        if action in MUTATING_ACTIONS and self.operator.read_only:
             return False  # hidden and refused, as in --read-only everywhere
         return True
 
@@ -287,72 +276,16 @@ class AgentScreen(Screen[None]):
         self.dismiss(None)
 
     def action_kill_agent(self) -> None:
-        if self._debounce.allow("kill"):
-            self._run_action("kill")
+        self.operator.kill(self.agent_name)
 
     def action_pause_agent(self) -> None:
-        if self._debounce.allow("pause"):
-            state = (self.agent or {}).get("state")
-            self._run_action("resume" if state == "paused" else "pause")
+        self.operator.pause_or_resume(self.agent_name)
 
     def action_restart_agent(self) -> None:
-        if self._debounce.allow("restart"):
-            self._run_action("restart")
+        self.operator.restart(self.agent_name)
 
     def action_reset_breaker(self) -> None:
-        if self._debounce.allow("reset_breaker"):
-            self._run_action("reset_breaker")
-
-    @work(exit_on_error=False, group="agent-action", description="agent screen: one command")
-    async def _run_action(self, op: str) -> None:
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            args: dict[str, Any] | None = {"agent": self.agent_name}
-            if op == "kill":
-                args = await self._ask_kill()
-            elif op == "restart":
-                args = await self._ask_restart()
-            if args is None:
-                return
-            result = await self.port.call(op, args)
-            self.app.notify(_done_message(op, self.agent_name, result), timeout=4)
-        except (ControlRoomError, OSError) as exc:
-            self.app.notify(str(exc), severity="error")
-        finally:
-            self._busy = False
-
-    async def _ask_kill(self) -> dict[str, Any] | None:
-        agent = self.agent or {}
-        grace = ((agent.get("meter") or {}).get("budget") or {}).get("kill_grace_seconds")
-        after = f"after {grace:g}s" if isinstance(grace, int | float) else "after its grace period"
-        body = (
-            f"{self.agent_name} ({processes_phrase(agent)}) gets SIGTERM now, "
-            f"SIGKILL {after} if still alive. It is not restarted."
-        )
-        confirmed = await self.app.push_screen_wait(
-            ConfirmModal(f"Kill {self.agent_name}?", body, confirm_label="Kill")
-        )
-        return {"agent": self.agent_name} if confirmed else None
-
-    async def _ask_restart(self) -> dict[str, Any] | None:
-        agent = self.agent or {}
-        if agent.get("state") == "budget_stopped":
-            budget = (agent.get("meter") or {}).get("budget") or {}
-            new_budget = await self.app.push_screen_wait(BudgetModal(self.agent_name, budget))
-            if new_budget is None:
-                return None
-            return {"agent": self.agent_name, "new_budget": new_budget}
-        confirmed = await self.app.push_screen_wait(
-            ConfirmModal(
-                f"Restart {self.agent_name}?",
-                f"{self.agent_name} ({processes_phrase(agent)}) is stopped if it runs, "
-                "then started again from its task with its meters reset.",
-                confirm_label="Restart",
-            )
-        )
-        return {"agent": self.agent_name, "new_budget": None} if confirmed else None
+        self.operator.reset_breaker(self.agent_name)
 
 
 def _tool_line(event: dict[str, Any]) -> str:
@@ -360,20 +293,3 @@ def _tool_line(event: dict[str, Any]) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(float(event.get("ts") or 0.0)))
     tool_input = json.dumps(event.get("input") or {}, separators=(",", ":"), ensure_ascii=False)
     return f"{stamp} {event.get('name', '')} {tool_input}".replace("\n", " ")
-
-
-def _done_message(op: str, agent: str, result: Any) -> str:
-    if op == "kill" and isinstance(result, dict):
-        return (
-            f"killed {agent}: {result.get('processes', 0)} processes, "
-            f"{result.get('survivors', 0)} survivors, {result.get('duration_ms', 0):.0f} ms"
-        )
-    verbs = {
-        "pause": "paused",
-        "resume": "resumed",
-        "restart": "restarted",
-        "reset_breaker": "reset the breaker of",
-    }
-    if op in verbs:
-        return f"{verbs[op]} {agent}"
-    return f"{op} {agent}: {json.dumps(result)}"

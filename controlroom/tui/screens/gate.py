@@ -7,8 +7,11 @@ detail. Above them: who asks, for which stage, how long it has waited and
 how long until it expires (an expired gate is a rejection), and what the
 agent has spent against its budget. ``a`` approves, ``A`` approves with a
 note, ``r`` rejects with a required reason (it is recorded, and a retrying
-agent receives it). If someone else decided the gate meanwhile the port
-refuses ("already approved") and the screen says so and closes.
+agent receives it): through the app's one Operator (``tui.actions``), so a
+decision is asked, sent and reported as from the main screen, and a key
+pressed on both sends one decision. If someone else decided the gate
+meanwhile the control API refuses (``GateAlreadyDecided``); the Operator
+says so and the screen closes.
 
 A handoff gate also shows what the agent really changed: beside the three
 fields, its diff against its base (``DiffView``: the files with +/- counts,
@@ -27,17 +30,17 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from controlroom._errors import ControlRoomError, GateAlreadyDecided
+from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
 from controlroom.text import duration
-from controlroom.tui.keys import Debouncer, binding
+from controlroom.tui.host import Decision, Operations, operator_of
+from controlroom.tui.keys import MUTATING_ACTIONS, binding
 from controlroom.tui.screens.agent import describe_limit, describe_spend
-from controlroom.tui.screens.reason import ReasonModal
 from controlroom.tui.widgets.diff_view import DiffView
 
 __all__ = [
@@ -56,7 +59,6 @@ _HANDOFF_TITLES = (
     ("next_needs", "next needs — what the next agent must know"),
     ("risks", "risks — what may still go wrong"),
 )
-_MUTATING_ACTIONS = frozenset({"approve_gate", "approve_with_reason", "reject_gate"})
 
 
 def describe_wait(gate: dict[str, Any], now: float | None = None) -> tuple[str, float | None]:
@@ -105,13 +107,7 @@ class GateScreen(Screen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         binding("approve-gate"),
-        Binding(
-            "A",
-            "approve_with_reason",
-            "Approve + note",
-            id="approve-gate-note",
-            tooltip="Approve this gate with a note for the audit log",
-        ),
+        binding("approve-gate-note"),
         binding("reject-gate"),
         binding("back"),
     ]
@@ -133,8 +129,6 @@ class GateScreen(Screen[str | None]):
         self.gate_id = str(gate.get("id", ""))
         self.agent = agent
         self.pending = True
-        self._debounce = Debouncer()
-        self._deciding = False
         self._diff_of: object = None  # the changed files the diff shown was asked for
 
     # ------------------------------------------------------------------ layout
@@ -301,58 +295,30 @@ class GateScreen(Screen[str | None]):
 
     # ------------------------------------------------------------------ decisions
 
+    @property
+    def operator(self) -> Operations:
+        """The app's Operator: one decision per gate, whichever screen's key asked for it."""
+        return operator_of(self.app)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in _MUTATING_ACTIONS and self.port.read_only:
+        if action in MUTATING_ACTIONS and self.operator.read_only:
             return False
         return True
 
     def action_approve_gate(self) -> None:
-        if self._debounce.allow("decide"):
-            self.decide(approved=True, ask=False)
+        self.operator.approve(self.gate_id, then=self.decided)
 
     def action_approve_with_reason(self) -> None:
-        if self._debounce.allow("decide"):
-            self.decide(approved=True, ask=True)
+        self.operator.approve(self.gate_id, note=True, then=self.decided)
 
     def action_reject_gate(self) -> None:
-        if self._debounce.allow("decide"):
-            self.decide(approved=False, ask=True)
+        self.operator.reject(self.gate_id, then=self.decided)
 
     def action_back(self) -> None:
         self.dismiss(None)
 
-    @work(exit_on_error=False, group="gate-decision", description="gate screen: a decision")
-    async def decide(self, approved: bool, ask: bool) -> None:
-        """Ask for a reason if needed, send the decision, and close on success."""
-        if self._deciding:
-            return
-        self._deciding = True
-        try:
-            reason = ""
-            if ask:
-                verb = "Approve" if approved else "Reject"
-                answer = await self.app.push_screen_wait(
-                    ReasonModal(
-                        f"{verb} gate {self.gate_id}",
-                        "Why? Recorded in the audit log"
-                        + ("." if approved else "; a retrying agent receives it."),
-                        required=not approved,
-                        placeholder="reason" if not approved else "note (optional)",
-                    )
-                )
-                if answer is None:
-                    return
-                reason = answer
-            op = "approve" if approved else "reject"
-            try:
-                await self.port.call(op, {"gate": self.gate_id, "reason": reason})
-            except GateAlreadyDecided as exc:  # someone else decided it: nothing left to do here
-                self.app.notify(str(exc), severity="error")
-                self.dismiss(None)
-                return
-            except (ControlRoomError, OSError) as exc:
-                self.app.notify(str(exc), severity="error")
-                return
-            self.dismiss("approved" if approved else "rejected")
-        finally:
-            self._deciding = False
+    def decided(self, decision: Decision) -> None:
+        """The decision asked for here ended: close with it (None: decided elsewhere)."""
+        self.pending = False
+        if self.is_attached and self.app.screen is self:
+            self.dismiss(None if decision == "decided elsewhere" else decision)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -29,6 +29,7 @@ from textual.worker import Worker
 from controlroom._errors import ControlRoomError
 from controlroom.models.attention import ATTENTION_ORDER, Attention
 from controlroom.text import audit_banner
+from controlroom.tui.host import Dashboard
 from controlroom.tui.keys import MUTATING_ACTIONS, binding
 from controlroom.tui.messages import AgentChosen, AgentHighlighted, AttentionChosen, GateChosen
 from controlroom.tui.view_memory import ViewChoice
@@ -38,9 +39,6 @@ from controlroom.tui.widgets.detail_pane import DetailPane
 from controlroom.tui.widgets.gate_queue import GateQueue
 from controlroom.tui.widgets.handoff_timeline import HandoffTimeline
 from controlroom.tui.widgets.header import SwarmHeader
-
-if TYPE_CHECKING:
-    from controlroom.tui.app import ControlRoomApp
 
 __all__ = ["REFRESH_SECONDS", "MainScreen"]
 
@@ -78,11 +76,9 @@ class MainScreen(Screen[None]):
         self._swarm: str | None = None  # the swarm whose remembered view is applied
 
     @property
-    def control(self) -> ControlRoomApp:
-        from controlroom.tui.app import ControlRoomApp
-
-        assert isinstance(self.app, ControlRoomApp)
-        return self.app
+    def control(self) -> Dashboard:
+        """The dashboard app, by what it shares (``tui.host``): this screen imports no app."""
+        return cast("Dashboard", self.app)
 
     def compose(self) -> ComposeResult:
         yield SwarmHeader(read_only=self.control.read_only, id="header")
@@ -355,7 +351,7 @@ class MainScreen(Screen[None]):
         if gate is None:
             self.notify("no gate is waiting", severity="warning")
             return
-        self.control.operator.approve(gate)
+        self.control.operator.approve(str(gate["id"]))
 
     def action_reject_gate(self) -> None:
         if not self._allowed("reject-gate"):
@@ -364,20 +360,20 @@ class MainScreen(Screen[None]):
         if gate is None:
             self.notify("no gate is waiting", severity="warning")
             return
-        self.control.operator.reject(gate)
+        self.control.operator.reject(str(gate["id"]))
 
     def action_kill_agent(self) -> None:
         if self._allowed("kill-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.kill(agent)
+            self.control.operator.kill(str(agent["name"]))
 
     def action_pause_agent(self) -> None:
         if self._allowed("pause-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.pause_or_resume(agent)
+            self.control.operator.pause_or_resume(str(agent["name"]))
 
     def action_restart_agent(self) -> None:
         if self._allowed("restart-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.restart(agent)
+            self.control.operator.restart(str(agent["name"]))
 
     def action_reset_breaker(self) -> None:
         if self._allowed("reset-breaker") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.reset_breaker(agent)
+            self.control.operator.reset_breaker(str(agent["name"]))
