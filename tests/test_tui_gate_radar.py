@@ -43,7 +43,7 @@ EDIT = CLIENT.replace("line 10\n", "{}\n")
 
 
 class Host(App[None]):
-    """A bare app with the real stylesheet, themes and Operator; records what screens dismiss with."""
+    """A bare app with the real stylesheet, themes and an Operator; records what screens return."""
 
     CSS_PATH = str(SCREENS_TCSS)
 
