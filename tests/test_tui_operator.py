@@ -151,6 +151,7 @@ async def test_a_gate_decided_elsewhere_is_reported_alike_from_the_gate_screen_a
         await d.on_screen(MainScreen)  # closed: nothing left to decide
         from_screen = await d.until(lambda: notes_about(d, "already approved"))
 
+        await d.pilot.pause(0.35)  # past the debounce: a press this soon would be the same one
         d.app.operator.approve(gate)  # the palette's path, on the same decided gate
         both = await second_note(d, "already approved")
         assert both[0] == both[1] == from_screen[0]
