@@ -9,8 +9,8 @@ run; these only make that check find less.
 * ``PR_SET_PDEATHSIG`` asks the kernel to send a signal to a process when its
   parent dies. Caveat: "parent" means the *thread* that forked it, and the
   setting is cleared in the children of a fork, so it protects the agent's
-  leader only, and only while the forking thread (the event-loop thread)
-  lives. A best effort, used anyway.
+  leader only, and only while the forking thread (the spawner thread,
+  ``spawner.py``, alive as long as the process) lives. A best effort, used anyway.
 * ``PR_SET_CHILD_SUBREAPER`` makes the calling process adopt orphaned
   descendants instead of init: when an agent's intermediate process dies,
   its children re-parent to the supervisor, where the kill switch still

@@ -12,17 +12,22 @@ re-exported here so callers that import them from this module keep working.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import time
-import weakref
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 
 import psutil
 
 from controlroom._errors import AgentError
+from controlroom.process import spawner
 from controlroom.process.cgroup import AgentCgroup
+from controlroom.process.child import ChildProcess
 from controlroom.process.contain import CgroupContainment, Containment, TreeContainment
 from controlroom.process.kill import KillReport, _open_pidfd, kill_process_tree
 from controlroom.process.linux import pdeathsig_preexec
@@ -58,7 +63,7 @@ class AgentProcess:
     pid: int
     pgid: int
     create_time: float
-    process: asyncio.subprocess.Process
+    process: ChildProcess
     argv: list[str]
     contain: Containment
     pidfd: int | None = None
@@ -80,38 +85,11 @@ class AgentProcess:
         return self.contain.sample(table)
 
     def close(self) -> None:
-        """Release the pidfd (the process itself is reaped by asyncio)."""
+        """Release the pidfd and our ends of its pipes (its exit was collected by ``process``)."""
+        self.process.close()
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
-
-
-_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def _spawn_turn() -> None:
-    """Wait for this loop iteration's one spawn: never a burst of forks in one iteration.
-
-    A spawn blocks the event loop until the child has exec'd (a fork with a
-    pre-exec step, then a wait for the exec; tens of ms on a loaded machine).
-    Twenty agents started together used to fork back to back in one loop
-    iteration, and no agent's output was read (no budget enforced) for the
-    whole burst: a second under load. A spawn takes the turn and gives it
-    back at the start of the next iteration (``call_soon``), after that
-    iteration's poll of the selector: the reader gets a round between two
-    spawns, and a spawn waits for no more than that.
-    """
-    loop = asyncio.get_running_loop()
-    turn = _TURNS.get(loop)
-    if turn is None:
-        turn = _TURNS[loop] = asyncio.Event()
-        turn.set()
-    while not turn.is_set():
-        await turn.wait()
-    turn.clear()
-    loop.call_soon(turn.set)
 
 
 def _preexec(joins: list[Callable[[], None]]) -> Callable[[], None] | None:
@@ -151,20 +129,17 @@ async def spawn_agent(
 
     On Linux the child also gets ``PR_SET_PDEATHSIG=SIGKILL``, so it dies
     with the control room. That fires when the *thread* that forked dies
-    (here: the event-loop thread) and only reaches the agent's leader, so it
-    is a best effort; the supervisor's orphan check is the guarantee.
+    (here: the spawner thread, which lives as long as the process) and only
+    reaches the agent's leader, so it is a best effort; the supervisor's
+    orphan check is the guarantee.
     ``limit`` is the asyncio stream buffer limit for line reads.
     """
     who = f"agent {agent!r}: " if agent else ""
     if not argv or not argv[0]:
         raise AgentError(f"{who}cannot start an empty command")
-    proc = await _start(argv, cwd, env, who, limit, stdout, stderr, cgroup)
+    proc, create_time = await _start(argv, cwd, env, who, limit, stdout, stderr, cgroup)
     pid = proc.pid
     pidfd = _open_pidfd(pid)
-    try:
-        create_time = psutil.Process(pid).create_time()
-    except psutil.Error:  # it already exited and was reaped
-        create_time = time.time()
     return AgentProcess(
         pid=pid,
         pgid=pid,
@@ -176,6 +151,59 @@ async def spawn_agent(
     )
 
 
+@dataclass
+class _Started:
+    """What the spawner thread hands back: the child, and its create time (read there too)."""
+
+    popen: subprocess.Popen[bytes]
+    create_time: float
+
+
+def _popen(
+    argv: list[str],
+    cwd: str | os.PathLike[str],
+    env: Mapping[str, str],
+    stdout: int | None,
+    stderr: int | None,
+    cgroup: AgentCgroup | None,
+) -> _Started:
+    """The fork and exec, on the spawner thread: every blocking step of a start is here."""
+    fds = cgroup.open_procs() if cgroup is not None else []
+    try:
+        popen = subprocess.Popen(
+            argv,
+            bufsize=0,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE if stdout is None else stdout,
+            stderr=subprocess.PIPE if stderr is None else stderr,
+            start_new_session=True,
+            preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        create_time = psutil.Process(popen.pid).create_time()
+    except psutil.Error:  # it already exited (it is not reaped: only we reap it)
+        create_time = time.time()
+    return _Started(popen, create_time)
+
+
+def _discard(future: Future[_Started]) -> None:
+    """A start nobody waits for any more (its caller was cancelled): kill it and reap it."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    popen = future.result().popen
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    popen.wait()
+    for pipe in (popen.stdin, popen.stdout, popen.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 async def _start(
     argv: list[str],
     cwd: str | os.PathLike[str],
@@ -185,24 +213,19 @@ async def _start(
     stdout: int | None,
     stderr: int | None,
     cgroup: AgentCgroup | None,
-) -> asyncio.subprocess.Process:
-    """The exec itself (joining ``cgroup`` before it), or an ``AgentError`` that says why not."""
-    fds: list[int] = []
+) -> tuple[ChildProcess, float]:
+    """The exec itself (joining ``cgroup`` before it), or an ``AgentError`` that says why not.
+
+    The fork and exec run on the spawner thread while the loop awaits them
+    (``spawner.py``): the reader, and the governor on its path, keep going.
+    """
+    future = spawner.submit(partial(_popen, argv, cwd, env, stdout, stderr, cgroup))
     try:
-        if cgroup is not None:
-            fds = cgroup.open_procs()
-        await _spawn_turn()
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
-            stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
-            start_new_session=True,
-            preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
-            limit=limit,
-        )
+        started = await asyncio.shield(asyncio.wrap_future(future))
+    except asyncio.CancelledError:
+        if not future.cancel():  # already forking: the child is killed once it exists
+            future.add_done_callback(_discard)
+        raise
     except subprocess.SubprocessError as exc:  # the pre-exec step failed: it never ran
         where = cgroup.path if cgroup is not None else "?"
         raise AgentError(
@@ -210,10 +233,7 @@ async def _start(
         ) from exc
     except OSError as exc:
         raise _start_error(exc, who, argv, cwd, cgroup) from exc
-    finally:
-        for fd in fds:
-            os.close(fd)
-    return proc
+    return await ChildProcess.attach(started.popen, limit), started.create_time
 
 
 def _start_error(
