@@ -19,7 +19,11 @@ import psutil
 import pytest
 from swarmkit import agent_cmd, audit_rows, gone, same_process, sleeper
 from textual.app import App, ComposeResult
+from textual.containers import Horizontal
+from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.strip import Strip
+from textual.widgets import Static
 
 from controlroom._errors import ControlError
 from controlroom.models import AgentSpec, SwarmConfig, SwarmSettings
@@ -265,3 +269,66 @@ async def test_q_asks_and_stop_kills_every_agent_before_quitting(tmp_path: Path)
         await until(pilot, lambda: app.return_value == "stop")
         assert gone(left)
         assert session.unfinished() == 0
+
+
+class _CountingTable(AgentTable):
+    """The agent table, noting which of its lines are drawn."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.drawn: list[int] = []
+
+    def render_line(self, y: int) -> Strip:
+        self.drawn.append(y)
+        return super().render_line(y)
+
+
+class _Below(Static):
+    """What sits under the table on the main screen (the detail pane): counts its renders."""
+
+    renders = 0
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self.renders += 1
+        return super().render_lines(crop)
+
+
+class _TableAbove(App[None]):
+    CSS = "_CountingTable { height: 12; } #bottom { height: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield _CountingTable(id="agents")
+        with Horizontal(id="bottom"):  # as the main screen's detail pane and gates are
+            yield _Below("detail")
+
+
+async def test_a_refresh_redraws_the_changed_rows_on_screen_and_nothing_below() -> None:
+    """One agent on screen and one scrolled out of view change: only the first's line is drawn.
+
+    A row out of view used to be repainted at its virtual place, below the table, and every
+    widget there was rendered again each refresh (bench/tui_load.py: detail pane, gates, footer).
+    """
+    async with _TableAbove().run_test(size=SIZE) as pilot:
+        table = pilot.app.query_one(_CountingTable)
+        below = pilot.app.query_one(_Below)
+        agents = [_busy_agent(i, 1) for i in range(100)]
+        table.apply(agents, 0.0)
+        await pilot.pause()
+        seen, hidden = table.rows[2], table.rows[15]  # 11 rows shown: 0 to 10
+        table.drawn = []
+        below.renders = 0
+        changed = []
+        for agent in agents:
+            if agent["name"] in (seen, hidden):
+                agent = {**agent, "meter": {**agent["meter"], "input_tokens": 987_654}}
+            changed.append(agent)
+        assert table.apply(changed, 0.5) == 2  # within one burn sample: no sparkline moves
+        await pilot.pause()
+        assert table.drawn == [3]  # row 2, under the header line
+        assert below.renders == 0
+        assert table.cell_text(seen, "tokens").startswith("987.7k/")
+        for _ in range(15):  # the operator goes down to the other one: it shows the new value
+            table.action_cursor_down()
+        await pilot.pause()
+        shown = [table.render_line(y).text for y in range(1, 12)]
+        assert "987.7k/" in next(text for text in shown if text.lstrip().startswith(hidden))

@@ -16,7 +16,7 @@ classes styled in controlroom.tcss.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from rich.cells import set_cell_size
@@ -153,10 +153,23 @@ class AgentTable(ScrollView, can_focus=True):
             self._place_cursor(selected)
             self.refresh()
         else:
-            for name in changed:
-                self.refresh_line(order.index(name) + 1)
+            position = {name: row for row, name in enumerate(order)}
+            self._refresh_rows(position[name] for name in changed)
         self._announce()
         return len(changed) + (len(order) if reordered and not changed else 0)
+
+    def _refresh_rows(self, rows: Iterable[int]) -> None:
+        """Repaint these rows where they are on screen, and nothing else.
+
+        A row scrolled out of view is not repainted: its line would lie outside
+        the table, and the screen would repaint whatever is there (the detail
+        pane, the gates, the footer: every widget below the table, each refresh).
+        """
+        top = round(self.scroll_y)
+        shown = range(top, top + max(0, self.scrollable_content_region.height - 1))
+        for row in rows:
+            if row in shown:
+                self.refresh_line(row + 1)
 
     def _place_cursor(self, selected: str | None) -> None:
         if selected is not None and selected in self._cells:
@@ -210,9 +223,8 @@ class AgentTable(ScrollView, can_focus=True):
         if row == self.cursor_row:
             return
         old, self.cursor_row = self.cursor_row, row
-        self.refresh_line(old + 1)
-        self.refresh_line(row + 1)
         self._scroll_to_cursor()
+        self._refresh_rows((old, row))
         self._announce()
 
     def _scroll_to_cursor(self) -> None:
@@ -262,10 +274,10 @@ class AgentTable(ScrollView, can_focus=True):
                 self.action_open_selected()
 
     def on_focus(self) -> None:
-        self.refresh_line(self.cursor_row + 1)
+        self._refresh_rows((self.cursor_row,))
 
     def on_blur(self) -> None:
-        self.refresh_line(self.cursor_row + 1)
+        self._refresh_rows((self.cursor_row,))
 
     # ------------------------------------------------------------------ rendering
 
