@@ -7,11 +7,15 @@ is still alive (a zombie counts as gone: its process has ended).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -41,6 +45,24 @@ def start_controlroom(*args: str, cwd: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def end_controlroom(
+    proc: subprocess.Popen[Any], pids: Iterable[int] = (), grace: float = 20.0
+) -> None:
+    """End a control room a test started: SIGTERM (its own stop-all), SIGKILL after ``grace``;
+    then, last resort, kill its agents' ``pids`` still there (ours only: the test recorded them).
+    """
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()
 
 
 def alive(pid: int) -> bool:

@@ -19,13 +19,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from swarmkit import EventLog, Swarm, same_process
+from swarmkit import Swarm, swarm
 
 from controlroom.control.api import ControlAPI
-from controlroom.control.server import ControlSocketServer
-from controlroom.models import AgentSpec, ProxySettings, SwarmConfig, SwarmSettings, new_run_id
-from controlroom.store.writer import AuditStore
-from controlroom.swarm.supervisor import Supervisor
+from controlroom.models import AgentSpec, ProxySettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude-code"
 HOOK_INPUT = json.loads((FIXTURES / "pretooluse-hook-input.json").read_text())
@@ -40,39 +37,12 @@ async def gated_swarm(
     proxy: ProxySettings | None = None,
 ) -> AsyncIterator[tuple[Swarm, ControlAPI, Path]]:
     """(swarm, in-process API, socket path); every agent stopped and the socket closed on exit."""
-    config = SwarmConfig(
-        swarm=SwarmSettings(
-            name="gates", audit_db=str(tmp_path / "audit.db"), run_dir=str(tmp_path / "run")
-        ),
-        proxy=proxy or ProxySettings(),
-        agents=agents,
-    )
-    run_id = new_run_id()
-    store = await AuditStore.open(config.swarm.audit_db, run_id, config.secret_values(environ))
-    sup = Supervisor(config, store, run_id=run_id, base_dir=tmp_path, environ=environ)
-    log = EventLog(sup.bus.subscribe(maxsize=1_000_000))
-    handle = Swarm(sup, store, log, Path(config.swarm.audit_db), run_id)
-    api = ControlAPI(sup)
-    path = sup.run_dir / "control.sock"
-    server = ControlSocketServer(api, path)
-    await server.start()
-    try:
-        await sup.start()
-        yield handle, api, path
-    finally:
-        try:
-            if not all(r.is_final for r in sup.runners.values()):
-                await asyncio.wait_for(sup.stop_all(by="test cleanup", grace=0), 10)
-            await asyncio.wait_for(sup.wait(), 10)
-        finally:
-            await server.close()
-            await sup.close()
-            await store.close()
-            for spawned in log.of("agent_spawned"):  # last resort, our own agents only
-                proc = same_process(spawned.pid, spawned.create_time)
-                if proc is not None:
-                    for child in [*proc.children(recursive=True), proc]:
-                        child.kill()
+    settings = {"name": "gates"}
+    async with swarm(
+        tmp_path, agents, environ=environ, proxy=proxy, settings=settings, serve=True
+    ) as s:
+        assert s.server is not None
+        yield s, s.server.api, s.server.path
 
 
 async def agent_env(s: Swarm, agent: str, as_agent: str | None = None) -> dict[str, str]:

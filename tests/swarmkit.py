@@ -22,6 +22,8 @@ from typing import Any
 import psutil
 import pytest
 
+from controlroom.control.api import ControlAPI
+from controlroom.control.server import ControlSocketServer
 from controlroom.models import (
     AgentSpawned,
     AgentSpec,
@@ -167,6 +169,7 @@ class Swarm:
     db: Path
     run_id: str
     started: float = field(default_factory=time.monotonic)
+    server: ControlSocketServer | None = None  # with ``swarm(serve=True)``: the control socket
 
     async def wait(self, timeout: float = 30.0) -> bool:
         return await asyncio.wait_for(self.sup.wait(), timeout)
@@ -200,20 +203,24 @@ async def swarm(
     settings: dict[str, Any] | None = None,
     proxy: ProxySettings | None = None,
     busy_timeout: float = 5.0,
+    serve: bool = False,
 ) -> AsyncIterator[Swarm]:
     """A started supervisor over ``agents``; on the way out every agent is stopped.
 
-    ``base_dir`` is where it runs (default ``tmp_path``); ``settings`` more ``[swarm]`` keys.
+    ``base_dir`` is where it runs (default ``tmp_path``); ``settings`` more ``[swarm]``
+    keys (``name`` and ``run_dir`` too). ``serve``: the control socket (``Swarm.server``)
+    listens before the first agent starts and closes after the last has stopped.
     """
+    swarm_keys: dict[str, Any] = {
+        "name": "test",
+        "audit_db": str(tmp_path / "audit.db"),
+        "run_dir": str(tmp_path / "run"),
+        "max_cost_usd": max_cost_usd,
+        "containment": containment,
+        **(settings or {}),
+    }
     config = SwarmConfig(
-        swarm=SwarmSettings(
-            name="test",
-            audit_db=str(tmp_path / "audit.db"),
-            run_dir=str(tmp_path / "run"),
-            max_cost_usd=max_cost_usd,
-            containment=containment,
-            **(settings or {}),
-        ),
+        swarm=SwarmSettings(**swarm_keys),
         proxy=proxy or ProxySettings(),
         agents=agents,
     )
@@ -231,6 +238,9 @@ async def swarm(
     )
     log = EventLog(sup.bus.subscribe(maxsize=1_000_000))
     handle = Swarm(sup, store, log, Path(config.swarm.audit_db), run_id)
+    if serve:
+        handle.server = ControlSocketServer(ControlAPI(sup), sup.run_dir / "control.sock")
+        await handle.server.start()
     try:
         await sup.start()
         yield handle
@@ -240,6 +250,8 @@ async def swarm(
                 await asyncio.wait_for(sup.stop_all(by="test cleanup", grace=0), 10)
             await asyncio.wait_for(sup.wait(), 10)
         finally:
+            if handle.server is not None:
+                await handle.server.close()
             await sup.close()
             await store.close()
             log.collect()

@@ -18,7 +18,6 @@ import contextlib
 import errno
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any
 
 import psutil
 import pytest
-from clikit import controlroom
+from clikit import controlroom, end_controlroom
 from swarmkit import CONTAINMENTS, agent_cmd, audit_rows, frozen, need_containment, sleeper, swarm
 from tui_harness import banner_text, dashboard, isolated_config  # noqa: F401 - a fixture
 
@@ -160,16 +159,7 @@ def headless(tmp_path: Path, db: Path, grace: float) -> Iterator[HeadlessRun]:
         pids.update(run.pids().values())
         yield run
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        for pid in pids:  # ours only, and only if still there
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(pid).kill()
+        end_controlroom(proc, pids)
 
 
 def held(pid: int) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Any
 
 import psutil
 import pytest
-from clikit import alive
+from clikit import alive, end_controlroom
 from swarmkit import frozen
 
 from controlroom.control.client import ControlClient
@@ -124,18 +123,7 @@ def room(tmp_path: Path) -> Iterator[Callable[..., Room]]:
 
     yield start
     for r in rooms:
-        if r.proc.poll() is None:
-            r.proc.send_signal(signal.SIGTERM)
-            try:
-                r.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                r.proc.kill()
-                r.proc.wait(5)
-        for pid in r.pids:  # ours only, and only if still there
-            try:
-                psutil.Process(pid).kill()
-            except psutil.Error:
-                pass
+        end_controlroom(r.proc, r.pids, grace=10)
 
 
 def status_of(pid: int) -> str:

@@ -9,7 +9,6 @@ checked against what the agents wrote and what git says.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import controlroom
+from clikit import controlroom, end_controlroom
 from radarkit import CLIENT, git, make_repo
 
 from controlroom.control.client import ControlClient
@@ -89,13 +88,7 @@ def room(tmp_path: Path) -> Iterator[Path]:
             time.sleep(0.1)
         yield repo
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        end_controlroom(proc)
 
 
 def _gates_or_none(socket: Path) -> list[dict[str, Any]]:

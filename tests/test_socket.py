@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from swarmkit import swarm
 
 from controlroom._errors import (
     AgentNotFound,
@@ -80,34 +80,10 @@ async def served(
     tmp_path: Path, agents: list[AgentSpec], run_dir: Path | None = None
 ) -> AsyncIterator[Served]:
     """A started supervisor behind a listening control socket; everything stopped on exit."""
-    run = run_dir or tmp_path / "run"
-    config = SwarmConfig(
-        swarm=SwarmSettings(name="sock", audit_db=str(tmp_path / "audit.db"), run_dir=str(run)),
-        agents=agents,
-    )
-    run_id = new_run_id()
-    store = await AuditStore.open(config.swarm.audit_db, run_id)
-    sup = Supervisor(config, store, run_id=run_id, base_dir=tmp_path)
-    server = ControlSocketServer(ControlAPI(sup), run / "control.sock")
-    await server.start()
-    pids: list[int] = []
-    sup.bus.listen(lambda e: pids.append(e.pid) if e.kind == "agent_spawned" else None)  # type: ignore[attr-defined]
-    try:
-        await sup.start()
-        yield Served(sup, server, run / "control.sock", Path(config.swarm.audit_db))
-    finally:
-        try:
-            await asyncio.wait_for(sup.stop_all(by="test cleanup", grace=0), 10)
-            await asyncio.wait_for(sup.wait(), 10)
-        finally:
-            await server.close()
-            await sup.close()
-            await store.close()
-            for pid in pids:  # last resort, our own agents only
-                try:
-                    psutil.Process(pid).kill()
-                except psutil.Error:
-                    pass
+    settings = {"name": "sock", "run_dir": str(run_dir or tmp_path / "run")}
+    async with swarm(tmp_path, agents, settings=settings, serve=True) as s:
+        assert s.server is not None
+        yield Served(s.sup, s.server, s.server.path, s.db)
 
 
 async def ask(
