@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from swarmkit import agent_cmd, sleeper
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Static
 from tui_harness import (
     Dash,
@@ -214,3 +215,30 @@ async def test_the_agent_screen_reports_a_refused_pause_as_the_main_screen_does(
         both = await second_note(d, "not running")
         assert both[0] == both[1] == on_main[0]
         assert on_main[0][:2] == ("error", "pause done-early")
+
+
+async def test_the_palette_asks_and_reports_as_the_key_does(tmp_path: Path) -> None:
+    async with dashboard(tmp_path, GATED) as d:
+        gate = await waiting_gate(d)
+        await d.pilot.press("r")
+        by_key = await d.on_screen(ReasonModal)
+        asked = (by_key.question, by_key.prompt, by_key.required)
+        await d.pilot.press("escape")
+        await d.on_screen(MainScreen)
+        await d.pilot.pause(0.35)  # past the debounce of the key's reject
+
+        await d.pilot.press("ctrl+p")
+        palette = await d.on_screen(CommandPalette)
+        await d.pilot.press(*"Reject", "space", *"gate")
+        hits = palette.query_one(CommandList)
+        await d.until(lambda: hits.option_count > 0)
+        await d.pilot.press("down", "enter")
+        by_palette = await d.on_screen(ReasonModal)
+        assert (by_palette.question, by_palette.prompt, by_palette.required) == asked
+        assert asked[0] == f"Reject gate {gate}?"
+        await d.pilot.press(*"no")
+        await d.pilot.press("enter")
+        await d.until(lambda: d.audit("gate_decided"))
+        note = await d.until(lambda: notes_about(d, f"rejected {gate}"))
+        assert note[0][2].startswith(f"rejected {gate} (up: ") and note[0][2].endswith("): no")
+        assert [(r["approved"], r["reason"]) for r in d.audit("gate_decided")] == [(False, "no")]
