@@ -21,6 +21,7 @@ from textual.design import ColorSystem
 
 from controlroom._errors import ConfigError, ConfigProblem
 from controlroom._tomllines import KeyPath, TomlKeyLines, format_key_path, read_toml
+from controlroom.models import AgentState
 from controlroom.tui.theme_spec import (
     COLOR_NAMES,
     OWN_VARIABLES,
@@ -30,11 +31,12 @@ from controlroom.tui.theme_spec import (
 
 __all__ = ["load_theme_file"]
 
-_DERIVED_FROM = {  # own variable → the [status] key (or [colors] key) it defaults to
-    "gate-alert": ("status", "gated"),
-    "meter-ok": ("status", "running"),
-    "meter-warn": ("status", "gated"),
-    "meter-over": ("status", "failed"),
+# own variable → the [status] key (an agent state) or [colors] key it defaults to
+_DERIVED_FROM: dict[str, tuple[str, str]] = {
+    "gate-alert": ("status", AgentState.GATED),
+    "meter-ok": ("status", AgentState.RUNNING),
+    "meter-warn": ("status", AgentState.GATED),
+    "meter-over": ("status", AgentState.FAILED),
     "sparkline": ("colors", "primary"),
 }
 
