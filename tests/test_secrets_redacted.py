@@ -164,3 +164,24 @@ def test_the_bus_redacts_every_field_that_holds_text_in_place() -> None:
         "a": ["[redacted]", 1],
         "b": None,
     }
+
+
+def test_a_view_holding_a_secret_is_flagged_by_one_scan_of_its_json() -> None:
+    """The control API settles a clean view by one scan of its pydantic JSON
+    (``ControlAPI._redacted``): a secret anywhere in it, however JSON escapes it, is seen."""
+    from pydantic import BaseModel
+
+    from controlroom.store.redact import Redactor
+
+    class View(BaseModel):
+        text: str = ""
+        table: dict[str, list[str]] = {}
+
+    secrets = [SECRET, 'quo"te\\back-slash', "tab\tnew\nline\x01x", "unicodé ☃\u2028sep"]
+    for secret in secrets:
+        redactor = Redactor([secret])
+        for text in (secret, f"before {secret} after", json.dumps({"inner": secret})):
+            for view in (View(text=text), View(table={"k": ["a", text]}), View(table={text: []})):
+                assert redactor.might_contain(view.model_dump_json()), (secret, view)
+        assert not redactor.might_contain(View(text="clean", table={"a": ["b"]}).model_dump_json())
+    assert Redactor([]).might_contain(View(text=f"key {KEY}").model_dump_json())
