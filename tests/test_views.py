@@ -16,7 +16,7 @@ import pytest
 from swarmkit import agent_cmd, swarm
 
 from controlroom.control.api import ControlAPI, to_json
-from controlroom.models import AgentSpec, AgentState, Budget, GateState
+from controlroom.models import AgentSpec, AgentState, Budget, GateKind, GateState
 from controlroom.models.views import GateView, HandoffView, SwarmView
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,6 +43,8 @@ async def test_a_live_snapshot_round_trips_through_its_json(tmp_path: Path) -> N
         assert data["audit"] == {"ok": True, "stopped_for": None}
         (gate,) = data["gates"]
         assert "decision" not in gate and gate["state"] == "pending" and gate["agent"] == "up"
+        assert gate["kind"] == "handoff"  # the string on the wire, the enum once validated
+        assert SwarmView.model_validate_json(wire).gates[0].kind is GateKind.HANDOFF
         busy_view = view.agent("a")
         assert busy_view is not None and busy_view.meter is not None
         assert busy_view.meter.total_tokens > 0 and busy_view.meter.budget.max_turns == 10**4
