@@ -469,3 +469,15 @@ def test_keys_module_agrees_with_the_tests() -> None:
     bound = {k for spec in KEYS.values() for k in spec.key.split(",")}
     assert {"a", "r", "x", "X", "ctrl+x", "p", "R", "b", "slash", "s", "t"} <= bound
     assert {"question_mark", "l", "enter", "g"} <= bound
+
+
+def test_every_key_that_changes_the_swarm_names_the_command_it_sends() -> None:
+    """Read-only hides and refuses exactly the keys that send a command, in the API's words."""
+    from controlroom.control.api import COMMANDS
+    from controlroom.tui.actions import refusal
+    from controlroom.tui.keys import DESTRUCTIVE, KEYS, MUTATING, READ_ONLY_REFUSALS
+
+    assert DESTRUCTIVE <= MUTATING
+    assert set(READ_ONLY_REFUSALS.values()) == COMMANDS - {"resume"}  # p resumes, by pause
+    assert {KEYS[i].action for i in MUTATING} == set(READ_ONLY_REFUSALS)
+    assert refusal(READ_ONLY_REFUSALS["stop_all"]) == "read-only: stop all is not allowed"

@@ -39,7 +39,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class KeySpec:
-    """One key's definition; ``action`` is relative to the screen that binds it."""
+    """One key's definition; ``action`` is relative to the screen that binds it.
+
+    ``command`` is the control API command the key's action sends (through the
+    Operator), for a key that changes the swarm; None for every other key.
+    """
 
     key: str
     action: str
@@ -47,6 +51,7 @@ class KeySpec:
     tooltip: str
     section: str
     key_display: str | None = None
+    command: str | None = None
 
 
 NAVIGATION: Final = "Navigation"
@@ -102,6 +107,7 @@ KEYS: Final[dict[str, KeySpec]] = {
         "Approve",
         "Approve the selected gate (else the oldest pending one)",
         GATES,
+        command="approve",
     ),
     "approve-gate-note": KeySpec(
         "A",
@@ -109,16 +115,27 @@ KEYS: Final[dict[str, KeySpec]] = {
         "Approve + note",
         "Approve this gate with a note for the audit log",
         GATES,
+        command="approve",
     ),
     "reject-gate": KeySpec(
-        "r", "reject_gate", "Reject", "Reject the selected gate, with a required reason", GATES
+        "r",
+        "reject_gate",
+        "Reject",
+        "Reject the selected gate, with a required reason",
+        GATES,
+        command="reject",
     ),
     # Agents
     "kill-agent": KeySpec(
-        "x", "kill_agent", "Kill", "Kill the selected agent (asks first)", AGENTS
+        "x", "kill_agent", "Kill", "Kill the selected agent (asks first)", AGENTS, command="kill"
     ),
     "pause-agent": KeySpec(
-        "p", "pause_agent", "Pause", "Pause or resume the selected agent", AGENTS
+        "p",
+        "pause_agent",
+        "Pause",
+        "Pause or resume the selected agent",
+        AGENTS,
+        command="pause",
     ),
     "restart-agent": KeySpec(
         "R",
@@ -126,13 +143,24 @@ KEYS: Final[dict[str, KeySpec]] = {
         "Restart",
         "Restart the selected agent (new budget if it ran out)",
         AGENTS,
+        command="restart",
     ),
     "reset-breaker": KeySpec(
-        "b", "reset_breaker", "Reset breaker", "Close the selected agent's circuit breaker", AGENTS
+        "b",
+        "reset_breaker",
+        "Reset breaker",
+        "Close the selected agent's circuit breaker",
+        AGENTS,
+        command="reset_breaker",
     ),
     # Emergency
     "stop-all": KeySpec(
-        "X", "stop_all", "STOP ALL", "EMERGENCY: stop every agent of the swarm", EMERGENCY
+        "X",
+        "stop_all",
+        "STOP ALL",
+        "EMERGENCY: stop every agent of the swarm",
+        EMERGENCY,
+        command="stop_all",
     ),
     # ctrl+x is bound apart, with priority, so it works even while an Input has focus
     # (where a plain X is text): the emergency stop must never be one wrong focus away.
@@ -143,6 +171,7 @@ KEYS: Final[dict[str, KeySpec]] = {
         "EMERGENCY: stop every agent (from anywhere)",
         EMERGENCY,
         "^x",
+        command="stop_all",
     ),
     # View
     "audit-log": KeySpec("l", "audit_log", "Audit log", "Open the live audit log", VIEW),
@@ -193,34 +222,22 @@ DESTRUCTIVE: Final[frozenset[str]] = frozenset(
 )
 """Binding ids whose action cannot be undone: flagged in help, always confirmed."""
 
-MUTATING: Final[frozenset[str]] = DESTRUCTIVE | {
-    "approve-gate",
-    "approve-gate-note",
-    "pause-agent",
-    "reset-breaker",
-}
-"""Binding ids that change the swarm: hidden and refused in ``--read-only``, debounced."""
-
-MUTATING_ACTIONS: Final[frozenset[str]] = frozenset(KEYS[i].action for i in MUTATING)
-"""The action names of :data:`MUTATING` bindings, for ``check_action`` in ``--read-only``."""
+MUTATING: Final[frozenset[str]] = frozenset(i for i, spec in KEYS.items() if spec.command)
+"""Binding ids that change the swarm (they send a command): hidden and refused read-only."""
 
 READ_ONLY_REFUSALS: Final[dict[str, str]] = {
-    "kill_agent": "kill",
-    "stop_all": "stop_all",
-    "approve_gate": "approve",
-    "approve_with_reason": "approve",
-    "reject_gate": "reject",
-    "pause_agent": "pause",
-    "restart_agent": "restart",
-    "reset_breaker": "reset_breaker",
+    spec.action: spec.command for spec in KEYS.values() if spec.command
 }
 """Every action that changes the swarm (on any screen) → the control API command it sends.
 
-Its keys are :data:`MUTATING_ACTIONS`. In ``--read-only`` their bindings are
-hidden (``check_action`` → False) and a press is answered with that
-command's read-only refusal, in the control API's words (``read-only: kill
-is not allowed``), instead of silence: the same on every screen.
+In ``--read-only`` their bindings are hidden (``check_action`` → False) and
+a press is answered with that command's read-only refusal, in the control
+API's words (``read-only: kill is not allowed``), instead of silence: the
+same on every screen.
 """
+
+MUTATING_ACTIONS: Final[frozenset[str]] = frozenset(READ_ONLY_REFUSALS)
+"""The action names of :data:`MUTATING` bindings, for ``check_action`` in ``--read-only``."""
 
 DEBOUNCE_SECONDS: Final = 0.3
 
