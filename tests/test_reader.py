@@ -271,3 +271,47 @@ async def test_read_now_reads_a_held_pipe_and_close_ends_every_pipe(pipes: Pipes
     await asyncio.wait_for(flood.pipe.ended, 1)
     with pytest.raises(BrokenPipeError):
         os.write(flood.write_end, FLOOD_LINE)
+
+
+async def test_rounds_coalesce_while_output_flows_and_the_first_line_after_a_lull_is_read_at_once(
+    pipes: Pipes,
+) -> None:
+    """Lines written just after a round wait for the next one, together; after a lull, none wait.
+
+    Order, not time: markers scheduled on the loop's own timers say where the
+    rounds fell (timers fire in deadline order however loaded the machine is,
+    and a pipe found ready goes before a timer due in the same iteration).
+    """
+    loop = asyncio.get_running_loop()
+    reader = OutputReader(coalesce_seconds=0.2)
+    order: list[str] = []
+    ends = []
+    for i in range(5):
+        read_end, write_end = pipes.open()
+        pipes.reader_owns(read_end)
+        ends.append(write_end)
+        reader.attach(read_end, lambda items, i=i: order.extend(f"pipe {i}" for _ in items), str(i))
+    done = asyncio.Event()
+
+    def first_round_read() -> None:
+        for end in ends[1:]:
+            os.write(end, QUIET_LINE)
+        loop.call_soon(order.append, "next loop turn")
+        loop.call_later(0.1, order.append, "0.1 s later")
+        loop.call_later(0.6, after_a_lull)
+
+    def after_a_lull() -> None:
+        os.write(ends[0], QUIET_LINE)
+        loop.call_later(0.05, order.append, "0.05 s later")
+        loop.call_later(0.3, done.set)
+
+    os.write(ends[0], QUIET_LINE)
+    loop.call_later(0.05, first_round_read)
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+    finally:
+        reader.close()
+    assert order[0] == "pipe 0"
+    assert order[1:3] == ["next loop turn", "0.1 s later"]
+    assert sorted(order[3:7]) == ["pipe 1", "pipe 2", "pipe 3", "pipe 4"]  # one round
+    assert order[7:] == ["pipe 0", "0.05 s later"]

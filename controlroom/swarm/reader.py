@@ -1,32 +1,29 @@
 """One reader for every agent's output pipes, in fair rounds.
 
-Why one reader: with a task per pipe, every line an agent prints wakes a
-task of its own (a stream's buffer, a future, a task step: about 140 µs of
-event-loop work per line at 100 agents), and a flooding agent's reader takes
-a whole buffer per turn while a quiet agent's line waits behind it; the
-governor's stop for that quiet agent waited behind every flood (hundreds of
-milliseconds with 20 floods).
+Why one reader: with a task per pipe, every line woke a task of its own
+(about 140 µs of loop work per line at 100 agents), and a flood's reader
+took a whole buffer per turn while a quiet agent's line (and the governor's
+stop for it) waited behind every flood.
 
-How: each pipe's read end is non-blocking and registered with the event
-loop's own selector (``loop.add_reader``). asyncio runs the callback of
-every ready descriptor once per loop iteration, so an iteration is a
-*round*: each ready pipe gets one slice of bytes, framed (``LineSplitter``)
-and handed to its ``deliver`` callback (adapter → supervisor → governor) at
-once. A slice is the round's byte budget shared by the pipes that filled
-their previous slice (the loud ones), within ``MIN_SLICE``..``MAX_SLICE``:
-however many agents flood, a round stays about ``ROUND_BYTES`` long, and no
-pipe waits more than one round for its turn. Whatever a callback decides
-(the governor's stop freezes the agent on the spot) happens before the
-reader takes anyone's next slice; what must wait for the end of the slice
-being delivered (reading a stopped agent's pipe dry) goes in ``after_slice``.
+How: every pipe is non-blocking and registered with the reader's own epoll,
+whose descriptor the loop watches. A *round* gives each ready pipe one slice
+of bytes, framed (``LineSplitter``) and delivered (adapter → supervisor →
+governor) at once. A slice is ``ROUND_BYTES`` shared by the pipes that filled
+their last one (the loud), within ``MIN_SLICE``..``MAX_SLICE``; quiet pipes
+are read ahead of every loud slice. Whatever a delivery decides (a stop
+freezes its agent) happens before anyone's next slice; what must wait for
+the slice's end goes in ``after_slice``. While output keeps coming, rounds
+follow each other without the loop's selector: at once during a flood, else
+``COALESCE_SECONDS`` later, so one wake-up reads a few agents' lines instead
+of one (a wake-up — epoll wait, loop turn — costs as much as a line). A round
+that finds nothing hands the waiting back to the loop: after a quiet spell
+the first line is read at once.
 
-Back-pressure: while the audit log's writer is far behind (``backlogged``),
-each pipe may take in ``QUIET_BYTES_PER_SECOND`` freely (a token bucket);
-a pipe over that — the loudest first, as they empty their bucket first —
-is *held*: taken off the selector, so its agent blocks on its own full pipe,
-until the writer makes room. A quiet pipe never is, nor a pipe whose agent
-has exited (``Pipe.draining``: its rest is bounded and read at once), nor a
-read the supervisor asks for itself (``Pipe.read_now``).
+Back-pressure: while the audit writer is far behind (``backlogged``), each
+pipe may take in ``QUIET_BYTES_PER_SECOND`` (a token bucket); a pipe over
+that — the loudest first — is *held* (out of the epoll: its agent blocks on
+its full pipe) until the writer makes room. Never a quiet pipe, an exited
+agent's (``Pipe.draining``), or ``Pipe.read_now``.
 """
 
 from __future__ import annotations
@@ -40,6 +37,7 @@ from typing import Protocol
 from controlroom.adapters.lines import CHUNK_BYTES, MAX_LINE_BYTES, LineSplitter, MalformedLine
 
 __all__ = [
+    "COALESCE_SECONDS",
     "MAX_SLICE",
     "MIN_SLICE",
     "QUIET_BYTES_PER_SECOND",
@@ -63,6 +61,10 @@ MAX_SLICE = 1 << 16
 QUIET_BYTES_PER_SECOND = CHUNK_BYTES
 """What a pipe may take in per second (and at once) while the audit writer is behind."""
 
+COALESCE_SECONDS = 0.001
+"""After a round without a flood, the wait before the next one (well inside the
+governor's budget: a crossing line is read at most this much later)."""
+
 READ_NOW_LIMIT = 1 << 18
 """The most ``read_now`` takes in one call: a frozen agent's pipes hold far less."""
 
@@ -83,13 +85,7 @@ class Pipe:
     """One registered read end: its framing, its share of the rounds, and its end."""
 
     def __init__(
-        self,
-        reader: OutputReader,
-        fd: int,
-        deliver: Deliver,
-        label: str,
-        max_line: int,
-        now: float,
+        self, reader: OutputReader, fd: int, deliver: Deliver, label: str, max_line: int, now: float
     ) -> None:
         self.reader = reader
         self.fd = fd
@@ -97,15 +93,12 @@ class Pipe:
         self.label = label
         self.splitter = LineSplitter(max_line)
         self.ended: asyncio.Future[None] = reader.loop.create_future()
-        self.lines = 0  # items delivered so far
-        self.bytes = 0
+        self.lines = self.bytes = 0  # items delivered and bytes read so far
         # Its last read filled its slice. A new pipe counts as loud until its first
         # read says otherwise: twenty agents starting at once share one round.
         self.loud = True
-        self.held = False
         self.preempts = False  # in the reader's side epoll: read ahead of loud slices
-        self.draining = False
-        self.closed = False
+        self.held = self.draining = self.closed = False
         self.allowance = float(QUIET_BYTES_PER_SECOND)
         self.refilled = now
 
@@ -146,14 +139,14 @@ class OutputReader:
         min_slice: int = MIN_SLICE,
         max_slice: int = MAX_SLICE,
         quiet_bytes_per_second: float = QUIET_BYTES_PER_SECOND,
+        coalesce_seconds: float = COALESCE_SECONDS,
     ) -> None:
         if not 0 < min_slice <= max_slice:
             raise ValueError(f"need 0 < min_slice <= max_slice, got {min_slice}, {max_slice}")
         self._backlog = backlog
-        self._round_bytes = round_bytes
-        self._min_slice = min_slice
-        self._max_slice = max_slice
+        self._round_bytes, self._min_slice, self._max_slice = round_bytes, min_slice, max_slice
         self._quiet_rate = quiet_bytes_per_second
+        self._coalesce = coalesce_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pipes: set[Pipe] = set()
         self._loud = 0
@@ -163,8 +156,12 @@ class OutputReader:
         self._after: list[Callable[[], None]] = []
         self._running_after = False
         self._hurrying = False  # the rest of this round waits: something urgent goes first
+        self._all = select.epoll()  # every pipe being read (not held, not closed)
         self._quiet = select.epoll()  # the pipes not known to be loud
         self._by_fd: dict[int, Pipe] = {}
+        self._armed = False  # the loop watches ``_all``: no round is due
+        self._next: asyncio.Handle | None = None  # the next round, when one is due
+        self._took, self._flooded = 0, False  # this round: bytes read, a slice filled
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -192,7 +189,7 @@ class OutputReader:
         self._by_fd[fd] = pipe
         self._loud += 1
         self._preempt(pipe, True)  # loud for the slices' sizes, quiet until it proves loud
-        loop.add_reader(fd, self._readable, pipe)
+        self._watch(pipe)
         return pipe
 
     def after_slice(self, action: Callable[[], None]) -> None:
@@ -204,27 +201,50 @@ class OutputReader:
     def hurry(self) -> None:
         """Let what was just scheduled (a stop's kill) run before the rest of this round.
 
-        The reads still due in this loop iteration are skipped: their pipes
-        stay ready and are read in the next iteration, after the callbacks
-        scheduled now (asyncio runs those first). So a kill waits for no
-        flood, at the cost of one round's reads coming one iteration later.
+        The round's other reads wait for the next round, scheduled behind the
+        callbacks scheduled now: a kill waits for no flood.
         """
-        if not self._hurrying:
-            self._hurrying = True
-            self.loop.call_soon(self._end_hurry)
+        self._hurrying = True
 
-    def _end_hurry(self) -> None:
-        self._hurrying = False
+    # ------------------------------------------------------------------ the rounds
 
-    # ------------------------------------------------------------------ the round
+    def _watch(self, pipe: Pipe) -> None:  # attached, or let go after being held
+        self._all.register(pipe.fd, select.EPOLLIN)
+        if self._next is None and not self._armed:
+            self._arm()
+
+    def _arm(self) -> None:
+        self._armed = True
+        self.loop.add_reader(self._all.fileno(), self._wake)
+
+    def _wake(self) -> None:  # some pipe has output after a quiet spell: a round now
+        self._armed = False
+        self.loop.remove_reader(self._all.fileno())
+        self._round()
+
+    def _round(self) -> None:
+        self._next = None
+        self._took, self._flooded = 0, False
+        if not self._hurrying:  # else asked for outside a round: what is urgent goes first
+            for fd, _ in self._all.poll(0):
+                pipe = self._by_fd.get(fd)
+                if pipe is not None and not pipe.held:
+                    self._readable(pipe)
+                if self._hurrying:
+                    break
+        if self._hurrying or self._flooded or (self._took and self._coalesce <= 0):
+            self._hurrying = False  # the next round goes behind what was scheduled meanwhile
+            self._next = self.loop.call_soon(self._round)
+        elif self._took:
+            self._next = self.loop.call_later(self._coalesce, self._round)
+        else:
+            self._arm()
 
     def _slice(self) -> int:
         share = self._round_bytes // (self._loud or 1)
         return min(self._max_slice, max(self._min_slice, share))
 
     def _readable(self, pipe: Pipe) -> None:
-        if self._hurrying:
-            return
         if pipe.loud:
             self._serve_quiet()
             if self._hurrying or pipe.closed or pipe.held:
@@ -269,6 +289,8 @@ class OutputReader:
             self._close(pipe)
             return 0
         full = len(data) == size
+        self._took += len(data)
+        self._flooded = self._flooded or full
         if full != pipe.loud:
             pipe.loud = full
             self._loud += 1 if full else -1
@@ -307,11 +329,10 @@ class OutputReader:
     def _throttle(self, pipe: Pipe, taken: int) -> None:
         backlog = self._backlog
         assert backlog is not None
-        now = self.loop.time()
         if not backlog.backlogged:
-            pipe.allowance = float(self._quiet_rate)
-            pipe.refilled = now
+            pipe.allowance = float(self._quiet_rate)  # full: when it was refilled does not count
             return
+        now = self.loop.time()
         refill = (now - pipe.refilled) * self._quiet_rate
         pipe.allowance = min(float(self._quiet_rate), pipe.allowance + refill) - taken
         pipe.refilled = now
@@ -319,7 +340,7 @@ class OutputReader:
             pipe.allowance = 0.0
             pipe.held = True
             self._held.add(pipe)
-            self.loop.remove_reader(pipe.fd)
+            self._all.unregister(pipe.fd)
             self._preempt(pipe, False)
             if self._releaser is None or self._releaser.done():
                 self._releaser = self.loop.create_task(self._release_on_room(), name="reader room")
@@ -340,7 +361,7 @@ class OutputReader:
         self._held.discard(pipe)
         pipe.refilled = self.loop.time()
         if not pipe.closed:
-            self.loop.add_reader(pipe.fd, self._readable, pipe)
+            self._watch(pipe)
             self._preempt(pipe, not pipe.loud)
 
     # ------------------------------------------------------------------ the end
@@ -355,7 +376,7 @@ class OutputReader:
             pipe.held = False
             self._held.discard(pipe)
         else:
-            self.loop.remove_reader(pipe.fd)
+            self._all.unregister(pipe.fd)
         if pipe.loud:
             pipe.loud = False
             self._loud -= 1
@@ -370,4 +391,10 @@ class OutputReader:
             pipe.close()
         if self._releaser is not None:
             self._releaser.cancel()
+        if self._next is not None:
+            self._next.cancel()
+        if self._armed:
+            self.loop.remove_reader(self._all.fileno())
+        self._next, self._armed = None, False
+        self._all.close()
         self._quiet.close()
