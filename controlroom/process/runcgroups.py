@@ -92,7 +92,11 @@ class RunCgroups:
         return [self.path, *self.v1_dirs.values()]
 
     def agent(self, name: str, limits: Limits) -> AgentCgroup:
-        """The agent's cgroup, made on first use (a restart reuses it), with its limits set."""
+        """The agent's cgroup, made on first use (a restart reuses it), with its limits set.
+
+        Called off the event loop (a worker thread): ``agents`` gains its entry
+        in one step, and readers on the loop take a snapshot of it.
+        """
         group = self.agents.get(name)
         if group is None:
             leaf = f"agent-{name}"
@@ -117,7 +121,7 @@ class RunCgroups:
 
     def remove(self) -> list[str]:
         """Remove every agent's cgroup and the run's; returns those still holding processes."""
-        busy = [g.path for g in self.agents.values() if not g.remove()]
+        busy = [g.path for g in list(self.agents.values()) if not g.remove()]
         for path in self.dirs():
             rmdir(path, attempts=1 if busy else 20)
         return busy

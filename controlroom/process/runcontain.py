@@ -88,7 +88,9 @@ class RunContainment:
         """Reap the agents' orphans that died (once per sampling round); ``keep``: agent leaders."""
         if self.cgroups is None:
             return 0
-        return reap_adopted([g.name for g in self.cgroups.agents.values()], keep)
+        # a snapshot (taken at once): an agent's cgroup may be added meanwhile off the loop
+        groups = list(self.cgroups.agents.values())
+        return reap_adopted([g.name for g in groups], keep)
 
     def close(self) -> list[str]:
         """Remove the run's cgroups; returns those still holding processes (kept)."""

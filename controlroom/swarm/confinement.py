@@ -105,11 +105,15 @@ class Confinement:
     # ------------------------------------------------------------------ each start
 
     async def agent_cgroup(self, runner: AgentRunner) -> AgentCgroup | None:
-        """The cgroup the agent is born in, once what it left last time is gone (or None)."""
+        """The cgroup the agent is born in, once what it left last time is gone (or None).
+
+        Made (mkdir in each hierarchy, its limits written) on a worker thread:
+        a few ms under load that the reader, and the governor, need more.
+        """
         sweep = self._sweeps.get(runner.name)
         if sweep is not None:
             await asyncio.gather(sweep, return_exceptions=True)
-        return self.containment.agent_cgroup(runner.spec)
+        return await asyncio.to_thread(self.containment.agent_cgroup, runner.spec)
 
     async def sandboxed(self, spec: AgentSpec, plan: LaunchPlan) -> LaunchPlan:
         return await self.sandboxes.wrap(spec, plan)
