@@ -419,9 +419,15 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
 # --------------------------------------------------------------------------- report
 
 
+def loadavg() -> str:
+    """The machine's load average: every figure here depends on it (2 cores, shared)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def report_window(label: str, w: Window, agents: int) -> None:
     cores = psutil.cpu_count() or 1
-    print(f"{label}: window {w.seconds:.1f} s, {agents} agents, machine {cores} cores")
+    print(f"{label}: window {w.seconds:.1f} s, {agents} agents, machine {cores} cores, {loadavg()}")
     print(f"{label}: control room CPU {w.own_cpu:.1f} % of one core")
     print(f"{label}: agents' CPU {w.agents_cpu:.1f} % of one core (all {agents} together)")
     print(f"{label}: machine busy {w.machine_percent:.0f} % of all {cores} cores")
@@ -449,7 +455,7 @@ async def main() -> int:
     tune_gc()  # as `controlroom tui` (run_dashboard) and `controlroom run` do; every pass gets it
     print(
         f"tui_load: {args.agents} agents × {args.rate:g} usage lines/s for {args.seconds:g} s "
-        f"(python {sys.version.split()[0]}, {psutil.cpu_count()} cores)"
+        f"(python {sys.version.split()[0]}, {psutil.cpu_count()} cores, {loadavg()})"
     )
     if not args.no_baseline:
         with tempfile.TemporaryDirectory(prefix="cr-load-") as tmp:
@@ -498,6 +504,7 @@ async def main() -> int:
         )
     for what, ok in verdict:
         print(f"target: {what}: {'met' if ok else 'NOT met'}")
+    print(f"tui_load: done at {loadavg()}")
     return 0
 
 
