@@ -94,9 +94,9 @@ async def test_the_gate_screen_shows_the_diff_the_verdict_and_the_discrepancies(
         )
         assert isinstance(requested, GateRequested)
         api = ControlAPI(s.sup)
-        snapshot = api.snapshot().model_dump(mode="json")
-        gate = next(g for g in snapshot["gates"] if g["id"] == requested.gate_id)
-        agent = next(a for a in snapshot["agents"] if a["name"] == "beta")
+        snapshot = api.snapshot()
+        gate = next(g for g in snapshot.gates if g.id == requested.gate_id)
+        agent = snapshot.agent("beta")
         port = LocalPort(api)
         app = Host(port)
         async with app.run_test(size=(160, 48)) as pilot:

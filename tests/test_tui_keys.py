@@ -156,7 +156,7 @@ async def test_g_focuses_the_gate_queue_and_enter_opens_the_gate(tmp_path: Path)
         await d.until(lambda: d.app.focused is queue)
         await d.pilot.press("enter")
         screen = await d.on_screen(GateScreen)
-        assert screen.gate["agent"] == "up" and screen.gate["kind"] == "handoff"
+        assert screen.gate.agent == "up" and screen.gate.kind == "handoff"
         await d.pilot.press("escape")
         await d.until(lambda: isinstance(d.app.screen, MainScreen))
 

@@ -29,6 +29,7 @@ from controlroom.models import (
     GateRequested,
     Limits,
 )
+from controlroom.models.views import AgentView, GateView, MeterView
 from controlroom.tui.actions import Operator
 from controlroom.tui.keys import binding
 from controlroom.tui.screens.agent import AgentScreen, describe_metering
@@ -296,12 +297,13 @@ def worker(name: str, **kwargs: Any) -> AgentSpec:
     )
 
 
-async def open_gate(s: Swarm) -> tuple[LocalPort, ControlAPI, dict[str, Any], dict[str, Any]]:
+async def open_gate(s: Swarm) -> tuple[LocalPort, ControlAPI, GateView, AgentView]:
     event = await s.log.until(lambda e: isinstance(e, GateRequested) and e.agent == "a", 10)
     api = ControlAPI(s.sup)
-    snapshot = api.snapshot().model_dump(mode="json")
-    gate = next(g for g in snapshot["gates"] if g["id"] == event.gate_id)
-    agent = next(a for a in snapshot["agents"] if a["name"] == "a")
+    snapshot = api.snapshot()
+    gate = next(g for g in snapshot.gates if g.id == event.gate_id)
+    agent = snapshot.agent("a")
+    assert agent is not None
     return LocalPort(api), api, gate, agent
 
 
@@ -314,7 +316,7 @@ async def test_gate_screen_shows_the_handoff_and_approves(tmp_path: Path) -> Non
             await pilot.pause()
             screen = app.screen
             header = str(screen.query_one("#gate-header", Static).render())
-            assert gate["id"] in header and "handoff from a" in header and "to b" in header
+            assert gate.id in header and "handoff from a" in header and "to b" in header
             boxes = {str(b.border_title): str(b.render()) for b in screen.query(".gate-handoff")}
             assert boxes == {
                 "changed — what was done": "did: a task",
@@ -331,7 +333,7 @@ async def test_gate_screen_shows_the_handoff_and_approves(tmp_path: Path) -> Non
             assert app.results == ["approved"]
             await s.log.until(lambda e: isinstance(e, AgentSpawned) and e.agent == "b", 10)
             decided = s.log.of("gate_decided")
-            assert [(d.gate_id, d.approved) for d in decided] == [(gate["id"], True)]
+            assert [(d.gate_id, d.approved) for d in decided] == [(gate.id, True)]
 
 
 async def test_gate_screen_rejects_with_a_required_reason(tmp_path: Path) -> None:
@@ -363,7 +365,7 @@ async def test_gate_screen_decided_elsewhere_notifies_and_closes(tmp_path: Path)
         async with app.run_test(size=(120, 45)) as pilot:
             app.open(GateScreen(port, gate, agent))
             await pilot.pause()
-            await api.approve(gate["id"], by="someone-else")
+            await api.approve(gate.id, by="someone-else")
             await until(  # the live refresh notices
                 pilot,
                 lambda: "no longer pending" in str(app.screen.query_one("#gate-wait").render()),
@@ -371,7 +373,7 @@ async def test_gate_screen_decided_elsewhere_notifies_and_closes(tmp_path: Path)
             await pilot.press("a")
             await until(pilot, lambda: app.results)
             assert app.results == [None]
-            assert app.notes[-1] == ("error", f"gate {gate['id']} is already approved")
+            assert app.notes[-1] == ("error", f"gate {gate.id} is already approved")
 
 
 async def test_gate_screen_ages_the_gate_by_the_clock_it_is_given(tmp_path: Path) -> None:
@@ -379,7 +381,7 @@ async def test_gate_screen_ages_the_gate_by_the_clock_it_is_given(tmp_path: Path
         port, _, gate, agent = await open_gate(s)
         app = Host(port)
         async with app.run_test(size=(120, 45)) as pilot:
-            clock = float(gate["created"]) + 3725.0
+            clock = gate.created + 3725.0
             app.open(GateScreen(port, gate, agent, clock=lambda: clock))
             await pilot.pause()
             wait = str(app.screen.query_one("#gate-wait", Static).render())
@@ -388,10 +390,13 @@ async def test_gate_screen_ages_the_gate_by_the_clock_it_is_given(tmp_path: Path
 
 
 def test_the_detail_says_where_spend_was_metered_and_flags_a_disagreement() -> None:
-    assert describe_metering({"metered_at": "agent"}) == "\nmetered from the agent's own reports"
-    agreeing = {"metered_at": "wire", "self_reported_tokens": 100, "meter_disagreement": False}
+    own = MeterView(agent="a", at=0.0, metered_at="agent")
+    assert describe_metering(own) == "\nmetered from the agent's own reports"
+    agreeing = MeterView(agent="a", at=0.0, metered_at="wire", self_reported_tokens=100)
     assert describe_metering(agreeing) == "\nmetered at the wire (the proxy)"
-    lying = {**agreeing, "meter_disagreement": True, "self_reported_cost_usd": 0.0049}
+    lying = agreeing.model_copy(
+        update={"meter_disagreement": True, "self_reported_cost_usd": 0.0049}
+    )
     assert describe_metering(lying).splitlines()[2] == (
         "⚠ METER DISAGREEMENT: the agent reported 100 tokens, $0.0049; the budget uses the wire"
     )
@@ -410,10 +415,13 @@ def test_the_gate_queue_shows_age_and_timeout_whole() -> None:
 
 
 def test_describe_wait_counts_down() -> None:
-    gate = {"created": 1000.0, "timeout_seconds": 3600.0}
+    gate = GateView(
+        id="g-1", agent="a", kind="agent", state="pending", created=1000.0, timeout_seconds=3600.0
+    )
     text, left = describe_wait(gate, now=1065.0)
     assert text.startswith("waiting 1m05s · expires in 58m55s") and left == 3535.0
-    assert describe_wait({"created": 1000.0, "timeout_seconds": None}, now=1001.0)[1] is None
+    forever = gate.model_copy(update={"timeout_seconds": None})
+    assert describe_wait(forever, now=1001.0)[1] is None
 
 
 async def test_audit_screen_history_live_and_filter(tmp_path: Path) -> None:
@@ -474,7 +482,7 @@ async def test_event_stream_pages_history_and_fills_the_gap_before_live(tmp_path
         seen = [await anext(stream) for _ in stored]
         assert [e["seq"] for e in seen] == [e["seq"] for e in stored]
         # Published after the history was read and before the live subscription exists:
-        await api.approve(gate["id"], by="op")
+        await api.approve(gate.id, by="op")
         while not (seen[-1]["agent"] == "b" and seen[-1]["kind"] == "agent_exited"):
             seen.append(await asyncio.wait_for(anext(stream), 10))
         await stream.aclose()

@@ -29,7 +29,7 @@ from textual.widgets import Footer, Log, Static
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
 from controlroom.models.kinds import EventKind
-from controlroom.models.views import AgentView
+from controlroom.models.views import AgentView, LimitView, MeterView, SwarmView
 from controlroom.text import limit_label, limit_value, money
 from controlroom.text.operator import processes_phrase
 from controlroom.tui.host import Operations, operator_of
@@ -54,59 +54,52 @@ REFRESH_SECONDS = 0.5
 _NOT_LOGGED = frozenset({"usage", "tool_call"})  # shown as meters and in the tool pane
 
 
-def describe_spend(meter: dict[str, Any] | None) -> str:
+def describe_spend(meter: MeterView | None) -> str:
     """Tokens in/out, cost and turns, against the budget where there is one."""
-    if not meter:
+    if meter is None:
         return "no usage yet"
-    budget = meter.get("budget") or {}
-    cost = float(meter.get("cost_usd") or 0.0)
-    max_cost = budget.get("max_cost_usd")
-    max_tokens = budget.get("max_tokens")
-    max_turns = budget.get("max_turns")
-    tokens = int(meter.get("total_tokens") or 0)
+    budget = meter.budget
     parts = [
-        f"tokens in {int(meter.get('input_tokens') or 0):,} "
-        f"out {int(meter.get('output_tokens') or 0):,} "
-        f"cache r/w {int(meter.get('cache_read_input_tokens') or 0):,}"
-        f"/{int(meter.get('cache_creation_input_tokens') or 0):,}",
-        f"total {tokens:,}" + (f" of {int(max_tokens):,}" if max_tokens else ""),
-        f"cost {money(cost)}" + (f" of {money(float(max_cost))}" if max_cost else ""),
-        f"turns {int(meter.get('turns') or 0)}" + (f" of {int(max_turns)}" if max_turns else ""),
+        f"tokens in {meter.input_tokens:,} out {meter.output_tokens:,} "
+        f"cache r/w {meter.cache_read_input_tokens:,}/{meter.cache_creation_input_tokens:,}",
+        f"total {meter.total_tokens:,}"
+        + (f" of {budget.max_tokens:,}" if budget.max_tokens else ""),
+        f"cost {money(meter.cost_usd)}"
+        + (f" of {money(budget.max_cost_usd)}" if budget.max_cost_usd else ""),
+        f"turns {meter.turns}" + (f" of {budget.max_turns}" if budget.max_turns else ""),
     ]
     return " · ".join(parts) + describe_metering(meter)
 
 
-def describe_metering(meter: dict[str, Any]) -> str:
+def describe_metering(meter: MeterView) -> str:
     """Where the figures come from; a warning when the agent's own report disagrees."""
-    if meter.get("metered_at") != "wire":
+    if meter.metered_at != "wire":
         return "\nmetered from the agent's own reports"
     text = "\nmetered at the wire (the proxy)"
-    reported = meter.get("self_reported_tokens")
-    if meter.get("meter_disagreement") and reported is not None:
+    reported = meter.self_reported_tokens
+    if meter.meter_disagreement and reported is not None:
         text += (
-            f"\n⚠ METER DISAGREEMENT: the agent reported {int(reported):,} tokens, "
-            f"{money(float(meter.get('self_reported_cost_usd') or 0.0))}; "
-            "the budget uses the wire"
+            f"\n⚠ METER DISAGREEMENT: the agent reported {reported:,} tokens, "
+            f"{money(meter.self_reported_cost_usd or 0.0)}; the budget uses the wire"
         )
     return text
 
 
-def describe_containment(agent: dict[str, Any] | None) -> str:
+def describe_containment(agent: AgentView) -> str:
     """`cgroup …/agent-a · limits memory 512M, pids 64` — what holds this agent's processes."""
-    contained = (agent or {}).get("containment") or {}
-    mode = contained.get("mode")
-    if not mode:
+    held = agent.containment
+    if not held.mode:
         return ""
-    where = f"cgroup {contained['cgroup']}" if contained.get("cgroup") else str(mode)
+    where = f"cgroup {held.cgroup}" if held.cgroup else held.mode
     limits = ", ".join(
         f"{limit_label(name)} {limit_value(name, float(value))}"
-        for name, value in (contained.get("limits") or {}).items()
+        for name, value in held.limits.items()
     )
     parts = [f"contained by {where}", f"limits {limits}" if limits else "no limits"]
-    parts += [f"NOT ENFORCED {problem}" for problem in contained.get("unenforced") or []]
-    if contained.get("sandbox", "off") != "off":
-        hosts = ", ".join(contained.get("allow_hosts") or []) or "none"
-        parts.append(f"sandbox {contained['sandbox']}, no network but the model, hosts: {hosts}")
+    parts += [f"NOT ENFORCED {problem}" for problem in held.unenforced]
+    if held.sandbox != "off":
+        hosts = ", ".join(held.allow_hosts) or "none"
+        parts.append(f"sandbox {held.sandbox}, no network but the model, hosts: {hosts}")
     else:
         parts.append("no sandbox")
     return " · ".join(parts)
@@ -128,7 +121,7 @@ class AgentScreen(Screen[None]):
         super().__init__()
         self.port = port
         self.agent_name = agent
-        self.agent: dict[str, Any] | None = None
+        self.agent: AgentView | None = None
         self._pending_log: deque[str] = deque(maxlen=LOG_LINES)
         self._pending_tools: deque[str] = deque(maxlen=TOOL_LINES)
         self._flush_timer: Timer | None = None
@@ -204,10 +197,10 @@ class AgentScreen(Screen[None]):
         """Read the agent from a fresh snapshot, then re-arm the one-shot timer."""
         try:
             if self.app.screen is self:  # nothing to redraw under a modal
-                snapshot = await self.port.snapshot()
-                found = [a for a in snapshot.get("agents", []) if a.get("name") == self.agent_name]
-                if found:
-                    self.show_agent(found[0])
+                swarm = SwarmView.model_validate(await self.port.snapshot())
+                found = swarm.agent(self.agent_name)
+                if found is not None:
+                    self.show_agent(found)
                 else:
                     self.query_one("#agent-header", Static).update(
                         f"{self.agent_name} · not in this swarm"
@@ -218,41 +211,38 @@ class AgentScreen(Screen[None]):
             if self.is_attached:
                 self._refresh_timer = self.set_timer(REFRESH_SECONDS, self.refresh_snapshot)
 
-    def show_agent(self, agent: dict[str, Any]) -> None:
+    def show_agent(self, agent: AgentView) -> None:
         """Redraw header, limits, spend and handoff from one snapshot entry."""
         self.agent = agent
-        state = str(agent.get("state", ""))
         header = self.query_one("#agent-header", Static)
-        processes = processes_phrase(AgentView.model_validate(agent))
-        parts = [self.agent_name, state, processes, f"attempt {agent.get('attempt')}"]
-        if agent.get("breaker_open"):
+        parts = [self.agent_name, agent.state, processes_phrase(agent), f"attempt {agent.attempt}"]
+        if agent.breaker_open:
             parts.append("BREAKER OPEN")
-        if agent.get("reason"):
-            parts.append(str(agent["reason"]))
+        if agent.reason:
+            parts.append(agent.reason)
         header.update(" · ".join(parts))
         for cls in list(header.classes):
             if cls.startswith("state-"):
                 header.remove_class(cls)
-        header.add_class(f"state-{state.replace('_', '-')}")
-        meter = agent.get("meter")
-        self._show_limits((meter or {}).get("limits") or [])
+        header.add_class(f"state-{agent.state.replace('_', '-')}")
+        meter = agent.meter
+        self._show_limits([] if meter is None else meter.limits)
         self.query_one("#agent-spend", Static).update(describe_spend(meter))
         self.query_one("#agent-containment", Static).update(describe_containment(agent))
-        handoff = agent.get("handoff") or {}
         for field in ("changed", "next_needs", "risks"):
-            self.query_one(f"#agent-handoff-{field}", Static).update(str(handoff.get(field) or "—"))
+            text = getattr(agent.handoff, field) if agent.handoff is not None else "—"
+            self.query_one(f"#agent-handoff-{field}", Static).update(text)
 
-    def _show_limits(self, limits: list[dict[str, Any]]) -> None:
+    def _show_limits(self, limits: list[LimitView]) -> None:
         box = self.query_one("#agent-limits", Vertical)
         rows = {row.limit: row for row in box.query(LimitRow)}
         for limit in limits:
-            name = str(limit.get("limit", ""))
-            row = rows.get(name)
+            row = rows.get(limit.limit)
             if row is None:
-                rows[name] = LimitRow(limit)
-                box.mount(rows[name])
+                rows[limit.limit] = LimitRow(limit.model_dump())
+                box.mount(rows[limit.limit])
             else:
-                row.show(limit)
+                row.show(limit.model_dump())
         placeholder = box.query(".limit-none")
         if limits:
             placeholder.remove()

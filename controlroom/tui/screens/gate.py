@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from textual import work
@@ -37,6 +37,10 @@ from textual.widgets import Footer, Static
 
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
+from controlroom.models.changes import FileChange
+from controlroom.models.handoff import Handoff
+from controlroom.models.state import GateKind
+from controlroom.models.views import AgentView, GateView, MeterView, SwarmView
 from controlroom.text import duration
 from controlroom.tui.host import Decision, Operations, operator_of
 from controlroom.tui.keys import MUTATING_ACTIONS, binding
@@ -46,6 +50,7 @@ from controlroom.tui.widgets.diff_view import DiffView
 __all__ = [
     "GateScreen",
     "describe_discrepancies",
+    "describe_gate",
     "describe_radar",
     "describe_wait",
     "handoff_boxes",
@@ -61,45 +66,51 @@ _HANDOFF_TITLES = (
 )
 
 
-def describe_wait(gate: dict[str, Any], now: float | None = None) -> tuple[str, float | None]:
+def describe_wait(gate: GateView, now: float | None = None) -> tuple[str, float | None]:
     """``waiting 1m 05s · expires in 58m 55s`` and the seconds left (None: no timeout)."""
-    now = time.time() if now is None else now
-    created = gate.get("created")
-    age = (
-        now - float(created)
-        if isinstance(created, int | float)
-        else float(gate.get("age_seconds") or 0.0)
-    )
+    age = (time.time() if now is None else now) - gate.created
     text = f"waiting {duration(age)}"
-    timeout = gate.get("timeout_seconds")
-    if not isinstance(timeout, int | float):
+    if gate.timeout_seconds is None:
         return text + " · no timeout", None
-    left = float(timeout) - age
+    left = gate.timeout_seconds - age
     if left <= 0:
         return text + " · timeout reached: it expires (a rejection) now", 0.0
     return text + f" · expires in {duration(left)} (then it counts as rejected)", left
 
 
-def describe_radar(gate: dict[str, Any]) -> str:
+def describe_radar(gate: GateView) -> str:
     """The radar's verdict for the gate's branch, and its place in the suggested merge order."""
-    text = str(gate.get("verdict") or "no verdict yet")
-    order = gate.get("merge_order")
-    if isinstance(order, int):
-        text += f"\nsuggested merge order: {order} (branches waiting, fewest conflicts first)"
+    text = gate.verdict or "no verdict yet"
+    if gate.merge_order is not None:
+        text += (
+            f"\nsuggested merge order: {gate.merge_order} "
+            "(branches waiting, fewest conflicts first)"
+        )
     return text
 
 
-def describe_discrepancies(gate: dict[str, Any]) -> str:
+def describe_discrepancies(gate: GateView) -> str:
     """Where the handoff's ``changed`` and the diff disagree, one per line (shown, not blocking)."""
-    found = [str(d.get("text") or "") for d in gate.get("discrepancies") or []]
-    if not found:
+    if not gate.discrepancies:
         return "none: the handoff's account matches the diff"
-    return "\n".join(f"! {text}" for text in found)
+    return "\n".join(f"! {found.text}" for found in gate.discrepancies)
 
 
-def handoff_boxes(handoff: dict[str, Any]) -> list[tuple[str, str]]:
+def handoff_boxes(handoff: Handoff) -> list[tuple[str, str]]:
     """The three handoff fields as (box title, text), in the order the agent wrote them."""
-    return [(title, str(handoff.get(key) or "")) for key, title in _HANDOFF_TITLES]
+    return [(title, str(getattr(handoff, key))) for key, title in _HANDOFF_TITLES]
+
+
+def describe_gate(gate: GateView) -> str:
+    """``GATE g-1a2b · handoff from planner to implementer`` — the screen's header."""
+    agent = gate.agent
+    what = {
+        GateKind.HANDOFF: f"handoff from {agent}" + (f" to {gate.stage}" if gate.stage else ""),
+        GateKind.TOOL: f"tool call by {agent}",
+        GateKind.AGENT: f"question from {agent}",
+    }.get(gate.kind, f"{gate.kind} gate of {agent}")
+    title = f" · {gate.title}" if gate.title and gate.kind == GateKind.TOOL else ""
+    return f"GATE {gate.id} · {what}{title}"
 
 
 class GateScreen(Screen[str | None]):
@@ -116,107 +127,70 @@ class GateScreen(Screen[str | None]):
     def __init__(
         self,
         port: ControlPort,
-        gate: dict[str, Any],
-        agent: dict[str, Any] | None,
+        gate: GateView | Mapping[str, Any],
+        agent: AgentView | Mapping[str, Any] | None,
         *,
         clock: Callable[[], float] | None = None,
     ):
-        """``clock`` (epoch seconds) ages the gate; default: the app's ``clock``, else time.time."""
+        """``clock`` (epoch seconds) ages the gate; default: the app's ``clock``, else time.time.
+
+        ``gate`` and ``agent`` are views (their JSON is validated into views here).
+        """
         super().__init__()
         self._clock = clock
         self.port = port
-        self.gate = dict(gate)
-        self.gate_id = str(gate.get("id", ""))
-        self.agent = agent
+        self.gate = GateView.model_validate(gate)
+        self.gate_id = self.gate.id
+        self.agent = None if agent is None else AgentView.model_validate(agent)
         self.pending = True
-        self._diff_of: object = None  # the changed files the diff shown was asked for
+        self._diff_of: list[FileChange] | None = None  # the changed files the diff shown is of
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        gate = self.gate
-        kind = str(gate.get("kind", ""))
-        yield Static(self._title(), id="gate-header", markup=False)
+        yield Static(describe_gate(self.gate), id="gate-header", markup=False)
         yield Static("", id="gate-wait", markup=False)
         yield Static(describe_spend(self._meter()), id="gate-spend", markup=False)
         with Horizontal(id="gate-main"):
-            yield from self._body(gate, kind)
+            yield from self._body(self.gate)
             if self.shows_diff:
                 yield DiffView(id="gate-diff")
         yield Footer()
 
     @property
     def shows_diff(self) -> bool:
-        return self.gate.get("kind") == "handoff"
+        return self.gate.kind == GateKind.HANDOFF
 
-    def _body(self, gate: dict[str, Any], kind: str) -> ComposeResult:
+    def _body(self, gate: GateView) -> ComposeResult:
         with VerticalScroll(id="gate-body"):
             if self.shows_diff:
-                verdict = Static(
-                    describe_radar(gate), id="gate-verdict", classes="gate-box", markup=False
+                yield _box(describe_radar(gate), "radar", id="gate-verdict")
+                found = _box(
+                    describe_discrepancies(gate), "handoff vs diff", id="gate-discrepancies"
                 )
-                verdict.border_title = "radar"
-                yield verdict
-                found = Static(
-                    describe_discrepancies(gate),
-                    id="gate-discrepancies",
-                    classes="gate-box",
-                    markup=False,
-                )
-                found.border_title = "handoff vs diff"
-                found.set_class(not gate.get("discrepancies"), "-none")
+                found.set_class(not gate.discrepancies, "-none")
                 yield found
-            if kind == "handoff" and gate.get("handoff"):
-                for title, text in handoff_boxes(gate["handoff"]):
-                    box = Static(text, classes="gate-box gate-handoff", markup=False)
-                    box.border_title = title
-                    yield box
-            elif kind == "tool" and gate.get("tool"):
-                tool = gate["tool"]
-                name = Static(str(tool.get("name", "")), id="gate-tool-name", markup=False)
+            if gate.kind == GateKind.HANDOFF and gate.handoff is not None:
+                for title, text in handoff_boxes(gate.handoff):
+                    yield _box(text, title, classes="gate-box gate-handoff")
+            elif gate.kind == GateKind.TOOL and gate.tool is not None:
+                name = Static(str(gate.tool.get("name", "")), id="gate-tool-name", markup=False)
                 name.border_title = "tool"
                 yield name
-                body = Static(
-                    json.dumps(tool.get("input", {}), indent=2, ensure_ascii=False),
-                    id="gate-tool-input",
-                    classes="gate-box",
-                    markup=False,
-                )
-                body.border_title = "input"
-                yield body
+                tool_input = json.dumps(gate.tool.get("input", {}), indent=2, ensure_ascii=False)
+                yield _box(tool_input, "input", id="gate-tool-input")
             else:
-                question = Static(
-                    str(gate.get("title") or "(no title)"), classes="gate-box", markup=False
-                )
-                question.border_title = "question"
-                yield question
-                detail = Static(
-                    str(gate.get("detail") or "(no detail)"), classes="gate-box", markup=False
-                )
-                detail.border_title = "detail"
-                yield detail
+                yield _box(gate.title or "(no title)", "question")
+                yield _box(gate.detail or "(no detail)", "detail")
             yield Static("", id="gate-limits", classes="gate-box", markup=False)
-
-    def _title(self) -> str:
-        gate = self.gate
-        kind = gate.get("kind", "")
-        agent = gate.get("agent", "")
-        what = {
-            "handoff": f"handoff from {agent}"
-            + (f" to {gate['stage']}" if gate.get("stage") else ""),
-            "tool": f"tool call by {agent}",
-            "agent": f"question from {agent}",
-        }.get(str(kind), f"{kind} gate of {agent}")
-        title = f" · {gate['title']}" if gate.get("title") and kind == "tool" else ""
-        return f"GATE {self.gate_id} · {what}{title}"
 
     def now(self) -> float:
         """Now, by the clock given, or the app's (a test pins it there), or the system's."""
         clock = self._clock or getattr(self.app, "clock", None) or time.time
         return float(clock())
 
-    def _meter(self) -> dict[str, Any] | None:
-        return (self.agent or {}).get("meter")
+    def _meter(self) -> MeterView | None:
+        return None if self.agent is None else self.agent.meter
 
     def on_mount(self) -> None:
         self.query_one("#gate-limits", Static).border_title = "budget"
@@ -229,9 +203,9 @@ class GateScreen(Screen[str | None]):
     async def load_diff(self) -> None:
         """Ask the control API for the agent's diff (git, now) and draw it."""
         view = self.query_one("#gate-diff", DiffView)
-        self._diff_of = self.gate.get("changed_files")
+        self._diff_of = self.gate.changed_files
         try:
-            found = await self.port.call("diff", {"agent": str(self.gate.get("agent", ""))})
+            found = await self.port.call("diff", {"agent": self.gate.agent})
         except (ControlRoomError, OSError) as exc:
             view.show_error(str(exc))
             return
@@ -245,28 +219,23 @@ class GateScreen(Screen[str | None]):
         if self.pending:
             line.update(wait)
         line.set_class(self.pending and left is not None and left < URGENT_SECONDS, "-urgent")
-        limits = ((self._meter() or {}).get("limits")) or []
+        meter = self._meter()
+        limits = [] if meter is None else meter.limits
         self.query_one("#gate-limits", Static).update(
-            "\n".join(describe_limit(lim) for lim in limits) or "no limits"
+            "\n".join(describe_limit(lim.model_dump()) for lim in limits) or "no limits"
         )
-        self.query_one("#gate-spend", Static).update(
-            f"{self.gate.get('agent', '')}: {describe_spend(self._meter())}"
-        )
+        self.query_one("#gate-spend", Static).update(f"{self.gate.agent}: {describe_spend(meter)}")
 
     async def refresh_gate(self) -> None:
         """Countdown, the agent's spend and whether the gate is still pending; re-armed."""
         try:
             if self.app.screen is self:
-                snapshot = await self.port.snapshot()
-                name = self.gate.get("agent")
-                for agent in snapshot.get("agents", []):
-                    if agent.get("name") == name:
-                        self.agent = agent
-                for gate in snapshot.get("gates", []):
-                    if gate.get("id") == self.gate_id:
-                        self._radar_moved(gate)
-                still = any(g.get("id") == self.gate_id for g in snapshot.get("gates", []))
-                if self.pending and not still:
+                swarm = SwarmView.model_validate(await self.port.snapshot())
+                self.agent = swarm.agent(self.gate.agent) or self.agent
+                gate = next((g for g in swarm.gates if g.id == self.gate_id), None)
+                if gate is not None:
+                    self._radar_moved(gate)
+                elif self.pending:
                     self.pending = False
                     self.query_one("#gate-wait", Static).update(
                         "no longer pending: decided (or expired) elsewhere — esc to go back"
@@ -279,18 +248,16 @@ class GateScreen(Screen[str | None]):
             if self.is_attached:
                 self.set_timer(REFRESH_SECONDS, self.refresh_gate)
 
-    def _radar_moved(self, gate: dict[str, Any]) -> None:
+    def _radar_moved(self, gate: GateView) -> None:
         """The live verdict and discrepancies; the diff again when the agent's files changed."""
         if not self.shows_diff:
             return
-        for key in ("verdict", "merge_order", "discrepancies"):
-            self.gate[key] = gate.get(key)
-        self.query_one("#gate-verdict", Static).update(describe_radar(self.gate))
+        self.gate = gate
+        self.query_one("#gate-verdict", Static).update(describe_radar(gate))
         found = self.query_one("#gate-discrepancies", Static)
-        found.update(describe_discrepancies(self.gate))
-        found.set_class(not self.gate.get("discrepancies"), "-none")
-        if gate.get("changed_files") != self._diff_of:
-            self.gate["changed_files"] = gate.get("changed_files")
+        found.update(describe_discrepancies(gate))
+        found.set_class(not gate.discrepancies, "-none")
+        if gate.changed_files != self._diff_of:
             self.load_diff()
 
     # ------------------------------------------------------------------ decisions
@@ -322,3 +289,10 @@ class GateScreen(Screen[str | None]):
         self.pending = False
         if self.is_attached and self.app.screen is self:
             self.dismiss(None if decision == "decided elsewhere" else decision)
+
+
+def _box(text: str, title: str, *, id: str | None = None, classes: str = "gate-box") -> Static:
+    """One titled box of the gate's body."""
+    box = Static(text, id=id, classes=classes, markup=False)
+    box.border_title = title
+    return box
