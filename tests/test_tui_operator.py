@@ -25,6 +25,7 @@ from tui_harness import (
 
 from controlroom.control.api import ControlAPI
 from controlroom.models import AgentSpec
+from controlroom.tui.commands import swarm_commands
 from controlroom.tui.screens.agent import AgentScreen
 from controlroom.tui.screens.confirm import ConfirmModal
 from controlroom.tui.screens.gate import GateScreen
@@ -242,3 +243,16 @@ async def test_the_palette_asks_and_reports_as_the_key_does(tmp_path: Path) -> N
         note = await d.until(lambda: notes_about(d, f"rejected {gate}"))
         assert note[0][2].startswith(f"rejected {gate} (up: ") and note[0][2].endswith("): no")
         assert [(r["approved"], r["reason"]) for r in d.audit("gate_decided")] == [(False, "no")]
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_the_palette_offers_what_the_keys_would_do_now(
+    tmp_path: Path, read_only: bool
+) -> None:
+    async with dashboard(tmp_path, [sleeper("s")], read_only=read_only) as d:
+        await d.ready("s")
+        await d.shows("s", {"running"})
+        offered = {text for text, _, _ in swarm_commands(d.app)}
+        acting = {"EMERGENCY STOP ALL agents", "Kill agent s", "Pause agent s", "Restart agent s"}
+        assert "Open agent s" in offered and "Resume agent s" not in offered
+        assert offered & acting == (set() if read_only else acting)

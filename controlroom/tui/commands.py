@@ -18,7 +18,9 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from controlroom.models.state import AgentState
-from controlroom.tui.host import Dashboard
+from controlroom.models.views import AgentView, GateView, SwarmView
+from controlroom.text.operator import gate_line
+from controlroom.tui.host import Dashboard, Operations
 
 __all__ = ["SwarmCommands", "swarm_commands"]
 
@@ -30,56 +32,62 @@ def swarm_commands(app: App[Any]) -> Iterator[Command]:
     """Every command that applies to the swarm's last snapshot (none in an app without one)."""
     if not isinstance(app, Dashboard):
         return
-    snapshot = app.last_snapshot or {}
-    operator = app.operator
     writable = not app.read_only
     if writable:
         yield ("EMERGENCY STOP ALL agents", "stop every agent now (X, ctrl+x)", app.action_stop_all)
-    for gate in snapshot.get("gates") or ():
-        what = f"{gate.get('agent')}: {gate.get('title') or gate.get('kind')}"
-        gate_id = str(gate["id"])
-        if writable:
-            yield (
-                f"Approve gate {gate_id} ({what})",
-                "approve it (a)",
-                partial(operator.approve, gate_id),
-            )
-            yield (
-                f"Reject gate {gate_id} ({what})",
-                "reject it, with a reason (r)",
-                partial(operator.reject, gate_id),
-            )
-    for agent in snapshot.get("agents") or ():
-        name = str(agent["name"])
-        state = agent.get("state")
+    if app.last_snapshot is None:
+        return
+    swarm = SwarmView.model_validate(app.last_snapshot)
+    if writable:
+        yield from _gate_commands(app.operator, swarm.gates)
+    for agent in swarm.agents:
         yield (
-            f"Open agent {name}",
-            f"{state}: log, tools, budget (enter)",
-            partial(_open_agent, app, name),
+            f"Open agent {agent.name}",
+            f"{agent.state}: log, tools, budget (enter)",
+            partial(_open_agent, app, agent.name),
         )
-        if not writable:
-            continue
-        if agent.get("pid") is not None:
-            yield (
-                f"Kill agent {name}",
-                f"{state}: kill its process tree (x)",
-                partial(operator.kill, name),
-            )
-        if state in (AgentState.RUNNING, AgentState.PAUSED):
-            verb = "Resume" if state == AgentState.PAUSED else "Pause"
-            yield (f"{verb} agent {name}", f"{state} (p)", partial(operator.pause_or_resume, name))
-        if agent.get("breaker_open"):
-            yield (
-                f"Reset breaker of {name}",
-                "close its circuit breaker (b)",
-                partial(operator.reset_breaker, name),
-            )
-        elif state not in (AgentState.PENDING, AgentState.STARTING):
-            yield (f"Restart agent {name}", f"{state} (R)", partial(operator.restart, name))
+        if writable:
+            yield from _agent_commands(app.operator, agent)
     for name in app.theme_specs:
         yield (f"Theme: {name}", "switch colours (t cycles)", partial(_set_theme, app, name))
     yield ("Audit log", "the live audit log (l)", app.action_audit_log)
     yield ("Help: keys", "every key, by section (?)", app.action_help)
+
+
+def _gate_commands(operator: Operations, gates: list[GateView]) -> Iterator[Command]:
+    for gate in gates:
+        what = gate_line(gate)
+        yield (
+            f"Approve gate {gate.id} ({what})",
+            "approve it (a)",
+            partial(operator.approve, gate.id),
+        )
+        yield (
+            f"Reject gate {gate.id} ({what})",
+            "reject it, with a reason (r)",
+            partial(operator.reject, gate.id),
+        )
+
+
+def _agent_commands(operator: Operations, agent: AgentView) -> Iterator[Command]:
+    name, state = agent.name, agent.state
+    if agent.pid is not None:
+        yield (
+            f"Kill agent {name}",
+            f"{state}: kill its process tree (x)",
+            partial(operator.kill, name),
+        )
+    if state in (AgentState.RUNNING, AgentState.PAUSED):
+        verb = "Resume" if state == AgentState.PAUSED else "Pause"
+        yield (f"{verb} agent {name}", f"{state} (p)", partial(operator.pause_or_resume, name))
+    if agent.breaker_open:
+        yield (
+            f"Reset breaker of {name}",
+            "close its circuit breaker (b)",
+            partial(operator.reset_breaker, name),
+        )
+    elif state not in (AgentState.PENDING, AgentState.STARTING):
+        yield (f"Restart agent {name}", f"{state} (R)", partial(operator.restart, name))
 
 
 def _open_agent(app: App[Any], name: str) -> None:
