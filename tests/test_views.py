@@ -68,3 +68,13 @@ def test_every_event_kind_is_named_once_in_the_enum() -> None:
 
     assert [k.value for k in EventKind] == list(EVENT_KINDS)
     assert EventKind.TOOL_CALL == "tool_call"  # still the string the log and socket carry
+
+
+def test_a_gates_keys_keep_their_wire_order_with_the_radars_last() -> None:
+    """The radar's keys are declared once (GateRadarFields) and still follow the gate's own."""
+    gate = GateView(id="g1", agent="a", kind=GateKind.HANDOFF, state=GateState.PENDING, created=1.0)
+    assert list(json.loads(gate.model_dump_json())) == [
+        "id", "agent", "kind", "state", "title", "detail", "stage", "created", "age_seconds",
+        "timeout_seconds", "handoff", "tool",
+        "changed_files", "file_count", "conflicts", "discrepancies", "verdict", "merge_order",
+    ]  # fmt: skip

@@ -48,7 +48,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     """
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise ValueError(f"must be HOST:PORT, e.g. \"127.0.0.1:9464\" (got {value!r})")
+        raise ValueError(f'must be HOST:PORT, e.g. "127.0.0.1:9464" (got {value!r})')
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     number = int(port)

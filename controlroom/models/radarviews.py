@@ -20,6 +20,7 @@ __all__ = [
     "CollisionView",
     "Conflict",
     "GateRadar",
+    "GateRadarFields",
     "RadarView",
 ]
 
@@ -44,7 +45,18 @@ class Conflict(_View):
     files: list[str] = Field(default_factory=list)
 
 
-class GateRadar(_View):
+class GateRadarFields(BaseModel):
+    """The radar's six keys of a gate, declared once: ``GateRadar`` and the gate view carry them."""
+
+    changed_files: list[FileChange] = Field(default_factory=list)
+    file_count: int = 0
+    conflicts: list[Conflict] = Field(default_factory=list)
+    discrepancies: list[Discrepancy] = Field(default_factory=list)
+    verdict: str = ""
+    merge_order: int | None = None
+
+
+class GateRadar(GateRadarFields, _View):
     """The radar's part of a handoff gate: what changed, what conflicts, what the handoff missed.
 
     These are keys of every gate the control API returns (empty for a tool
@@ -53,13 +65,6 @@ class GateRadar(_View):
     gate's place (1 first) in the suggested order for merging the branches
     waiting at gates: fewest conflicts first.
     """
-
-    changed_files: list[FileChange] = Field(default_factory=list)
-    file_count: int = 0
-    conflicts: list[Conflict] = Field(default_factory=list)
-    discrepancies: list[Discrepancy] = Field(default_factory=list)
-    verdict: str = ""
-    merge_order: int | None = None
 
 
 class AgentDiff(_View):

@@ -19,10 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from controlroom.models.changes import Discrepancy, FileChange
 from controlroom.models.config import Budget
 from controlroom.models.handoff import Handoff
-from controlroom.models.radarviews import ChangeCounts, Conflict
+from controlroom.models.radarviews import ChangeCounts, GateRadarFields
 from controlroom.models.state import AgentState, GateKind, GateState
 
 __all__ = [
@@ -44,6 +43,7 @@ __all__ = [
     "ToolGateView",
     "TotalsView",
 ]
+
 
 def _is_none(value: object) -> bool:
     return value is None
@@ -144,8 +144,8 @@ class GateDecisionView(View):
     at: float
 
 
-class GateView(View):
-    """One gate: what waits for the operator (``controlroom gates --format jsonl``)."""
+class _GateFields(View):
+    """A gate's own keys, first on the wire; the radar's keys follow (``GateView``)."""
 
     id: str
     agent: str
@@ -160,13 +160,15 @@ class GateView(View):
     handoff: Handoff | None = None
     tool: dict[str, JsonValue] | None = None
     decision: GateDecisionView | None = _omitted_when_none()
-    # the radar's part of a handoff gate (empty for a tool or question gate)
-    changed_files: list[FileChange] = Field(default_factory=list)
-    file_count: int = 0
-    conflicts: list[Conflict] = Field(default_factory=list)
-    discrepancies: list[Discrepancy] = Field(default_factory=list)
-    verdict: str = ""
-    merge_order: int | None = None
+
+
+class GateView(GateRadarFields, _GateFields):
+    """One gate: what waits for the operator (``controlroom gates --format jsonl``).
+
+    Its own keys, then the radar's part of a handoff gate (empty for a tool or
+    question gate), in that order on the wire: pydantic lays out inherited
+    fields from the furthest base in, so ``_GateFields`` comes first.
+    """
 
 
 class HandoffView(View):
