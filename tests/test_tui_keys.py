@@ -22,6 +22,7 @@ from tui_harness import (
     Dash,
     banner_text,
     dashboard,
+    fast,
     isolated_config,  # noqa: F401 - a fixture
     tree_alive,
 )
@@ -41,16 +42,6 @@ from controlroom.tui.widgets.gate_queue import GateQueue
 from controlroom.tui.widgets.header import SwarmHeader
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("isolated_config")]
-
-
-def fast(name: str, **kwargs: Any) -> AgentSpec:
-    """Says a few lines, hands off, exits 0 within ~50 ms."""
-    return AgentSpec(
-        name=name,
-        command=agent_cmd("well_behaved", "{task}", "0.01"),
-        task=f"{name} task",
-        **kwargs,
-    )
 
 
 def tree(name: str) -> AgentSpec:

@@ -11,20 +11,19 @@ audit log on disk).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from swarmkit import agent_cmd, sleeper
+from swarmkit import sleeper
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Static
 from tui_harness import (
     Dash,
     dashboard,
+    fast,
     isolated_config,  # noqa: F401 - a fixture
 )
 
 from controlroom.control.api import ControlAPI
-from controlroom.models import AgentSpec
 from controlroom.tui.commands import swarm_commands
 from controlroom.tui.screens.agent import AgentScreen
 from controlroom.tui.screens.confirm import ConfirmModal
@@ -34,16 +33,6 @@ from controlroom.tui.screens.reason import ReasonModal
 from controlroom.tui.widgets.gate_queue import GateQueue
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("isolated_config")]
-
-
-def fast(name: str, **kwargs: Any) -> AgentSpec:
-    """Says a few lines, hands off, exits 0 within ~50 ms."""
-    return AgentSpec(
-        name=name,
-        command=agent_cmd("well_behaved", "{task}", "0.01"),
-        task=f"{name} task",
-        **kwargs,
-    )
 
 
 GATED = [fast("up"), fast("down", after=["up"], gate="human")]

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import psutil
 import pytest
+from swarmkit import agent_cmd
 from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
@@ -53,6 +54,7 @@ __all__ = [
     "audit_rows",
     "banner_text",
     "dashboard",
+    "fast",
     "isolated_config",
     "kill_recorded",
     "notes_of",
@@ -83,6 +85,16 @@ def isolated_config(
 
 
 # --------------------------------------------------------------------------- configs
+
+
+def fast(name: str, **kwargs: Any) -> AgentSpec:
+    """Says a few lines, hands off, exits 0 within ~50 ms."""
+    return AgentSpec(
+        name=name,
+        command=agent_cmd("well_behaved", "{task}", "0.01"),
+        task=f"{name} task",
+        **kwargs,
+    )
 
 
 def swarm_config(
