@@ -94,10 +94,12 @@ async def test_the_kill_confirm_reads_the_same_on_the_main_and_the_agent_screen(
         assert [r["agent"] for r in d.audit("kill_requested")] == ["s"]
 
 
-async def test_a_double_a_on_the_gate_screen_sends_one_decision(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["main", "gate"])
+async def test_a_double_a_sends_one_decision(tmp_path: Path, where: str) -> None:
     async with dashboard(tmp_path, GATED) as d:
         gate = await waiting_gate(d)
-        await open_gate_screen(d)
+        if where == "gate":
+            await open_gate_screen(d)
         await d.pilot.press("a", "a")
         await d.on_screen(MainScreen)  # the gate screen closed on its decision
         await d.until(lambda: notes_about(d, f"approved {gate}"))
