@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psutil
@@ -14,6 +15,10 @@ from hygiene import (  # noqa: F401 (a hook and autouse fixtures)
     pytest_configure,
     signals_left_as_found,
 )
+from swarmkit import need_containment
+
+from controlroom.process.linux import become_subreaper
+from controlroom.process.runcgroups import RunCgroups
 
 
 @pytest.fixture
@@ -72,3 +77,25 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     return cwd, cwd / "tmp" / "x.db", result.stdout
+
+
+@pytest.fixture
+async def run_cgroups() -> AsyncIterator[RunCgroups]:
+    """A run's cgroups for this test (skipped where none can be made, outside CI).
+
+    At the end whatever is left in them is thawed and killed, and they are
+    removed: a test that froze one, or left a process in one, leaves nothing.
+    """
+    need_containment("cgroup")
+    become_subreaper()  # as the supervisor is: orphans come back to us
+    run = RunCgroups.create(f"test-{secrets.token_hex(4)}")
+    try:
+        yield run
+    finally:
+        for group in run.agents.values():
+            group.freeze(False)
+            if group.populated():
+                group.kill()
+                await group.wait_for("populated", 0, 5)
+        assert run.remove() == []
+        assert not os.path.exists(run.path)

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,30 +22,12 @@ from swarmkit import need_containment
 from controlroom.models import Limits
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.cgroupfs import CgroupLayout, layout
-from controlroom.process.linux import become_subreaper
 from controlroom.process.runcgroups import CgroupUnavailable, RunCgroups
 from controlroom.process.runcontain import RunContainment
 from controlroom.process.spawn import AgentProcess, spawn_agent
 
 AGENTS = Path(__file__).parent / "agents"
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def run_cgroups() -> AsyncIterator[RunCgroups]:
-    """A run's cgroups for this test; every process left in them is killed, then they go."""
-    need_containment("cgroup")
-    become_subreaper()  # as the supervisor is: orphans come back to us
-    run = RunCgroups.create(f"test-{secrets.token_hex(4)}")
-    try:
-        yield run
-    finally:
-        for group in run.agents.values():
-            if group.populated():
-                group.kill()
-                await group.wait_for("populated", 0, 5)
-        assert run.remove() == []
-        assert not os.path.exists(run.path)
 
 
 def stat_of(pid: int) -> tuple[str, int] | None:

@@ -16,23 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from swarmkit import need_containment
 
 from controlroom.models import Limits
 from controlroom.process.cgroup import AgentCgroup, cgroup_of
-from controlroom.process.linux import HAS_PRCTL, become_subreaper
+from controlroom.process.linux import HAS_PRCTL
 from controlroom.process.runcgroups import RunCgroups
 from controlroom.process.spawn import AgentProcess, spawn_agent
 
@@ -41,23 +39,6 @@ pytestmark = pytest.mark.timeout(120)
 WATCHDOG_SECONDS = 30.0
 
 TALKER = "import sys, time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.005)"
-
-
-@pytest.fixture
-async def run_cgroups() -> AsyncIterator[RunCgroups]:
-    """A run's cgroups for this test; whatever is left in them is thawed, killed, removed."""
-    need_containment("cgroup")
-    become_subreaper()
-    run = RunCgroups.create(f"test-{secrets.token_hex(4)}")
-    try:
-        yield run
-    finally:
-        for group in run.agents.values():
-            group.freeze(False)
-            if group.populated():
-                group.kill()
-                await group.wait_for("populated", 0, 5)
-        assert run.remove() == []
 
 
 @contextlib.contextmanager
@@ -195,3 +176,5 @@ def test_agents_outlive_the_thread_that_asked_and_die_with_the_process() -> None
     finally:
         host.kill()
         host.wait(10)
+        if host.stdout is not None:
+            host.stdout.close()
