@@ -149,6 +149,12 @@ async def test_a_gate_decided_elsewhere_is_reported_alike_from_the_gate_screen_a
         both = await second_note(d, "already approved")
         assert both[0] == both[1] == from_screen[0]
         assert both[0] == ("error", f"approve {gate}", f"gate {gate} is already approved")
+
+        await d.pilot.pause(0.35)
+        d.app.operator.reject(gate)  # a reject asks nothing of a gate already decided
+        rejected = await d.until(lambda: notes_about(d, "already approved")[2:])
+        assert rejected == [("error", f"reject {gate}", f"gate {gate} is already approved")]
+        assert not any(isinstance(s, ReasonModal) for s in d.app.screen_stack)
         assert [r["by"] for r in d.audit("gate_decided")] == ["someone-else"]
 
 

@@ -28,10 +28,11 @@ from controlroom._errors import (
     AgentNotFound,
     ControlRoomError,
     GateAlreadyDecided,
+    GateNotFound,
     ReadOnly,
 )
 from controlroom.control.api import check_writable
-from controlroom.models.state import AgentState
+from controlroom.models.state import AgentState, GateState
 from controlroom.models.views import (
     AgentStateView,
     AgentView,
@@ -245,16 +246,13 @@ class Operator:
     async def _decide(
         self, gate_id: str, *, approve: bool, ask: bool, then: Decided | None
     ) -> None:
-        reason = ""
-        if ask:
-            answer = await self._reason(gate_id, approve)
-            if answer is None:
-                return
-            reason = answer
         op = "approve" if approve else "reject"
         try:
+            reason = await self._reason(gate_id, approve) if ask else ""
+            if reason is None:
+                return
             result = await self.port.call(op, {"gate": gate_id, "reason": reason})
-        except GateAlreadyDecided as exc:
+        except GateAlreadyDecided as exc:  # before the question or after: nothing left to ask
             self.host.notify(str(exc), title=f"{op} {gate_id}", severity="error", timeout=8)
             if then is not None:
                 then("decided elsewhere")
@@ -266,9 +264,7 @@ class Operator:
 
     async def _reason(self, gate_id: str, approve: bool) -> str | None:
         """The note of an approval (may be empty) or the reason of a rejection (required)."""
-        gate = next((g for g in (await self._swarm()).gates if g.id == gate_id), None)
-        if gate is None:
-            raise GateAlreadyDecided(f"gate {gate_id} is no longer pending: decided elsewhere")
+        gate = await self._pending_gate(gate_id)
         title, body = words.approve_question(gate) if approve else words.reject_question(gate)
         modal = ReasonModal(
             title,
@@ -278,6 +274,16 @@ class Operator:
         )
         answer: str | None = await self.host.push_screen_wait(modal)
         return answer
+
+    async def _pending_gate(self, gate_id: str) -> GateView:
+        """The gate to ask about; refused as the control API refuses a decision of it."""
+        found = await self.port.call("gates", {"all": True})
+        gate = next((g for g in map(GateView.model_validate, found) if g.id == gate_id), None)
+        if gate is None:
+            raise GateNotFound(f"no gate {gate_id!r}")
+        if gate.state != GateState.PENDING:  # asked nothing: the API would say the same
+            raise GateAlreadyDecided(f"gate {gate.id} is already {gate.state}")
+        return gate
 
     # ------------------------------------------------------------------ the whole swarm
 
