@@ -125,7 +125,7 @@ async def test_a_quiet_line_goes_ahead_of_twenty_floods(pipes: Pipes) -> None:
     def flooded() -> None:
         nonlocal written_at
         total = sum(f.lines for f in floods)
-        if written_at is None and total >= 5_000:  # well under way, in the middle of a round
+        if written_at is None and total >= 20_000:  # well under way, in the middle of a round
             os.write(quiet_write, QUIET_LINE)
             written_at = total
 
@@ -315,3 +315,37 @@ async def test_rounds_coalesce_while_output_flows_and_the_first_line_after_a_lul
     assert order[1:3] == ["next loop turn", "0.1 s later"]
     assert sorted(order[3:7]) == ["pipe 1", "pipe 2", "pipe 3", "pipe 4"]  # one round
     assert order[7:] == ["pipe 0", "0.05 s later"]
+
+
+async def test_a_round_out_of_bytes_gives_the_loop_a_turn_and_the_pipes_it_left_go_first(
+    pipes: Pipes,
+) -> None:
+    """With a budget of one slice a round, the floods are served in rotation.
+
+    (At first every new pipe counts as quiet, and the first slice's read of
+    the quiet ones takes them all: the checks start once all are known loud.)
+    """
+    loop = asyncio.get_running_loop()
+    reader = OutputReader(round_bytes=1)
+    served: list[str] = []
+    done = asyncio.Event()
+
+    def on_slice(name: str) -> None:
+        served.append(name)
+        if len(served) == 25:
+            loop.call_soon(served.append, "loop turn")
+        if len(served) >= 60:
+            done.set()
+
+    floods = [
+        Flood(pipes, reader, f"flood-{i}", lambda i=i: on_slice(f"flood-{i}")) for i in range(10)
+    ]
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+    finally:
+        reader.close()
+    assert served[25] == "loop turn" and served[26].startswith("flood-")
+    slices = served[26:56]
+    for start in range(0, 21):  # any ten slices in a row: ten floods, each once
+        assert len(set(slices[start : start + 10])) == 10, slices
+    assert all(f.lines > 0 for f in floods)

@@ -12,12 +12,8 @@ governor) at once. A slice is ``ROUND_BYTES`` shared by the pipes that filled
 their last one (the loud), within ``MIN_SLICE``..``MAX_SLICE``; quiet pipes
 are read ahead of every loud slice. Whatever a delivery decides (a stop
 freezes its agent) happens before anyone's next slice; what must wait for
-the slice's end goes in ``after_slice``. While output keeps coming, rounds
-follow each other without the loop's selector: at once during a flood, else
-``COALESCE_SECONDS`` later, so one wake-up reads a few agents' lines instead
-of one (a wake-up — epoll wait, loop turn — costs as much as a line). A round
-that finds nothing hands the waiting back to the loop: after a quiet spell
-the first line is read at once.
+the slice's end goes in ``after_slice``. When the rounds run — bounded in
+time, coalesced while output flows, hurried for a kill — is rounds.py's job.
 
 Back-pressure: while the audit writer is far behind (``backlogged``), each
 pipe may take in ``QUIET_BYTES_PER_SECOND`` (a token bucket); a pipe over
@@ -35,9 +31,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from controlroom.adapters.lines import CHUNK_BYTES, MAX_LINE_BYTES, LineSplitter, MalformedLine
+from controlroom.swarm.rounds import COALESCE_SECONDS, Rounds
 
 __all__ = [
-    "COALESCE_SECONDS",
     "MAX_SLICE",
     "MIN_SLICE",
     "QUIET_BYTES_PER_SECOND",
@@ -49,21 +45,18 @@ __all__ = [
     "Pipe",
 ]
 
-ROUND_BYTES = 1 << 15
-"""Bytes one round takes in, shared by the loud pipes (about 330 usage lines)."""
+ROUND_BYTES = 1 << 16
+"""Bytes one round takes in, shared by the loud pipes (about 650 usage lines)."""
 
-MIN_SLICE = 1 << 10
-"""The smallest slice: with many floods a round is longer rather than a read smaller."""
+MIN_SLICE = 1 << 12
+"""The smallest slice (about 40 usage lines): with many floods a round is longer rather
+than a read smaller (a read costs as much as a few lines: a syscall, a pipe writer woken)."""
 
 MAX_SLICE = 1 << 16
 """The largest slice: one pipe's whole buffer when it is the only loud one."""
 
 QUIET_BYTES_PER_SECOND = CHUNK_BYTES
 """What a pipe may take in per second (and at once) while the audit writer is behind."""
-
-COALESCE_SECONDS = 0.001
-"""After a round without a flood, the wait before the next one (well inside the
-governor's budget: a crossing line is read at most this much later)."""
 
 READ_NOW_LIMIT = 1 << 18
 """The most ``read_now`` takes in one call: a frozen agent's pipes hold far less."""
@@ -155,19 +148,23 @@ class OutputReader:
         self._depth = 0  # deliveries under way (a callback may read another pipe)
         self._after: list[Callable[[], None]] = []
         self._running_after = False
-        self._hurrying = False  # the rest of this round waits: something urgent goes first
-        self._all = select.epoll()  # every pipe being read (not held, not closed)
+        self._rounds: Rounds | None = None  # every pipe being read (not held, not closed)
         self._quiet = select.epoll()  # the pipes not known to be loud
         self._by_fd: dict[int, Pipe] = {}
-        self._armed = False  # the loop watches ``_all``: no round is due
-        self._next: asyncio.Handle | None = None  # the next round, when one is due
-        self._took, self._flooded = 0, False  # this round: bytes read, a slice filled
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         return self._loop
+
+    @property
+    def rounds(self) -> Rounds:
+        if self._rounds is None:
+            self._rounds = Rounds(
+                self.loop, self._serve, self._round_bytes, coalesce_seconds=self._coalesce
+            )
+        return self._rounds
 
     @property
     def pipes(self) -> int:
@@ -189,7 +186,7 @@ class OutputReader:
         self._by_fd[fd] = pipe
         self._loud += 1
         self._preempt(pipe, True)  # loud for the slices' sizes, quiet until it proves loud
-        self._watch(pipe)
+        self.rounds.add(fd)
         return pipe
 
     def after_slice(self, action: Callable[[], None]) -> None:
@@ -204,41 +201,14 @@ class OutputReader:
         The round's other reads wait for the next round, scheduled behind the
         callbacks scheduled now: a kill waits for no flood.
         """
-        self._hurrying = True
+        self.rounds.hurry()
 
     # ------------------------------------------------------------------ the rounds
 
-    def _watch(self, pipe: Pipe) -> None:  # attached, or let go after being held
-        self._all.register(pipe.fd, select.EPOLLIN)
-        if self._next is None and not self._armed:
-            self._arm()
-
-    def _arm(self) -> None:
-        self._armed = True
-        self.loop.add_reader(self._all.fileno(), self._wake)
-
-    def _wake(self) -> None:  # some pipe has output after a quiet spell: a round now
-        self._armed = False
-        self.loop.remove_reader(self._all.fileno())
-        self._round()
-
-    def _round(self) -> None:
-        self._next = None
-        self._took, self._flooded = 0, False
-        if not self._hurrying:  # else asked for outside a round: what is urgent goes first
-            for fd, _ in self._all.poll(0):
-                pipe = self._by_fd.get(fd)
-                if pipe is not None and not pipe.held:
-                    self._readable(pipe)
-                if self._hurrying:
-                    break
-        if self._hurrying or self._flooded or (self._took and self._coalesce <= 0):
-            self._hurrying = False  # the next round goes behind what was scheduled meanwhile
-            self._next = self.loop.call_soon(self._round)
-        elif self._took:
-            self._next = self.loop.call_later(self._coalesce, self._round)
-        else:
-            self._arm()
+    def _serve(self, fd: int) -> None:
+        pipe = self._by_fd.get(fd)
+        if pipe is not None and not pipe.held:
+            self._readable(pipe)
 
     def _slice(self) -> int:
         share = self._round_bytes // (self._loud or 1)
@@ -247,7 +217,7 @@ class OutputReader:
     def _readable(self, pipe: Pipe) -> None:
         if pipe.loud:
             self._serve_quiet()
-            if self._hurrying or pipe.closed or pipe.held:
+            if self.rounds.hurrying or pipe.closed or pipe.held:
                 return
         self._read(pipe, self._slice(), throttle=True)
 
@@ -261,7 +231,7 @@ class OutputReader:
             pipe = self._by_fd.get(fd)
             if pipe is not None and pipe.preempts:
                 self._read(pipe, self._slice(), throttle=True)
-                if self._hurrying:
+                if self.rounds.hurrying:
                     return
 
     def _preempt(self, pipe: Pipe, on: bool) -> None:
@@ -289,8 +259,7 @@ class OutputReader:
             self._close(pipe)
             return 0
         full = len(data) == size
-        self._took += len(data)
-        self._flooded = self._flooded or full
+        self.rounds.took(len(data), full)
         if full != pipe.loud:
             pipe.loud = full
             self._loud += 1 if full else -1
@@ -340,7 +309,7 @@ class OutputReader:
             pipe.allowance = 0.0
             pipe.held = True
             self._held.add(pipe)
-            self._all.unregister(pipe.fd)
+            self.rounds.remove(pipe.fd)
             self._preempt(pipe, False)
             if self._releaser is None or self._releaser.done():
                 self._releaser = self.loop.create_task(self._release_on_room(), name="reader room")
@@ -361,7 +330,7 @@ class OutputReader:
         self._held.discard(pipe)
         pipe.refilled = self.loop.time()
         if not pipe.closed:
-            self._watch(pipe)
+            self.rounds.add(pipe.fd)
             self._preempt(pipe, not pipe.loud)
 
     # ------------------------------------------------------------------ the end
@@ -376,7 +345,7 @@ class OutputReader:
             pipe.held = False
             self._held.discard(pipe)
         else:
-            self._all.unregister(pipe.fd)
+            self.rounds.remove(pipe.fd)
         if pipe.loud:
             pipe.loud = False
             self._loud -= 1
@@ -391,10 +360,6 @@ class OutputReader:
             pipe.close()
         if self._releaser is not None:
             self._releaser.cancel()
-        if self._next is not None:
-            self._next.cancel()
-        if self._armed:
-            self.loop.remove_reader(self._all.fileno())
-        self._next, self._armed = None, False
-        self._all.close()
+        if self._rounds is not None:
+            self._rounds.close()
         self._quiet.close()
