@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from time import time
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -85,9 +86,17 @@ class Trusted(Generic[M]):
             if name not in fields:
                 values[name] = copy.deepcopy(values[name])
         values.update(fields)
+        return self.build(values, set(fields))
+
+    def defaults(self, **fixed: Any) -> dict[str, Any]:
+        """Every field's default (None where a factory or the caller fills it), and ``fixed``."""
+        return {**self._defaults, **fixed}
+
+    def build(self, values: dict[str, Any], fields_set: set[str]) -> M:
+        """The instance holding ``values``: every field, in the model's order, each vouched for."""
         made = _new(self.model)
         _set(made, "__dict__", values)
-        _set(made, "__pydantic_fields_set__", set(fields))
+        _set(made, "__pydantic_fields_set__", fields_set)
         _set(made, "__pydantic_extra__", None)
         _set(made, "__pydantic_private__", None)
         return made
@@ -137,6 +146,10 @@ _VALIDATOR = SchemaValidator(
 )
 
 _USAGE: Trusted[Usage] = Trusted(Usage)
+_USAGE_SET = frozenset(
+    {*COUNT_FIELDS, "cache_creation_1h_input_tokens", "agent", "model", "turns", "source", "extra"}
+)
+"""The fields a usage line sets (as the reference way's ``Usage(...)`` does)."""
 _STATUS: Trusted[StatusEvent] = Trusted(StatusEvent)
 _TOOL: Trusted[ToolCall] = Trusted(ToolCall)
 
@@ -146,6 +159,8 @@ class FastNative:
 
     def __init__(self, agent: str) -> None:
         self.agent = agent
+        # A usage event's values before the line's own: the defaults, this agent, from the agent.
+        self._usage_values = _USAGE.defaults(agent=agent, source="agent")
 
     def event(self, line: str) -> Event | None:
         try:
@@ -163,22 +178,15 @@ class FastNative:
         return _TOOL({"agent": self.agent, "name": name, "input": data.get("input", {})})
 
     def _usage(self, data: dict[str, Any]) -> Usage | None:
+        """The line's checked values over the agent's defaults (0 counts, 1 turn, no model)."""
         if data.keys().isdisjoint(COUNT_FIELDS):
             return None  # not one count: malformed, and the reference way names it
-        get = data.get
-        written = get("cache_creation_input_tokens", 0)
-        hour = get("cache_creation_1h_input_tokens", 0)
-        return _USAGE(
-            {
-                "agent": self.agent,
-                "input_tokens": get("input_tokens", 0),
-                "output_tokens": get("output_tokens", 0),
-                "cache_read_input_tokens": get("cache_read_input_tokens", 0),
-                "cache_creation_input_tokens": written,
-                "cache_creation_1h_input_tokens": hour if hour < written else written,
-                "model": get("model"),
-                "turns": get("turns", 1),
-                "source": "agent",
-                "extra": {},
-            }
-        )
+        del data["type"]
+        values = self._usage_values.copy()
+        values.update(data)
+        values["ts"] = time()
+        values["extra"] = {}
+        written = values["cache_creation_input_tokens"]
+        if values["cache_creation_1h_input_tokens"] > written:
+            values["cache_creation_1h_input_tokens"] = written
+        return _USAGE.build(values, set(_USAGE_SET))
