@@ -2,7 +2,8 @@
 
 An agent is a subprocess in its own session and process group, with an
 environment built from an allowlist (never the operator's whole
-environment), born inside its own cgroup when the run has them.
+environment), born inside its own cgroup when the run has them, forked and
+exec'd on the spawner thread (``spawner.py``) while the event loop goes on.
 ``AgentProcess`` is the handle the runner keeps: it ties the spawned process
 to its containment (``contain.py``: its cgroup, or its tree and marker),
 which finds, kills, pauses and samples it. The tree functions are
@@ -58,7 +59,7 @@ __all__ = [
 
 @dataclass
 class AgentProcess:
-    """A running agent: its identity (pid + create time), group, asyncio process, containment."""
+    """A running agent: its identity (pid + create time), group, process, containment."""
 
     pid: int
     pgid: int
@@ -121,7 +122,8 @@ async def spawn_agent(
     """Start ``argv`` in its own session with pipes on all three streams.
 
     ``stdout`` and ``stderr``, when given, are the write ends of pipes the
-    caller reads itself (``pipes.OutputPipes``); otherwise asyncio's own.
+    caller reads itself (``pipes.OutputPipes``); otherwise pipes read as
+    asyncio streams (``process.stdout``, ``process.stderr``).
     With ``cgroup``, the child moves itself into it before it execs (a
     failure to do so fails the start: an agent never runs outside its
     cgroup). Without, it is contained by its tree and by the marker in
