@@ -22,6 +22,7 @@ from controlroom.models import (  # noqa: E402
     Budget,
     BudgetExceeded,
     EventBase,
+    KillRequested,
     SwarmConfig,
     new_run_id,
 )
@@ -73,6 +74,7 @@ class BudgetStop:
     supervisor: Supervisor
     decided_ns: int  # CLOCK_MONOTONIC when budget_exceeded was published
     exceeded: BudgetExceeded
+    kill_ns: int | None  # when kill_requested was published: the kill's first step, its SIGTERM
 
 
 async def run_to_budget_stop(
@@ -80,17 +82,21 @@ async def run_to_budget_stop(
 ) -> BudgetStop:
     """Run ``config`` to its end (fresh store, fresh run); ``AGENT`` must end budget-stopped.
 
-    A bus listener stamps the moment ``budget_exceeded`` is published for ``AGENT``.
+    A bus listener stamps the moment ``budget_exceeded`` is published for ``AGENT``,
+    and ``kill_requested`` (published just before the kill signals the agent).
     Anything else (another end state, no stop or two) ends the bench with the reason.
     """
     run_id = new_run_id()
     store = await AuditStore.open(config.swarm.audit_db, run_id)
     supervisor = Supervisor(config, store, run_id=run_id, base_dir=directory)
     stops: list[tuple[int, BudgetExceeded]] = []
+    kills: list[int] = []
 
     def listener(event: EventBase) -> None:
         if isinstance(event, BudgetExceeded) and event.agent == AGENT:
             stops.append((time.monotonic_ns(), event))
+        elif isinstance(event, KillRequested) and event.agent == AGENT:
+            kills.append(time.monotonic_ns())
 
     supervisor.bus.listen(listener)
     try:
@@ -102,4 +108,4 @@ async def run_to_budget_stop(
     state = supervisor.states()[AGENT]  # the others' end states do not matter here
     if state != AgentState.BUDGET_STOPPED or len(stops) != 1:
         raise SystemExit(f"run {number}: {AGENT} ended {state!r}, budget stops: {stops}")
-    return BudgetStop(supervisor, stops[0][0], stops[0][1])
+    return BudgetStop(supervisor, stops[0][0], stops[0][1], kills[0] if kills else None)

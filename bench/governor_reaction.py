@@ -16,6 +16,10 @@ before it is written. The agent's ``max_tokens`` is ``--lines-to-cap`` ×
 * freeze: crossing line written → the agent stops running (the supervisor
   pauses a runaway with SIGSTOP before its kill; seen as a gap in the
   agent's 0.2 ms heartbeat);
+* kill begun: crossing line written → ``kill_requested`` published (the
+  kill's task has its turn; its SIGTERM follows in the same step): what is
+  after it in the SIGTERM figure is the signal's delivery and the agent
+  being scheduled to run its handler;
 * SIGTERM: crossing line written → the agent's SIGTERM handler runs.
 
 Then the kill switch, the same agent with no cap: ``Supervisor.kill`` called
@@ -152,6 +156,8 @@ async def governor_run(
         "decision": (stop.decided_ns - crossing) / 1e6,
         "sigterm": (agent.term - crossing) / 1e6,
     }
+    if stop.kill_ns is not None:
+        result["kill"] = (stop.kill_ns - crossing) / 1e6
     freeze = agent.freeze_after(crossing)
     if freeze is not None:
         result["freeze"] = (freeze - crossing) / 1e6
@@ -229,6 +235,10 @@ def report_governor(results: list[dict[str, float]], flood: int) -> None:
             f"    ({len(results) - len(frozen)} runs froze for under 0.5 ms, or not at all: "
             "their freeze is not in this line)"
         )
+    line(
+        f"governor{beside}: crossing line -> kill_requested",
+        [r["kill"] for r in results if "kill" in r],
+    )
     sigterm = [r["sigterm"] for r in results]
     p99 = percentile(sigterm, 99)
     verdict = "met" if p99 < target else "MISSED"
