@@ -398,7 +398,7 @@ def test_the_dashboard_toasts_a_notification_that_did_not_get_through() -> None:
         notify="pager", notice="budget_stop", channel="webhook", target="https://hooks.example.com",
         attempts=3, error="HTTP 500 Internal Server Error", agent="runaway",
     )
-    alert = alert_for(failed.model_dump(mode="json"))
+    alert = alert_for(failed)
     assert alert is not None and alert.severity == "warning"
     assert alert.title == "Notification failed"
     assert alert.message == (

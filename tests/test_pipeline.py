@@ -260,8 +260,8 @@ async def test_gate_decisions_are_refused_when_they_should_be(tmp_path: Path) ->
         every = await api.call("events", {"since": 0, "limit": 10_000})
         last3 = await api.call("events", {"since": 0, "limit": 3, "newest": True})
         first3 = await api.call("events", {"since": 0, "limit": 3})
-        assert [e["seq"] for e in first3] == [1, 2, 3]
-        assert [e["seq"] for e in last3] == [e["seq"] for e in every[-3:]]
+        assert [e.seq for e in first3] == [1, 2, 3]
+        assert [e.seq for e in last3] == [e.seq for e in every[-3:]]
         snapshot = json.loads(api.snapshot().model_dump_json())  # JSON-able all the way down
         assert [a["state"] for a in snapshot["agents"]] == ["done", "done"]
         assert snapshot["totals"]["pending_gates"] == 0

@@ -97,7 +97,9 @@ async def test_stepping_to_the_runaways_stop_shows_it_budget_stopped(demo_db: Pa
         await _step_to(app, pilot, stop + 1)
         table = _table(app)
         await until(pilot, lambda: table.cell_text("runaway", "state") == "$ budget_stopped")
-        shown = next(a for a in _main(app).snapshot["agents"] if a["name"] == "runaway")
+        snapshot = _main(app).snapshot
+        shown = snapshot.agent("runaway") if snapshot is not None else None
+        assert shown is not None and shown.meter is not None
         # The meter as the live meter had it then: the live supervisor wrote its figures
         # into the log just before the stop (the budget warning, a meter disagreement).
         figures = [
@@ -105,7 +107,7 @@ async def test_stepping_to_the_runaways_stop_shows_it_budget_stopped(demo_db: Pa
             for e in events[:stop]
             if e.agent == "runaway" and e.kind in ("meter_disagreement", "budget_warning")
         ]
-        assert figures and shown["meter"]["total_tokens"] == figures[-1]
+        assert figures and shown.meter.total_tokens == figures[-1]
         assert table.cell_text("runaway", "budget").endswith("tok")
         bar = _main(app).query_one("#time-bar", TimeBar)
         assert f"event {stop + 1}/{len(events)}" in bar.text
@@ -124,7 +126,7 @@ async def test_a_gate_between_its_request_and_decision_is_pending(demo_db: Path)
     async with replaying(timeline, demo_db) as (app, pilot):
         queue = _main(app).query_one("#gates", GateQueue)
         await _step_to(app, pilot, asked + 1)
-        await until(pilot, lambda: gate in [g["id"] for g in queue.gates])
+        await until(pilot, lambda: gate in [g.id for g in queue.gates])
         # the agent shows gated from its agent_state event on (just before or after)
         state_at = _first(
             events,
@@ -133,12 +135,12 @@ async def test_a_gate_between_its_request_and_decision_is_pending(demo_db: Path)
         assert abs(state_at - asked) <= 2 and state_at < decided
         await _step_to(app, pilot, state_at + 1)
         await until(pilot, lambda: _table(app).cell_text("deploy-bot", "state") == "◆ gated")
-        assert (gate in [g["id"] for g in queue.gates]) == (state_at >= asked)
+        assert (gate in [g.id for g in queue.gates]) == (state_at >= asked)
         midway = (events[asked].ts + events[decided].ts) / 2
         app.timeline.seek(midway)
         app.moved()
-        await until(pilot, lambda: gate in [g["id"] for g in queue.gates])
-        age = next(g["age_seconds"] for g in queue.gates if g["id"] == gate)
+        await until(pilot, lambda: gate in [g.id for g in queue.gates])
+        age = next(g.age_seconds for g in queue.gates if g.id == gate)
         assert age == pytest.approx(midway - events[asked].ts, abs=0.01)
         await pilot.press("end")  # decided by then (every gate of the demo is)
         await until(pilot, lambda: queue.gates == [])

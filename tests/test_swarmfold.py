@@ -15,7 +15,7 @@ from typing import Any
 
 from swarmkit import agent_cmd, swarm
 
-from controlroom.models import AgentSpec, Budget
+from controlroom.models import AgentSpec, AgentState, Budget, GateState
 from controlroom.policy.swarmfold import SwarmFold
 from controlroom.store.async_queries import events_since
 
@@ -101,14 +101,15 @@ async def test_the_replayed_run_end_equals_the_live_snapshot(tmp_path: Path) -> 
     midway = SwarmFold()
     for event in events[: requested_at + 1]:
         midway.apply(event)
-    picture = midway.snapshot()
-    assert [g["agent"] for g in picture["gates"] if g["kind"] == "handoff"] == ["up"]
-    assert picture["totals"]["pending_gates"] == len(picture["gates"]) >= 1
-    assert next(a for a in picture["agents"] if a["name"] == "up")["state"] == "gated"
-    assert picture["handoffs"][0]["state"] == "pending"
+    picture = midway.view()
+    assert [g.agent for g in picture.gates if g.kind == "handoff"] == ["up"]
+    assert picture.totals.pending_gates == len(picture.gates) >= 1
+    up = picture.agent("up")
+    assert up is not None and up.state is AgentState.GATED
+    assert picture.handoffs[0].state == GateState.PENDING
 
 
 def test_a_fold_of_nothing_is_an_empty_swarm() -> None:
-    picture = SwarmFold().snapshot()
-    assert picture["agents"] == [] and picture["gates"] == []
-    assert picture["totals"]["total_tokens"] == 0
+    picture = SwarmFold().view()
+    assert picture.agents == [] and picture.gates == []
+    assert picture.totals.total_tokens == 0

@@ -18,6 +18,7 @@ import pytest
 from controlroom.models import (
     BUDGET_WARNING_PERCENT,
     EVENT_KINDS,
+    AgentCrashed,
     AgentState,
     AgentStateChanged,
     KillCompleted,
@@ -69,16 +70,13 @@ def test_every_surface_says_a_kill_in_the_same_words() -> None:
         run="r", seq=7, ts=1_700_000_000.0, agent="w", duration_ms=12.3, survivors=0, processes=3
     )
     words = "kill completed: 3 processes in 12 ms, 0 survivors"
-    data = json.loads(event.model_dump_json())
     assert describe(event) == words
     assert format_line(event).endswith(f"#7      w              {words}")  # headless/detached log
-    assert format_event(data).endswith(words)  # the audit screen
+    assert format_event(event).endswith(words)  # the audit screen
     tail = EventTail()
-    tail.feed(data)
+    tail.feed(event)
     assert tail.lines("w")[0].endswith(f"─ {words}")  # the agent's log tail
-    crashed = {**data, "kind": "agent_crashed", "reason": "no such program"}
-    for key in ("duration_ms", "survivors", "processes", "escalated"):
-        del crashed[key]
+    crashed = AgentCrashed(run="r", seq=8, ts=event.ts, agent="w", reason="no such program")
     alert = alert_for(crashed)
     assert alert is not None and alert.message == "w: crashed: no such program"
 

@@ -149,12 +149,12 @@ def table(app: ControlRoomApp) -> AgentTable:
 def shown(app: ControlRoomApp) -> dict[str, str]:
     """agent → state, as the app's last applied snapshot shows it."""
     main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
-    return {a["name"]: a["state"] for a in (main.snapshot or {}).get("agents", [])}
+    return {a.name: a.state for a in main.snapshot.agents} if main.snapshot is not None else {}
 
 
 def pending_gates(app: ControlRoomApp) -> list[str]:
     main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
-    return [g["id"] for g in (main.snapshot or {}).get("gates", [])]
+    return [g.id for g in main.snapshot.gates] if main.snapshot is not None else []
 
 
 def released(app: ControlRoomApp) -> bool:

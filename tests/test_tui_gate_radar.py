@@ -108,7 +108,7 @@ async def test_the_gate_screen_shows_the_diff_the_verdict_and_the_discrepancies(
             await until(pilot, lambda: view.found is not None)
 
             assert text_of(screen, "#diff-files").splitlines()[0] == "M  src/client.py  +1 -1"
-            diff = str(view.found["diff"]) if view.found else ""
+            diff = view.found.diff if view.found else ""
             assert "-line 10\n+BETA\n" in diff
             drawn = view.query_one("#diff-text", Static)
             assert drawn.render_lines(drawn.content_region.reset_offset)  # the diff is drawn
@@ -127,7 +127,7 @@ async def test_the_gate_screen_shows_the_diff_the_verdict_and_the_discrepancies(
             (worktree / "docs" / "notes.md").write_text("one\ntwo\nthree\n")
             await until(
                 pilot,
-                lambda: view.found is not None and len(view.found.get("files") or []) == 2,
+                lambda: view.found is not None and len(view.found.files) == 2,
                 timeout=30,
             )
             assert text_of(screen, "#diff-files").splitlines() == [

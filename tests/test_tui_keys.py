@@ -464,7 +464,7 @@ def test_keys_module_agrees_with_the_tests() -> None:
 
 def test_every_key_that_changes_the_swarm_names_the_command_it_sends() -> None:
     """Read-only hides and refuses exactly the keys that send a command, in the API's words."""
-    from controlroom.control.api import COMMANDS
+    from controlroom.control.calls import COMMANDS
     from controlroom.tui.actions import refusal
     from controlroom.tui.keys import DESTRUCTIVE, KEYS, MUTATING, READ_ONLY_REFUSALS
 

@@ -45,7 +45,7 @@ async def waiting_gate(d: Dash) -> str:
     await d.shows("up", {"gated"})
     queue = d.main.query_one("#gates", GateQueue)
     await d.until(lambda: queue.row_count == 1)
-    return str(queue.gates[0]["id"])
+    return queue.gates[0].id
 
 
 async def open_gate_screen(d: Dash) -> GateScreen:

@@ -77,7 +77,7 @@ async def test_collisions_are_told_listed_and_each_diff_is_one_key_away(tmp_path
         diff = await d.on_screen(DiffScreen)
         view = diff.query_one(DiffView)
         await d.until(lambda: view.found is not None)
-        assert view.found is not None and "+BETA\n" in str(view.found["diff"])
+        assert view.found is not None and "+BETA\n" in view.found.diff
         assert str(diff.query_one("#diff-files", Static).render()).splitlines() == [
             "A  docs/b.md  +1 -0",
             "M  src/client.py  +1 -1",

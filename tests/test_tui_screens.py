@@ -27,8 +27,10 @@ from controlroom.models import (
     Budget,
     GateDecided,
     GateRequested,
+    GateState,
     Limits,
 )
+from controlroom.models.kinds import EventKind
 from controlroom.models.views import AgentView, GateView, MeterView
 from controlroom.tui.actions import Operator
 from controlroom.tui.keys import binding
@@ -406,12 +408,16 @@ def test_the_gate_queue_shows_age_and_timeout_whole() -> None:
     from controlroom.tui.widgets.gate_queue import _COLUMNS, gate_cells
 
     width = dict((key, w) for key, _, w in _COLUMNS)["age"]
+    def gate(age: float, timeout: float) -> GateView:
+        return GateView(
+            id="g-1", agent="a", kind="tool", state=GateState.PENDING, created=0.0,
+            age_seconds=age, timeout_seconds=timeout,
+        )  # fmt: skip
+
     for age, timeout in ((125.0, 3600.0), (3725.0, 7200.0)):
-        cell = gate_cells({"id": "g-1", "age_seconds": age, "timeout_seconds": timeout})[0]
+        cell = gate_cells(gate(age, timeout))[0]
         assert len(cell) <= width, (cell, width)
-    assert gate_cells({"id": "g-1", "age_seconds": 125.0, "timeout_seconds": 3600.0})[0] == (
-        "2m05s/1h"
-    )
+    assert gate_cells(gate(125.0, 3600.0))[0] == "2m05s/1h"
 
 
 def test_describe_wait_counts_down() -> None:
@@ -480,28 +486,21 @@ async def test_event_stream_pages_history_and_fills_the_gap_before_live(tmp_path
         stored = await api.call("events", {"since": 0, "limit": 10_000})
         stream = event_stream(port, page=4)  # several pages of history
         seen = [await anext(stream) for _ in stored]
-        assert [e["seq"] for e in seen] == [e["seq"] for e in stored]
+        assert [e.seq for e in seen] == [e.seq for e in stored]
         # Published after the history was read and before the live subscription exists:
         await api.approve(gate.id, by="op")
-        while not (seen[-1]["agent"] == "b" and seen[-1]["kind"] == "agent_exited"):
+        while not (seen[-1].agent == "b" and seen[-1].kind == EventKind.AGENT_EXITED):
             seen.append(await asyncio.wait_for(anext(stream), 10))
         await stream.aclose()
-        seqs = [e["seq"] for e in seen]
+        seqs = [e.seq for e in seen]
         assert seqs == list(range(1, len(seqs) + 1))
-        assert any(e["kind"] == "gate_decided" for e in seen)
+        assert any(isinstance(e, GateDecided) for e in seen)
 
 
 def test_filter_syntax() -> None:
-    event = {
-        "seq": 7,
-        "ts": 0.0,
-        "agent": "Coder",
-        "kind": "gate_decided",
-        "gate_id": "g-1",
-        "approved": False,
-        "by": "op",
-        "reason": "too risky",
-    }
+    event = GateDecided(
+        seq=7, ts=0.0, agent="Coder", gate_id="g-1", approved=False, by="op", reason="too risky"
+    )
     line = format_event(event)
     assert "g-1 rejected by op: too risky" in line
     assert parse_filter("agent:coder kind:gate").matches(event, line)

@@ -26,7 +26,9 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from controlroom._errors import ControlError
-from controlroom.models import AgentSpec, SwarmConfig, SwarmSettings
+from controlroom.control import calls
+from controlroom.models import AgentSpec, AgentState, Budget, SwarmConfig, SwarmSettings
+from controlroom.models.views import AgentView, LimitView, MeterView
 from controlroom.tui.app import ControlRoomApp
 from controlroom.tui.keys import Debouncer
 from controlroom.tui.screens.main import MainScreen
@@ -76,7 +78,8 @@ async def until(pilot: Pilot[Any], check: Callable[[], object], timeout: float =
 
 
 def states(app: ControlRoomApp) -> dict[str, str]:
-    return {a["name"]: a["state"] for a in (app.last_snapshot or {}).get("agents", [])}
+    snapshot = app.last_snapshot
+    return {a.name: a.state for a in snapshot.agents} if snapshot is not None else {}
 
 
 def table(app: ControlRoomApp) -> AgentTable:
@@ -84,10 +87,8 @@ def table(app: ControlRoomApp) -> AgentTable:
 
 
 def pid_of(app: ControlRoomApp, agent: str) -> int | None:
-    for a in (app.last_snapshot or {}).get("agents", []):
-        if a["name"] == agent:
-            return a["pid"]  # type: ignore[no-any-return]
-    return None
+    found = app.last_snapshot.agent(agent) if app.last_snapshot is not None else None
+    return found.pid if found is not None else None
 
 
 async def test_main_screen_shows_agents_with_their_states(tmp_path: Path) -> None:
@@ -169,16 +170,17 @@ async def test_a_approves_the_pending_handoff_and_the_next_agent_spawns(tmp_path
         ),
     ]
     async with dashboard(tmp_path, agents) as (app, pilot, session):
-        await until(pilot, lambda: (app.last_snapshot or {}).get("gates"))
-        gate = app.last_snapshot["gates"][0]  # type: ignore[index]
-        assert gate["kind"] == "handoff"
+        await until(pilot, lambda: app.last_snapshot is not None and app.last_snapshot.gates)
+        assert app.last_snapshot is not None
+        gate = app.last_snapshot.gates[0]
+        assert gate.kind == "handoff"
         await until(pilot, lambda: any(n.title == "Gate waiting" for n in app._notifications))
         assert states(app)["implementer"] == "pending"
         await pilot.press("a")
         await until(pilot, lambda: states(app).get("implementer") == "done")
         run = session.supervisor.run_id  # type: ignore[union-attr]
         decided = audit_rows(tmp_path / "audit.db", run, "gate_decided")
-        assert [(d["gate_id"], d["approved"]) for d in decided] == [(gate["id"], True)]
+        assert [(d["gate_id"], d["approved"]) for d in decided] == [(gate.id, True)]
         assert [r["agent"] for r in audit_rows(tmp_path / "audit.db", run, "agent_spawned")] == [
             "architect",
             "implementer",
@@ -197,7 +199,7 @@ async def test_read_only_refuses_x(tmp_path: Path) -> None:
         assert isinstance(app.screen, MainScreen)
         assert states(app)["a-watched"] == "running" and not gone(watched)
         with pytest.raises(ControlError, match="read-only"):
-            await app.port.call("kill", {"agent": "a-watched"})
+            await app.port.call(calls.KILL, {"agent": "a-watched"})
 
 
 def test_debouncer_lets_a_burst_through_once() -> None:
@@ -217,28 +219,28 @@ class _TableHost(App[None]):
         yield AgentTable(id="agents")
 
 
-def _busy_agent(i: int, tick: int) -> dict[str, Any]:
-    return {
-        "name": f"agent-{i:03d}",
-        "state": ("running", "gated", "paused")[(i + tick) % 3],
-        "pid": 1000 + i,
-        "breaker_open": False,
-        "meter": {
-            "input_tokens": 1000 * tick + i,
-            "output_tokens": 100 * tick,
-            "total_tokens": 1100 * tick + i,
-            "cost_usd": 0.001 * tick * (i + 1),
-            "tokens_per_minute": float((i * tick) % 5000),
-            "elapsed_seconds": tick * 0.25,
-            "budget": {"max_wall_seconds": 1800},
-            "limits": [
-                {"limit": "max_cost_usd", "fraction": (tick % 10) / 10, "value": 1, "cap": 5}
-            ],
-            "cpu_percent": float(tick % 100),
-            "rss_bytes": 10_000_000 + tick,
-            "processes": 1 + tick % 4,
-        },
-    }
+def _busy_agent(i: int, tick: int) -> AgentView:
+    name = f"agent-{i:03d}"
+    return AgentView(
+        name=name,
+        state=(AgentState.RUNNING, AgentState.GATED, AgentState.PAUSED)[(i + tick) % 3],
+        pid=1000 + i,
+        meter=MeterView(
+            agent=name,
+            at=tick * 5.0,
+            input_tokens=1000 * tick + i,
+            output_tokens=100 * tick,
+            total_tokens=1100 * tick + i,
+            cost_usd=0.001 * tick * (i + 1),
+            tokens_per_minute=float((i * tick) % 5000),
+            elapsed_seconds=tick * 0.25,
+            budget=Budget(max_wall_seconds=1800),
+            limits=[LimitView(limit="max_cost_usd", fraction=(tick % 10) / 10, value=1, cap=5)],
+            cpu_percent=float(tick % 100),
+            rss_bytes=10_000_000 + tick,
+            processes=1 + tick % 4,
+        ),
+    )
 
 
 async def test_refreshing_100_busy_agents_changes_every_row() -> None:
@@ -319,8 +321,9 @@ async def test_a_refresh_redraws_the_changed_rows_on_screen_and_nothing_below() 
         below.renders = 0
         changed = []
         for agent in agents:
-            if agent["name"] in (seen, hidden):
-                agent = {**agent, "meter": {**agent["meter"], "input_tokens": 987_654}}
+            if agent.name in (seen, hidden) and agent.meter is not None:
+                meter = agent.meter.model_copy(update={"input_tokens": 987_654})
+                agent = agent.model_copy(update={"meter": meter})
             changed.append(agent)
         assert table.apply(changed, 0.5) == 2  # within one burn sample: no sparkline moves
         await pilot.pause()

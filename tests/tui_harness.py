@@ -251,11 +251,9 @@ class Dash:
 
     def shown_state(self, agent: str) -> str | None:
         """The agent's state as the last snapshot the screen applied shows it."""
-        snapshot = self.main.snapshot or {}
-        for row in snapshot.get("agents") or ():
-            if row["name"] == agent:
-                return str(row["state"])
-        return None
+        snapshot = self.main.snapshot
+        row = snapshot.agent(agent) if snapshot is not None else None
+        return None if row is None else str(row.state)
 
     def audit(self, kind: str | None = None) -> list[dict[str, Any]]:
         return audit_rows(self.db, self.run_id, kind)

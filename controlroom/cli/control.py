@@ -169,10 +169,10 @@ def _connected(body: Verb) -> Callable[[argparse.Namespace], int]:
 
 
 def _status(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import SwarmView
+    from controlroom.control import calls
     from controlroom.text import audit_banner, duration, money
 
-    snap = client.view(SwarmView, "snapshot")
+    snap = client.call(calls.SNAPSHOT)
     failing = 0 if snap.audit.ok else 3  # the audit log cannot be written
     if args.format == "jsonl":
         print_jsonl([_agent_record(snap, agent) for agent in snap.agents])
@@ -231,10 +231,10 @@ def _agent_record(snap: SwarmView, agent: AgentView) -> dict[str, Any]:
 
 
 def _gates(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import GateView
+    from controlroom.control import calls
     from controlroom.text import duration
 
-    gates = client.views(GateView, "gates", {"all": args.all})
+    gates = client.call(calls.GATES, {"all": args.all})
     if args.format == "jsonl":
         print_jsonl([_gate_record(g) for g in gates])
         return 0
@@ -267,31 +267,27 @@ def _gate_text(gate: GateView) -> str:
 
 
 def _diff(client: ControlClient, args: argparse.Namespace) -> int:
+    from controlroom.control import calls
     from controlroom.inert import inert
     from controlroom.text import changes_summary, file_line
 
-    found: dict[str, Any] = client.request("diff", {"agent": args.agent})
+    found = client.call(calls.DIFF, {"agent": args.agent})
     if args.format == "jsonl":
-        print_jsonl([found])
-        return 0 if found.get("tracked") else 1
-    if not found.get("tracked"):
-        why = inert_line(found.get("why") or "")
-        print(f"{inert_line(args.agent)}: not tracked: {why}", file=sys.stderr)
+        print_jsonl([found.model_dump(mode="json")])
+        return 0 if found.tracked else 1
+    if not found.tracked:
+        print(f"{inert_line(args.agent)}: not tracked: {inert_line(found.why)}", file=sys.stderr)
         return 1
-    from controlroom.models import FileChange
-
-    files = [FileChange.model_validate(f) for f in found.get("files") or []]
-    base = str(found.get("base") or "")[:12]
-    summary = changes_summary(len(files), found["added"], found["removed"])
-    branch = inert_line(found.get("branch") or "-")
-    print(f"{inert_line(args.agent)} · branch {branch} · base {base} · {summary}")
-    print(f"radar: {inert_line(found.get('verdict') or '')}")
-    for line in (file_line(f) for f in files):
+    summary = changes_summary(len(found.files), found.added, found.removed)
+    branch = inert_line(found.branch or "-")
+    print(f"{inert_line(args.agent)} · branch {branch} · base {found.base[:12]} · {summary}")
+    print(f"radar: {inert_line(found.verdict)}")
+    for line in (file_line(f) for f in found.files):
         print(f"  {line}")
-    if not args.stat and found.get("diff"):
+    if not args.stat and found.diff:
         print()
-        sys.stdout.write(inert(found["diff"]))
-        if found.get("truncated"):
+        sys.stdout.write(inert(found.diff))
+        if found.truncated:
             print("\n… (cut: the diff is longer than one answer carries)")
     return 0
 
@@ -300,28 +296,28 @@ def _diff(client: ControlClient, args: argparse.Namespace) -> int:
 
 
 def _approve(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import GateView
+    from controlroom.control import calls
 
     request = {"gate": args.gate, "reason": args.message, "merge": not args.no_merge}
-    gate = client.view(GateView, "approve", request)
+    gate = client.call(calls.APPROVE, request)
     print(f"approved {gate.id} ({inert_line(gate.title or gate.kind)})")
     return 0
 
 
 def _reject(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import GateView
+    from controlroom.control import calls
 
-    gate = client.view(GateView, "reject", {"gate": args.gate, "reason": args.message})
+    gate = client.call(calls.REJECT, {"gate": args.gate, "reason": args.message})
     title = inert_line(gate.title or gate.kind)
     print(f"rejected {gate.id} ({title}): {inert_line(args.message)}")
     return 0
 
 
 def _kill(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import KillView
+    from controlroom.control import calls
 
     request = {"agent": args.agent, "grace": args.grace}
-    rep = client.view(KillView, "kill", request, timeout=_wait(args))
+    rep = client.call(calls.KILL, request, timeout=_wait(args))
     print(
         f"killed {rep.agent}: {rep.processes} process(es) in {rep.duration_ms:.1f} ms, "
         f"{rep.survivors} survivors"
@@ -330,9 +326,9 @@ def _kill(client: ControlClient, args: argparse.Namespace) -> int:
 
 
 def _stop_all(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import StopAllView
+    from controlroom.control import calls
 
-    rep = client.view(StopAllView, "stop_all", {"grace": args.grace}, timeout=_wait(args))
+    rep = client.call(calls.STOP_ALL, {"grace": args.grace}, timeout=_wait(args))
     print(f"{rep.stopped} agents stopped in {rep.duration_ms:.1f} ms, {rep.survivors} survivors")
     for agent in rep.agents:
         if agent.survivors:
@@ -341,34 +337,34 @@ def _stop_all(client: ControlClient, args: argparse.Namespace) -> int:
 
 
 def _pause(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import ProcessesView
+    from controlroom.control import calls
 
-    rep = client.view(ProcessesView, "pause", {"agent": args.agent})
+    rep = client.call(calls.PAUSE, {"agent": args.agent})
     print(f"paused {rep.agent} ({rep.processes} process(es) stopped)")
     return 0
 
 
 def _resume(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import ProcessesView
+    from controlroom.control import calls
 
-    rep = client.view(ProcessesView, "resume", {"agent": args.agent})
+    rep = client.call(calls.RESUME, {"agent": args.agent})
     print(f"resumed {rep.agent} ({rep.processes} process(es) continued)")
     return 0
 
 
 def _restart(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import AgentStateView
+    from controlroom.control import calls
 
     request = {"agent": args.agent, "new_budget": args.new_budget}
-    rep = client.view(AgentStateView, "restart", request, timeout=_wait(args))
+    rep = client.call(calls.RESTART, request, timeout=_wait(args))
     print(f"restarted {rep.agent} (now {rep.state})")
     return 0
 
 
 def _reset_breaker(client: ControlClient, args: argparse.Namespace) -> int:
-    from controlroom.models.views import AgentStateView
+    from controlroom.control import calls
 
-    rep = client.view(AgentStateView, "reset_breaker", {"agent": args.agent})
+    rep = client.call(calls.RESET_BREAKER, {"agent": args.agent})
     print(f"breaker of {rep.agent} reset (now {rep.state})")
     return 0
 

@@ -25,7 +25,8 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from controlroom._errors import ControlError, ControlRoomError, ReadOnly
+from controlroom._errors import ControlError, ControlRoomError
+from controlroom.control.calls import check_writable
 from controlroom.control.radarviews import (
     agent_diff,
     change_counts,
@@ -33,7 +34,7 @@ from controlroom.control.radarviews import (
     radar_view,
     waiting_order,
 )
-from controlroom.models import Budget
+from controlroom.models import Budget, EventBase
 from controlroom.models.radarviews import AgentDiff, RadarView
 from controlroom.models.views import (
     AgentStateView,
@@ -53,16 +54,7 @@ from controlroom.swarm.supervisor import OPERATOR, Supervisor
 from controlroom.swarm.views import gate_view
 
 # ``Subscription`` is what ``ControlAPI.subscribe`` returns, named here for its callers.
-__all__ = ["COMMANDS", "QUERIES", "ControlAPI", "Subscription", "check_writable", "to_json"]
-
-COMMANDS = frozenset(
-    {"kill", "pause", "resume", "restart", "stop_all", "approve", "reject", "reset_breaker"}
-)
-"""Operations that change the swarm: refused by a read-only API."""
-
-QUERIES = frozenset(
-    {"ping", "snapshot", "gates", "handoffs", "events", "tool_gate", "diff", "radar"}
-)
+__all__ = ["ControlAPI", "Subscription", "to_json"]
 
 _T = TypeVar("_T")
 _V = TypeVar("_V", bound=BaseModel)
@@ -224,11 +216,11 @@ class ControlAPI:
     async def _handoffs(self, args: dict[str, Any], by: str) -> list[HandoffView]:
         return self.handoffs()
 
-    async def _events(self, args: dict[str, Any], by: str) -> list[dict[str, Any]]:
+    async def _events(self, args: dict[str, Any], by: str) -> list[EventBase]:
         since = int(args.get("since", 0))
         limit = min(int(args.get("limit", 1000)), 10_000)
         events = await self.supervisor.events_since(since, limit, newest=bool(args.get("newest")))
-        return [e.model_dump(mode="json") for e in events]
+        return list(events)
 
     async def _kill(self, args: dict[str, Any], by: str) -> KillView:
         agent = _text(args, "agent")
@@ -305,12 +297,6 @@ class ControlAPI:
             tool_use_id=str(args.get("tool_use_id") or ""),
         )
         return ToolGateView(approved=approved, reason=reason)
-
-
-def check_writable(read_only: bool, op: str) -> None:
-    """The one read-only refusal: the API's, and each port's before it asks."""
-    if read_only and op in COMMANDS:
-        raise ReadOnly(f"read-only: {op.replace('_', ' ')} is not allowed")
 
 
 def _text(args: dict[str, Any], key: str) -> str:

@@ -29,9 +29,9 @@ from controlroom._errors import ControlError, control_error
 if TYPE_CHECKING:
     import asyncio
 
-    from pydantic import BaseModel
+    from controlroom.control.calls import Call
 
-_V = TypeVar("_V", bound="BaseModel")
+_R = TypeVar("_R")
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -169,22 +169,11 @@ class ControlClient:
             self.close()
             raise _connect_error(self.path, exc) from None
 
-    def view(
-        self,
-        kind: type[_V],
-        op: str,
-        args: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> _V:
-        """``request``'s result validated once, here, as the view ``kind`` (``SwarmView``...)."""
-        return kind.model_validate(self.request(op, args, timeout))
-
-    def views(self, kind: type[_V], op: str, args: dict[str, Any] | None = None) -> list[_V]:
-        """A list result (``gates``, ``handoffs``) validated as views ``kind``."""
-        result = self.request(op, args)
-        if not isinstance(result, list):
-            raise ControlError(f"the control room at {self.path} answered {op} with no list")
-        return [kind.model_validate(item) for item in result]
+    def call(
+        self, call: Call[_R], args: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> _R:
+        """``request``'s result validated once, here, as ``call``'s type (``calls.SNAPSHOT``...)."""
+        return call.parse(self.request(call.op, args, timeout))
 
     def subscribe(self) -> Iterator[dict[str, Any]]:
         """Every event from now on, as JSON objects, on a connection of its own.

@@ -1,23 +1,34 @@
 """How the dashboard reaches a swarm: the control API, in-process or over the socket.
 
 The screens never touch the supervisor: they hold a ``ControlPort`` and use
-three things — ``snapshot()`` (everything on screen, as JSON data), ``call(op,
-args)`` (a command or query of the control API, raising ``ControlError``
-when refused) and ``events()`` (every event as it happens, as JSON data, for
-alerts and the live log). ``LocalPort`` wraps a ``ControlAPI`` in this
-process; ``RemotePort`` speaks to a control socket, so the same dashboard
-attaches to a headless swarm. This module imports no Textual.
+three things — ``snapshot()`` (everything on screen, a ``SwarmView``),
+``call(calls.X, args)`` (a command or query of the control API, its result
+typed by the ``Call``; ``ControlError`` when refused) and ``events()`` (every
+event as it happens, typed, for alerts and the live log). ``LocalPort`` wraps
+a ``ControlAPI`` in this process and hands over the API's own models (no
+JSON round trip); ``RemotePort`` speaks to a control socket and validates
+what arrives, once, so the same dashboard attaches to a headless swarm.
+This module imports no Textual.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar
 
-from controlroom.control.api import COMMANDS, ControlAPI, check_writable, to_json
+from pydantic import ValidationError
 
-__all__ = ["COMMANDS", "ControlPort", "LocalPort", "RemotePort"]
+from controlroom.control import calls
+from controlroom.control.api import ControlAPI
+from controlroom.control.calls import Call, check_writable
+from controlroom.models.events import Event
+from controlroom.models.views import SwarmView
+
+__all__ = ["ControlPort", "LocalPort", "RemotePort"]
+
+R = TypeVar("R")
 
 
 class ControlPort(Protocol):
@@ -26,11 +37,11 @@ class ControlPort(Protocol):
     read_only: bool
     description: str
 
-    async def snapshot(self) -> dict[str, Any]: ...
+    async def snapshot(self) -> SwarmView: ...
 
-    async def call(self, op: str, args: dict[str, Any] | None = None) -> Any: ...
+    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R: ...
 
-    def events(self) -> AsyncIterator[dict[str, Any]]: ...
+    def events(self) -> AsyncIterator[Event]: ...
 
     async def close(self) -> None: ...
 
@@ -43,18 +54,18 @@ class LocalPort:
         self.read_only = read_only or api.read_only
         self.description = f"run {api.supervisor.run_id} (in this process)"
 
-    async def snapshot(self) -> dict[str, Any]:
-        return cast("dict[str, Any]", to_json(self.api.snapshot()))
+    async def snapshot(self) -> SwarmView:
+        return self.api.snapshot()
 
-    async def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        check_writable(self.read_only, op)
-        return to_json(await self.api.call(op, args or {}))
+    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R:
+        check_writable(self.read_only, call.op)
+        return call.parse(await self.api.call(call.op, args or {}))
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
+    async def events(self) -> AsyncIterator[Event]:
         subscription = self.api.subscribe()
         try:
             while (event := await subscription.get()) is not None:
-                yield event.model_dump(mode="json")
+                yield calls.EVENT.validate_python(event)
         finally:
             subscription.close()
 
@@ -71,18 +82,27 @@ class RemotePort:
         self.client = AsyncControlClient(socket)
         self.read_only = read_only
         self.description = f"attached to {socket}"
+        self.unknown_events = 0  # events of a newer peer this version cannot read (skipped)
 
-    async def snapshot(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.client.request("snapshot")
-        return result
+    async def snapshot(self) -> SwarmView:
+        return calls.SNAPSHOT.parse(await self.client.request(calls.SNAPSHOT.op))
 
-    async def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        check_writable(self.read_only, op)
+    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R:
+        check_writable(self.read_only, call.op)
         # Commands may block (a graceful stop waits out grace periods): no client timeout.
-        return await self.client.request(op, args or {}, timeout=float("inf"))
+        return call.parse(await self.client.request(call.op, args or {}, timeout=math.inf))
 
-    def events(self) -> AsyncIterator[dict[str, Any]]:
-        return self.client.subscribe()
+    async def events(self) -> AsyncIterator[Event]:
+        """Each event validated as it arrives; one this version does not know is skipped, counted.
+
+        Views ignore a newer peer's extra fields; an event (strict, as the
+        audit log is) cannot, and one unreadable event must not end the stream.
+        """
+        async for raw in self.client.subscribe():
+            try:
+                yield calls.EVENT.validate_python(raw)
+            except ValidationError:
+                self.unknown_events += 1
 
     async def close(self) -> None:
         await self.client.close()

@@ -21,15 +21,19 @@ import bisect
 import copy
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from controlroom._errors import ControlError
-from controlroom.control.api import check_writable
+from controlroom.control.calls import Call, check_writable
 from controlroom.models import EventBase
+from controlroom.models.events import Event
+from controlroom.models.views import PingView, SwarmView
 from controlroom.policy.swarmfold import SwarmFold
 from controlroom.store.replay import run_events
 
 __all__ = ["CHECKPOINT_EVERY", "ReplayPort", "Timeline"]
+
+R = TypeVar("R")
 
 CHECKPOINT_EVERY = 500
 """Events between two saved folds (a step back refolds at most this many)."""
@@ -99,9 +103,9 @@ class Timeline:
         self._folded = index
         return self._fold
 
-    def snapshot(self) -> dict[str, Any]:
-        """What the dashboard showed at the cursor: the live API's ``SwarmView``, as JSON."""
-        return self.fold().view(self.at).model_dump(mode="json")
+    def snapshot(self) -> SwarmView:
+        """What the dashboard showed at the cursor: the live API's ``SwarmView``."""
+        return self.fold().view(self.at)
 
 
 class ReplayPort:
@@ -114,33 +118,34 @@ class ReplayPort:
         self.description = f"replay of run {timeline.run} ({db})"
         self._closed = asyncio.Event()
 
-    async def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> SwarmView:
         return self.timeline.snapshot()
 
-    async def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        args = args or {}
-        check_writable(True, op)  # the one read-only refusal: a past run cannot be changed
+    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R:
+        check_writable(True, call.op)  # the one read-only refusal: a past run cannot be changed
+        return call.parse(self._answer(call.op, args or {}))
+
+    def _answer(self, op: str, args: dict[str, Any]) -> object:
         if op == "snapshot":
             return self.timeline.snapshot()
         if op == "ping":
             swarm = self.timeline.fold().swarm
-            return {"swarm": swarm, "run": self.timeline.run, "read_only": True}
+            return PingView(swarm=swarm, run=self.timeline.run, read_only=True)
         if op == "gates":
-            return self.timeline.snapshot()["gates"]
+            return self.timeline.snapshot().gates
         if op == "handoffs":
-            return self.timeline.snapshot()["handoffs"]
+            return self.timeline.snapshot().handoffs
         if op == "events":
             return self._events(args)
         raise ControlError(f"{op!r} is not available in a replay")
 
-    def _events(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+    def _events(self, args: dict[str, Any]) -> list[EventBase]:
         since = int(args.get("since", 0))
         limit = min(int(args.get("limit", 1000)), 10_000)
         shown = [e for e in self.timeline.upto() if e.seq > since]
-        shown = shown[-limit:] if args.get("newest") else shown[:limit]
-        return [e.model_dump(mode="json") for e in shown]
+        return shown[-limit:] if args.get("newest") else shown[:limit]
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
+    async def events(self) -> AsyncIterator[Event]:
         """Nothing happens live in a past run: the stream ends when the port closes."""
         await self._closed.wait()
         return

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from controlroom.models import Budget
 from controlroom.models.views import LimitView, MeterView
@@ -19,7 +18,6 @@ __all__ = [
     "AgentMeterSnapshot",
     "LimitStatus",
     "SwarmMeterSnapshot",
-    "meter_dict",
     "meter_view",
     "seconds_left",
     "tightest",
@@ -149,8 +147,3 @@ def meter_view(snap: AgentMeterSnapshot) -> MeterView:
             for lim in snap.limits
         ],
     )
-
-
-def meter_dict(snap: AgentMeterSnapshot) -> dict[str, Any]:
-    """``meter_view`` as JSON data (for the replay's fold, which still builds dicts)."""
-    return meter_view(snap).model_dump(mode="json")

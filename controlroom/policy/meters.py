@@ -41,7 +41,6 @@ from controlroom.policy.meter_snapshots import (
     AgentMeterSnapshot,
     LimitStatus,
     SwarmMeterSnapshot,
-    meter_dict,
 )
 from controlroom.policy.price import (
     COST_DISAGREEMENT_FRACTION,
@@ -63,6 +62,5 @@ __all__ = [
     "SwarmMeter",
     "SwarmMeterSnapshot",
     "costs_disagree",
-    "meter_dict",
     "price_usage",
 ]

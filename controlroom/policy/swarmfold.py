@@ -13,14 +13,13 @@ gate). The ``config_loaded`` event carries the budgets, prices, stages and
 formats the fold needs; a log older than those fields replays with the
 default budget.
 
-The output is the control API's ``SwarmView`` (``view()``), or its JSON
-(``snapshot()``), so every screen reads it unchanged.
+The output is the control API's ``SwarmView`` (``view()``), built from the
+same view models the live API fills in, so every screen reads it unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from controlroom.models import (
     AgentCrashed,
@@ -46,32 +45,44 @@ from controlroom.models import (
 )
 from controlroom.models.radarviews import ChangeCounts
 from controlroom.models.state import AgentState, GateKind, GateState
-from controlroom.models.views import SwarmView
+from controlroom.models.views import (
+    AgentView,
+    AuditView,
+    ContainmentView,
+    GateView,
+    HandoffView,
+    SwarmView,
+    TotalsView,
+)
 from controlroom.policy.governor import BudgetGovernor
-from controlroom.policy.meters import SwarmMeterSnapshot, meter_dict
+from controlroom.policy.meter_snapshots import (
+    AgentMeterSnapshot,
+    SwarmMeterSnapshot,
+    meter_view,
+)
 
 __all__ = ["SwarmFold", "swarm_totals"]
 
 
 def swarm_totals(
     meters: SwarmMeterSnapshot, *, agents: int, running: int, pending_gates: int
-) -> dict[str, Any]:
+) -> TotalsView:
     """The snapshot's ``totals``: one definition for the live supervisor and the replay."""
-    return {
-        "agents": agents,
-        "running": running,
-        "input_tokens": meters.input_tokens,
-        "output_tokens": meters.output_tokens,
-        "cache_read_input_tokens": meters.cache_read_input_tokens,
-        "cache_creation_input_tokens": meters.cache_creation_input_tokens,
-        "total_tokens": meters.total_tokens,
-        "cost_usd": round(meters.cost_usd, 6),
-        "charged_usd": round(meters.charged_usd, 6),
-        "tokens_per_minute": round(meters.tokens_per_minute, 3),
-        "cost_per_hour": round(meters.cost_per_minute * 60, 6),
-        "max_cost_usd": meters.max_cost_usd,
-        "pending_gates": pending_gates,
-    }
+    return TotalsView(
+        agents=agents,
+        running=running,
+        input_tokens=meters.input_tokens,
+        output_tokens=meters.output_tokens,
+        cache_read_input_tokens=meters.cache_read_input_tokens,
+        cache_creation_input_tokens=meters.cache_creation_input_tokens,
+        total_tokens=meters.total_tokens,
+        cost_usd=round(meters.cost_usd, 6),
+        charged_usd=round(meters.charged_usd, 6),
+        tokens_per_minute=round(meters.tokens_per_minute, 3),
+        cost_per_hour=round(meters.cost_per_minute * 60, 6),
+        max_cost_usd=meters.max_cost_usd,
+        pending_gates=pending_gates,
+    )
 
 
 @dataclass
@@ -81,7 +92,7 @@ class _Agent:
     name: str
     format: str = "native"
     after: list[str] = field(default_factory=list)
-    state: str = AgentState.PENDING
+    state: AgentState = AgentState.PENDING
     reason: str = ""
     pid: int | None = None
     attempt: int = 0
@@ -90,7 +101,7 @@ class _Agent:
     handoff_error: str = ""
     handoff_attempts: int = 0
     changes: ChangeCounts = field(default_factory=ChangeCounts)
-    containment: dict[str, Any] = field(default_factory=dict)  # as its last spawn said
+    containment: ContainmentView = field(default_factory=ContainmentView)  # its last spawn's
 
 
 class SwarmFold:
@@ -102,8 +113,8 @@ class SwarmFold:
         self.mode = ""
         self.ts = 0.0
         self.agents: dict[str, _Agent] = {}
-        self.gates: dict[str, dict[str, Any]] = {}  # pending, in the order they opened
-        self.handoffs: list[dict[str, Any]] = []
+        self.gates: dict[str, GateView] = {}  # pending, in the order they opened
+        self.handoffs: list[HandoffView] = []
         self.containment = ""  # the run's way of holding agents (cgroup, process-tree)
         self._governor: BudgetGovernor | None = None
 
@@ -150,14 +161,14 @@ class SwarmFold:
 
     def _agent_event(self, agent: _Agent, event: EventBase) -> None:
         if isinstance(event, AgentStateChanged):
-            agent.state, agent.reason = event.state, event.reason
+            agent.state, agent.reason = AgentState(event.state), event.reason
         elif isinstance(event, AgentSpawned):
             agent.pid, agent.attempt = event.pid, event.attempt
-            agent.containment = {
-                "cgroup": event.cgroup,
-                "sandbox": event.sandbox or "off",
-                "allow_hosts": list(event.allow_hosts),
-            }
+            agent.containment = ContainmentView(
+                cgroup=event.cgroup,
+                sandbox=event.sandbox or "off",
+                allow_hosts=list(event.allow_hosts),
+            )
         elif isinstance(event, AgentExited):
             agent.pid = None
             if event.success and agent.state != AgentState.STOPPING:
@@ -189,17 +200,13 @@ class SwarmFold:
         if agent.handoff_error or agent.handoff is None or not receivers:
             return
         self.handoffs.append(
-            {
-                "from": agent.name,
-                "to": receivers,
-                "handoff": agent.handoff.model_dump(),
-                "attempt": agent.handoff_attempts,
-                "ts": ts,
-                "gate": None,
-                "state": "auto",
-                "by": "auto",
-                "reason": "",
-            }
+            HandoffView(
+                from_=agent.name,
+                to=receivers,
+                handoff=agent.handoff,
+                attempt=agent.handoff_attempts,
+                ts=ts,
+            )
         )
 
     def _gate(self, event: GateRequested | GateDecided | GateExpired) -> None:
@@ -208,78 +215,75 @@ class SwarmFold:
             if event.gate_kind == GateKind.HANDOFF:
                 stage = ", ".join(a.name for a in self.agents.values() if event.agent in a.after)
                 for entry in reversed(self.handoffs):
-                    if entry["from"] == event.agent:
-                        entry.update(gate=event.gate_id, state=GateState.PENDING, by="")
+                    if entry.from_ == event.agent:
+                        entry.gate, entry.state, entry.by = event.gate_id, GateState.PENDING, ""
                         break
-            self.gates[event.gate_id] = {
-                "id": event.gate_id,
-                "agent": event.agent,
-                "kind": event.gate_kind,
-                "state": GateState.PENDING,
-                "title": event.title,
-                "detail": event.detail,
-                "stage": stage,
-                "created": event.ts,
-                "age_seconds": 0.0,
-                "timeout_seconds": event.timeout_seconds,
-                "handoff": event.handoff.model_dump() if event.handoff is not None else None,
-                "tool": event.tool,
-            }
+            self.gates[event.gate_id] = GateView(
+                id=event.gate_id,
+                agent=event.agent or "",
+                kind=event.gate_kind,
+                state=GateState.PENDING,
+                title=event.title,
+                detail=event.detail,
+                stage=stage,
+                created=event.ts,
+                timeout_seconds=event.timeout_seconds,
+                handoff=event.handoff,
+                tool=event.tool,
+            )
             return
         if self.gates.pop(event.gate_id, None) is None:
             return
         if isinstance(event, GateDecided):
             state = GateState.APPROVED if event.approved else GateState.REJECTED
-            settled = {"state": state, "by": event.by, "reason": event.reason}
+            by, reason = event.by, event.reason
         else:
-            settled = {"state": GateState.EXPIRED, "by": "timeout", "reason": "gate expired"}
+            state, by, reason = GateState.EXPIRED, "timeout", "gate expired"
         for entry in self.handoffs:
-            if entry["gate"] == event.gate_id:
-                entry.update(settled)
+            if entry.gate == event.gate_id:
+                entry.state, entry.by, entry.reason = state, by, reason
 
     # ------------------------------------------------------------------ the picture
 
     def view(self, now: float | None = None) -> SwarmView:
         """The swarm as the control API's typed view, as of ``now`` (default: the last event)."""
-        return SwarmView.model_validate(self.snapshot(now))
-
-    def snapshot(self, now: float | None = None) -> dict[str, Any]:
-        """The control API's snapshot as JSON data, as of ``now`` (default: the last event)."""
         at = self.ts if now is None else now
         meters = self.governor.meters.snapshot(at)
         by_name = {m.agent: m for m in meters.agents}
-        agents = []
-        for agent in self.agents.values():
-            meter = by_name.get(agent.name)
-            agents.append(
-                {
-                    "name": agent.name,
-                    "state": agent.state,
-                    "reason": agent.reason,
-                    "format": agent.format,
-                    "after": list(agent.after),
-                    "pid": agent.pid,
-                    "attempt": agent.attempt,
-                    "breaker_open": agent.breaker_open,
-                    "handoff": agent.handoff.model_dump() if agent.handoff else None,
-                    "meter": meter_dict(meter) if meter is not None else None,
-                    "containment": {"mode": self.containment, **agent.containment},
-                    "changes": agent.changes.model_dump(mode="json"),
-                }
-            )
-        gates = [{**g, "age_seconds": round(at - g["created"], 3)} for g in self.gates.values()]
+        agents = [
+            self._agent_view(agent, by_name.get(agent.name)) for agent in self.agents.values()
+        ]
+        gates = [
+            g.model_copy(update={"age_seconds": round(at - g.created, 3)})
+            for g in self.gates.values()
+        ]
         running = sum(1 for a in self.agents.values() if a.pid is not None)
-        return {
-            "swarm": self.swarm,
-            "run": self.run,
-            "mode": "replay",
-            "ts": at,
-            "totals": swarm_totals(
+        return SwarmView(
+            swarm=self.swarm,
+            run=self.run,
+            mode="replay",
+            ts=at,
+            totals=swarm_totals(
                 meters, agents=len(self.agents), running=running, pending_gates=len(gates)
             ),
-            "agents": agents,
-            "audit": {"ok": True, "stopped_for": None},
-            "gates": gates,
-            "handoffs": [dict(entry) for entry in self.handoffs],
-            "proxy": None,
-        }
+            agents=agents,
+            audit=AuditView(ok=True),
+            gates=gates,
+            handoffs=[entry.model_copy() for entry in self.handoffs],
+        )
+
+    def _agent_view(self, agent: _Agent, meter: AgentMeterSnapshot | None) -> AgentView:
+        return AgentView(
+            name=agent.name,
+            state=agent.state,
+            reason=agent.reason,
+            format=agent.format,
+            after=list(agent.after),
+            pid=agent.pid,
+            attempt=agent.attempt,
+            breaker_open=agent.breaker_open,
+            handoff=agent.handoff,
+            meter=meter_view(meter) if meter is not None else None,
+            containment=agent.containment.model_copy(update={"mode": self.containment}),
+            changes=agent.changes,
+        )

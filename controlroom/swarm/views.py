@@ -21,7 +21,6 @@ from controlroom.models.views import (
     HandoffView,
     ProxyView,
     SwarmView,
-    TotalsView,
 )
 from controlroom.policy.governor import BudgetGovernor
 from controlroom.policy.meter_snapshots import SwarmMeterSnapshot, meter_view
@@ -142,13 +141,11 @@ def swarm_view(sup: ViewSource) -> SwarmView:
         run=sup.run_id,
         mode=sup.mode,
         ts=time.time(),
-        totals=TotalsView.model_validate(
-            swarm_totals(
-                meters,
-                agents=len(sup.runners),
-                running=sum(1 for r in sup.runners.values() if r.alive),
-                pending_gates=len(pending),
-            )
+        totals=swarm_totals(
+            meters,
+            agents=len(sup.runners),
+            running=sum(1 for r in sup.runners.values() if r.alive),
+            pending_gates=len(pending),
         ),
         agents=_agents(sup, meters),
         audit=audit_view(sup.guard, now),

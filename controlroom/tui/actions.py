@@ -31,14 +31,12 @@ from controlroom._errors import (
     GateNotFound,
     ReadOnly,
 )
-from controlroom.control.api import check_writable
+from controlroom.control import calls
+from controlroom.control.calls import check_writable
 from controlroom.models.state import AgentState, GateState
 from controlroom.models.views import (
-    AgentStateView,
     AgentView,
     GateView,
-    KillView,
-    ProcessesView,
     StopAllView,
     SwarmView,
 )
@@ -187,7 +185,7 @@ class Operator:
     # ------------------------------------------------------------------ reading and asking
 
     async def _swarm(self) -> SwarmView:
-        return SwarmView.model_validate(await self.port.snapshot())
+        return await self.port.snapshot()
 
     async def _agent(self, name: str) -> AgentView:
         agent = (await self._swarm()).agent(name)
@@ -209,17 +207,15 @@ class Operator:
         agent = await self._agent(name)
         if not await self._confirm(words.kill_question(agent), "Kill"):
             return
-        view = KillView.model_validate(await self.port.call("kill", {"agent": name}))
+        view = await self.port.call(calls.KILL, {"agent": name})
         self._say(words.killed(view), "error" if view.survivors else "information")
 
     async def _pause(self, name: str) -> None:
         agent = await self._agent(name)
         if agent.state == AgentState.PAUSED:
-            resumed = await self.port.call("resume", {"agent": name})
-            self._say(words.resumed(ProcessesView.model_validate(resumed)))
+            self._say(words.resumed(await self.port.call(calls.RESUME, {"agent": name})))
         else:  # the API says why when the agent does not run
-            paused = await self.port.call("pause", {"agent": name})
-            self._say(words.paused(ProcessesView.model_validate(paused)))
+            self._say(words.paused(await self.port.call(calls.PAUSE, {"agent": name})))
 
     async def _restart(self, name: str) -> None:
         agent = await self._agent(name)
@@ -234,30 +230,30 @@ class Operator:
             words.restart_question(agent), "Restart", danger=agent.pid is not None
         ):
             return
-        result = await self.port.call("restart", {"agent": name, "new_budget": new_budget})
-        self._say(words.restarted(AgentStateView.model_validate(result)))
+        result = await self.port.call(calls.RESTART, {"agent": name, "new_budget": new_budget})
+        self._say(words.restarted(result))
 
     async def _reset(self, name: str) -> None:
-        result = await self.port.call("reset_breaker", {"agent": name})
-        self._say(words.breaker_reset(AgentStateView.model_validate(result)))
+        result = await self.port.call(calls.RESET_BREAKER, {"agent": name})
+        self._say(words.breaker_reset(result))
 
     # ------------------------------------------------------------------ gates
 
     async def _decide(
         self, gate_id: str, *, approve: bool, ask: bool, then: Decided | None
     ) -> None:
-        op = "approve" if approve else "reject"
+        call = calls.APPROVE if approve else calls.REJECT
+        op = call.op
         try:
             reason = await self._reason(gate_id, approve) if ask else ""
             if reason is None:
                 return
-            result = await self.port.call(op, {"gate": gate_id, "reason": reason})
+            gate = await self.port.call(call, {"gate": gate_id, "reason": reason})
         except GateAlreadyDecided as exc:  # before the question or after: nothing left to ask
             self.host.notify(str(exc), title=f"{op} {gate_id}", severity="error", timeout=8)
             if then is not None:
                 then("decided elsewhere")
             return
-        gate = GateView.model_validate(result)
         self._say(words.approved(gate) if approve else words.rejected(gate))
         if then is not None:
             then("approved" if approve else "rejected")
@@ -277,8 +273,8 @@ class Operator:
 
     async def _pending_gate(self, gate_id: str) -> GateView:
         """The gate to ask about; refused as the control API refuses a decision of it."""
-        found = await self.port.call("gates", {"all": True})
-        gate = next((g for g in map(GateView.model_validate, found) if g.id == gate_id), None)
+        found = await self.port.call(calls.GATES, {"all": True})
+        gate = next((g for g in found if g.id == gate_id), None)
         if gate is None:
             raise GateNotFound(f"no gate {gate_id!r}")
         if gate.state != GateState.PENDING:  # asked nothing: the API would say the same
@@ -291,7 +287,7 @@ class Operator:
         if not await self.host.push_screen_wait(EmergencyStopModal(running, total)):
             return
         self._show_banner("EMERGENCY STOP: stopping every agent…", "error", 0)
-        view = StopAllView.model_validate(await self.port.call("stop_all", {"grace": None}))
+        view = await self.port.call(calls.STOP_ALL, {"grace": None})
         text = words.stop_all_summary(view)
         severity: Severity = "error" if view.survivors else "warning"
         self.host.notify(text, title="EMERGENCY STOP", severity=severity, timeout=20)

@@ -7,9 +7,9 @@ own usage report disagrees with the wire, two agents' work colliding (the
 same file, a dependency pinned two ways, a merge conflict: ``c`` lists
 them), a write into the shared repository that no agent owns, and a
 notification ([[notify]]) that did not get through: the pager is down. The kind
-is checked on the raw dict first, so the thousands of usage and output
-events a second cost one set lookup; only alerts are parsed into models
-(to be worded by ``controlroom.text``, as the headless log words them).
+is checked first, so the thousands of usage and output events a second cost
+one set lookup; only alerts are worded (by ``controlroom.text``, as the
+headless log words them).
 
 ``AlertBatcher`` coalesces a burst (a swarm of 100 agents crossing 80 % of
 a shared cost cap at once) into one toast instead of a hundred.
@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from controlroom.models.events import Event
 from controlroom.models.kinds import EventKind
 
 __all__ = ["ALERT_KINDS", "Alert", "AlertBatcher", "Severity", "alert_for"]
@@ -53,17 +54,16 @@ class Alert:
     severity: Severity
 
 
-def alert_for(event: Mapping[str, Any]) -> Alert | None:
-    """The alert an event dict raises, or None (most events raise none)."""
-    kind = event.get("kind")
-    if not isinstance(kind, str) or kind not in ALERT_KINDS:
+def alert_for(event: Event) -> Alert | None:
+    """The alert an event raises, or None (most events raise none)."""
+    found = ALERT_KINDS.get(event.kind)
+    if found is None:
         return None
-    from controlroom.text import describe_payload
+    from controlroom.text import describe
 
-    title, severity = ALERT_KINDS[kind]
-    text = describe_payload(event)
-    agent = event.get("agent")
-    return Alert(kind, title, f"{agent}: {text}" if agent else text, severity)
+    title, severity = found
+    text = describe(event)
+    return Alert(event.kind, title, f"{event.agent}: {text}" if event.agent else text, severity)
 
 
 class AlertBatcher:

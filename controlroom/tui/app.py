@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.actions import ActionParseResult
@@ -25,9 +25,10 @@ from textual.filter import LineFilter
 from textual.worker import Worker, WorkerState
 
 from controlroom._errors import ControlRoomError
+from controlroom.control import calls
 from controlroom.control.port import ControlPort
-from controlroom.models.kinds import EventKind
-from controlroom.models.views import StopAllView
+from controlroom.models.events import Event, OrphanFound
+from controlroom.models.views import StopAllView, SwarmView, TotalsView
 from controlroom.tui.actions import Operator, refusal
 from controlroom.tui.alerts import AlertBatcher, alert_for
 from controlroom.tui.commands import SwarmCommands
@@ -105,7 +106,7 @@ class ControlRoomApp(App[str]):
             self, port, read_only=self.read_only, banner=self.set_banner, debouncer=self.debouncer
         )
         self.view_memory = view_memory or ViewMemory()  # the table's sort and group, per swarm
-        self.last_snapshot: dict[str, Any] | None = None
+        self.last_snapshot: SwarmView | None = None
         self.swarm_started = False
         self._banner: tuple[str, str, float] | None = None
         self._last_bell = 0.0
@@ -143,7 +144,7 @@ class ControlRoomApp(App[str]):
     async def _start_swarm(self) -> None:
         """Subscribe to events first (so nothing is missed), then start the swarm, then follow."""
         events = self.port.events()
-        first: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(anext(events))
+        first: asyncio.Future[Event] = asyncio.ensure_future(anext(events))
         await asyncio.sleep(0)
         try:
             await self.session.start()
@@ -161,12 +162,12 @@ class ControlRoomApp(App[str]):
         async for event in events:
             self._take(event)
 
-    def _take(self, event: dict[str, Any]) -> None:
+    def _take(self, event: Event) -> None:
         self.tail.feed(event)
         alert = alert_for(event)
         if alert is not None:
-            if event.get("kind") == EventKind.ORPHAN_FOUND:
-                self._alerted_orphans.add(int(event.get("pid") or 0))
+            if isinstance(event, OrphanFound):
+                self._alerted_orphans.add(event.pid)
             self.alerts.add(alert)
 
     def _orphans_at_start(self) -> None:
@@ -178,11 +179,11 @@ class ControlRoomApp(App[str]):
 
     async def _catch_up(self) -> None:
         """Attached: the recent history of the run, for the log tails (no alerts for the past)."""
-        history = await self.port.call("events", {"since": 0, "limit": 2000, "newest": True})
+        history = await self.port.call(calls.EVENTS, {"since": 0, "limit": 2000, "newest": True})
         for event in history:
             self.tail.feed(event)
         snapshot = await self.port.snapshot()
-        waiting = int((snapshot.get("totals") or {}).get("pending_gates") or 0)
+        waiting = snapshot.totals.pending_gates
         if waiting:
             self.notify(f"{waiting} gate(s) waiting for you (g)", title="Gates", severity="warning")
             self._bell()
@@ -267,8 +268,8 @@ class ControlRoomApp(App[str]):
         return True
 
     def action_stop_all(self) -> None:
-        totals = (self.last_snapshot or {}).get("totals") or {}
-        self.operator.stop_all(int(totals.get("running") or 0), int(totals.get("agents") or 0))
+        totals = self.last_snapshot.totals if self.last_snapshot is not None else TotalsView()
+        self.operator.stop_all(totals.running, totals.agents)
 
     def action_cycle_theme(self) -> None:
         self.theme = next_theme(self.theme, self.theme_specs)
@@ -301,12 +302,12 @@ class ControlRoomApp(App[str]):
     def unfinished_agents(self) -> int:
         if isinstance(self.session, LocalSession):
             return self.session.unfinished()
-        return int(((self.last_snapshot or {}).get("totals") or {}).get("running") or 0)
+        return self.last_snapshot.totals.running if self.last_snapshot is not None else 0
 
     async def stop_owned_swarm(self) -> StopAllView | None:
         """Quit → "stop": every agent, through the port (or directly when read-only)."""
         if not self.read_only:
-            return StopAllView.model_validate(await self.port.call("stop_all", {"grace": None}))
+            return await self.port.call(calls.STOP_ALL, {"grace": None})
         if isinstance(self.session, LocalSession):
             await self.session.stop_all("quit: stop all")
         return None

@@ -9,10 +9,10 @@ the characters.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from controlroom.models import BUDGET_WARNING_PERCENT
 from controlroom.models.state import AgentState
+from controlroom.models.views import MeterView
 
 __all__ = [
     "BAR_FULL",
@@ -76,13 +76,12 @@ def sparkline(values: Iterable[float], width: int) -> str:
     return text.rjust(width)
 
 
-def tightest(meter: Mapping[str, Any] | None) -> tuple[str | None, float | None]:
+def tightest(meter: MeterView | None) -> tuple[str | None, float | None]:
     """The limit closest to its cap and how full it is, from a snapshot's ``meter``."""
-    if not meter:
+    if meter is None:
         return None, None
     best: tuple[str | None, float | None] = (None, None)
-    for limit in meter.get("limits") or ():
-        fraction = limit.get("fraction")
-        if fraction is not None and (best[1] is None or fraction > best[1]):
-            best = (str(limit.get("limit")), float(fraction))
+    for limit in meter.limits:
+        if best[1] is None or limit.fraction > best[1]:
+            best = (limit.limit, limit.fraction)
     return best

@@ -18,7 +18,7 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from controlroom.models.state import AgentState
-from controlroom.models.views import AgentView, GateView, SwarmView
+from controlroom.models.views import AgentView, GateView
 from controlroom.text.operator import gate_line
 from controlroom.tui.host import Dashboard, Operations
 
@@ -35,9 +35,9 @@ def swarm_commands(app: App[Any]) -> Iterator[Command]:
     writable = not app.read_only
     if writable:
         yield ("EMERGENCY STOP ALL agents", "stop every agent now (X, ctrl+x)", app.action_stop_all)
-    if app.last_snapshot is None:
+    swarm = app.last_snapshot
+    if swarm is None:
         return
-    swarm = SwarmView.model_validate(app.last_snapshot)
     if writable:
         yield from _gate_commands(app.operator, swarm.gates)
     for agent in swarm.agents:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from controlroom.control.port import ControlPort
+    from controlroom.models.views import SwarmView
     from controlroom.tui.keys import Debouncer
     from controlroom.tui.tail import EventTail
     from controlroom.tui.view_memory import ViewMemory
@@ -103,7 +104,7 @@ class Dashboard(Protocol):
     @property
     def theme_specs(self) -> dict[str, Any]: ...
 
-    last_snapshot: dict[str, Any] | None
+    last_snapshot: SwarmView | None
 
     def set_banner(self, text: str, severity: str = ..., *, seconds: float = ...) -> None: ...
 

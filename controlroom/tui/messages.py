@@ -7,11 +7,11 @@ theirs): what a widget says happened, never what the receiver should do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from textual.message import Message
 
 from controlroom.models.attention import Attention
+from controlroom.models.views import GateView
 
 __all__ = [
     "AgentChosen",
@@ -49,7 +49,7 @@ class AttentionChosen(Message):
 class GateChosen(Message):
     """Enter on a pending gate: open it."""
 
-    gate: dict[str, Any]
+    gate: GateView
 
 
 @dataclass

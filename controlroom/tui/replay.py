@@ -115,7 +115,7 @@ class ReplayApp(ControlRoomApp):
             self.tail = EventTail()
             self._fed = 0
         for event in self.timeline.events[self._fed : index]:
-            self.tail.feed(event.model_dump(mode="json"))
+            self.tail.feed(event)
         self._fed = index
         self._show_bar()
         screen = self.screen

@@ -18,6 +18,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from controlroom.control import calls
 from controlroom.control.api import ControlAPI
 from controlroom.control.host import SwarmHost
 from controlroom.control.port import ControlPort, LocalPort, RemotePort
@@ -133,7 +134,7 @@ class RemoteSession:
         """Connect and check a control room answers there (``ControlError`` if not)."""
         port = RemotePort(self.socket_path, read_only=self.read_only)
         try:
-            await port.call("ping")
+            await port.call(calls.PING)
         except BaseException:
             await port.close()
             raise

@@ -12,14 +12,20 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from controlroom.models.kinds import EventKind
-from controlroom.text import LOG_KINDS, describe_payload
+from controlroom.models.event_base import EventBase
+from controlroom.models.events_run import (
+    AgentOutput,
+    ErrorEvent,
+    MalformedOutput,
+    StatusEvent,
+    ToolCall,
+)
+from controlroom.text import LOG_KINDS, describe
 
 __all__ = ["EventTail", "ToolUse"]
+
 
 @dataclass(frozen=True)
 class ToolUse:
@@ -29,7 +35,7 @@ class ToolUse:
 
 
 class EventTail:
-    """Bounded per-agent log lines and tool calls; feed it event dicts in order."""
+    """Bounded per-agent log lines and tool calls; feed it events in order."""
 
     def __init__(self, max_lines: int = 500, max_tools: int = 10) -> None:
         self.max_lines = max_lines
@@ -39,16 +45,16 @@ class EventTail:
         self._written: dict[str, int] = {}
         self._tools: dict[str, deque[ToolUse]] = {}
 
-    def feed(self, event: Mapping[str, Any]) -> None:
-        """Take one event dict (as ``port.events()`` yields); older or repeated seqs are skipped."""
-        seq = int(event.get("seq") or 0)
+    def feed(self, event: EventBase) -> None:
+        """Take one event (as ``port.events()`` yields); older or repeated seqs are skipped."""
+        seq = event.seq
         if seq and seq <= self.last_seq:
             return
         self.last_seq = max(self.last_seq, seq)
-        agent = event.get("agent")
+        agent = event.agent
         if not agent:
             return
-        line = self._line(event)
+        line = self._line(agent, event)
         if line is not None:
             self._append(agent, line)
 
@@ -78,27 +84,26 @@ class EventTail:
         lines.append(line)
         self._written[agent] = self._written.get(agent, 0) + 1
 
-    def _line(self, event: Mapping[str, Any]) -> str | None:
-        kind = event.get("kind")
-        clock = time.strftime("%H:%M:%S", time.localtime(float(event.get("ts") or 0)))
-        if kind == EventKind.AGENT_OUTPUT:
-            mark = "!" if event.get("stream") == "stderr" else " "
-            return f"{clock}{mark} {event.get('text', '')}"
-        if kind == EventKind.STATUS:
-            return f"{clock} » {event.get('text', '')}"
-        if kind == EventKind.ERROR:
-            return f"{clock} ✗ error: {event.get('message', '')}"
-        if kind == EventKind.MALFORMED_OUTPUT:
-            return f"{clock} ? malformed ({event.get('reason', '')}): {event.get('preview', '')}"
-        if kind == EventKind.TOOL_CALL:
-            summary = _summary(event.get("input"))
-            tools = self._tools.get(str(event["agent"]))
+    def _line(self, agent: str, event: EventBase) -> str | None:
+        clock = time.strftime("%H:%M:%S", time.localtime(event.ts))
+        if isinstance(event, AgentOutput):
+            mark = "!" if event.stream == "stderr" else " "
+            return f"{clock}{mark} {event.text}"
+        if isinstance(event, StatusEvent):
+            return f"{clock} » {event.text}"
+        if isinstance(event, ErrorEvent):
+            return f"{clock} ✗ error: {event.message}"
+        if isinstance(event, MalformedOutput):
+            return f"{clock} ? malformed ({event.reason}): {event.preview}"
+        if isinstance(event, ToolCall):
+            summary = _summary(event.input)
+            tools = self._tools.get(agent)
             if tools is None:
-                tools = self._tools[str(event["agent"])] = deque(maxlen=self.max_tools)
-            tools.append(ToolUse(float(event.get("ts") or 0), str(event.get("name", "")), summary))
-            return f"{clock} ⚙ {event.get('name', '')} {summary}"
-        if kind in LOG_KINDS:  # what the headless log prints, in its words
-            return f"{clock} ─ {describe_payload(event)}"
+                tools = self._tools[agent] = deque(maxlen=self.max_tools)
+            tools.append(ToolUse(event.ts, event.name, summary))
+            return f"{clock} ⚙ {event.name} {summary}"
+        if getattr(event, "kind", None) in LOG_KINDS:  # what the headless log prints, in its words
+            return f"{clock} ─ {describe(event)}"
         return None
 
 

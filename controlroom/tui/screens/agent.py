@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -28,8 +28,8 @@ from textual.widgets import Footer, Log, Static
 
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
-from controlroom.models.kinds import EventKind
-from controlroom.models.views import AgentView, LimitView, MeterView, SwarmView
+from controlroom.models.events import Event, ToolCall
+from controlroom.models.views import AgentView, LimitView, MeterView
 from controlroom.text import limit_label, limit_value, money
 from controlroom.text.operator import processes_phrase
 from controlroom.tui.host import Operations, operator_of
@@ -168,13 +168,13 @@ class AgentScreen(Screen[None]):
     )
     async def follow_events(self) -> None:
         async for event in event_stream(self.port):
-            if event.get("agent") == self.agent_name:
+            if event.agent == self.agent_name:
                 self.add_event(event)
 
-    def add_event(self, event: dict[str, Any]) -> None:
+    def add_event(self, event: Event) -> None:
         """Route one of this agent's events to its pane; redraw in a batch."""
-        kind = event.get("kind")
-        if kind == EventKind.TOOL_CALL:
+        kind = event.kind
+        if isinstance(event, ToolCall):
             line = _tool_line(event)
             self._pending_tools.append(line)
         elif kind not in _NOT_LOGGED:
@@ -197,7 +197,7 @@ class AgentScreen(Screen[None]):
         """Read the agent from a fresh snapshot, then re-arm the one-shot timer."""
         try:
             if self.app.screen is self:  # nothing to redraw under a modal
-                swarm = SwarmView.model_validate(await self.port.snapshot())
+                swarm = await self.port.snapshot()
                 found = swarm.agent(self.agent_name)
                 if found is not None:
                     self.show_agent(found)
@@ -239,10 +239,10 @@ class AgentScreen(Screen[None]):
         for limit in limits:
             row = rows.get(limit.limit)
             if row is None:
-                rows[limit.limit] = LimitRow(limit.model_dump())
+                rows[limit.limit] = LimitRow(limit)
                 box.mount(rows[limit.limit])
             else:
-                row.show(limit.model_dump())
+                row.show(limit)
         placeholder = box.query(".limit-none")
         if limits:
             placeholder.remove()
@@ -278,8 +278,8 @@ class AgentScreen(Screen[None]):
         self.operator.reset_breaker(self.agent_name)
 
 
-def _tool_line(event: dict[str, Any]) -> str:
+def _tool_line(event: ToolCall) -> str:
     """``12:01:02 Bash {"command": "pytest -q"}`` — a tool call, as short as it can be."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(float(event.get("ts") or 0.0)))
-    tool_input = json.dumps(event.get("input") or {}, separators=(",", ":"), ensure_ascii=False)
-    return f"{stamp} {event.get('name', '')} {tool_input}".replace("\n", " ")
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+    tool_input = json.dumps(event.input, separators=(",", ":"), ensure_ascii=False)
+    return f"{stamp} {event.name} {tool_input}".replace("\n", " ")

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -31,8 +31,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Log, Static
 
+from controlroom.control import calls
 from controlroom.control.port import ControlPort
-from controlroom.text import describe_payload
+from controlroom.models.events import Event
+from controlroom.text import describe
 from controlroom.tui.keys import binding
 
 __all__ = [
@@ -64,12 +66,11 @@ FILTER_HELP = "filter: agent:NAME kind:KIND text   (kind: matches a prefix, e.g.
 # --------------------------------------------------------------------------- the stream
 
 
-async def _page(port: ControlPort, since: int, limit: int) -> list[dict[str, Any]]:
-    result = await port.call("events", {"since": since, "limit": limit})
-    return list(result) if isinstance(result, list) else []
+async def _page(port: ControlPort, since: int, limit: int) -> list[Event]:
+    return await port.call(calls.EVENTS, {"since": since, "limit": limit})
 
 
-async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncIterator[dict[str, Any]]:
+async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncIterator[Event]:
     """Every event of the run once, in ``seq`` order: the stored history, then live ones.
 
     The live subscription starts while the history is being read, so events
@@ -78,13 +79,13 @@ async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncItera
     event yielded. A hole seen in the live stream is filled the same way.
     """
     live = port.events().__aiter__()
-    waiting: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(anext(live))
+    waiting: asyncio.Future[Event] = asyncio.ensure_future(anext(live))
     last = 0
     try:
         while True:
             events = await _page(port, last, page)
             for event in events:
-                last = max(last, int(event.get("seq", 0)))
+                last = max(last, event.seq)
                 yield event
             if len(events) < page:
                 break
@@ -92,8 +93,8 @@ async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncItera
             done, _ = await asyncio.wait({waiting}, timeout=CATCH_UP_SECONDS)
             if not done:
                 for old in await _page(port, last, page):
-                    if int(old.get("seq", 0)) > last:
-                        last = int(old.get("seq", 0))
+                    if old.seq > last:
+                        last = old.seq
                         yield old
                 continue
             try:
@@ -101,16 +102,16 @@ async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncItera
             except StopAsyncIteration:
                 break
             waiting = asyncio.ensure_future(anext(live))
-            seq = int(event.get("seq", 0))
+            seq = event.seq
             if seq <= last:
                 continue
             while seq > last + 1:  # a hole: read it back from the audit log first
                 missing = await _page(port, last, min(seq - last - 1, page))
-                missing = [e for e in missing if last < int(e.get("seq", 0)) < seq]
+                missing = [e for e in missing if last < e.seq < seq]
                 if not missing:
                     break
                 for old in missing:
-                    last = int(old.get("seq", 0))
+                    last = old.seq
                     yield old
             last = seq
             yield event
@@ -124,15 +125,15 @@ async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncItera
 
 # --------------------------------------------------------------------------- one line per event
 
-def format_event(event: dict[str, Any], *, with_agent: bool = True) -> str:
+def format_event(event: Event, *, with_agent: bool = True) -> str:
     """One event as one plain log line: time, seq, agent, kind and what happened."""
-    ts = float(event.get("ts") or 0.0)
+    ts = event.ts
     stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
-    summary = describe_payload(event)
+    summary = describe(event)
     if len(summary) > SUMMARY_CHARS:
         summary = summary[: SUMMARY_CHARS - 1] + "…"
-    agent = f"{event.get('agent') or '-':<14} " if with_agent else ""
-    return f"{stamp} {int(event.get('seq', 0)):>6} {agent}{event.get('kind', ''):<16} {summary}"
+    agent = f"{event.agent or '-':<14} " if with_agent else ""
+    return f"{stamp} {event.seq:>6} {agent}{event.kind:<16} {summary}"
 
 
 # --------------------------------------------------------------------------- the filter
@@ -146,10 +147,10 @@ class AuditFilter:
     kinds: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
 
-    def matches(self, event: dict[str, Any], line: str) -> bool:
-        if self.agents and str(event.get("agent") or "").lower() not in self.agents:
+    def matches(self, event: Event, line: str) -> bool:
+        if self.agents and (event.agent or "").lower() not in self.agents:
             return False
-        kind = str(event.get("kind", "")).lower()
+        kind = event.kind
         if self.kinds and not any(kind.startswith(k) for k in self.kinds):
             return False
         lowered = line.lower()
@@ -187,10 +188,10 @@ class AuditScreen(Screen[None]):
     def __init__(self, port: ControlPort) -> None:
         super().__init__()
         self.port = port
-        self.entries: deque[tuple[dict[str, Any], str]] = deque(maxlen=MAX_LINES)
+        self.entries: deque[tuple[Event, str]] = deque(maxlen=MAX_LINES)
         self.received = 0
         self.filter = AuditFilter()
-        self._pending: deque[tuple[dict[str, Any], str]] = deque(maxlen=MAX_LINES)
+        self._pending: deque[tuple[Event, str]] = deque(maxlen=MAX_LINES)
         self._flush_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -213,7 +214,7 @@ class AuditScreen(Screen[None]):
         async for event in event_stream(self.port):
             self.add_event(event)
 
-    def add_event(self, event: dict[str, Any]) -> None:
+    def add_event(self, event: Event) -> None:
         """Keep one event and schedule a batched redraw."""
         entry = (event, format_event(event))
         self.received += 1

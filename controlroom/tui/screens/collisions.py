@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -21,8 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from controlroom._errors import ControlRoomError
+from controlroom.control import calls
 from controlroom.control.port import ControlPort
 from controlroom.inert import inert_line
+from controlroom.models.radarviews import RadarView
 from controlroom.tui.keys import binding
 from controlroom.tui.widgets.collisions import CollisionsPanel
 
@@ -31,11 +33,11 @@ __all__ = ["REFRESH_SECONDS", "CollisionsScreen", "describe_order"]
 REFRESH_SECONDS = 1.0
 
 
-def describe_order(radar: dict[str, Any]) -> str:
+def describe_order(radar: RadarView) -> str:
     """``suggested merge order: gamma → alpha → beta (…)``, or why there is none."""
-    if not radar.get("enabled"):
+    if not radar.enabled:
         return "the radar is off: no git repository, or [swarm] radar = false"
-    order = [inert_line(str(a)) for a in radar.get("merge_order") or ()]
+    order = [inert_line(a) for a in radar.merge_order]
     if not order:
         return "suggested merge order: no branch waits at a gate"
     return f"suggested merge order: {' → '.join(order)} (fewest conflicts first)"
@@ -71,8 +73,8 @@ class CollisionsScreen(Screen[None]):
     async def refresh_radar(self) -> None:
         """One ``radar`` answer drawn; the next asked ``REFRESH_SECONDS`` later."""
         try:
-            radar: dict[str, Any] = await self.port.call("radar", {})
-            found = list(radar.get("collisions") or ())
+            radar = await self.port.call(calls.RADAR, {})
+            found = radar.collisions
             self.query_one("#collisions", CollisionsPanel).apply(found, self.now())
             title = f"COLLISIONS · {len(found)} now" if found else "COLLISIONS · none now"
             self.query_one("#collisions-title", Static).update(title)

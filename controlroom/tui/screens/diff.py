@@ -10,7 +10,7 @@ losing their place in the diff.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,8 +19,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from controlroom._errors import ControlRoomError
+from controlroom.control import calls
 from controlroom.control.port import ControlPort
 from controlroom.inert import inert_line
+from controlroom.models.radarviews import AgentDiff
 from controlroom.tui.keys import binding
 from controlroom.tui.widgets.diff_view import DiffView
 
@@ -39,7 +41,7 @@ class DiffScreen(Screen[None]):
         super().__init__()
         self.port = port
         self.agent = agent
-        self._last: dict[str, Any] | None = None
+        self._last: AgentDiff | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"DIFF · {inert_line(self.agent)}", id="diff-title", markup=False)
@@ -55,11 +57,11 @@ class DiffScreen(Screen[None]):
         """One ``diff`` answer, drawn if it changed; the next asked later."""
         view = self.query_one("#diff", DiffView)
         try:
-            found: dict[str, Any] = await self.port.call("diff", {"agent": self.agent})
+            found = await self.port.call(calls.DIFF, {"agent": self.agent})
             if found != self._last:
                 self._last = found
                 view.show(found)
-                verdict = str(found.get("verdict") or "")
+                verdict = found.verdict
                 self.query_one("#diff-verdict", Static).update(
                     f"radar: {inert_line(verdict)}" if verdict else ""
                 )

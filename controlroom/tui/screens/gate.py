@@ -36,11 +36,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from controlroom._errors import ControlRoomError
+from controlroom.control import calls
 from controlroom.control.port import ControlPort
 from controlroom.models.changes import FileChange
 from controlroom.models.handoff import Handoff
 from controlroom.models.state import GateKind
-from controlroom.models.views import AgentView, GateView, MeterView, SwarmView
+from controlroom.models.views import AgentView, GateView, MeterView
 from controlroom.text import duration
 from controlroom.tui.host import Decision, Operations, operator_of
 from controlroom.tui.keys import MUTATING_ACTIONS, binding
@@ -205,7 +206,7 @@ class GateScreen(Screen[str | None]):
         view = self.query_one("#gate-diff", DiffView)
         self._diff_of = self.gate.changed_files
         try:
-            found = await self.port.call("diff", {"agent": self.gate.agent})
+            found = await self.port.call(calls.DIFF, {"agent": self.gate.agent})
         except (ControlRoomError, OSError) as exc:
             view.show_error(str(exc))
             return
@@ -222,7 +223,7 @@ class GateScreen(Screen[str | None]):
         meter = self._meter()
         limits = [] if meter is None else meter.limits
         self.query_one("#gate-limits", Static).update(
-            "\n".join(describe_limit(lim.model_dump()) for lim in limits) or "no limits"
+            "\n".join(describe_limit(lim) for lim in limits) or "no limits"
         )
         self.query_one("#gate-spend", Static).update(f"{self.gate.agent}: {describe_spend(meter)}")
 
@@ -230,7 +231,7 @@ class GateScreen(Screen[str | None]):
         """Countdown, the agent's spend and whether the gate is still pending; re-armed."""
         try:
             if self.app.screen is self:
-                swarm = SwarmView.model_validate(await self.port.snapshot())
+                swarm = await self.port.snapshot()
                 self.agent = swarm.agent(self.gate.agent) or self.agent
                 gate = next((g for g in swarm.gates if g.id == self.gate_id), None)
                 if gate is not None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -28,6 +27,7 @@ from textual.worker import Worker
 
 from controlroom._errors import ControlRoomError
 from controlroom.models.attention import ATTENTION_ORDER, Attention
+from controlroom.models.views import AgentView, GateView, SwarmView
 from controlroom.text import audit_banner
 from controlroom.tui.host import Dashboard
 from controlroom.tui.keys import MUTATING_ACTIONS, binding
@@ -67,10 +67,10 @@ class MainScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="main")
-        self.snapshot: dict[str, Any] | None = None
+        self.snapshot: SwarmView | None = None
         self.refreshes = 0
         self.last_apply_ms = 0.0
-        self._agents: dict[str, Mapping[str, Any]] = {}
+        self._agents: dict[str, AgentView] = {}
         self._next_tick: Timer | None = None
         self._suspended = False
         self._swarm: str | None = None  # the swarm whose remembered view is applied
@@ -151,29 +151,25 @@ class MainScreen(Screen[None]):
         """Worker messages don't bubble: hand them to the app's one failure router."""
         self.control.on_worker_state_changed(event)
 
-    def apply(self, snapshot: dict[str, Any]) -> None:
+    def apply(self, snapshot: SwarmView) -> None:
         """Bring every pane up to date with ``snapshot``, in one batch."""
         started = time.perf_counter()
         self.snapshot = snapshot
         self.control.last_snapshot = snapshot
-        agents = list(snapshot.get("agents") or ())
-        self._agents = {str(a["name"]): a for a in agents}
+        self._agents = {a.name: a for a in snapshot.agents}
         with self.app.batch_update():
-            self._recall_view(str(snapshot.get("swarm") or ""))
+            self._recall_view(snapshot.swarm)
             header = self.query_one("#header", SwarmHeader)
             header.update_from(snapshot)
-            audit = snapshot.get("audit") or {}
-            if audit.get("ok") is False:  # the audit log cannot be written: that first
-                header.set_banner(audit_banner(audit), "error")
+            if not snapshot.audit.ok:  # the audit log cannot be written: that first
+                header.set_banner(audit_banner(snapshot.audit.model_dump()), "error")
             else:
                 header.set_banner(*self.control.banner_now())
             table = self.query_one("#agents", AgentTable)
-            table.apply(agents, float(snapshot.get("ts") or time.time()))
+            table.apply(snapshot.agents, snapshot.ts)
             self.query_one("#attention", AttentionBar).show(table.counts, table.group)
-            self.query_one("#gates", GateQueue).apply(list(snapshot.get("gates") or ()))
-            if self.query_one("#handoffs", HandoffTimeline).apply(
-                list(snapshot.get("handoffs") or ())
-            ):
+            self.query_one("#gates", GateQueue).apply(snapshot.gates)
+            if self.query_one("#handoffs", HandoffTimeline).apply(snapshot.handoffs):
                 self.query_one("#handoffs-box", VerticalScroll).scroll_end(animate=False)
             self._show_detail(table.selected_agent)
             self._title_agents()
@@ -200,14 +196,14 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ selection
 
-    def agent(self, name: str | None) -> Mapping[str, Any] | None:
+    def agent(self, name: str | None) -> AgentView | None:
         return None if name is None else self._agents.get(name)
 
     @property
-    def selected_agent(self) -> Mapping[str, Any] | None:
+    def selected_agent(self) -> AgentView | None:
         return self.agent(self.query_one("#agents", AgentTable).selected_agent)
 
-    def target_gate(self) -> Mapping[str, Any] | None:
+    def target_gate(self) -> GateView | None:
         """The gate under the cursor when the queue has focus, else the oldest pending one."""
         queue = self.query_one("#gates", GateQueue)
         if self.focused is queue and queue.selected_gate is not None:
@@ -229,9 +225,8 @@ class MainScreen(Screen[None]):
     def _gate_chosen(self, event: GateChosen) -> None:
         from controlroom.tui.screens.gate import GateScreen
 
-        agent = self.agent(str(event.gate.get("agent")))
         self.app.push_screen(
-            GateScreen(self.control.port, event.gate, None if agent is None else dict(agent))
+            GateScreen(self.control.port, event.gate, self.agent(event.gate.agent))
         )
 
     # ------------------------------------------------------------------ filter
@@ -252,7 +247,7 @@ class MainScreen(Screen[None]):
             return False
         return True
 
-    def _agent_or_say(self) -> Mapping[str, Any] | None:
+    def _agent_or_say(self) -> AgentView | None:
         agent = self.selected_agent
         if agent is None:
             self.notify("no agent selected", severity="warning")
@@ -266,7 +261,7 @@ class MainScreen(Screen[None]):
         from controlroom.tui.screens.diff import DiffScreen
 
         if (agent := self._agent_or_say()) is not None:
-            self.app.push_screen(DiffScreen(self.control.port, str(agent["name"])))
+            self.app.push_screen(DiffScreen(self.control.port, agent.name))
 
     def action_collisions(self) -> None:
         """``c``: where agents' work collides, and the suggested merge order."""
@@ -351,7 +346,7 @@ class MainScreen(Screen[None]):
         if gate is None:
             self.notify("no gate is waiting", severity="warning")
             return
-        self.control.operator.approve(str(gate["id"]))
+        self.control.operator.approve(gate.id)
 
     def action_reject_gate(self) -> None:
         if not self._allowed("reject-gate"):
@@ -360,20 +355,20 @@ class MainScreen(Screen[None]):
         if gate is None:
             self.notify("no gate is waiting", severity="warning")
             return
-        self.control.operator.reject(str(gate["id"]))
+        self.control.operator.reject(gate.id)
 
     def action_kill_agent(self) -> None:
         if self._allowed("kill-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.kill(str(agent["name"]))
+            self.control.operator.kill(agent.name)
 
     def action_pause_agent(self) -> None:
         if self._allowed("pause-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.pause_or_resume(str(agent["name"]))
+            self.control.operator.pause_or_resume(agent.name)
 
     def action_restart_agent(self) -> None:
         if self._allowed("restart-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.restart(str(agent["name"]))
+            self.control.operator.restart(agent.name)
 
     def action_reset_breaker(self) -> None:
         if self._allowed("reset-breaker") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.reset_breaker(str(agent["name"]))
+            self.control.operator.reset_breaker(agent.name)

@@ -16,7 +16,7 @@ classes styled in controlroom.tcss.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from rich.cells import set_cell_size
@@ -29,6 +29,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from controlroom.models.attention import Attention
+from controlroom.models.views import AgentView
 from controlroom.policy.attention import count_by_attention
 from controlroom.tui.agent_rows import COLUMNS, SORTS, Cell, agent_attention, agent_cells, matches
 from controlroom.tui.burn import BurnHistory
@@ -38,11 +39,6 @@ from controlroom.tui.messages import AgentChosen, AgentHighlighted
 __all__ = ["AgentTable"]
 
 _ROW_WIDTH = sum(width + 2 for _, _, width in COLUMNS)
-
-
-def _meter(agent: Mapping[str, Any]) -> Mapping[str, Any]:
-    meter = agent.get("meter")
-    return meter if isinstance(meter, Mapping) else {}
 
 
 class AgentTable(ScrollView, can_focus=True):
@@ -72,7 +68,7 @@ class AgentTable(ScrollView, can_focus=True):
         self.counts: dict[Attention, int] = count_by_attention(())
         self.sort_index = 0
         self.cursor_row = 0
-        self._agents: Sequence[Mapping[str, Any]] = ()
+        self._agents: Sequence[AgentView] = ()
         self._order: list[str] = []
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._sort_keys: dict[str, Any] = {}
@@ -110,34 +106,33 @@ class AgentTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ updates
 
-    def apply(self, agents: Sequence[Mapping[str, Any]], ts: float) -> int:
+    def apply(self, agents: Sequence[AgentView], ts: float) -> int:
         """Bring the rows up to date with a snapshot's ``agents`` taken at ``ts``.
 
         Returns how many rows changed (0: nothing to redraw).
         """
         self._agents = agents
         for agent in agents:
-            meter = _meter(agent)
-            if meter:
-                self.burn.observe(agent["name"], float(meter.get("tokens_per_minute") or 0.0), ts)
+            if agent.meter is not None:
+                self.burn.observe(agent.name, agent.meter.tokens_per_minute, ts)
         return self._sync()
 
     def _sync(self) -> int:
         selected = self.selected_agent
         sort_key = SORTS[self.sort_index][1]
-        groups = {str(a["name"]): agent_attention(a) for a in self._agents}
+        groups = {a.name: agent_attention(a) for a in self._agents}
         self.counts = count_by_attention(groups.values())
         shown = [
             a
             for a in self._agents
             if matches(a, self.filter_text)
-            and (self.group is None or groups[str(a["name"])] is self.group)
+            and (self.group is None or groups[a.name] is self.group)
         ]
         changed: list[str] = []
         cells: dict[str, tuple[Cell, ...]] = {}
         keys: dict[str, Any] = {}
         for agent in shown:
-            name = str(agent["name"])
+            name = agent.name
             row = agent_cells(agent, self.burn.values(name))
             cells[name] = row
             keys[name] = sort_key(agent)

@@ -11,14 +11,15 @@ no longer holds leaves the panel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import BindingType
 from textual.widgets import DataTable
 
 from controlroom.inert import inert_line
+from controlroom.models.radarviews import CollisionView
 from controlroom.text import duration
 from controlroom.tui.keys import binding
 
@@ -32,27 +33,22 @@ _COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("detail", "Detail", 60),
 )
 
-_KINDS = {"file": "file", "manifest": "manifest", "conflict": "conflict"}
-
-
-def collision_key(collision: Mapping[str, Any]) -> str:
+def collision_key(collision: CollisionView) -> str:
     """What makes two reports one collision: kind, path, dependency and agents."""
-    agents = ",".join(str(a) for a in collision.get("agents") or ())
-    return f"{collision.get('kind')}|{collision.get('path')}|{collision.get('dependency')}|{agents}"
+    agents = ",".join(collision.agents)
+    return f"{collision.kind}|{collision.path}|{collision.dependency}|{agents}"
 
 
-def collision_cells(collision: Mapping[str, Any], now: float) -> tuple[str, ...]:
+def collision_cells(collision: CollisionView, now: float) -> tuple[str, ...]:
     """A collision's row as text (one entry per column); ``now`` in epoch seconds."""
-    kind = str(collision.get("kind") or "?")
-    detail = str(collision.get("detail") or "")
-    if collision.get("dependency") and not detail:
-        detail = f"{collision['dependency']} pinned two ways"
-    since = float(collision.get("since") or now)
+    detail = collision.detail
+    if collision.dependency and not detail:
+        detail = f"{collision.dependency} pinned two ways"
     return (
-        inert_line(str(collision.get("path") or "")),
-        inert_line(", ".join(str(a) for a in collision.get("agents") or ())),
-        _KINDS.get(kind, kind),
-        f"{duration(max(0.0, now - since))} ago",
+        inert_line(collision.path),
+        inert_line(", ".join(collision.agents)),
+        collision.kind,
+        f"{duration(max(0.0, now - collision.since))} ago",
         inert_line(detail),
     )
 
@@ -78,13 +74,13 @@ class CollisionsPanel(DataTable[Text]):
         """The rows as text, in display order (for tests and the command palette)."""
         return [self._shown[str(row.key.value)] for row in self.ordered_rows]
 
-    def apply(self, collisions: Sequence[Mapping[str, Any]], now: float) -> None:
+    def apply(self, collisions: Sequence[CollisionView], now: float) -> None:
         """Show exactly ``collisions`` (oldest first), touching only what changed."""
         wanted = {collision_key(c): c for c in collisions}
         for stale in [key for key in self._shown if key not in wanted]:
             self.remove_row(stale)
             del self._shown[stale]
-        for key, collision in sorted(wanted.items(), key=lambda kv: float(kv[1].get("since") or 0)):
+        for key, collision in sorted(wanted.items(), key=lambda kv: kv[1].since):
             cells = collision_cells(collision, now)
             shown = self._shown.get(key)
             if shown is None:

@@ -9,14 +9,14 @@ one redraw per refresh. Switching agents rewrites the log from the tail.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Log, Static
 
+from controlroom.models.views import AgentView
 from controlroom.text import duration, limit_label, limit_value, money, tokens_short
 from controlroom.tui.cells import STATE_GLYPHS, bar, meter_level
 from controlroom.tui.tail import EventTail
@@ -27,53 +27,53 @@ if TYPE_CHECKING:
 __all__ = ["DetailPane", "summary_content"]
 
 LOG_LINES = 500
-def summary_content(agent: Mapping[str, Any], tail: EventTail) -> Content:
+def summary_content(agent: AgentView, tail: EventTail) -> Content:
     """The text above the log: who, state, budget per limit, last handoff, recent tools."""
-    name = str(agent.get("name"))
-    state = str(agent.get("state", "?"))
+    name, state = agent.name, agent.state
     style = "bold $status-" + state.replace("_", "-")
     parts: list[str | tuple[str, str] | Content] = [
         (name, "bold"),
         "  ",
         (f"{STATE_GLYPHS.get(state, '?')} {state}", style),
     ]
-    if agent.get("reason"):
-        parts.append(f"  {agent['reason']}")
-    pid = agent.get("pid")
+    if agent.reason:
+        parts.append(f"  {agent.reason}")
     parts.append(
         (
-            f"\npid {pid or '-'} · attempt {agent.get('attempt', 1)} · {agent.get('format')}",
+            f"\npid {agent.pid or '-'} · attempt {agent.attempt} · {agent.format}",
             "$text-muted",
         )
     )
-    if agent.get("after"):
-        parts.append((f" · after {', '.join(agent['after'])}", "$text-muted"))
-    meter = agent.get("meter") or {}
-    if meter:
+    if agent.after:
+        parts.append((f" · after {', '.join(agent.after)}", "$text-muted"))
+    meter = agent.meter
+    if meter is not None:
         parts.append(
-            f"\n{tokens_short(meter.get('total_tokens'))} tokens · {money(meter.get('cost_usd'))}"
-            f" · {meter.get('turns', 0)} turns · {duration(meter.get('elapsed_seconds'))}"
+            f"\n{tokens_short(meter.total_tokens)} tokens · {money(meter.cost_usd)}"
+            f" · {meter.turns} turns · {duration(meter.elapsed_seconds)}"
         )
-        for limit in meter.get("limits") or ():
-            fraction = float(limit.get("fraction") or 0.0)
-            key = str(limit.get("limit"))
+        for limit in meter.limits:
+            fraction, key = limit.fraction, limit.limit
             parts.append(f"\n{limit_label(key, short=True):<7}")
             parts.append((bar(fraction, 10), f"$meter-{meter_level(fraction)}"))
             parts.append(
-                f"{fraction:>5.0%} {limit_value(key, limit.get('value'), short=True)}"
-                f"/{limit_value(key, limit.get('cap'), short=True)}"
+                f"{fraction:>5.0%} {limit_value(key, limit.value, short=True)}"
+                f"/{limit_value(key, limit.cap, short=True)}"
             )
-        if not meter.get("limits"):
+        if not meter.limits:
             parts.append(("\nno budget limits", "$text-muted"))
-    if agent.get("breaker_open"):
+    if agent.breaker_open:
         parts.append(("\nBREAKER OPEN: b resets it", "bold $status-breaker-open"))
-    handoff = agent.get("handoff")
-    if handoff:
+    handoff = agent.handoff
+    if handoff is not None:
         parts.append(("\nlast handoff", "bold"))
-        for field in ("changed", "next_needs", "risks"):
-            text = str(handoff.get(field, "")).replace("\n", " ")
+        for field, value in (
+            ("changed", handoff.changed),
+            ("next_needs", handoff.next_needs),
+            ("risks", handoff.risks),
+        ):
             parts.append((f"\n {field}: ", "$text-muted"))
-            parts.append(text[:160])
+            parts.append(value.replace("\n", " ")[:160])
     tools = tail.tools(name)[-5:]
     if tools:
         parts.append(("\nrecent tools", "bold"))
@@ -112,10 +112,10 @@ class DetailPane(Horizontal):
             yield Static("no agent selected", id="detail-summary")
         yield Log(max_lines=LOG_LINES, id="detail-log")
 
-    def show(self, agent: Mapping[str, Any] | None, tail: EventTail) -> None:
+    def show(self, agent: AgentView | None, tail: EventTail) -> None:
         summary = self.query_one("#detail-summary", Static)
         log = self.query_one("#detail-log", Log)
-        name = None if agent is None else str(agent.get("name"))
+        name = None if agent is None else agent.name
         if name != self.agent_name:
             self.agent_name = name
             log.clear()

@@ -2,7 +2,7 @@
 
 Shown at a handoff gate beside the three fields, so the reviewer approves
 the change and not only its account. The data is the control API's
-``diff`` answer (``models.radarviews.AgentDiff`` as JSON). The diff is
+``diff`` answer (``models.radarviews.AgentDiff``). The diff is
 highlighted by Rich's ``Syntax`` with the diff lexer, in a syntax theme
 made from the app's theme (added lines in ``$success``, removed in
 ``$error``, hunks in ``$accent``), so a theme switch recolours it. What
@@ -25,7 +25,7 @@ from textual.theme import Theme
 from textual.widgets import Static
 
 from controlroom.inert import inert, inert_line
-from controlroom.models import FileChange
+from controlroom.models.radarviews import AgentDiff
 from controlroom.text import changes_summary, file_line
 
 __all__ = ["MAX_LINES", "DiffView", "diff_syntax"]
@@ -58,7 +58,7 @@ class DiffView(VerticalScroll, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
-        self.found: Mapping[str, Any] | None = None
+        self.found: AgentDiff | None = None
         self.shown_lines = 0
 
     def compose(self) -> ComposeResult:
@@ -70,22 +70,21 @@ class DiffView(VerticalScroll, can_focus=True):
         self.border_title = "diff against its base"
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
-    def show(self, found: Mapping[str, Any]) -> None:
+    def show(self, found: AgentDiff) -> None:
         """Draw a ``diff`` answer: summary, file list, the diff."""
         self.found = found
         summary = self.query_one("#diff-summary", Static)
-        files = [FileChange.model_validate(f) for f in found.get("files") or []]
-        if not found.get("tracked"):
-            summary.update(f"not tracked: {inert_line(str(found.get('why') or ''))}")
+        if not found.tracked:
+            summary.update(f"not tracked: {inert_line(found.why)}")
             self.query_one("#diff-files", Static).update("")
             self.query_one("#diff-text", Static).update("")
             return
+        files = found.files
         if not files:
             summary.update("no changes against its base")
         else:
-            counts = changes_summary(len(files), found.get("added", 0), found.get("removed", 0))
-            base = str(found.get("base") or "")[:12]
-            summary.update(f"{counts} against {base} on {inert_line(str(found.get('branch')))}")
+            counts = changes_summary(len(files), found.added, found.removed)
+            summary.update(f"{counts} against {found.base[:12]} on {inert_line(found.branch)}")
         self.query_one("#diff-files", Static).update("\n".join(file_line(f) for f in files))
         self._draw_diff()
 
@@ -93,18 +92,20 @@ class DiffView(VerticalScroll, can_focus=True):
         self.query_one("#diff-summary", Static).update(f"no diff: {inert_line(text)}")
 
     def _draw_diff(self) -> None:
-        found = self.found or {}
-        lines = inert(str(found.get("diff") or "")).splitlines()
+        found = self.found
+        if found is None:
+            return
+        lines = inert(found.diff).splitlines()
         cut = len(lines) - MAX_LINES
         text = "\n".join(lines[:MAX_LINES])
-        if cut > 0 or found.get("truncated"):
+        if cut > 0 or found.truncated:
             more = f"{cut} more lines" if cut > 0 else "more"
-            text += f"\n… {more}: controlroom diff {inert_line(str(found.get('agent', '')))}"
+            text += f"\n… {more}: controlroom diff {inert_line(found.agent)}"
         self.shown_lines = min(len(lines), MAX_LINES)
         self.query_one("#diff-text", Static).update(
             diff_syntax(text, self.app.get_css_variables()) if text else ""
         )
 
     def _theme_changed(self, theme: Theme) -> None:
-        if self.found is not None and self.found.get("tracked"):
+        if self.found is not None and self.found.tracked:
             self._draw_diff()

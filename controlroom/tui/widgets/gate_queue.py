@@ -9,13 +9,14 @@ merge order (``merge #1``: fewest conflicts with the other waiting branches).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import BindingType
 from textual.widgets import DataTable
 
+from controlroom.models.views import GateView
 from controlroom.text import duration
 from controlroom.tui.keys import binding
 from controlroom.tui.messages import GateChosen
@@ -30,21 +31,20 @@ _COLUMNS: tuple[tuple[str, str, int], ...] = (
 )
 
 
-def gate_cells(gate: Mapping[str, Any]) -> tuple[str, ...]:
+def gate_cells(gate: GateView) -> tuple[str, ...]:
     """A gate's row as text (one entry per column)."""
-    timeout = gate.get("timeout_seconds")
-    age = duration(gate.get("age_seconds"))
-    title = str(gate.get("title") or "")
-    if gate.get("kind") == "tool" and gate.get("tool"):
-        tool = gate["tool"]
-        title = title or f"{tool.get('name', 'tool')} call"
-    order = gate.get("merge_order")
-    merge = f"merge #{order} · " if isinstance(order, int) else ""  # the radar's suggestion
+    timeout = gate.timeout_seconds
+    age = duration(gate.age_seconds)
+    title = gate.title
+    if gate.kind == "tool" and gate.tool:
+        title = title or f"{gate.tool.get('name', 'tool')} call"
+    order = gate.merge_order
+    merge = f"merge #{order} · " if order is not None else ""  # the radar's suggestion
     return (
         f"{age}/{duration(timeout)}" if timeout else age,
-        str(gate.get("agent") or "-"),
-        f"[{gate.get('kind') or '?'}] {merge}" + title.replace("\n", " ")[:80],
-        str(gate.get("id")),
+        gate.agent or "-",
+        f"[{gate.kind}] {merge}" + title.replace("\n", " ")[:80],
+        gate.id,
     )
 
 
@@ -60,35 +60,33 @@ class GateQueue(DataTable[Text]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
         self._shown: dict[str, tuple[str, ...]] = {}
-        self._gates: dict[str, Mapping[str, Any]] = {}
+        self._gates: dict[str, GateView] = {}
 
     def on_mount(self) -> None:
         for key, label, width in _COLUMNS:
             self.add_column(label, key=key, width=width)
 
     @property
-    def gates(self) -> list[Mapping[str, Any]]:
+    def gates(self) -> list[GateView]:
         """The pending gates, oldest first."""
         return [self._gates[str(row.key.value)] for row in self.ordered_rows]
 
     @property
-    def selected_gate(self) -> Mapping[str, Any] | None:
+    def selected_gate(self) -> GateView | None:
         if self.row_count == 0:
             return None
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
         return self._gates.get(str(row_key.value))
 
-    def apply(self, gates: Sequence[Mapping[str, Any]]) -> None:
+    def apply(self, gates: Sequence[GateView]) -> None:
         """Show exactly ``gates``, oldest first, touching only what changed."""
-        self._gates = {str(g["id"]): g for g in gates}
+        self._gates = {g.id: g for g in gates}
         selected = self.selected_gate
         for stale in [gid for gid in self._shown if gid not in self._gates]:
             self.remove_row(stale)
             del self._shown[stale]
         added = False
-        for gid, gate in sorted(
-            self._gates.items(), key=lambda item: float(item[1].get("created") or 0)
-        ):
+        for gid, gate in sorted(self._gates.items(), key=lambda item: item[1].created):
             cells = gate_cells(gate)
             shown = self._shown.get(gid)
             if shown is None:
@@ -100,10 +98,10 @@ class GateQueue(DataTable[Text]):
                         self.update_cell(gid, column, Text(new, no_wrap=True))
             self._shown[gid] = cells
         if added:  # a new gate is the youngest, but keep the order honest anyway
-            created = {gid: float(g.get("created") or 0) for gid, g in self._gates.items()}
+            created = {gid: g.created for gid, g in self._gates.items()}
             self.sort("id", key=lambda cell: (created.get(cell.plain, 0.0), cell.plain))
-        if selected is not None and str(selected["id"]) in self._shown:
-            index = self.get_row_index(str(selected["id"]))
+        if selected is not None and selected.id in self._shown:
+            index = self.get_row_index(selected.id)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
 
@@ -111,4 +109,4 @@ class GateQueue(DataTable[Text]):
         event.stop()
         gate = self._gates.get(str(event.row_key.value))
         if gate is not None:
-            self.post_message(GateChosen(dict(gate)))
+            self.post_message(GateChosen(gate))

@@ -8,11 +8,12 @@ the list itself changes (a new handoff, a decision), not on every refresh.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from textual.content import Content
 from textual.widgets import Static
+
+from controlroom.models.views import HandoffView
 
 __all__ = ["HandoffTimeline", "timeline_line"]
 
@@ -25,22 +26,20 @@ _VERDICT_STYLE = {
 }
 
 
-def timeline_line(entry: Mapping[str, Any]) -> Content:
+def timeline_line(entry: HandoffView) -> Content:
     """One handoff as a line of styled content."""
-    clock = time.strftime("%H:%M:%S", time.localtime(float(entry.get("ts") or 0)))
-    to = ", ".join(entry.get("to") or ()) or "(end)"
-    state = str(entry.get("state") or "?")
-    verdict = state if state in ("auto", "pending") else f"{state} by {entry.get('by') or '?'}"
-    reason = entry.get("reason")
-    if reason and state not in ("auto", "pending"):
-        verdict += f": {reason}"
-    handoff = entry.get("handoff") or {}
-    changed = str(handoff.get("changed") or "").replace("\n", " ")
-    attempt = int(entry.get("attempt") or 1)
+    clock = time.strftime("%H:%M:%S", time.localtime(entry.ts))
+    to = ", ".join(entry.to) or "(end)"
+    state = entry.state
+    verdict = state if state in ("auto", "pending") else f"{state} by {entry.by or '?'}"
+    if entry.reason and state not in ("auto", "pending"):
+        verdict += f": {entry.reason}"
+    changed = entry.handoff.changed.replace("\n", " ")
+    attempt = entry.attempt
     return Content.assemble(
         (clock, "$text-muted"),
         " ",
-        (str(entry.get("from") or "?"), "bold"),
+        (entry.from_ or "?", "bold"),
         " → ",
         (to, "bold"),
         f" (try {attempt}) " if attempt > 1 else " ",
@@ -56,15 +55,12 @@ class HandoffTimeline(Static):
     def __init__(self, *, limit: int = 50, id: str | None = None) -> None:
         super().__init__("no handoffs yet", id=id)
         self.limit = limit
-        self._signature: tuple[Any, ...] = ()
+        self._signature: tuple[tuple[float, str, str, str, int], ...] = ()
 
-    def apply(self, handoffs: Sequence[Mapping[str, Any]]) -> bool:
+    def apply(self, handoffs: Sequence[HandoffView]) -> bool:
         """Show ``handoffs`` (oldest first); True when the text had to change."""
         recent = handoffs[-self.limit :]
-        signature = tuple(
-            (e.get("ts"), e.get("from"), e.get("state"), e.get("by"), e.get("attempt"))
-            for e in recent
-        )
+        signature = tuple((e.ts, e.from_, e.state, e.by, e.attempt) for e in recent)
         if signature == self._signature:
             return False
         self._signature = signature

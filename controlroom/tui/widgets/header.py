@@ -10,14 +10,12 @@ changes, and laid out again only when its width does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 
+from controlroom.models.views import SwarmView
 from controlroom.text import money, rate_per_hour, tokens_short
 from controlroom.tui.cells import bar, meter_level
 
@@ -54,18 +52,16 @@ class SwarmHeader(Vertical):
             resized = old is None or cell_len(old) != cell_len(text)
             self.query_one(f"#{widget_id}", Label).update(text, layout=resized)
 
-    def update_from(self, snapshot: Mapping[str, Any]) -> None:
+    def update_from(self, snapshot: SwarmView) -> None:
         """Show the totals of a snapshot; touches only labels whose text changed."""
-        totals = snapshot.get("totals") or {}
-        self._set("hdr-swarm", f"◉ {snapshot.get('swarm', '?')}")
-        self._set(
-            "hdr-agents", f"agents {totals.get('running', 0)}/{totals.get('agents', 0)} running"
-        )
-        self._set("hdr-tokens", f"tokens {tokens_short(totals.get('total_tokens', 0))}")
-        cost = float(totals.get("cost_usd") or 0.0)
-        cap = totals.get("max_cost_usd")
+        totals = snapshot.totals
+        self._set("hdr-swarm", f"◉ {snapshot.swarm}")
+        self._set("hdr-agents", f"agents {totals.running}/{totals.agents} running")
+        self._set("hdr-tokens", f"tokens {tokens_short(totals.total_tokens)}")
+        cost = totals.cost_usd
+        cap = totals.max_cost_usd
         if cap:
-            fraction = cost / float(cap)
+            fraction = cost / cap
             text = f"{money(cost)} of {money(cap)} {bar(fraction, 10)} {fraction:4.0%}"
             level = f"-{meter_level(fraction)}"
         else:
@@ -74,12 +70,12 @@ class SwarmHeader(Vertical):
         cost_label = self.query_one("#hdr-cost", Label)
         if not cost_label.has_class(level):
             cost_label.remove_class(*_LEVELS).add_class(level)
-        self._set("hdr-burn", f"burn {rate_per_hour(totals.get('cost_per_hour', 0.0))}")
-        collisions = int(totals.get("collisions") or 0)  # the radar's, now (c lists them)
+        self._set("hdr-burn", f"burn {rate_per_hour(totals.cost_per_hour)}")
+        collisions = totals.collisions  # the radar's, now (c lists them)
         plural = "" if collisions == 1 else "s"
         self._set("hdr-collisions", f"{collisions} collision{plural} (c)" if collisions else "")
         self.query_one("#hdr-collisions", Label).set_class(not collisions, "-hidden")
-        gates = int(totals.get("pending_gates") or 0)
+        gates = totals.pending_gates
         label = (
             "no gates waiting"
             if gates == 0

@@ -7,28 +7,24 @@ its layout is in screens.tcss (``.limit-row``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar
 
+from controlroom.models.views import LimitView
 from controlroom.text import duration, limit_label, limit_value
 from controlroom.tui.cells import meter_level
 
 __all__ = ["LimitRow", "describe_limit"]
 
 
-def describe_limit(limit: dict[str, Any]) -> str:
+def describe_limit(limit: LimitView) -> str:
     """``tokens 360 / 200,000 (0.2%)`` — one limit of a budget, for people."""
-    name = str(limit.get("limit", ""))
-    value = float(limit.get("value") or 0.0)
-    cap = float(limit.get("cap") or 0.0)
-    fraction = float(limit.get("fraction") or 0.0)
-    used = f"{limit_value(name, value)} / {limit_value(name, cap)}"
-    text = f"{limit_label(name)} {used} ({fraction:.1%})"
-    left = limit.get("seconds_left")
-    if isinstance(left, int | float) and 0 < left < 24 * 3600:
+    name = limit.limit
+    used = f"{limit_value(name, float(limit.value))} / {limit_value(name, float(limit.cap))}"
+    text = f"{limit_label(name)} {used} ({limit.fraction:.1%})"
+    left = limit.seconds_left
+    if left is not None and 0 < left < 24 * 3600:
         text += f" · ~{duration(left)} left at this rate"
     return text
 
@@ -36,9 +32,9 @@ def describe_limit(limit: dict[str, Any]) -> str:
 class LimitRow(Vertical):
     """One budget limit: its name and a bar, then value / cap and the time left."""
 
-    def __init__(self, limit: dict[str, Any]) -> None:
+    def __init__(self, limit: LimitView) -> None:
         super().__init__(classes="limit-row -ok")
-        self.limit = str(limit.get("limit", ""))
+        self.limit = limit.limit
         self._first = limit
 
     def compose(self) -> ComposeResult:
@@ -50,11 +46,11 @@ class LimitRow(Vertical):
     def on_mount(self) -> None:
         self.show(self._first)
 
-    def show(self, limit: dict[str, Any]) -> None:
-        cap = float(limit.get("cap") or 0.0) or 1.0
-        value = min(float(limit.get("value") or 0.0), cap)
+    def show(self, limit: LimitView) -> None:
+        cap = float(limit.cap) or 1.0
+        value = min(float(limit.value), cap)
         self.query_one(ProgressBar).update(total=cap, progress=value)
         self.query_one(".limit-text", Label).update(describe_limit(limit))
-        level = meter_level(float(limit.get("fraction") or 0.0))
+        level = meter_level(limit.fraction)
         for name in ("ok", "warn", "over"):
             self.set_class(name == level, f"-{name}")

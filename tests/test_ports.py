@@ -1,0 +1,91 @@
+"""The dashboard's two ports on one real swarm: the same typed answers, in-process or by socket.
+
+``LocalPort`` hands over the control API's own models; ``RemotePort``
+validates the socket's JSON once, as the ``Call`` registry says. Both are
+asked the same things of one live supervisor (agents, a pending gate, its
+history) and must answer with the same types and the same values; every
+operation the API serves is in the registry, and no other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from gatekit import gated_swarm
+from swarmkit import agent_cmd
+
+from controlroom._errors import ReadOnly
+from controlroom.control import calls
+from controlroom.control.port import LocalPort, RemotePort
+from controlroom.models import AgentSpec, AgentState, EventBase, GateState
+from controlroom.models.events import AgentSpawned
+from controlroom.models.radarviews import RadarView
+from controlroom.models.views import GateView, PingView, ProcessesView, SwarmView
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _agents() -> list[AgentSpec]:
+    return [
+        AgentSpec(name="up", command=agent_cmd("well_behaved", "up", "0.01")),
+        AgentSpec(name="down", command=agent_cmd("well_behaved"), after=["up"], gate="human"),
+        AgentSpec(name="slow", command=agent_cmd("well_behaved", "slow", "30")),
+    ]
+
+
+async def test_local_and_remote_ports_answer_the_same_typed_views(tmp_path: Path) -> None:
+    async with gated_swarm(tmp_path, _agents()) as (s, api, socket):
+        local, remote = LocalPort(api), RemotePort(socket)
+        try:
+            await s.state("up", {AgentState.GATED})
+            await s.state("slow", {AgentState.RUNNING})
+            assert set(calls.CALLS) == set(api._ops)  # one registry, the API's every operation
+
+            mine, theirs = await local.snapshot(), await remote.snapshot()
+            assert isinstance(mine, SwarmView) and isinstance(theirs, SwarmView)
+            assert [(a.name, a.state) for a in mine.agents] == [
+                (a.name, a.state) for a in theirs.agents
+            ]
+            assert [g.id for g in mine.gates] == [g.id for g in theirs.gates] != []
+
+            ping = await remote.call(calls.PING)
+            assert isinstance(ping, PingView) and ping.run == s.run_id
+            gates = await remote.call(calls.GATES, {"all": True})
+            assert all(isinstance(g, GateView) for g in gates)
+            assert [g.state for g in gates] == [GateState.PENDING]
+            assert isinstance(await remote.call(calls.RADAR), RadarView)
+
+            history = await local.call(calls.EVENTS, {"since": 0, "limit": 100})
+            wire = await remote.call(calls.EVENTS, {"since": 0, "limit": 100})
+            assert all(isinstance(e, EventBase) for e in wire)
+            assert [e.model_dump() for e in wire] == [e.model_dump() for e in history]
+            assert {e.agent for e in wire if isinstance(e, AgentSpawned)} == {"up", "slow"}
+
+            paused = await remote.call(calls.PAUSE, {"agent": "slow"})
+            assert isinstance(paused, ProcessesView) and paused.processes >= 1
+            resumed = await local.call(calls.RESUME, {"agent": "slow"})
+            assert resumed.agent == "slow" and resumed.processes == paused.processes
+
+            decided = await remote.call(calls.APPROVE, {"gate": gates[0].id, "reason": "ok"})
+            assert decided.state is GateState.APPROVED and decided.decision is not None
+            spawned = remote.events()
+            seen = await asyncio.wait_for(anext(spawned), 10)  # typed as it arrives
+            assert isinstance(seen, EventBase) and seen.run == s.run_id
+            await spawned.aclose()
+        finally:
+            await remote.close()
+
+
+async def test_a_read_only_port_refuses_commands_before_it_asks(tmp_path: Path) -> None:
+    async with gated_swarm(tmp_path, _agents()[2:]) as (s, api, socket):
+        remote = RemotePort(socket, read_only=True)
+        try:
+            await s.state("slow", {AgentState.RUNNING})
+            for port in (LocalPort(api, read_only=True), remote):
+                with pytest.raises(ReadOnly, match="read-only: kill"):
+                    await port.call(calls.KILL, {"agent": "slow"})
+                assert (await port.snapshot()).agent("slow") is not None
+        finally:
+            await remote.close()
