@@ -13,6 +13,7 @@ package data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,10 +24,13 @@ import sys
 import time
 import tomllib
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from clikit import alive, controlroom
 
@@ -160,43 +164,73 @@ def test_gates_rejection_retry_and_agent_gate(demo_run: tuple[Path, Path, str]) 
     assert verify.returncode == 0 and verify.stdout.startswith("ok: "), verify.stdout
 
 
-def test_without_db_the_audit_log_lands_in_the_current_directory(tmp_path: Path) -> None:
-    result = controlroom("demo", "--headless", "--speed", "20", cwd=tmp_path, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    db = tmp_path / DEMO_DB
-    assert db.is_file()
-    assert (tmp_path / DEMO_RUN_DIR).is_dir()
-    assert not (demo_folder() / DEMO_DB).exists()
-    assert [e["mode"] for e in events(db, "run_started")] == ["demo"]
+@dataclass(frozen=True)
+class StoppedDemo:
+    """A headless demo run without ``--db`` in ``cwd``, stopped by SIGTERM in its first stage."""
+
+    cwd: Path
+    returncode: int
+    out: str
+    err: str
+    spawned: list[int]
 
 
-def test_sigterm_stops_every_demo_agent_promptly(tmp_path: Path, leftovers: list[int]) -> None:
+@pytest.fixture(scope="module")
+def stopped_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoppedDemo]:
+    """``controlroom demo --headless`` (speed 1, no ``--db``), SIGTERM 0.5 s after the first
+    stage's six agents are up.
+
+    One run for two claims: SIGTERM stops every agent, and without ``--db`` the audit log
+    lands in the current directory (a whole second demo run cost 20-60 s under load).
+    """
+    cwd = tmp_path_factory.mktemp("stopped-demo")
     proc = subprocess.Popen(
         [sys.executable, "-m", "controlroom", "demo", "--headless"],
-        cwd=tmp_path,
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    leftovers.append(proc.pid)
-    assert proc.stdout is not None
     spawned: list[int] = []
-    while len(spawned) < 6:  # the first stage: everyone but implementer and reviewer
-        line = proc.stdout.readline()
-        assert line, "the demo ended before spawning its agents"
-        if m := re.search(r"spawned pid (\d+)", line):
-            spawned.append(int(m.group(1)))
-    leftovers.extend(spawned)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)  # only stops a hung test
-    assert proc.returncode == 1, out + err  # stopped early: not as designed
+    try:
+        assert proc.stdout is not None
+        while len(spawned) < 6:  # the first stage: everyone but implementer and reviewer
+            line = proc.stdout.readline()
+            assert line, "the demo ended before spawning its agents"
+            if m := re.search(r"spawned pid (\d+)", line):
+                spawned.append(int(m.group(1)))
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)  # only stops a hung test
+        yield StoppedDemo(cwd, proc.returncode, out, err, spawned)
+    finally:  # a failed run must not leak the control room or its agents
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+        for pid in spawned:
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
+
+
+def test_without_db_the_audit_log_lands_in_the_current_directory(
+    stopped_demo: StoppedDemo,
+) -> None:
+    db = stopped_demo.cwd / DEMO_DB
+    assert db.is_file()
+    assert (stopped_demo.cwd / DEMO_RUN_DIR).is_dir()
+    assert not (demo_folder() / DEMO_DB).exists()
+    assert [e["mode"] for e in events(db, "run_started")] == ["demo"]
+
+
+def test_sigterm_stops_every_demo_agent_promptly(stopped_demo: StoppedDemo) -> None:
+    out, err = stopped_demo.out, stopped_demo.err
+    assert stopped_demo.returncode == 1, out + err  # stopped early: not as designed
     assert "SIGTERM: stop all" in err
     assert "SIGKILL needed" not in out  # every agent obeyed SIGTERM
     assert "run ended: interrupted" in out
     assert "demo: did NOT run as designed" in out
-    assert [p for p in spawned if alive(p)] == []
+    assert [p for p in stopped_demo.spawned if alive(p)] == []
 
 
 # --------------------------------------------------------------------------- config and CLI
