@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -128,21 +128,18 @@ class GateScreen(Screen[str | None]):
     def __init__(
         self,
         port: ControlPort,
-        gate: GateView | Mapping[str, Any],
-        agent: AgentView | Mapping[str, Any] | None,
+        gate: GateView,
+        agent: AgentView | None,
         *,
         clock: Callable[[], float] | None = None,
     ):
-        """``clock`` (epoch seconds) ages the gate; default: the app's ``clock``, else time.time.
-
-        ``gate`` and ``agent`` are views (their JSON is validated into views here).
-        """
+        """``clock`` (epoch seconds) ages the gate; default: the app's ``clock``, else time.time."""
         super().__init__()
         self._clock = clock
         self.port = port
-        self.gate = GateView.model_validate(gate)
+        self.gate = gate
         self.gate_id = self.gate.id
-        self.agent = None if agent is None else AgentView.model_validate(agent)
+        self.agent = agent
         self.pending = True
         self._diff_of: list[FileChange] | None = None  # the changed files the diff shown is of
 
