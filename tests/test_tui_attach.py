@@ -225,7 +225,7 @@ async def test_two_attached_dashboards_see_the_same_swarm(tmp_path: Path) -> Non
         port1, port2 = await first.open(), await second.open()
         try:
             async with attached(first, port1) as (app1, pilot1, _):
-                async with attached(second, port2) as (app2, pilot2, _):
+                async with attached(second, port2) as (app2, pilot2, notes2):
                     await until(pilot2, lambda: shown(app1).get("up") == "gated")
                     await until(pilot2, lambda: shown(app2).get("up") == "gated")
                     assert pending_gates(app1) == pending_gates(app2) != []
@@ -241,6 +241,18 @@ async def test_two_attached_dashboards_see_the_same_swarm(tmp_path: Path) -> Non
                     assert {a: shown(app1)[a] for a in stable} == {
                         a: shown(app2)[a] for a in stable
                     }
+                    assert len(run.rows("gate_decided")) == 1
+
+                    # The second, late, approves the same gate: the refusal crosses the socket
+                    # as its class and reads as it does in-process (test_tui_operator).
+                    gate = run.rows("gate_decided")[0]["gate_id"]
+                    app2.operator.approve(gate)
+                    late = await until(
+                        pilot2, lambda: [n for n in notes2 if "already" in n.message]
+                    )
+                    assert [(n.severity, n.title, n.message) for n in late] == [
+                        ("error", f"approve {gate}", f"gate {gate} is already approved")
+                    ]
                     assert len(run.rows("gate_decided")) == 1
         finally:
             await first.close()
