@@ -343,6 +343,11 @@ class AgentRunner:
 
     def _stdout_lines(self, adapter: Adapter, items: list[Item]) -> None:
         """One slice of stdout, framed: adapt each line, then hand the events on as one slice."""
+        if len(items) == 1 and type(items[0]) is str:  # a quiet agent's line: nothing to batch
+            self.lines_read += 1
+            for event in adapter.feed(items[0]):
+                self.host.handle(self, event)
+            return
         events: list[EventBase] = []
         lines: list[int] = []  # the lines read once each event was made
         read = self.lines_read
