@@ -17,7 +17,7 @@ classes styled in controlroom.tcss.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
@@ -70,8 +70,9 @@ class AgentTable(ScrollView, can_focus=True):
         self.cursor_row = 0
         self._agents: Sequence[AgentView] = ()
         self._order: list[str] = []
-        self._cells: dict[str, tuple[Cell, ...]] = {}
-        self._sort_keys: dict[str, Any] = {}
+        self._shown: dict[str, AgentView] = {}  # by name: the agents in the table
+        self._cells: dict[str, tuple[Cell, ...]] = {}  # by name: the cells last worked out
+        self._fresh: set[str] = set()  # whose cells are from the newest snapshot
         self._strips: dict[str, tuple[object, Strip]] = {}
         self._colors: dict[str | None, Style] = {}
         self._header: tuple[object, Strip] | None = None
@@ -102,14 +103,14 @@ class AgentTable(ScrollView, can_focus=True):
     def cell_text(self, agent: str, column: str) -> str:
         """The text shown in one cell (for tests and the command palette)."""
         index = [key for key, _, _ in COLUMNS].index(column)
-        return self._cells[agent][index][0]
+        return self._row_cells(agent)[index][0]
 
     # ------------------------------------------------------------------ updates
 
     def apply(self, agents: Sequence[AgentView], ts: float) -> int:
         """Bring the rows up to date with a snapshot's ``agents`` taken at ``ts``.
 
-        Returns how many rows changed (0: nothing to redraw).
+        Returns how many rows on screen are redrawn (0: nothing to redraw).
         """
         self._agents = agents
         for agent in agents:
@@ -118,40 +119,62 @@ class AgentTable(ScrollView, can_focus=True):
         return self._sync()
 
     def _sync(self) -> int:
+        """Order every agent, then bring the rows on screen up to date.
+
+        Every agent is grouped and sorted (the counts and the order need them
+        all), but a row's cells are worked out only for the rows on screen:
+        a row scrolled out of view gets its cells from the newest snapshot
+        when it is drawn (``_row_cells``). Returns how many rows are redrawn.
+        """
         selected = self.selected_agent
         sort_key = SORTS[self.sort_index][1]
         groups = {a.name: agent_attention(a) for a in self._agents}
         self.counts = count_by_attention(groups.values())
-        shown = [
-            a
+        shown = {
+            a.name: a
             for a in self._agents
-            if matches(a, self.filter_text)
-            and (self.group is None or groups[a.name] is self.group)
-        ]
-        changed: list[str] = []
-        cells: dict[str, tuple[Cell, ...]] = {}
-        keys: dict[str, Any] = {}
-        for agent in shown:
-            name = agent.name
-            row = agent_cells(agent, self.burn.values(name))
-            cells[name] = row
-            keys[name] = sort_key(agent)
-            if self._cells.get(name) != row:
-                changed.append(name)
-        order = sorted(cells, key=keys.__getitem__)
+            if matches(a, self.filter_text) and (self.group is None or groups[a.name] is self.group)
+        }
+        keys = {name: sort_key(agent) for name, agent in shown.items()}
+        order = sorted(shown, key=keys.__getitem__)
         reordered = order != self._order
-        self._cells, self._sort_keys, self._order = cells, keys, order
-        for gone in self._strips.keys() - cells.keys():
+        self._shown, self._order = shown, order
+        self._fresh.clear()
+        for gone in self._cells.keys() - shown.keys():
+            del self._cells[gone]
+        for gone in self._strips.keys() - shown.keys():
             del self._strips[gone]
         if reordered:
             self.virtual_size = Size(_ROW_WIDTH, len(order) + 1)
             self._place_cursor(selected)
             self.refresh()
+            redrawn = len(self._rows_on_screen())
         else:
-            position = {name: row for row, name in enumerate(order)}
-            self._refresh_rows(position[name] for name in changed)
+            changed = [row for row in self._rows_on_screen() if self._renew(order[row])]
+            self._refresh_rows(changed)
+            redrawn = len(changed)
         self._announce()
-        return len(changed) + (len(order) if reordered and not changed else 0)
+        return redrawn
+
+    def _renew(self, name: str) -> bool:
+        """Work out ``name``'s cells from the newest snapshot; True when they changed."""
+        row = agent_cells(self._shown[name], self.burn.values(name))
+        self._fresh.add(name)
+        if self._cells.get(name) == row:
+            return False
+        self._cells[name] = row
+        return True
+
+    def _row_cells(self, name: str) -> tuple[Cell, ...]:
+        """``name``'s cells as of the newest snapshot (worked out now if not yet)."""
+        if name not in self._fresh:
+            self._renew(name)
+        return self._cells[name]
+
+    def _rows_on_screen(self) -> range:
+        top = round(self.scroll_y)
+        visible = max(0, self.scrollable_content_region.height - 1)  # under the header line
+        return range(top, min(len(self._order), top + visible))
 
     def _refresh_rows(self, rows: Iterable[int]) -> None:
         """Repaint these rows where they are on screen, and nothing else.
@@ -160,14 +183,13 @@ class AgentTable(ScrollView, can_focus=True):
         the table, and the screen would repaint whatever is there (the detail
         pane, the gates, the footer: every widget below the table, each refresh).
         """
-        top = round(self.scroll_y)
-        shown = range(top, top + max(0, self.scrollable_content_region.height - 1))
+        shown = self._rows_on_screen()
         for row in rows:
             if row in shown:
                 self.refresh_line(row + 1)
 
     def _place_cursor(self, selected: str | None) -> None:
-        if selected is not None and selected in self._cells:
+        if selected is not None and selected in self._shown:
             self.cursor_row = self._order.index(selected)
         else:
             self.cursor_row = min(self.cursor_row, max(0, len(self._order) - 1))
@@ -305,7 +327,7 @@ class AgentTable(ScrollView, can_focus=True):
 
     def _row_strip(self, index: int, base: Style) -> tuple[Strip, Style]:
         name = self._order[index]
-        cells = self._cells[name]
+        cells = self._row_cells(name)
         if index == self.cursor_row:
             kind = "agent-table--cursor" if self.has_focus else "agent-table--cursor-blurred"
             row_style = base + self.get_component_rich_style(kind)
