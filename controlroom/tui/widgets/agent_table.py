@@ -75,6 +75,8 @@ class AgentTable(ScrollView, can_focus=True):
         self._fresh: set[str] = set()  # whose cells are from the newest snapshot
         self._strips: dict[str, tuple[object, Strip]] = {}
         self._colors: dict[str | None, Style] = {}
+        self._row_styles: dict[str, Style] = {}  # by component class ("": the plain row)
+        self._cell_styles: dict[tuple[str, str | None], Style] = {}  # by class and colour
         self._header: tuple[object, Strip] | None = None
         self._highlighted: str | None = None
 
@@ -226,9 +228,7 @@ class AgentTable(ScrollView, can_focus=True):
 
     def restyle(self) -> None:
         """Forget every cached row: the theme changed."""
-        self._colors.clear()
-        self._strips.clear()
-        self._header = None
+        self._forget_styles()
         self.refresh()
 
     # ------------------------------------------------------------------ cursor
@@ -301,18 +301,17 @@ class AgentTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x = round(self.scroll_x)
-        base = self.rich_style
         if y == 0:
-            strip, pad = self._header_strip(base)
+            strip, pad = self._header_strip()
         else:
             index = round(self.scroll_y) + y - 1
             if index >= len(self._order):
-                return Strip.blank(width, base)
-            strip, pad = self._row_strip(index, base)
+                return Strip.blank(width, self._row_style(""))
+            strip, pad = self._row_strip(index)
         return strip.crop_extend(scroll_x, scroll_x + width, pad)
 
-    def _header_strip(self, base: Style) -> tuple[Strip, Style]:
-        style = base + self.get_component_rich_style("agent-table--header")
+    def _header_strip(self) -> tuple[Strip, Style]:
+        style = self._row_style("agent-table--header")
         key = (style, self.sort_index)
         if self._header is not None and self._header[0] == key:
             return self._header[1], style
@@ -325,27 +324,63 @@ class AgentTable(ScrollView, can_focus=True):
         self._header = (key, strip)
         return strip, style
 
-    def _row_strip(self, index: int, base: Style) -> tuple[Strip, Style]:
+    def _row_strip(self, index: int) -> tuple[Strip, Style]:
+        """One row as a strip; cells side by side in the same style are one segment."""
         name = self._order[index]
         cells = self._row_cells(name)
         if index == self.cursor_row:
             kind = "agent-table--cursor" if self.has_focus else "agent-table--cursor-blurred"
-            row_style = base + self.get_component_rich_style(kind)
-        elif index % 2:
-            row_style = base + self.get_component_rich_style("agent-table--odd")
         else:
-            row_style = base
-        key = (cells, row_style)
+            kind = "agent-table--odd" if index % 2 else ""
+        row_style = self._row_style(kind)
+        key = (cells, kind)
         cached = self._strips.get(name)
         if cached is not None and cached[0] == key:
             return cached[1], row_style
-        segments = [
-            Segment(f" {set_cell_size(text, width)} ", row_style + self._color(variable))
-            for (text, variable), (_, _, width) in zip(cells, COLUMNS, strict=True)
-        ]
+        segments: list[Segment] = []
+        run: list[str] = []
+        run_style: Style | None = None
+        for (text, variable), (_, _, width) in zip(cells, COLUMNS, strict=True):
+            style = self._cell_style(kind, variable)
+            if style is not run_style and run:
+                segments.append(Segment("".join(run), run_style))
+                run = []
+            run.append(f" {set_cell_size(text, width)} ")
+            run_style = style
+        segments.append(Segment("".join(run), run_style))
         strip = Strip(segments, _ROW_WIDTH)
         self._strips[name] = (key, strip)
         return strip, row_style
+
+    def _row_style(self, kind: str) -> Style:
+        """The widget's style plus component class ``kind`` ("": none), kept until CSS changes
+        (``rich_style`` walks every ancestor's styles: per line, a third of drawing the table)."""
+        style = self._row_styles.get(kind)
+        if style is None:
+            style = self.rich_style
+            if kind:
+                style += self.get_component_rich_style(kind)
+            self._row_styles[kind] = style
+        return style
+
+    def _cell_style(self, kind: str, variable: str | None) -> Style:
+        style = self._cell_styles.get((kind, variable))
+        if style is None:
+            style = self._row_style(kind) + self._color(variable)
+            self._cell_styles[kind, variable] = style
+        return style
+
+    def notify_style_update(self) -> None:
+        """CSS was applied again (focus, theme, a parent's style): forget the styles worked out."""
+        super().notify_style_update()
+        self._forget_styles()
+
+    def _forget_styles(self) -> None:
+        self._row_styles.clear()
+        self._cell_styles.clear()
+        self._colors.clear()
+        self._strips.clear()
+        self._header = None
 
     def _color(self, variable: str | None) -> Style:
         style = self._colors.get(variable)
