@@ -50,25 +50,25 @@ async def test_local_and_remote_ports_answer_the_same_typed_views(tmp_path: Path
             ]
             assert [g.id for g in mine.gates] == [g.id for g in theirs.gates] != []
 
-            ping = await remote.call(calls.PING)
+            ping = await remote.call(calls.PING())
             assert isinstance(ping, PingView) and ping.run == s.run_id
-            gates = await remote.call(calls.GATES, {"all": True})
+            gates = await remote.call(calls.GATES(every=True))
             assert all(isinstance(g, GateView) for g in gates)
             assert [g.state for g in gates] == [GateState.PENDING]
-            assert isinstance(await remote.call(calls.RADAR), RadarView)
+            assert isinstance(await remote.call(calls.RADAR()), RadarView)
 
-            history = await local.call(calls.EVENTS, {"since": 0, "limit": 100})
-            wire = await remote.call(calls.EVENTS, {"since": 0, "limit": 100})
+            history = await local.call(calls.EVENTS(0, 100))
+            wire = await remote.call(calls.EVENTS(0, 100))
             assert all(isinstance(e, EventBase) for e in wire)
             assert [e.model_dump() for e in wire] == [e.model_dump() for e in history]
             assert {e.agent for e in wire if isinstance(e, AgentSpawned)} == {"up", "slow"}
 
-            paused = await remote.call(calls.PAUSE, {"agent": "slow"})
+            paused = await remote.call(calls.PAUSE("slow"))
             assert isinstance(paused, ProcessesView) and paused.processes >= 1
-            resumed = await local.call(calls.RESUME, {"agent": "slow"})
+            resumed = await local.call(calls.RESUME("slow"))
             assert resumed.agent == "slow" and resumed.processes == paused.processes
 
-            decided = await remote.call(calls.APPROVE, {"gate": gates[0].id, "reason": "ok"})
+            decided = await remote.call(calls.APPROVE(gates[0].id, "ok"))
             assert decided.state is GateState.APPROVED and decided.decision is not None
             spawned = remote.events()
             seen = await asyncio.wait_for(anext(spawned), 10)  # typed as it arrives
@@ -85,7 +85,7 @@ async def test_a_read_only_port_refuses_commands_before_it_asks(tmp_path: Path) 
             await s.state("slow", {AgentState.RUNNING})
             for port in (LocalPort(api, read_only=True), remote):
                 with pytest.raises(ReadOnly, match="read-only: kill"):
-                    await port.call(calls.KILL, {"agent": "slow"})
+                    await port.call(calls.KILL("slow"))
                 assert (await port.snapshot()).agent("slow") is not None
         finally:
             await remote.close()

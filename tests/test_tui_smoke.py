@@ -199,7 +199,7 @@ async def test_read_only_refuses_x(tmp_path: Path) -> None:
         assert isinstance(app.screen, MainScreen)
         assert states(app)["a-watched"] == "running" and not gone(watched)
         with pytest.raises(ControlError, match="read-only"):
-            await app.port.call(calls.KILL, {"agent": "a-watched"})
+            await app.port.call(calls.KILL("a-watched"))
 
 
 def test_debouncer_lets_a_burst_through_once() -> None:

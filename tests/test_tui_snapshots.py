@@ -36,7 +36,7 @@ from tui_harness import SIZE, isolated_config  # noqa: F401 - a fixture
 
 from controlroom._errors import ControlError
 from controlroom.control import calls
-from controlroom.control.calls import Call
+from controlroom.control.calls import Request
 from controlroom.models import (
     AgentOutput,
     AgentSpawned,
@@ -544,19 +544,19 @@ class RecordedPort:
         self.snapshots_served += 1
         return frame.model_copy(deep=True)
 
-    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R:
-        args = args or {}
+    async def call(self, request: Request[R]) -> R:
+        call, args = request.call, request.args
         if call is calls.EVENTS:
-            since, limit = int(args.get("since", 0)), int(args.get("limit", 1000))
+            since, limit = int(str(args["since"])), int(str(args["limit"]))
             after = [e for e in EVENTS if e.seq > since]
-            return call.parse(after[-limit:] if args.get("newest") else after[:limit])
+            return request.parse(after[-limit:] if args["newest"] else after[:limit])
         if call is calls.PING:
-            return call.parse(PingView(swarm="billing-retry", run=RUN))
-        if call is calls.DIFF and args.get("agent") == "architect":
-            return call.parse(ARCHITECT_DIFF)
+            return request.parse(PingView(swarm="billing-retry", run=RUN))
+        if call is calls.DIFF and args["agent"] == "architect":
+            return request.parse(ARCHITECT_DIFF)
         if call is calls.RADAR:
-            return call.parse(RADAR)
-        raise ControlError(f"a recording cannot {call.op}")
+            return request.parse(RADAR)
+        raise ControlError(f"a recording cannot {request.op}")
 
     async def events(self) -> AsyncIterator[Event]:
         for event in EVENTS:

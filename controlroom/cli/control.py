@@ -172,7 +172,7 @@ def _status(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
     from controlroom.text import audit_banner, duration, money
 
-    snap = client.call(calls.SNAPSHOT)
+    snap = client.call(calls.SNAPSHOT())
     failing = 0 if snap.audit.ok else 3  # the audit log cannot be written
     if args.format == "jsonl":
         print_jsonl([_agent_record(snap, agent) for agent in snap.agents])
@@ -234,7 +234,7 @@ def _gates(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
     from controlroom.text import duration
 
-    gates = client.call(calls.GATES, {"all": args.all})
+    gates = client.call(calls.GATES(every=args.all))
     if args.format == "jsonl":
         print_jsonl([_gate_record(g) for g in gates])
         return 0
@@ -271,7 +271,7 @@ def _diff(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.inert import inert
     from controlroom.text import changes_summary, file_line
 
-    found = client.call(calls.DIFF, {"agent": args.agent})
+    found = client.call(calls.DIFF(args.agent))
     if args.format == "jsonl":
         print_jsonl([found.model_dump(mode="json")])
         return 0 if found.tracked else 1
@@ -298,8 +298,7 @@ def _diff(client: ControlClient, args: argparse.Namespace) -> int:
 def _approve(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
 
-    request = {"gate": args.gate, "reason": args.message, "merge": not args.no_merge}
-    gate = client.call(calls.APPROVE, request)
+    gate = client.call(calls.APPROVE(args.gate, args.message, merge=not args.no_merge))
     print(f"approved {gate.id} ({inert_line(gate.title or gate.kind)})")
     return 0
 
@@ -307,7 +306,7 @@ def _approve(client: ControlClient, args: argparse.Namespace) -> int:
 def _reject(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
 
-    gate = client.call(calls.REJECT, {"gate": args.gate, "reason": args.message})
+    gate = client.call(calls.REJECT(args.gate, args.message))
     title = inert_line(gate.title or gate.kind)
     print(f"rejected {gate.id} ({title}): {inert_line(args.message)}")
     return 0
@@ -316,8 +315,7 @@ def _reject(client: ControlClient, args: argparse.Namespace) -> int:
 def _kill(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
 
-    request = {"agent": args.agent, "grace": args.grace}
-    rep = client.call(calls.KILL, request, timeout=_wait(args))
+    rep = client.call(calls.KILL(args.agent, grace=args.grace), timeout=_wait(args))
     print(
         f"killed {rep.agent}: {rep.processes} process(es) in {rep.duration_ms:.1f} ms, "
         f"{rep.survivors} survivors"
@@ -328,7 +326,7 @@ def _kill(client: ControlClient, args: argparse.Namespace) -> int:
 def _stop_all(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
 
-    rep = client.call(calls.STOP_ALL, {"grace": args.grace}, timeout=_wait(args))
+    rep = client.call(calls.STOP_ALL(grace=args.grace), timeout=_wait(args))
     print(f"{rep.stopped} agents stopped in {rep.duration_ms:.1f} ms, {rep.survivors} survivors")
     for agent in rep.agents:
         if agent.survivors:
@@ -339,7 +337,7 @@ def _stop_all(client: ControlClient, args: argparse.Namespace) -> int:
 def _pause(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
 
-    rep = client.call(calls.PAUSE, {"agent": args.agent})
+    rep = client.call(calls.PAUSE(args.agent))
     print(f"paused {rep.agent} ({rep.processes} process(es) stopped)")
     return 0
 
@@ -347,7 +345,7 @@ def _pause(client: ControlClient, args: argparse.Namespace) -> int:
 def _resume(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
 
-    rep = client.call(calls.RESUME, {"agent": args.agent})
+    rep = client.call(calls.RESUME(args.agent))
     print(f"resumed {rep.agent} ({rep.processes} process(es) continued)")
     return 0
 
@@ -355,8 +353,7 @@ def _resume(client: ControlClient, args: argparse.Namespace) -> int:
 def _restart(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
 
-    request = {"agent": args.agent, "new_budget": args.new_budget}
-    rep = client.call(calls.RESTART, request, timeout=_wait(args))
+    rep = client.call(calls.RESTART(args.agent, args.new_budget), timeout=_wait(args))
     print(f"restarted {rep.agent} (now {rep.state})")
     return 0
 
@@ -364,7 +361,7 @@ def _restart(client: ControlClient, args: argparse.Namespace) -> int:
 def _reset_breaker(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
 
-    rep = client.call(calls.RESET_BREAKER, {"agent": args.agent})
+    rep = client.call(calls.RESET_BREAKER(args.agent))
     print(f"breaker of {rep.agent} reset (now {rep.state})")
     return 0
 

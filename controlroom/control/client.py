@@ -29,7 +29,7 @@ from controlroom._errors import ControlError, control_error
 if TYPE_CHECKING:
     import asyncio
 
-    from controlroom.control.calls import Call
+    from controlroom.control.calls import Request
 
 _R = TypeVar("_R")
 
@@ -169,11 +169,9 @@ class ControlClient:
             self.close()
             raise _connect_error(self.path, exc) from None
 
-    def call(
-        self, call: Call[_R], args: dict[str, Any] | None = None, timeout: float | None = None
-    ) -> _R:
-        """``request``'s result validated once, here, as ``call``'s type (``calls.SNAPSHOT``...)."""
-        return call.parse(self.request(call.op, args, timeout))
+    def call(self, request: Request[_R], timeout: float | None = None) -> _R:
+        """``request``'s answer, validated once, here, as its result (``calls.SNAPSHOT()``...)."""
+        return request.parse(self.request(request.op, request.args, timeout))
 
     def subscribe(self) -> Iterator[dict[str, Any]]:
         """Every event from now on, as JSON objects, on a connection of its own.

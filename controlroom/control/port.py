@@ -2,7 +2,7 @@
 
 The screens never touch the supervisor: they hold a ``ControlPort`` and use
 three things — ``snapshot()`` (everything on screen, a ``SwarmView``),
-``call(calls.X, args)`` (a command or query of the control API, its result
+``call(calls.X(...))`` (a command or query of the control API, its result
 typed by the ``Call``; ``ControlError`` when refused) and ``events()`` (every
 event as it happens, typed, for alerts and the live log). ``LocalPort`` wraps
 a ``ControlAPI`` in this process and hands over the API's own models (no
@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from controlroom.control import calls
 from controlroom.control.api import ControlAPI
-from controlroom.control.calls import Call, check_writable
+from controlroom.control.calls import Request, check_writable
 from controlroom.models.events import Event
 from controlroom.models.views import SwarmView
 
@@ -39,7 +39,7 @@ class ControlPort(Protocol):
 
     async def snapshot(self) -> SwarmView: ...
 
-    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R: ...
+    async def call(self, request: Request[R]) -> R: ...
 
     def events(self) -> AsyncIterator[Event]: ...
 
@@ -57,9 +57,9 @@ class LocalPort:
     async def snapshot(self) -> SwarmView:
         return self.api.snapshot()
 
-    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R:
-        check_writable(self.read_only, call.op)
-        return call.parse(await self.api.call(call.op, args or {}))
+    async def call(self, request: Request[R]) -> R:
+        check_writable(self.read_only, request.op)
+        return request.parse(await self.api.call(request.op, request.args))
 
     async def events(self) -> AsyncIterator[Event]:
         subscription = self.api.subscribe()
@@ -87,10 +87,11 @@ class RemotePort:
     async def snapshot(self) -> SwarmView:
         return calls.SNAPSHOT.parse(await self.client.request(calls.SNAPSHOT.op))
 
-    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R:
-        check_writable(self.read_only, call.op)
+    async def call(self, request: Request[R]) -> R:
+        check_writable(self.read_only, request.op)
         # Commands may block (a graceful stop waits out grace periods): no client timeout.
-        return call.parse(await self.client.request(call.op, args or {}, timeout=math.inf))
+        raw = await self.client.request(request.op, request.args, timeout=math.inf)
+        return request.parse(raw)
 
     async def events(self) -> AsyncIterator[Event]:
         """Each event validated as it arrives; one this version does not know is skipped, counted.

@@ -21,10 +21,10 @@ import bisect
 import copy
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from controlroom._errors import ControlError
-from controlroom.control.calls import Call, check_writable
+from controlroom.control.calls import Args, Request, check_writable
 from controlroom.models import EventBase
 from controlroom.models.events import Event
 from controlroom.models.views import PingView, SwarmView
@@ -121,11 +121,11 @@ class ReplayPort:
     async def snapshot(self) -> SwarmView:
         return self.timeline.snapshot()
 
-    async def call(self, call: Call[R], args: dict[str, Any] | None = None) -> R:
-        check_writable(True, call.op)  # the one read-only refusal: a past run cannot be changed
-        return call.parse(self._answer(call.op, args or {}))
+    async def call(self, request: Request[R]) -> R:
+        check_writable(True, request.op)  # the one read-only refusal: a past run cannot be changed
+        return request.parse(self._answer(request.op, request.args))
 
-    def _answer(self, op: str, args: dict[str, Any]) -> object:
+    def _answer(self, op: str, args: Args) -> object:
         if op == "snapshot":
             return self.timeline.snapshot()
         if op == "ping":
@@ -139,9 +139,8 @@ class ReplayPort:
             return self._events(args)
         raise ControlError(f"{op!r} is not available in a replay")
 
-    def _events(self, args: dict[str, Any]) -> list[EventBase]:
-        since = int(args.get("since", 0))
-        limit = min(int(args.get("limit", 1000)), 10_000)
+    def _events(self, args: Args) -> list[EventBase]:
+        since, limit = _whole(args, "since", 0), min(_whole(args, "limit", 1000), 10_000)
         shown = [e for e in self.timeline.upto() if e.seq > since]
         return shown[-limit:] if args.get("newest") else shown[:limit]
 
@@ -153,3 +152,9 @@ class ReplayPort:
 
     async def close(self) -> None:
         self._closed.set()
+
+
+def _whole(args: Args, key: str, default: int) -> int:
+    """A whole-number argument (as the control API reads it); ``default`` when absent."""
+    value = args.get(key)
+    return int(value) if isinstance(value, int | float) else default

@@ -207,15 +207,15 @@ class Operator:
         agent = await self._agent(name)
         if not await self._confirm(words.kill_question(agent), "Kill"):
             return
-        view = await self.port.call(calls.KILL, {"agent": name})
+        view = await self.port.call(calls.KILL(name))
         self._say(words.killed(view), "error" if view.survivors else "information")
 
     async def _pause(self, name: str) -> None:
         agent = await self._agent(name)
         if agent.state == AgentState.PAUSED:
-            self._say(words.resumed(await self.port.call(calls.RESUME, {"agent": name})))
+            self._say(words.resumed(await self.port.call(calls.RESUME(name))))
         else:  # the API says why when the agent does not run
-            self._say(words.paused(await self.port.call(calls.PAUSE, {"agent": name})))
+            self._say(words.paused(await self.port.call(calls.PAUSE(name))))
 
     async def _restart(self, name: str) -> None:
         agent = await self._agent(name)
@@ -230,11 +230,11 @@ class Operator:
             words.restart_question(agent), "Restart", danger=agent.pid is not None
         ):
             return
-        result = await self.port.call(calls.RESTART, {"agent": name, "new_budget": new_budget})
+        result = await self.port.call(calls.RESTART(name, new_budget))
         self._say(words.restarted(result))
 
     async def _reset(self, name: str) -> None:
-        result = await self.port.call(calls.RESET_BREAKER, {"agent": name})
+        result = await self.port.call(calls.RESET_BREAKER(name))
         self._say(words.breaker_reset(result))
 
     # ------------------------------------------------------------------ gates
@@ -242,13 +242,13 @@ class Operator:
     async def _decide(
         self, gate_id: str, *, approve: bool, ask: bool, then: Decided | None
     ) -> None:
-        call = calls.APPROVE if approve else calls.REJECT
-        op = call.op
+        op = "approve" if approve else "reject"
         try:
             reason = await self._reason(gate_id, approve) if ask else ""
             if reason is None:
                 return
-            gate = await self.port.call(call, {"gate": gate_id, "reason": reason})
+            request = calls.APPROVE(gate_id, reason) if approve else calls.REJECT(gate_id, reason)
+            gate = await self.port.call(request)
         except GateAlreadyDecided as exc:  # before the question or after: nothing left to ask
             self.host.notify(str(exc), title=f"{op} {gate_id}", severity="error", timeout=8)
             if then is not None:
@@ -273,7 +273,7 @@ class Operator:
 
     async def _pending_gate(self, gate_id: str) -> GateView:
         """The gate to ask about; refused as the control API refuses a decision of it."""
-        found = await self.port.call(calls.GATES, {"all": True})
+        found = await self.port.call(calls.GATES(every=True))
         gate = next((g for g in found if g.id == gate_id), None)
         if gate is None:
             raise GateNotFound(f"no gate {gate_id!r}")
@@ -287,7 +287,7 @@ class Operator:
         if not await self.host.push_screen_wait(EmergencyStopModal(running, total)):
             return
         self._show_banner("EMERGENCY STOP: stopping every agent…", "error", 0)
-        view = await self.port.call(calls.STOP_ALL, {"grace": None})
+        view = await self.port.call(calls.STOP_ALL())
         text = words.stop_all_summary(view)
         severity: Severity = "error" if view.survivors else "warning"
         self.host.notify(text, title="EMERGENCY STOP", severity=severity, timeout=20)

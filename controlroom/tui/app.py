@@ -179,7 +179,7 @@ class ControlRoomApp(App[str]):
 
     async def _catch_up(self) -> None:
         """Attached: the recent history of the run, for the log tails (no alerts for the past)."""
-        history = await self.port.call(calls.EVENTS, {"since": 0, "limit": 2000, "newest": True})
+        history = await self.port.call(calls.EVENTS(0, 2000, newest=True))
         for event in history:
             self.tail.feed(event)
         snapshot = await self.port.snapshot()
@@ -307,7 +307,7 @@ class ControlRoomApp(App[str]):
     async def stop_owned_swarm(self) -> StopAllView | None:
         """Quit → "stop": every agent, through the port (or directly when read-only)."""
         if not self.read_only:
-            return await self.port.call(calls.STOP_ALL, {"grace": None})
+            return await self.port.call(calls.STOP_ALL())
         if isinstance(self.session, LocalSession):
             await self.session.stop_all("quit: stop all")
         return None

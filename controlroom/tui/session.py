@@ -134,7 +134,7 @@ class RemoteSession:
         """Connect and check a control room answers there (``ControlError`` if not)."""
         port = RemotePort(self.socket_path, read_only=self.read_only)
         try:
-            await port.call(calls.PING)
+            await port.call(calls.PING())
         except BaseException:
             await port.close()
             raise

@@ -67,7 +67,7 @@ FILTER_HELP = "filter: agent:NAME kind:KIND text   (kind: matches a prefix, e.g.
 
 
 async def _page(port: ControlPort, since: int, limit: int) -> list[Event]:
-    return await port.call(calls.EVENTS, {"since": since, "limit": limit})
+    return await port.call(calls.EVENTS(since, limit))
 
 
 async def event_stream(port: ControlPort, page: int = EVENTS_PAGE) -> AsyncIterator[Event]:

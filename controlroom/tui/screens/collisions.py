@@ -73,7 +73,7 @@ class CollisionsScreen(Screen[None]):
     async def refresh_radar(self) -> None:
         """One ``radar`` answer drawn; the next asked ``REFRESH_SECONDS`` later."""
         try:
-            radar = await self.port.call(calls.RADAR, {})
+            radar = await self.port.call(calls.RADAR())
             found = radar.collisions
             self.query_one("#collisions", CollisionsPanel).apply(found, self.now())
             title = f"COLLISIONS · {len(found)} now" if found else "COLLISIONS · none now"

@@ -57,7 +57,7 @@ class DiffScreen(Screen[None]):
         """One ``diff`` answer, drawn if it changed; the next asked later."""
         view = self.query_one("#diff", DiffView)
         try:
-            found = await self.port.call(calls.DIFF, {"agent": self.agent})
+            found = await self.port.call(calls.DIFF(self.agent))
             if found != self._last:
                 self._last = found
                 view.show(found)

@@ -203,7 +203,7 @@ class GateScreen(Screen[str | None]):
         view = self.query_one("#gate-diff", DiffView)
         self._diff_of = self.gate.changed_files
         try:
-            found = await self.port.call(calls.DIFF, {"agent": self.gate.agent})
+            found = await self.port.call(calls.DIFF(self.gate.agent))
         except (ControlRoomError, OSError) as exc:
             view.show_error(str(exc))
             return
