@@ -6,7 +6,8 @@ tick. The tick is a one-shot timer re-armed after each refresh (dolphie's
 WorkerManager): a slow snapshot delays the next one instead of piling up.
 While anything covers this screen (a modal, the agent screen) the tick is
 paused — nothing repaints a screen nobody sees, and the selection never
-moves under the operator's finger — and it refreshes at once on return.
+moves under the operator's finger — and it refreshes on return, once the
+action the operator confirmed there (a kill) has gone out.
 """
 
 from __future__ import annotations
@@ -40,10 +41,15 @@ from controlroom.tui.widgets.gate_queue import GateQueue
 from controlroom.tui.widgets.handoff_timeline import HandoffTimeline
 from controlroom.tui.widgets.header import SwarmHeader
 
-__all__ = ["REFRESH_SECONDS", "MainScreen"]
+__all__ = ["REFRESH_SECONDS", "RESUME_SECONDS", "MainScreen"]
 
 REFRESH_SECONDS = 0.25
 """4 Hz: fast enough to feel live, slow enough that 100 agents cost little."""
+
+RESUME_SECONDS = 0.05
+"""Uncovered, the refresh waits this long: the kill a confirm just sent reaches the agent first
+(a refresh at once ran its snapshot, apply and a repaint of the whole screen ahead of the
+SIGTERM: bench/tui_load.py's y -> SIGTERM), and 50 ms still reads as at once."""
 
 
 class MainScreen(Screen[None]):
@@ -115,10 +121,11 @@ class MainScreen(Screen[None]):
         self._cancel_next_tick()
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
-        """Uncovered: refresh at once, then tick again (the first resume comes at mount)."""
+        """Uncovered: refresh in ``RESUME_SECONDS``, then tick (the first resume: at mount)."""
         self._suspended = False
         if self.is_mounted:
-            self._tick()
+            self._cancel_next_tick()
+            self._next_tick = self.set_timer(RESUME_SECONDS, self._tick)
 
     def _cancel_next_tick(self) -> None:
         if self._next_tick is not None:
