@@ -187,13 +187,7 @@ async def test_reason_modal_optional_and_cancel() -> None:
     assert await answer(ReasonModal("Reject", "Why?"), "x", "escape") == [None]
 
 
-BUDGET = {
-    "max_tokens": 200_000,
-    "max_cost_usd": 5.0,
-    "max_wall_seconds": None,
-    "max_turns": 50,
-    "kill_grace_seconds": 5.0,
-}
+BUDGET = Budget(max_tokens=200_000, max_cost_usd=5.0, max_turns=50, kill_grace_seconds=5.0)
 
 
 async def test_budget_modal_prefills_validates_and_returns_set_keys() -> None:

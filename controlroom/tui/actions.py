@@ -33,6 +33,7 @@ from controlroom._errors import (
 )
 from controlroom.control import calls
 from controlroom.control.calls import check_writable
+from controlroom.models.config import Budget
 from controlroom.models.state import AgentState, GateState
 from controlroom.models.views import (
     AgentView,
@@ -44,7 +45,7 @@ from controlroom.text import operator as words
 from controlroom.tui.alerts import Severity
 from controlroom.tui.host import Decided
 from controlroom.tui.keys import Debouncer
-from controlroom.tui.screens.budget import BudgetModal
+from controlroom.tui.screens.budget import BudgetLimits, BudgetModal
 from controlroom.tui.screens.confirm import ConfirmModal
 from controlroom.tui.screens.emergency import EmergencyStopModal
 from controlroom.tui.screens.quit import QuitModal
@@ -219,10 +220,9 @@ class Operator:
 
     async def _restart(self, name: str) -> None:
         agent = await self._agent(name)
-        new_budget: dict[str, Any] | None = None
+        new_budget: BudgetLimits | None = None
         if agent.state == AgentState.BUDGET_STOPPED:
-            budget = agent.meter.budget if agent.meter is not None else None
-            old = budget.model_dump(mode="json") if budget is not None else {}
+            old = agent.meter.budget if agent.meter is not None else Budget()
             new_budget = await self.host.push_screen_wait(BudgetModal(name, old))
             if new_budget is None:
                 return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,7 +19,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-__all__ = ["BUDGET_FIELDS", "BudgetField", "BudgetModal", "parse_budget_field"]
+from controlroom.models.config import Budget
+
+__all__ = ["BUDGET_FIELDS", "BudgetField", "BudgetLimits", "BudgetModal", "parse_budget_field"]
+
+BudgetLimits = dict[str, int | float]
+"""The limits the operator set, by ``Budget`` key (what ``calls.RESTART`` sends)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ def parse_budget_field(field: BudgetField, text: str) -> int | float | None:
     return value
 
 
-def _shown(value: Any) -> str:
+def _shown(value: int | float | None) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -68,7 +73,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-class BudgetModal(ModalScreen[dict[str, Any] | None]):
+class BudgetModal(ModalScreen[BudgetLimits | None]):
     """Dismisses with the new budget (only the keys that are set) or None (esc)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -83,10 +88,10 @@ class BudgetModal(ModalScreen[dict[str, Any] | None]):
     ]
     AUTO_FOCUS = "#budget-max_tokens"
 
-    def __init__(self, agent: str, budget: dict[str, Any]) -> None:
+    def __init__(self, agent: str, budget: Budget) -> None:
         super().__init__()
         self.agent = agent
-        self.budget = dict(budget)
+        self.budget = budget
 
     def compose(self) -> ComposeResult:
         with Vertical(id="budget-dialog", classes="dialog"):
@@ -99,7 +104,7 @@ class BudgetModal(ModalScreen[dict[str, Any] | None]):
                 with Horizontal(classes="budget-row"):
                     yield Label(field.label, classes="budget-label")
                     yield Input(
-                        _shown(self.budget.get(field.key)),
+                        _shown(getattr(self.budget, field.key)),
                         type=field.kind,
                         compact=True,
                         id=f"budget-{field.key}",
@@ -110,9 +115,9 @@ class BudgetModal(ModalScreen[dict[str, Any] | None]):
                 yield Button("Restart with this budget", variant="primary", id="budget-submit")
                 yield Button("Cancel (esc)", id="budget-cancel")
 
-    def collect(self) -> dict[str, Any]:
-        """The form as a budget dict; ValueError (naming the field) when a value is bad."""
-        budget: dict[str, Any] = {}
+    def collect(self) -> BudgetLimits:
+        """The limits set in the form; ValueError (naming the field) when a value is bad."""
+        budget: BudgetLimits = {}
         for field in BUDGET_FIELDS:
             value = parse_budget_field(field, self.query_one(f"#budget-{field.key}", Input).value)
             if value is not None:
