@@ -204,7 +204,7 @@ def test_status_pause_resume_kill_and_stop_all(room: Callable[..., Room]) -> Non
     spender, stubborn, victim = (rec["pid"] for rec in records)
 
     paused = cli("pause", "spender", cwd=r.cwd)
-    assert paused.returncode == 0 and paused.stdout == "paused spender (1 process(es) stopped)\n"
+    assert paused.returncode == 0 and paused.stdout == "paused spender (1 process stopped)\n"
     assert wait_for(lambda: frozen(psutil.Process(spender)))
     assert r.states()["spender"] == "paused"
     ranked = cli("status", cwd=r.cwd).stdout.splitlines()[2:]  # attention order: paused last
@@ -224,15 +224,13 @@ def test_status_pause_resume_kill_and_stop_all(room: Callable[..., Room]) -> Non
     )
     killed = cli("kill", "victim", cwd=r.cwd)
     assert killed.returncode == 0, killed.stderr
-    assert re.fullmatch(
-        r"killed victim: 1 process\(es\) in [\d.]+ ms, 0 survivors\n", killed.stdout
-    )
+    assert re.fullmatch(r"killed victim: 1 process in \d+ ms, 0 survivors\n", killed.stdout)
     assert not alive(victim)
     assert r.states()["victim"] == "killed"
 
     stopped = cli("stop-all", cwd=r.cwd)
     assert stopped.returncode == 0, stopped.stderr
-    m = re.fullmatch(r"2 agents stopped in ([\d.]+) ms, 0 survivors\n", stopped.stdout)
+    m = re.fullmatch(r"2 agents stopped in (\d+) ms, 0 survivors\n", stopped.stdout)
     assert m, stopped.stdout
     assert float(m.group(1)) >= 250  # stubborn ignores SIGTERM: SIGKILL after its 0.3 s grace
     assert not alive(spender) and not alive(stubborn)
@@ -280,7 +278,7 @@ def test_gates_approve_and_reject_between_native_agents(room: Callable[..., Room
     assert r.states()["down"] == "pending"
     ok = cli("approve", handoff["id"], "-m", "looks right", "--config", "swarm.toml", cwd=r.cwd)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout == f"approved {handoff['id']} (handoff up → down)\n"
+    assert ok.stdout == f"approved {handoff['id']} (up: handoff up → down)\n"
     r.wait_states({"up": "done", "down": "done"})
     assert re.search(r"down\s+spawned pid \d+", r.log())
 
@@ -302,7 +300,8 @@ def test_gates_approve_and_reject_between_native_agents(room: Callable[..., Room
         cwd=r.cwd,
     )
     assert rejected.returncode == 0, rejected.stderr
-    assert rejected.stdout.endswith(": wrong approach\n")
+    up2 = by_agent["up2"]
+    assert rejected.stdout == f"rejected {up2['id']} (up2: {up2['title']}): wrong approach\n"
     r.wait_states({"up2": "failed", "down2": "blocked"})
 
     asked = cli("approve", by_agent["asker"]["id"], "-m", "go", "--config", "swarm.toml", cwd=r.cwd)
@@ -317,7 +316,7 @@ def test_gates_approve_and_reject_between_native_agents(room: Callable[..., Room
     assert final["up2"]["decision"]["reason"] == "wrong approach"
     assert final["asker"]["state"] == "approved"
     stopped = cli("stop-all", "--config", "swarm.toml", cwd=r.cwd)
-    assert stopped.stdout.startswith("1 agents stopped in "), stopped.stderr
+    assert stopped.stdout.startswith("1 agent stopped in "), stopped.stderr
     assert r.proc.wait(10) == 1  # up2 failed, down2 blocked, keeper killed: not a success
 
 
@@ -348,7 +347,10 @@ def test_restart_needs_a_new_budget_and_reset_breaker_reopens_the_way(
     assert blocked.returncode == 1 and "has an open breaker: reset it first" in blocked.stderr
     reset = cli("reset-breaker", "looper", cwd=r.cwd)
     assert reset.returncode == 0, reset.stderr
-    assert reset.stdout.startswith("breaker of looper reset (now ")
+    assert re.fullmatch(
+        r"breaker of looper reset, now \w+ \('controlroom restart looper' restarts it\)\n",
+        reset.stdout,
+    )
     assert not r.snapshot()["agents"][1]["breaker_open"]
     twice = cli("reset-breaker", "looper", cwd=r.cwd)
     assert twice.returncode == 1 and "its breaker is not open" in twice.stderr
@@ -356,5 +358,5 @@ def test_restart_needs_a_new_budget_and_reset_breaker_reopens_the_way(
     r.until("looper restarted", lambda s: s["agents"][1]["attempt"] >= 2)
 
     stopped = cli("stop-all", "--grace", "0", cwd=r.cwd)
-    assert re.match(r"[23] agents stopped in [\d.]+ ms, 0 survivors", stopped.stdout), stopped
+    assert re.match(r"[23] agents stopped in \d+ ms, 0 survivors", stopped.stdout), stopped
     assert r.proc.wait(10) == 1

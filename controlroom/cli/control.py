@@ -293,76 +293,81 @@ def _diff(client: ControlClient, args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- acting
+# Each verb prints the sentence the dashboard's toast shows for the same result
+# (``text.operator``), so an action reads the same wherever it was taken.
 
 
 def _approve(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
+    from controlroom.text import operator as words
 
     gate = client.call(calls.APPROVE(args.gate, args.message, merge=not args.no_merge))
-    print(f"approved {gate.id} ({inert_line(gate.title or gate.kind)})")
+    print(words.approved(gate))
     return 0
 
 
 def _reject(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
+    from controlroom.text import operator as words
 
-    gate = client.call(calls.REJECT(args.gate, args.message))
-    title = inert_line(gate.title or gate.kind)
-    print(f"rejected {gate.id} ({title}): {inert_line(args.message)}")
+    print(words.rejected(client.call(calls.REJECT(args.gate, args.message))))
     return 0
 
 
 def _kill(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
+    from controlroom.text import operator as words
 
     rep = client.call(calls.KILL(args.agent, grace=args.grace), timeout=_wait(args))
-    print(
-        f"killed {rep.agent}: {rep.processes} process(es) in {rep.duration_ms:.1f} ms, "
-        f"{rep.survivors} survivors"
-    )
+    print(words.killed(rep))
     return 1 if rep.survivors else 0
 
 
 def _stop_all(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
+    from controlroom.text import operator as words
 
     rep = client.call(calls.STOP_ALL(grace=args.grace), timeout=_wait(args))
-    print(f"{rep.stopped} agents stopped in {rep.duration_ms:.1f} ms, {rep.survivors} survivors")
+    print(words.stop_all_summary(rep))
     for agent in rep.agents:
         if agent.survivors:
-            print(f"  {agent.agent}: {agent.survivors} survivors", file=sys.stderr)
+            print(
+                f"  {inert_line(agent.agent)}: {words.survivors(agent.survivors)}", file=sys.stderr
+            )
     return 1 if rep.survivors else 0
 
 
 def _pause(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
+    from controlroom.text import operator as words
 
-    rep = client.call(calls.PAUSE(args.agent))
-    print(f"paused {rep.agent} ({rep.processes} process(es) stopped)")
+    print(words.paused(client.call(calls.PAUSE(args.agent))))
     return 0
 
 
 def _resume(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
+    from controlroom.text import operator as words
 
-    rep = client.call(calls.RESUME(args.agent))
-    print(f"resumed {rep.agent} ({rep.processes} process(es) continued)")
+    print(words.resumed(client.call(calls.RESUME(args.agent))))
     return 0
 
 
 def _restart(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
+    from controlroom.text import operator as words
 
     rep = client.call(calls.RESTART(args.agent, args.new_budget), timeout=_wait(args))
-    print(f"restarted {rep.agent} (now {rep.state})")
+    print(words.restarted(rep))
     return 0
 
 
 def _reset_breaker(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
+    from controlroom.text import operator as words
 
     rep = client.call(calls.RESET_BREAKER(args.agent))
-    print(f"breaker of {rep.agent} reset (now {rep.state})")
+    print(words.breaker_reset(rep, restart=f"'controlroom restart {inert_line(rep.agent)}'"))
     return 0
 
 

@@ -1,12 +1,13 @@
-"""The words of the operator's actions in the dashboard: each question and each answer, once.
+"""The words of the operator's actions: each question and each answer, once.
 
 A kill asked from the main screen, the agent screen or the command palette
-asks the same question and reports the same sentence (``tui.actions.Operator``
-is the one caller). The answers read as the CLI's do (``killed a: 3
-processes in 41 ms, 0 survivors``, ``paused a (3 processes stopped)``), with
-plurals spelled out. Refusals are not here: the control API's own words
-(read-only, not running, decided elsewhere) are shown as they come. Every
-name and title an agent chose passes ``inert_line``.
+asks the same question (``tui.actions.Operator``); its answer reads the same
+in the dashboard's toast and in ``controlroom kill``'s output (``cli.control``
+prints these functions' sentences): ``killed a: 3 processes in 41 ms, 0
+survivors``, ``paused a (1 process stopped)``, with plurals spelled out, so an
+operator who acts from either place reads one result. Refusals are not here:
+the control API's own words (read-only, not running, decided elsewhere) are
+shown as they come. Every name and title an agent chose passes ``inert_line``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "restarted",
     "resumed",
     "stop_all_summary",
+    "survivors",
 ]
 
 Question = tuple[str, str]
@@ -49,6 +51,11 @@ Question = tuple[str, str]
 def processes(count: int) -> str:
     """``1 process``, ``3 processes``."""
     return f"{count} process" if count == 1 else f"{count} processes"
+
+
+def survivors(count: int) -> str:
+    """``0 survivors``, ``1 survivor``: what a kill left alive."""
+    return f"{count} survivor" if count == 1 else f"{count} survivors"
 
 
 def processes_phrase(agent: AgentView | None) -> str:
@@ -105,27 +112,30 @@ def approve_question(gate: GateView) -> Question:
 
 
 def killed(view: KillView) -> str:
-    return (
-        f"killed {view.agent}: {processes(view.processes)} in {view.duration_ms:.0f} ms, "
-        f"{view.survivors} survivors"
-    )
+    """``killed a: 3 processes in 41 ms, 0 survivors``."""
+    took = f"{processes(view.processes)} in {view.duration_ms:.0f} ms"
+    return f"killed {inert_line(view.agent)}: {took}, {survivors(view.survivors)}"
 
 
 def paused(view: ProcessesView) -> str:
-    return f"paused {view.agent} ({processes(view.processes)} stopped)"
+    return f"paused {inert_line(view.agent)} ({processes(view.processes)} stopped)"
 
 
 def resumed(view: ProcessesView) -> str:
-    return f"resumed {view.agent} ({processes(view.processes)} continued)"
+    return f"resumed {inert_line(view.agent)} ({processes(view.processes)} continued)"
 
 
 def restarted(view: AgentStateView) -> str:
-    return f"restarted {view.agent} (now {view.state})"
+    return f"restarted {inert_line(view.agent)} (now {view.state})"
 
 
-def breaker_reset(view: AgentStateView) -> str:
-    again = " (R restarts it)" if view.state != AgentState.RUNNING else ""
-    return f"breaker of {view.agent} reset, now {view.state}{again}"
+def breaker_reset(view: AgentStateView, restart: str = "R") -> str:
+    """``breaker of a reset, now failed (R restarts it)``; ``restart`` is how, where it is read.
+
+    The dashboard's key by default; the CLI names its verb (``controlroom restart a``).
+    """
+    again = f" ({restart} restarts it)" if view.state != AgentState.RUNNING else ""
+    return f"breaker of {inert_line(view.agent)} reset, now {view.state}{again}"
 
 
 def approved(gate: GateView) -> str:
@@ -138,6 +148,7 @@ def rejected(gate: GateView) -> str:
 
 
 def stop_all_summary(view: StopAllView) -> str:
-    """``3 agents stopped in 41 ms, 0 survivors``."""
+    """``3 agents stopped in 41 ms, 0 survivors``, ``1 agent stopped …``."""
     noun = "agent" if view.stopped == 1 else "agents"
-    return f"{view.stopped} {noun} stopped in {view.duration_ms:.0f} ms, {view.survivors} survivors"
+    took = f"{view.duration_ms:.0f} ms"
+    return f"{view.stopped} {noun} stopped in {took}, {survivors(view.survivors)}"
