@@ -349,3 +349,29 @@ async def test_a_round_out_of_bytes_gives_the_loop_a_turn_and_the_pipes_it_left_
     for start in range(0, 21):  # any ten slices in a row: ten floods, each once
         assert len(set(slices[start : start + 10])) == 10, slices
     assert all(f.lines > 0 for f in floods)
+
+
+async def test_while_a_pipe_is_brisk_the_rounds_come_sooner(pipes: Pipes) -> None:
+    """A read of two lines (an agent writing faster than the rounds come) shortens the wait."""
+    loop = asyncio.get_running_loop()
+    reader = OutputReader(coalesce_seconds=0.5)
+    order: list[str] = []
+    (a_read, a_write), (b_read, b_write) = pipes.open(), pipes.open()
+    pipes.reader_owns(a_read)
+    pipes.reader_owns(b_read)
+    done = asyncio.Event()
+
+    def brisk(items: list[Item]) -> None:
+        order.append(f"a: {len(items)} lines")
+        os.write(b_write, QUIET_LINE)  # just after this round: waits for the next one
+        loop.call_later(0.2, order.append, "0.2 s later")
+        loop.call_later(0.4, done.set)
+
+    reader.attach(a_read, brisk, "a")
+    reader.attach(b_read, lambda items: order.append("b"), "b")
+    os.write(a_write, QUIET_LINE * 2)
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+    finally:
+        reader.close()
+    assert order == ["a: 2 lines", "b", "0.2 s later"]  # not 0.5 s later: 1 ms

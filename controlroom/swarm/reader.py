@@ -259,7 +259,6 @@ class OutputReader:
             self._close(pipe)
             return 0
         full = len(data) == size
-        self.rounds.took(len(data), full)
         if full != pipe.loud:
             pipe.loud = full
             self._loud += 1 if full else -1
@@ -267,6 +266,7 @@ class OutputReader:
             self._preempt(pipe, not full)
         pipe.bytes += len(data)
         items = pipe.splitter.feed(data)
+        self.rounds.took(len(data), full, len(items))
         if items:
             self._deliver(pipe, items)
         if throttle and self._backlog is not None and not pipe.draining:

@@ -15,8 +15,12 @@ watches. A *round* polls it and serves each ready pipe once, in turn:
 * Coalesced: while output keeps coming, rounds follow one another without
   the loop's selector: at once while the last round had more than it could
   take (a slice filled, or pipes left over), else ``COALESCE_SECONDS``
-  later, so one wake-up reads a few agents' lines instead of one (a wake-up
-  — epoll wait, loop turn — costs as much as a line). A round that finds
+  later, so one wake-up reads several agents' lines instead of one (a
+  wake-up — epoll wait, loop turn, cold caches — costs more than a line).
+  While some pipe is *brisk* (a read took more than one line: it writes
+  faster than the rounds come, like a runaway spending a line a
+  millisecond), the wait is ``BRISK_COALESCE_SECONDS``, so its crossing
+  line is read within about a line of being written. A round that finds
   nothing hands the waiting back to the loop: after a lull the first line
   is read at once.
 * Hurried: ``hurry`` ends the round under way (or skips the next one), and
@@ -29,11 +33,16 @@ import asyncio
 import select
 from collections.abc import Callable
 
-__all__ = ["COALESCE_SECONDS", "Rounds"]
+__all__ = ["BRISK_COALESCE_SECONDS", "COALESCE_SECONDS", "Rounds"]
 
-COALESCE_SECONDS = 0.001
+COALESCE_SECONDS = 0.005
 """After a round that took all there was, the wait before the next one (well inside the
 governor's budget: a crossing line is read at most this much later)."""
+
+BRISK_COALESCE_SECONDS = 0.001
+"""The wait instead while some pipe is brisk (for ``BRISK_SECONDS`` after a read of 2+ lines)."""
+
+BRISK_SECONDS = 0.1
 
 Serve = Callable[[int], None]
 """Read the pipe of this descriptor once (a slice); ``Rounds.took`` hears what it read."""
@@ -61,6 +70,7 @@ class Rounds:
         self._serial = 0
         self._left = False  # the last round ran out of time with pipes still ready
         self._took, self._flooded = 0, False  # this round: bytes read, a slice filled
+        self._brisk_until = 0.0  # loop time until which the short wait applies
         self.hurrying = False  # the rest of this round waits: something urgent goes first
 
     def add(self, fd: int) -> None:
@@ -73,10 +83,12 @@ class Rounds:
         self._epoll.unregister(fd)
         self._served.pop(fd, None)
 
-    def took(self, size: int, full: bool) -> None:
-        """A read took ``size`` bytes; ``full``: it filled its slice (there is more)."""
+    def took(self, size: int, full: bool, lines: int) -> None:
+        """A read took ``size`` bytes, ``lines`` lines; ``full``: it filled its slice."""
         self._took += size
         self._flooded = self._flooded or full
+        if lines > 1:
+            self._brisk_until = self._loop.time() + BRISK_SECONDS
 
     def hurry(self) -> None:
         self.hurrying = True
@@ -102,7 +114,10 @@ class Rounds:
             self.hurrying = False  # the next round goes behind what was scheduled meanwhile
             self._next = self._loop.call_soon(self._round)
         elif self._took:
-            self._next = self._loop.call_later(self._coalesce, self._round)
+            wait = self._coalesce
+            if self._loop.time() < self._brisk_until:
+                wait = min(wait, BRISK_COALESCE_SECONDS)
+            self._next = self._loop.call_later(wait, self._round)
         else:
             self._arm()
 
