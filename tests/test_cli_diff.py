@@ -128,7 +128,7 @@ def test_diff_prints_the_files_the_verdict_and_the_diff_inert(room: Path) -> Non
 def test_diff_of_an_unknown_or_untracked_agent_is_one_line_and_exit_1(room: Path) -> None:
     unknown = controlroom("diff", "nobody", cwd=room)
     assert unknown.returncode == 1 and unknown.stdout == ""
-    assert unknown.stderr == ("controlroom: no agent 'nobody' (agents: alpha, beta, next)\n")
+    assert unknown.stderr == ("controlroom: unknown agent 'nobody' (agents: alpha, beta, next)\n")
     untracked = controlroom("diff", "next", cwd=room)
     assert untracked.returncode == 1 and untracked.stdout == ""
     assert untracked.stderr.startswith("next: not tracked: ")

@@ -19,6 +19,7 @@ from controlroom.models.views import (
     StopAllView,
 )
 from controlroom.text import operator as words
+from controlroom.text import refusals
 
 
 @pytest.mark.parametrize(
@@ -72,3 +73,14 @@ def test_a_decision_names_the_gate_its_agent_and_why_and_quotes_nothing_raw() ->
     rejected = words.rejected(gate)
     assert rejected.startswith("rejected g-1 (up: handoff up → down): not")
     assert "\x1b" not in rejected and rejected.endswith("now")
+
+
+def test_a_refusal_has_one_wording_whoever_raises_it() -> None:
+    """The swarm, the radar's diff and a screen that can tell first all raise these words."""
+    assert refusals.unknown_agent("x", ["a", "b"]) == "unknown agent 'x' (agents: a, b)"
+    assert refusals.unknown_agent("x", []) == "unknown agent 'x' (agents: none)"
+    assert refusals.unknown_gate("g-0", []) == "no gate 'g-0' (pending: none)"
+    assert refusals.gate_decided("g-1", GateState.APPROVED) == "gate g-1 is already approved"
+    paused = refusals.not_in_state("a", AgentState.PAUSED, "running")
+    assert paused == "agent 'a' is paused, not running"
+    assert refusals.read_only("stop_all") == "read-only: stop all is not allowed"

@@ -115,7 +115,7 @@ async def test_gates_carry_the_radar_and_diff_gives_git_s_diff(tmp_path: Path) -
 
         untracked = to_json(await api.call("diff", {"agent": "next"}))
         assert not untracked["tracked"] and untracked["diff"] == ""
-        with pytest.raises(ControlError, match="no agent 'nobody'"):
+        with pytest.raises(ControlError, match="unknown agent 'nobody'"):
             await api.call("diff", {"agent": "nobody"})
 
 

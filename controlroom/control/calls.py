@@ -38,6 +38,7 @@ from controlroom.models.views import (
     SwarmView,
     ToolGateView,
 )
+from controlroom.text import refusals
 
 __all__ = [
     "APPROVE",
@@ -201,4 +202,4 @@ QUERIES = frozenset(op for op, c in CALLS.items() if not c.command)
 def check_writable(read_only: bool, op: str) -> None:
     """The one read-only refusal: the API's, and each port's before it asks."""
     if read_only and op in COMMANDS:
-        raise ReadOnly(f"read-only: {op.replace('_', ' ')} is not allowed")
+        raise ReadOnly(refusals.read_only(op))

@@ -26,6 +26,7 @@ from controlroom.policy.radar import merge_order
 from controlroom.swarm.gates import Gate
 from controlroom.swarm.radar import Radar
 from controlroom.swarm.supervisor import Supervisor
+from controlroom.text import refusals
 
 __all__ = [
     "DIFF_LIMIT",
@@ -51,8 +52,7 @@ def _untracked_why(sup: Supervisor, agent: str) -> str:
 async def agent_diff(sup: Supervisor, agent: str) -> AgentDiff:
     """``agent``'s diff against its base, asked of git now; unknown agents are refused."""
     if agent not in sup.runners:
-        known = ", ".join(sorted(sup.runners)) or "none"
-        raise AgentNotFound(f"no agent {agent!r} (agents: {known})")
+        raise AgentNotFound(refusals.unknown_agent(agent, sup.runners))
     radar = sup.radar
     change_set = None if radar is None else await radar.settle(agent)
     if radar is None or change_set is None:

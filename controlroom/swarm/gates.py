@@ -22,8 +22,10 @@ from typing import Any
 
 from controlroom._errors import GateAlreadyDecided, GateNotFound
 from controlroom.models import GateKind, GateState, Handoff, new_gate_id
+from controlroom.text import refusals
 
 __all__ = ["Gate", "GateDecision", "GateQueue", "new_gate_id"]
+
 
 @dataclass(frozen=True)
 class GateDecision:
@@ -82,8 +84,7 @@ class GateQueue:
     def get(self, gate_id: str) -> Gate:
         gate = self._gates.get(gate_id)
         if gate is None:
-            pending = ", ".join(g.id for g in self.pending()) or "none"
-            raise GateNotFound(f"no gate {gate_id!r} (pending: {pending})")
+            raise GateNotFound(refusals.unknown_gate(gate_id, (g.id for g in self.pending())))
         return gate
 
     def pending(self) -> list[Gate]:
@@ -99,7 +100,7 @@ class GateQueue:
         """Reserve the gate for one decision while it is being recorded."""
         if gate.decision is not None or gate.claimed:
             what = gate.state if gate.decision is not None else "being decided"
-            raise GateAlreadyDecided(f"gate {gate.id} is already {what}")
+            raise GateAlreadyDecided(refusals.gate_decided(gate.id, what))
         gate.claimed = True
         gate._unclaimed.clear()
 
@@ -117,7 +118,7 @@ class GateQueue:
         """Record the operator's decision; a gate is decided once."""
         gate = self.get(gate_id)
         if gate.decision is not None:
-            raise GateAlreadyDecided(f"gate {gate_id} is already {gate.state}")
+            raise GateAlreadyDecided(refusals.gate_decided(gate_id, gate.state))
         self._settle(gate, GateDecision(approved=approved, by=by, reason=reason))
         return gate
 

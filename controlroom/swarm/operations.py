@@ -28,6 +28,7 @@ from controlroom.swarm.audit_guard import AuditGuard
 from controlroom.swarm.bus import EventBus
 from controlroom.swarm.runner import AgentRunner, find_runner
 from controlroom.swarm.stops import StopPath
+from controlroom.text import refusals
 
 __all__ = ["Operations"]
 
@@ -60,7 +61,7 @@ class Operations:
     async def pause(self, agent: str, by: str) -> int:
         runner = find_runner(self.runners, agent)
         if runner.process is None or not runner.alive or runner.state != AgentState.RUNNING:
-            raise AgentNotRunning(f"agent {agent!r} is {runner.state}, not running")
+            raise AgentNotRunning(refusals.not_in_state(agent, runner.state, "running"))
         reached = runner.process.pause()
         await runner.process.contain.settle_paused()
         self.paused_at[agent] = self.clock()
@@ -72,7 +73,7 @@ class Operations:
     async def resume(self, agent: str, by: str) -> int:
         runner = find_runner(self.runners, agent)
         if runner.process is None or runner.state != AgentState.PAUSED:
-            raise AgentNotRunning(f"agent {agent!r} is {runner.state}, not paused")
+            raise AgentNotRunning(refusals.not_in_state(agent, runner.state, "paused"))
         self.guard.check_resume(agent)
         reached = runner.process.resume()
         paused = self.governor.meters.agent(agent).paused
@@ -95,7 +96,7 @@ class Operations:
         if runner.breaker.is_open:
             raise ControlError(f"agent {agent!r} has an open breaker: reset it first")
         if runner.state in (AgentState.PENDING, AgentState.STARTING):
-            raise AgentNotRunning(f"agent {agent!r} is {runner.state}: nothing to restart")
+            raise AgentNotRunning(refusals.nothing_to_restart(agent, runner.state))
         detail: dict[str, object] = {"previous_state": runner.state}
         if new_budget is not None:
             detail["new_budget"] = new_budget.model_dump(exclude_defaults=True)

@@ -40,6 +40,7 @@ from controlroom.process.spawn import AgentProcess, spawn_agent
 from controlroom.swarm.bus import EventBus
 from controlroom.swarm.launch import LaunchPlan
 from controlroom.swarm.reader import Item, OutputReader, Pipe
+from controlroom.text import refusals
 
 __all__ = ["AgentHost", "AgentRunner", "ReviewVerdict", "find_runner"]
 
@@ -378,6 +379,4 @@ def find_runner(runners: Mapping[str, AgentRunner], agent: str) -> AgentRunner:
     try:
         return runners[agent]
     except KeyError:
-        known = ", ".join(runners) or "none"
-        raise AgentNotFound(f"unknown agent {agent!r} (agents: {known})") from None
-
+        raise AgentNotFound(refusals.unknown_agent(agent, runners)) from None
