@@ -44,6 +44,7 @@ from controlroom.models import (
     Budget,
     BudgetExceeded,
     BudgetWarning,
+    EventBase,
     MalformedOutput,
 )
 from controlroom.store.verify import verify_chain
@@ -505,6 +506,55 @@ async def test_pause_and_resume_reach_every_process_of_the_tree(
     assert kinds.count("agent_paused") == 2 and kinds.count("agent_resumed") == 1
     assert kinds.index("agent_paused") < kinds.index("agent_resumed")
     assert {r["by"] for r in audit_rows(s.db, s.run_id, "agent_paused")} == {"test"}
+
+
+BLOCKS_SIGTERM = (
+    "import json, os, signal, time\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+    "print(json.dumps({'type': 'status', 'text': 'blocking', 'pid': os.getpid()}), flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def sigterm_pending(pid: int) -> bool:
+    """SIGTERM is pending for ``pid`` (its process-wide or thread mask of pending signals)."""
+    with open(f"/proc/{pid}/status") as fh:
+        fields = dict(line.split(":\t", 1) for line in fh.read().splitlines() if ":\t" in line)
+    bit = 1 << (15 - 1)  # SIGTERM is 15
+    return bool((int(fields["ShdPnd"], 16) | int(fields["SigPnd"], 16)) & bit)
+
+
+async def test_a_stop_records_and_signals_in_the_call_that_asks_for_it(tmp_path: Path) -> None:
+    """``begin`` returns with kill_requested published, SIGTERM sent, a paused agent thawed.
+
+    No task hop between a stop's decision and its signal: beside a flood the
+    hop waited behind the reader's rounds (20 to 50 ms at load 8). The agent
+    blocks SIGTERM, so the signal is still pending when ``begin`` returns.
+    """
+    need_containment("cgroup")
+    spec = AgentSpec(
+        name="held", command=inline_cmd(BLOCKS_SIGTERM), budget=Budget(kill_grace_seconds=0.2)
+    )
+    async with swarm(tmp_path, [spec], containment="cgroup") as s:
+        pid = (await s.log.status("held", "blocking")).extra["pid"]
+        await asyncio.wait_for(s.sup.pause("held", by="test"), 2)
+        await _frozen([psutil.Process(pid)])
+        runner = s.sup.runners["held"]
+        assert runner.process is not None
+        freeze = Path(runner.process.contain.cgroup) / "cgroup.freeze"
+        seen: list[EventBase] = []
+        s.sup.bus.listen(seen.append)
+        assert not sigterm_pending(pid)
+
+        kill = s.sup.stops.begin(runner, AgentState.KILLED, "test", "now")
+
+        assert [e.kind for e in seen if e.agent == "held"][-1:] == ["kill_requested"]
+        assert sigterm_pending(pid)
+        assert freeze.read_text().strip() == "0"
+        report = await asyncio.wait_for(kill, 5)
+        assert report is not None and report.survivors == 0 and report.escalated
+    kinds = [r["kind"] for r in audit_rows(s.db, s.run_id) if r["agent"] == "held"]
+    assert kinds.index("kill_requested") < kinds.index("kill_completed")
 
 
 # --------------------------------------------------------------------------- 11: pipeline

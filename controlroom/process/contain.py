@@ -21,6 +21,7 @@ import os
 import signal
 import time
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import psutil
@@ -41,12 +42,31 @@ from controlroom.process.tree import (
 __all__ = [
     "CgroupContainment",
     "Containment",
+    "Termination",
     "TreeContainment",
     "kill_cgroup",
     "reap_adopted",
+    "terminate_cgroup",
 ]
 
 _FREEZE_WAIT_SECONDS = 0.5  # a task in uninterruptible sleep may hold a freeze back; go on then
+
+
+@dataclass(slots=True)
+class Termination:
+    """A kill's first step, taken at once: every process sent SIGTERM, a frozen agent thawed.
+
+    Why apart from the kill: whoever decides a stop takes this step in the
+    same call (the governor's stop, beside a flood, waits for no task hop and
+    no loop turn between its decision and the signal); ``kill`` carries on
+    from it (waits out the grace, escalates, verifies). ``taken`` False: the
+    step could not be taken at once, and ``kill`` takes it itself.
+    """
+
+    started: float = field(default_factory=time.perf_counter)
+    seen: set[int] = field(default_factory=set)  # the processes sent SIGTERM
+    done: bool = False  # nothing was left running: nothing to wait for
+    taken: bool = True
 
 
 class Containment(Protocol):
@@ -55,7 +75,15 @@ class Containment(Protocol):
     mode: str  # "cgroup" or "process-tree"
     cgroup: str  # the cgroup's directory, or ""
 
-    async def kill(self, grace: float, hurry: asyncio.Event | None = None) -> KillReport: ...
+    def terminate(self, grace: float) -> Termination:
+        """The kill's first step, now (synchronous): SIGTERM unless ``grace`` is 0."""
+        ...
+
+    async def kill(
+        self, grace: float, hurry: asyncio.Event | None = None, first: Termination | None = None
+    ) -> KillReport:
+        """Kill every process; ``first``: its first step, already taken by ``terminate``."""
+        ...
 
     def pause(self) -> int: ...
 
@@ -82,8 +110,16 @@ class CgroupContainment:
         self.cgroup = group.path
         self.leader = leader
 
-    async def kill(self, grace: float, hurry: asyncio.Event | None = None) -> KillReport:
-        return await kill_cgroup(self.group, grace, leader=self.leader, hurry=hurry)
+    def terminate(self, grace: float) -> Termination:
+        try:
+            return terminate_cgroup(self.group, grace)
+        except OSError:  # the cgroup's files refused: the kill takes the step (and says so)
+            return Termination(taken=False)
+
+    async def kill(
+        self, grace: float, hurry: asyncio.Event | None = None, first: Termination | None = None
+    ) -> KillReport:
+        return await kill_cgroup(self.group, grace, leader=self.leader, hurry=hurry, first=first)
 
     def pause(self) -> int:
         self.group.freeze(True)
@@ -135,7 +171,13 @@ class TreeContainment:
                 found.setdefault(proc.pid, proc)
         return list(found.values())
 
-    async def kill(self, grace: float, hurry: asyncio.Event | None = None) -> KillReport:
+    def terminate(self, grace: float) -> Termination:
+        """Not taken here: the walk before the signal may wait for a group's leftovers."""
+        return Termination(taken=False)
+
+    async def kill(
+        self, grace: float, hurry: asyncio.Event | None = None, first: Termination | None = None
+    ) -> KillReport:
         return await kill_process_tree(
             self.pid,
             grace=grace,
@@ -170,6 +212,20 @@ class TreeContainment:
         return sum(1 for p in self.known() if p.pid != self.pid and _alive(p))
 
 
+def terminate_cgroup(group: AgentCgroup, grace: float) -> Termination:
+    """SIGTERM every member (unless ``grace`` is 0), then thaw a paused agent to act on it.
+
+    The SIGTERMs go first, while a frozen agent cannot run: it acts on
+    them as soon as it is thawed, and spends nothing in between.
+    """
+    first = Termination(done=not group.populated())
+    if not first.done and grace > 0:
+        group.signal_members(signal.SIGTERM, first.seen)
+        group.freeze(False)
+        group.signal_members(signal.SIGTERM, first.seen)  # forked between the read and the thaw
+    return first
+
+
 async def kill_cgroup(
     group: AgentCgroup,
     grace: float,
@@ -177,24 +233,22 @@ async def kill_cgroup(
     leader: int | None = None,
     kill_wait: float = 2.0,
     hurry: asyncio.Event | None = None,
+    first: Termination | None = None,
 ) -> KillReport:
     """SIGTERM every member, ``cgroup.kill`` what is left after ``grace``; verify by the kernel.
 
-    A paused (frozen) agent is thawed after its SIGTERMs, so it can act on
-    them. Before ``cgroup.kill`` the cgroup is frozen and its members read:
+    ``first``: the SIGTERMs already sent (``terminate_cgroup``), else sent
+    now. Before ``cgroup.kill`` the cgroup is frozen and its members read:
     nothing forks between that count and the kill. ``processes`` counts
     every member the kill met; ``survivors`` is what ``cgroup.procs`` still
     lists when the wait ends (0 once ``cgroup.events`` says ``populated 0``).
     Setting ``hurry`` ends the grace period at once.
     """
-    started = time.perf_counter()
-    seen: set[int] = set()
+    if first is None or not first.taken:
+        first = terminate_cgroup(group, grace)
+    started, seen, done = first.started, first.seen, first.done
     escalated = False
-    done = not group.populated()
     if not done and grace > 0:
-        group.signal_members(signal.SIGTERM, seen)
-        group.freeze(False)
-        group.signal_members(signal.SIGTERM, seen)  # forked between the read and the thaw
         done = await unless_hurried(hurry, group.wait_for("populated", 0, grace), False)
     if not done:
         escalated = True

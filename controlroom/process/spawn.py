@@ -29,7 +29,12 @@ from controlroom._errors import AgentError
 from controlroom.process import spawner
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.child import ChildProcess
-from controlroom.process.contain import CgroupContainment, Containment, TreeContainment
+from controlroom.process.contain import (
+    CgroupContainment,
+    Containment,
+    Termination,
+    TreeContainment,
+)
 from controlroom.process.kill import KillReport, _open_pidfd, kill_process_tree
 from controlroom.process.linux import pdeathsig_preexec
 from controlroom.process.marker import AGENT_KEY, RUN_KEY
@@ -69,12 +74,15 @@ class AgentProcess:
     contain: Containment
     pidfd: int | None = None
 
-    async def kill(self, grace: float, hurry: asyncio.Event | None = None) -> KillReport:
+    async def kill(
+        self, grace: float, hurry: asyncio.Event | None = None, first: Termination | None = None
+    ) -> KillReport:
         """Kill every process of the agent, however it tried to leave (see ``contain.py``).
 
-        ``hurry``, once set, cuts the grace period short.
+        ``hurry``, once set, cuts the grace period short; ``first``: the kill's
+        first step, already taken (``contain.terminate``).
         """
-        return await self.contain.kill(grace, hurry)
+        return await self.contain.kill(grace, hurry, first)
 
     def pause(self) -> int:
         return self.contain.pause()

@@ -2,12 +2,19 @@
 
 A stop takes effect the moment it is asked for: ``begin`` marks the runner
 as stopping synchronously, so from then on it spawns nothing (a launch not
-yet spawned, a restart, a retry all end there). Its kill then runs as a
-task of its own, which no caller's cancellation can abandon halfway: it
-waits for a spawn already in flight (so that process is killed, never
-missed), records ``kill_requested`` before the first signal, kills the tree
-through the kill switch and commits ``kill_completed`` once the kill is
-verified. A runner that has no process (nor anything it left behind) gets
+yet spawned, a restart, a retry all end there). When the agent's process is
+there (no spawn in flight), ``begin`` also records ``kill_requested`` and
+takes the kill's first step (SIGTERM, a frozen agent thawed) in the same
+call: a task hop would put the signal behind whatever the loop has queued
+(a flood's rounds: 20 to 50 ms at load 8). The record is appended, not
+awaited: it precedes the signal in the log's order and is committed before
+the kill is reported done (``kill_completed`` is durable), which is the
+rule; the agent stays frozen while the writer fails (the audit guard).
+The rest of the kill runs as a task of its own, which no caller's
+cancellation can abandon halfway: it waits for a spawn in flight (so that
+process is killed, never missed) and then records and strikes as above,
+waits out the grace, escalates, and commits ``kill_completed`` once the kill
+is verified. A runner that has no process (nor anything it left behind) gets
 no kill events: its state change says it was stopped. ``sweep`` kills what
 an agent that exited left running (daemons) the same way.
 
@@ -27,6 +34,7 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 
 from controlroom.models import AgentState, KillCompleted, KillRequested, OperatorAction
+from controlroom.process.contain import Termination
 from controlroom.process.kill import KillReport
 from controlroom.swarm.bus import EventBus
 from controlroom.swarm.runner import AgentRunner
@@ -78,11 +86,15 @@ class StopPath:
             nothing: asyncio.Future[KillReport | None] = asyncio.get_running_loop().create_future()
             nothing.set_result(None)
             return nothing
-        return self._track(runner, self._kill(runner, by, reason, grace, stopping=True))
+        first = self._first_step(runner, by, reason, grace)
+        return self._track(runner, self._kill(runner, by, reason, grace, first, stopping=True))
 
     def sweep(self, runner: AgentRunner, reason: str) -> asyncio.Task[KillReport | None]:
         """Kill what ``runner`` left running when it exited (daemons): recorded, hurried alike."""
-        return self._track(runner, self._kill(runner, "controlroom", reason, None, stopping=False))
+        first = self._first_step(runner, "controlroom", reason, None)
+        return self._track(
+            runner, self._kill(runner, "controlroom", reason, None, first, stopping=False)
+        )
 
     async def stop(
         self,
@@ -123,19 +135,43 @@ class StopPath:
         task.add_done_callback(self._forget)
         return task
 
-    async def _kill(
-        self, runner: AgentRunner, by: str, reason: str, grace: float | None, *, stopping: bool
-    ) -> KillReport | None:
-        """The kill itself; ``stopping``: of a stop (else a sweep of what an exited agent left)."""
-        if stopping:
-            await runner.settled.wait()  # a spawn in flight: its process is killed, not missed
+    def _first_step(
+        self, runner: AgentRunner, by: str, reason: str, grace: float | None
+    ) -> Termination | None:
+        """Record the kill and send its SIGTERM now, if its process is there; else None."""
         proc = runner.process
-        if proc is None or not (runner.alive or proc.contain.leftovers()):
-            runner.wake()
-            return None
+        if not runner.settled.is_set() or proc is None:
+            return None  # a spawn in flight: the kill's task waits for it
+        if not (runner.alive or proc.contain.leftovers()):
+            return None  # nothing to kill: the task says so
         self.bus.publish(KillRequested(agent=runner.name, by=by, reason=reason))
-        wait = runner.spec.budget.kill_grace_seconds if grace is None else grace
-        report = await proc.kill(wait, hurry=runner.hurry)
+        return proc.contain.terminate(_grace(runner, grace))
+
+    async def _kill(
+        self,
+        runner: AgentRunner,
+        by: str,
+        reason: str,
+        grace: float | None,
+        first: Termination | None,
+        *,
+        stopping: bool,
+    ) -> KillReport | None:
+        """The kill itself; ``stopping``: of a stop (else a sweep of what an exited agent left).
+
+        ``first``: ``kill_requested`` recorded and the first step taken (``_first_step``).
+        """
+        proc = runner.process
+        if first is None:
+            if stopping:
+                await runner.settled.wait()  # a spawn in flight: its process is killed, not missed
+            proc = runner.process
+            if proc is None or not (runner.alive or proc.contain.leftovers()):
+                runner.wake()
+                return None
+            self.bus.publish(KillRequested(agent=runner.name, by=by, reason=reason))
+        assert proc is not None  # first step taken: the process it struck
+        report = await proc.kill(_grace(runner, grace), hurry=runner.hurry, first=first)
         runner.wake()
         self.tallies.setdefault(runner.name, KillTally()).add(report)
         await self.bus.publish_durable(
@@ -171,3 +207,8 @@ class StopPath:
             runner.hurry.set()
         else:
             asyncio.get_running_loop().call_later(grace, runner.hurry.set)
+
+
+def _grace(runner: AgentRunner, grace: float | None) -> float:
+    """The kill's grace period: the one asked for, else the agent's ``kill_grace_seconds``."""
+    return runner.spec.budget.kill_grace_seconds if grace is None else grace
