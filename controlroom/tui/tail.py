@@ -22,6 +22,7 @@ from controlroom.models.events_run import (
     StatusEvent,
     ToolCall,
 )
+from controlroom.models.events_spend import Usage
 from controlroom.text import LOG_KINDS, describe
 
 __all__ = ["EventTail", "ToolUse"]
@@ -85,6 +86,8 @@ class EventTail:
         self._written[agent] = self._written.get(agent, 0) + 1
 
     def _line(self, agent: str, event: EventBase) -> str | None:
+        if isinstance(event, Usage):  # most of a busy swarm's events, and none is a log line
+            return None
         clock = time.strftime("%H:%M:%S", time.localtime(event.ts))
         if isinstance(event, AgentOutput):
             mark = "!" if event.stream == "stderr" else " "
