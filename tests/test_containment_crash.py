@@ -82,7 +82,7 @@ def test_orphans_of_a_killed_control_room_are_found_killed_and_their_cgroups_rem
         assert re.search(rf"agent daemons of run \S+ is still running \(pid {pid}, ", listed.stdout)
     for path in run_dirs:
         assert f"leftover cgroup of run {containment['run']}: {path}" in listed.stdout
-    assert listed.stdout.splitlines()[-1].startswith(f"8 orphan(s), {len(run_dirs)} leftover")
+    assert listed.stdout.splitlines()[-1].startswith(f"8 orphans, {len(run_dirs)} leftover")
 
     second = tmp_path / "second.toml"
     second.write_text(
@@ -101,8 +101,8 @@ def test_orphans_of_a_killed_control_room_are_found_killed_and_their_cgroups_rem
     killed = controlroom("orphans", "--kill", "--grace", "0.5", "--db", str(db), cwd=tmp_path)
     assert killed.returncode == 0, killed.stdout + killed.stderr
     assert (
-        f"killed 8 orphan(s), 0 survivors; removed {len(run_dirs)} of {len(run_dirs)} "
-        "leftover cgroup(s)" in killed.stdout
+        f"killed 8 orphans, 0 survivors; removed {len(run_dirs)} of {len(run_dirs)} "
+        f"leftover cgroup{'' if len(run_dirs) == 1 else 's'}" in killed.stdout
     )
     assert wait_dead(everyone) == []
     assert not any(d.exists() for d in run_dirs)

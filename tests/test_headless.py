@@ -154,7 +154,8 @@ def test_killed_control_room_loses_nothing_reported_and_leaves_orphans_found(
 
     killed = controlroom("orphans", "--kill", "--grace", "1", "--db", str(db), cwd=tmp_path)
     assert killed.returncode == 0, killed.stdout + killed.stderr
-    assert f"killed {len(survivors)} orphan(s), 0 survivors" in killed.stdout
+    noun = "orphan" if len(survivors) == 1 else "orphans"
+    assert f"killed {len(survivors)} {noun}, 0 survivors" in killed.stdout
     assert wait_dead(survivors) == []
     again = controlroom("orphans", "--db", str(db), cwd=tmp_path)
     assert again.returncode == 0 and again.stdout.startswith("no orphans")

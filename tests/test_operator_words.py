@@ -18,8 +18,8 @@ from controlroom.models.views import (
     ProcessesView,
     StopAllView,
 )
+from controlroom.text import counted, refusals
 from controlroom.text import operator as words
-from controlroom.text import refusals
 
 
 @pytest.mark.parametrize(
@@ -84,3 +84,17 @@ def test_a_refusal_has_one_wording_whoever_raises_it() -> None:
     paused = refusals.not_in_state("a", AgentState.PAUSED, "running")
     assert paused == "agent 'a' is paused, not running"
     assert refusals.read_only("stop_all") == "read-only: stop all is not allowed"
+
+
+@pytest.mark.parametrize(
+    ("count", "noun", "plural", "text"),
+    [
+        (1, "orphan", "", "1 orphan"),
+        (0, "orphan", "", "0 orphans"),
+        (2, "leftover cgroup", "", "2 leftover cgroups"),
+        (1, "discrepancy", "discrepancies", "1 discrepancy"),
+        (3, "discrepancy", "discrepancies", "3 discrepancies"),
+    ],
+)
+def test_one_way_to_say_how_many(count: int, noun: str, plural: str, text: str) -> None:
+    assert counted(count, noun, plural) == text

@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from controlroom.cli.arguments import add_config_argument
-from controlroom.text import limit_label, limit_value
+from controlroom.text import counted, limit_label, limit_value
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -163,7 +163,7 @@ def render_summary(path: Path, cfg: SwarmConfig, stages: list[list[str]]) -> str
     ]
     lines.append(f"agents ({len(cfg.agents)})")
     lines += _table([header, *(_agent_row(spec) for spec in cfg.agents)])
-    lines += ["", f"pipeline ({len(stages)} stage{'s' if len(stages) != 1 else ''})"]
+    lines += ["", f"pipeline ({counted(len(stages), 'stage')})"]
     lines += [f"  {number}. {', '.join(stage)}" for number, stage in enumerate(stages, 1)]
     return "\n".join(lines)
 

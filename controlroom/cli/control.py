@@ -170,7 +170,7 @@ def _connected(body: Verb) -> Callable[[argparse.Namespace], int]:
 
 def _status(client: ControlClient, args: argparse.Namespace) -> int:
     from controlroom.control import calls
-    from controlroom.text import audit_banner, duration, money
+    from controlroom.text import audit_banner, counted, duration, money
 
     snap = client.call(calls.SNAPSHOT())
     failing = 0 if snap.audit.ok else 3  # the audit log cannot be written
@@ -186,7 +186,7 @@ def _status(client: ControlClient, args: argparse.Namespace) -> int:
         f"{totals.running} running · tokens {totals.input_tokens:,} in / "
         f"{totals.output_tokens:,} out · {money(totals.cost_usd)}"
         + (f" of {money(cap)}" if cap else "")
-        + f" · {gates} pending gate{'' if gates == 1 else 's'}"
+        + f" · {counted(gates, 'pending gate')}"
     )
     rows = [
         {

@@ -55,6 +55,7 @@ def run_orphans(args: argparse.Namespace) -> int:
     from controlroom.process.orphans import find_orphans, leftover_cgroups
     from controlroom.store.connection import open_readonly
     from controlroom.store.queries import recorded_cgroups, recorded_processes
+    from controlroom.text import counted
 
     db = Path(args.db) if args.db else _default_db(args.config)
     conn = open_readonly(db)
@@ -77,15 +78,15 @@ def run_orphans(args: argparse.Namespace) -> int:
             print(f"leftover cgroup of run {run}: {path}")
     if not args.kill:
         print(
-            f"{len(orphans)} orphan(s), {len(dirs)} leftover cgroup(s); "
+            f"{counted(len(orphans), 'orphan')}, {counted(len(dirs), 'leftover cgroup')}; "
             "'controlroom orphans --kill' stops them and removes the cgroups"
         )
         return 1 if orphans else 0
     survivors, removed = asyncio.run(_kill(orphans, dirs, args.grace))
     still = find_orphans(recorded, exclude_run=running, cgroups=cgroups)
     print(
-        f"killed {len(orphans)} orphan(s), {len(still)} survivors; "
-        f"removed {len(removed)} of {len(dirs)} leftover cgroup(s)"
+        f"killed {counted(len(orphans), 'orphan')}, {counted(len(still), 'survivor')}; "
+        f"removed {len(removed)} of {counted(len(dirs), 'leftover cgroup')}"
     )
     for orphan in still:
         print(f"still running: {orphan.describe()}")

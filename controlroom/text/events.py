@@ -51,7 +51,7 @@ from controlroom.models import (
     ToolCall,
     Usage,
 )
-from controlroom.text.numbers import duration, limit_value, money
+from controlroom.text.numbers import counted, duration, limit_value, money
 from controlroom.text.registry import colon, exit_text, one_line, words
 
 __all__ = ["audit_banner", "describe_containment"]
@@ -68,7 +68,7 @@ def agent_list(names: list[str]) -> str:
     """``no agent``, ``1 agent (a)``, ``3 agents (a, b, c)``."""
     if not names:
         return "no agent"
-    return f"{len(names)} agent{'s' if len(names) != 1 else ''} ({', '.join(names)})"
+    return f"{counted(len(names), 'agent')} ({', '.join(names)})"
 
 
 def audit_banner(audit: Mapping[str, Any]) -> str:

@@ -12,14 +12,14 @@ from controlroom.models import (
     NotificationFailed,
     NotificationSent,
 )
-from controlroom.text.numbers import duration
+from controlroom.text.numbers import counted, duration
 from controlroom.text.registry import colon, describe, one_line, words
 
 __all__ = ["notice_text"]
 
 
 def _tries(attempts: int) -> str:
-    return f"{attempts} attempt{'' if attempts == 1 else 's'}"
+    return counted(attempts, "attempt")
 
 
 def _by(channel: str, target: str) -> str:

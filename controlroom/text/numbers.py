@@ -13,6 +13,7 @@ __all__ = [
     "LIMITS",
     "LimitName",
     "bytes_short",
+    "counted",
     "duration",
     "limit_label",
     "limit_value",
@@ -21,6 +22,15 @@ __all__ = [
     "tokens",
     "tokens_short",
 ]
+
+
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """``1 process``, ``3 processes``, ``0 files``: a count and its noun, singular for one only.
+
+    ``plural`` where adding an ``s`` is wrong. The one way to say how many, so no
+    sentence reads ``1 agents`` or ``process(es)``.
+    """
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def tokens(value: float | None) -> str:

@@ -22,7 +22,7 @@ from controlroom.models.views import (
     ProcessesView,
     StopAllView,
 )
-from controlroom.text.numbers import money
+from controlroom.text.numbers import counted, money
 
 __all__ = [
     "Question",
@@ -50,12 +50,12 @@ Question = tuple[str, str]
 
 def processes(count: int) -> str:
     """``1 process``, ``3 processes``."""
-    return f"{count} process" if count == 1 else f"{count} processes"
+    return counted(count, "process", "processes")
 
 
 def survivors(count: int) -> str:
     """``0 survivors``, ``1 survivor``: what a kill left alive."""
-    return f"{count} survivor" if count == 1 else f"{count} survivors"
+    return counted(count, "survivor")
 
 
 def processes_phrase(agent: AgentView | None) -> str:
@@ -149,6 +149,5 @@ def rejected(gate: GateView) -> str:
 
 def stop_all_summary(view: StopAllView) -> str:
     """``3 agents stopped in 41 ms, 0 survivors``, ``1 agent stopped …``."""
-    noun = "agent" if view.stopped == 1 else "agents"
     took = f"{view.duration_ms:.0f} ms"
-    return f"{view.stopped} {noun} stopped in {took}, {survivors(view.survivors)}"
+    return f"{counted(view.stopped, 'agent')} stopped in {took}, {survivors(view.survivors)}"

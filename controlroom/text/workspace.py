@@ -20,13 +20,14 @@ from controlroom.models import (
     MergeSkipped,
     ScopeViolation,
 )
+from controlroom.text.numbers import counted
 from controlroom.text.registry import colon, one_line, words
 
 __all__ = ["changes_cell", "changes_summary", "file_line"]
 
 
 def _files(count: int) -> str:
-    return f"{count} file{'' if count == 1 else 's'}"
+    return counted(count, "file")
 
 
 @words(FilesChanged)
@@ -39,7 +40,7 @@ def _files_changed(e: FilesChanged) -> str:
 @words(HandoffChecked)
 def _handoff_checked(e: HandoffChecked) -> str:
     found = len(e.discrepancies)
-    claims = f"{found} discrepanc{'y' if found == 1 else 'ies'}" if found else "it matches"
+    claims = counted(found, "discrepancy", "discrepancies") if found else "it matches"
     return f"handoff held against {_files(e.file_count)}: {claims}; {e.verdict}"
 
 
