@@ -26,7 +26,8 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel
 
 from controlroom._errors import ControlError, ControlRoomError
-from controlroom.control.calls import check_writable
+from controlroom.control import calls
+from controlroom.control.calls import Args, Request, check_writable, seconds_arg, whole_arg
 from controlroom.control.radarviews import (
     agent_diff,
     change_counts,
@@ -57,7 +58,7 @@ from controlroom.swarm.views import gate_view
 __all__ = ["ControlAPI", "Subscription", "to_json"]
 
 _T = TypeVar("_T")
-_V = TypeVar("_V", bound=BaseModel)
+_R = TypeVar("_R")
 
 
 class ControlAPI:
@@ -66,7 +67,7 @@ class ControlAPI:
     def __init__(self, supervisor: Supervisor, *, read_only: bool = False) -> None:
         self.supervisor = supervisor
         self.read_only = read_only
-        self._ops: dict[str, Callable[[dict[str, Any], str], Awaitable[Any]]] = {
+        self._ops: dict[str, Callable[[Args, str], Awaitable[Any]]] = {
             "ping": self._ping,
             "snapshot": self._snapshot,
             "gates": self._gates,
@@ -87,34 +88,36 @@ class ControlAPI:
 
     # ------------------------------------------------------------------ in-process API
 
+    async def ask(self, request: Request[_R], by: str = OPERATOR) -> _R:
+        """One typed request, in-process: the same path as the socket's, the same result type."""
+        return request.parse(await self.call(request.op, request.args, by))
 
     async def kill(self, agent: str, by: str = OPERATOR) -> KillView:
-        return _as(KillView, await self.call("kill", {"agent": agent}, by))
+        return await self.ask(calls.KILL(agent), by)
 
     async def pause(self, agent: str, by: str = OPERATOR) -> ProcessesView:
-        return _as(ProcessesView, await self.call("pause", {"agent": agent}, by))
+        return await self.ask(calls.PAUSE(agent), by)
 
     async def resume(self, agent: str, by: str = OPERATOR) -> ProcessesView:
-        return _as(ProcessesView, await self.call("resume", {"agent": agent}, by))
+        return await self.ask(calls.RESUME(agent), by)
 
     async def restart(
         self, agent: str, new_budget: Budget | None = None, by: str = OPERATOR
     ) -> AgentStateView:
         budget = new_budget.model_dump(exclude_defaults=True) if new_budget else None
-        args = {"agent": agent, "new_budget": budget}
-        return _as(AgentStateView, await self.call("restart", args, by))
+        return await self.ask(calls.RESTART(agent, budget), by)
 
     async def stop_all(self, by: str = OPERATOR, grace: float | None = None) -> StopAllView:
-        return _as(StopAllView, await self.call("stop_all", {"grace": grace}, by))
+        return await self.ask(calls.STOP_ALL(grace=grace), by)
 
     async def approve(self, gate: str, reason: str = "", by: str = OPERATOR) -> GateView:
-        return _as(GateView, await self.call("approve", {"gate": gate, "reason": reason}, by))
+        return await self.ask(calls.APPROVE(gate, reason), by)
 
     async def reject(self, gate: str, reason: str, by: str = OPERATOR) -> GateView:
-        return _as(GateView, await self.call("reject", {"gate": gate, "reason": reason}, by))
+        return await self.ask(calls.REJECT(gate, reason), by)
 
     async def reset_breaker(self, agent: str, by: str = OPERATOR) -> AgentStateView:
-        return _as(AgentStateView, await self.call("reset_breaker", {"agent": agent}, by))
+        return await self.ask(calls.RESET_BREAKER(agent), by)
 
     def snapshot(self) -> SwarmView:
         sup = self.supervisor
@@ -163,7 +166,7 @@ class ControlAPI:
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         return self.supervisor.bus.subscribe(maxsize)
 
-    async def call(self, op: str, args: dict[str, Any], by: str = OPERATOR) -> Any:
+    async def call(self, op: str, args: Args, by: str = OPERATOR) -> Any:
         """Run one operation; raises ``ControlError`` (or another ControlRoomError) on refusal."""
         handler = self._ops.get(op)
         if handler is None:
@@ -195,65 +198,63 @@ class ControlAPI:
 
     # ------------------------------------------------------------------ operations
 
-    async def _ping(self, args: dict[str, Any], by: str) -> PingView:
+    async def _ping(self, args: Args, by: str) -> PingView:
         sup = self.supervisor
         return PingView(swarm=sup.config.swarm.name, run=sup.run_id, read_only=self.read_only)
 
-    async def _snapshot(self, args: dict[str, Any], by: str) -> SwarmView:
+    async def _snapshot(self, args: Args, by: str) -> SwarmView:
         return self.snapshot()
 
-    async def _gates(self, args: dict[str, Any], by: str) -> list[GateView]:
+    async def _gates(self, args: Args, by: str) -> list[GateView]:
         if args.get("all"):
             return self._redacted(self._with_radar(self.supervisor.gates.all()))
         return self.gates()
 
-    async def _diff(self, args: dict[str, Any], by: str) -> AgentDiff:
+    async def _diff(self, args: Args, by: str) -> AgentDiff:
         return await agent_diff(self.supervisor, _text(args, "agent"))
 
-    async def _radar(self, args: dict[str, Any], by: str) -> RadarView:
+    async def _radar(self, args: Args, by: str) -> RadarView:
         return radar_view(self.supervisor)
 
-    async def _handoffs(self, args: dict[str, Any], by: str) -> list[HandoffView]:
+    async def _handoffs(self, args: Args, by: str) -> list[HandoffView]:
         return self.handoffs()
 
-    async def _events(self, args: dict[str, Any], by: str) -> list[EventBase]:
-        since = int(args.get("since", 0))
-        limit = min(int(args.get("limit", 1000)), 10_000)
+    async def _events(self, args: Args, by: str) -> list[EventBase]:
+        since = whole_arg(args, "since", 0)
+        limit = min(whole_arg(args, "limit", 1000), 10_000)
         events = await self.supervisor.events_since(since, limit, newest=bool(args.get("newest")))
         return list(events)
 
-    async def _kill(self, args: dict[str, Any], by: str) -> KillView:
+    async def _kill(self, args: Args, by: str) -> KillView:
         agent = _text(args, "agent")
-        grace = args.get("grace")
         report = await self.supervisor.kill(
             agent,
             by=by,
             reason=str(args.get("reason") or f"killed by {by}"),
-            grace=None if grace is None else float(grace),
+            grace=seconds_arg(args, "grace"),
         )
         return _report(agent, report)
 
-    async def _pause(self, args: dict[str, Any], by: str) -> ProcessesView:
+    async def _pause(self, args: Args, by: str) -> ProcessesView:
         agent = _text(args, "agent")
         return ProcessesView(agent=agent, processes=await self.supervisor.pause(agent, by=by))
 
-    async def _resume(self, args: dict[str, Any], by: str) -> ProcessesView:
+    async def _resume(self, args: Args, by: str) -> ProcessesView:
         agent = _text(args, "agent")
         return ProcessesView(agent=agent, processes=await self.supervisor.resume(agent, by=by))
 
-    async def _restart(self, args: dict[str, Any], by: str) -> AgentStateView:
+    async def _restart(self, args: Args, by: str) -> AgentStateView:
         agent = _text(args, "agent")
         raw = args.get("new_budget")
         budget = Budget.model_validate(raw) if raw is not None else None
         await self.supervisor.restart(agent, by=by, new_budget=budget)
         return AgentStateView(agent=agent, state=self.supervisor.runner(agent).state)
 
-    async def _stop_all(self, args: dict[str, Any], by: str) -> StopAllView:
-        grace = args.get("grace")
+    async def _stop_all(self, args: Args, by: str) -> StopAllView:
         loop = asyncio.get_running_loop()
         started = loop.time()
         reports = await self.supervisor.stop_all(
-            by=by, reason=f"stop all by {by}", grace=None if grace is None else float(grace)
+            by=by, reason=f"stop all by {by}", grace=seconds_arg(args, "grace")
         )
         agents = [_report(name, rep) for name, rep in reports.items()]
         return StopAllView(
@@ -263,7 +264,7 @@ class ControlAPI:
             agents=agents,
         )
 
-    async def _approve(self, args: dict[str, Any], by: str) -> GateView:
+    async def _approve(self, args: Args, by: str) -> GateView:
         gate = await self.supervisor.decide_gate(
             _text(args, "gate"),
             True,
@@ -273,19 +274,19 @@ class ControlAPI:
         )
         return gate_view(gate)
 
-    async def _reject(self, args: dict[str, Any], by: str) -> GateView:
+    async def _reject(self, args: Args, by: str) -> GateView:
         reason = str(args.get("reason") or "").strip()
         if not reason:
             raise ControlError("a rejection needs a reason (-m REASON)")
         gate = await self.supervisor.decide_gate(_text(args, "gate"), False, by=by, reason=reason)
         return gate_view(gate)
 
-    async def _reset_breaker(self, args: dict[str, Any], by: str) -> AgentStateView:
+    async def _reset_breaker(self, args: Args, by: str) -> AgentStateView:
         agent = _text(args, "agent")
         await self.supervisor.reset_breaker(agent, by=by)
         return AgentStateView(agent=agent, state=self.supervisor.runner(agent).state)
 
-    async def _tool_gate(self, args: dict[str, Any], by: str) -> ToolGateView:
+    async def _tool_gate(self, args: Args, by: str) -> ToolGateView:
         """Claude Code's PreToolUse hook: block until the operator decides this tool call."""
         tool_input = args.get("input") or {}
         if not isinstance(tool_input, dict):
@@ -299,7 +300,7 @@ class ControlAPI:
         return ToolGateView(approved=approved, reason=reason)
 
 
-def _text(args: dict[str, Any], key: str) -> str:
+def _text(args: Args, key: str) -> str:
     value = args.get(key)
     if not isinstance(value, str) or not value:
         raise ControlError(f"missing '{key}'")
@@ -316,13 +317,6 @@ def _report(agent: str, report: KillReport | None) -> KillView:
         survivors=report.survivors,
         escalated=report.escalated,
     )
-
-
-def _as(kind: type[_V], value: object) -> _V:
-    """``value`` as the view an in-process verb promises (``call`` returns ``Any``)."""
-    if not isinstance(value, kind):
-        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
-    return value
 
 
 def to_json(value: object) -> Any:

@@ -65,6 +65,8 @@ __all__ = [
     "Call",
     "Request",
     "check_writable",
+    "seconds_arg",
+    "whole_arg",
 ]
 
 P = ParamSpec("P")
@@ -203,3 +205,21 @@ def check_writable(read_only: bool, op: str) -> None:
     """The one read-only refusal: the API's, and each port's before it asks."""
     if read_only and op in COMMANDS:
         raise ReadOnly(refusals.read_only(op))
+
+
+def whole_arg(args: Args, key: str, default: int) -> int:
+    """A whole-number argument as the API reads it; ``default`` when absent (else TypeError)."""
+    value = args.get(key, default)
+    if isinstance(value, int | float | str):
+        return int(value)
+    raise TypeError(f"'{key}' must be a number")
+
+
+def seconds_arg(args: Args, key: str) -> float | None:
+    """A duration argument in seconds; None when absent (TypeError if not a number)."""
+    value = args.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int | float | str):
+        return float(value)
+    raise TypeError(f"'{key}' must be a number of seconds")

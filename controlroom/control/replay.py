@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from controlroom._errors import ControlError
-from controlroom.control.calls import Args, Request, check_writable
+from controlroom.control.calls import Args, Request, check_writable, whole_arg
 from controlroom.models import EventBase
 from controlroom.models.events import Event
 from controlroom.models.views import PingView, SwarmView
@@ -140,7 +140,7 @@ class ReplayPort:
         raise ControlError(f"{op!r} is not available in a replay")
 
     def _events(self, args: Args) -> list[EventBase]:
-        since, limit = _whole(args, "since", 0), min(_whole(args, "limit", 1000), 10_000)
+        since, limit = whole_arg(args, "since", 0), min(whole_arg(args, "limit", 1000), 10_000)
         shown = [e for e in self.timeline.upto() if e.seq > since]
         return shown[-limit:] if args.get("newest") else shown[:limit]
 
@@ -152,9 +152,3 @@ class ReplayPort:
 
     async def close(self) -> None:
         self._closed.set()
-
-
-def _whole(args: Args, key: str, default: int) -> int:
-    """A whole-number argument (as the control API reads it); ``default`` when absent."""
-    value = args.get(key)
-    return int(value) if isinstance(value, int | float) else default
