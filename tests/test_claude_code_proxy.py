@@ -26,6 +26,8 @@ from claudekit import CLAUDE, OFFLINE_ENV, skip_unless_claude
 from clikit import ROOT, controlroom
 from proxykit import KINDS, OPERATOR_KEY, per_kind
 
+from controlroom._errors import ControlError
+from controlroom.control.client import ControlClient
 from controlroom.sim import Script, SimServer, Turn
 
 pytestmark = pytest.mark.timeout(120)
@@ -107,17 +109,31 @@ def headless(config: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str
 
 
 def wait_for_tool_gate(config: Path, timeout: float = 60) -> dict[str, Any]:
+    """The tool gate as ``controlroom gates`` lists it, once the control room holds one.
+
+    Waited for on the control socket (in this process), then listed by the CLI once: a
+    ``controlroom gates`` process every 0.3 s cost 0.4 s of CPU each while the CLI under
+    test was still starting.
+    """
+    sock = config.parent / "run" / "control.sock"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listed = controlroom(
-            "gates", "--config", str(config), "--format", "jsonl", cwd=config.parent
-        )
-        gates = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
-        tools = [g for g in gates if g["kind"] == "tool"]
-        if tools:
-            return tools[0]
-        time.sleep(0.3)
-    raise AssertionError("no tool gate waited in `controlroom gates`")
+    while not _holds_a_tool_gate(sock):
+        assert time.monotonic() < deadline, "no tool gate came"
+        time.sleep(0.1)
+    listed = controlroom("gates", "--config", str(config), "--format", "jsonl", cwd=config.parent)
+    gates = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+    tools = [g for g in gates if g["kind"] == "tool"]
+    assert tools, f"no tool gate waited in `controlroom gates`: {listed.stdout}{listed.stderr}"
+    return tools[0]
+
+
+def _holds_a_tool_gate(sock: Path) -> bool:
+    try:
+        with ControlClient(sock, timeout=5) as client:
+            gates = client.request("gates")
+    except (ControlError, OSError):  # not listening yet
+        return False
+    return any(g["kind"] == "tool" for g in gates)
 
 
 def wire_meter(db: Path) -> dict[str, int]:
