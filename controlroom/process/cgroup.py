@@ -60,6 +60,7 @@ class AgentCgroup:
         self.v1_dirs = v1_dirs
         self.v2_controllers = v2_controllers
         self.limits = Limits()
+        self.frozen = _asked_frozen(path)  # kept by ``freeze`` (only we write the file)
         self._cpu_seen: tuple[int, float] | None = None  # usage_usec at monotonic time
 
     # ------------------------------------------------------------------ joining
@@ -179,7 +180,11 @@ class AgentCgroup:
     # ------------------------------------------------------------------ acting
 
     def freeze(self, frozen: bool) -> None:
+        """Freeze or thaw the whole cgroup; ``frozen`` remembers what was asked last."""
+        if frozen:
+            self.frozen = True  # before the write: a failed one may still have frozen it
         write_file(os.path.join(self.path, "cgroup.freeze"), "1" if frozen else "0")
+        self.frozen = frozen
 
     def kill(self) -> None:
         """SIGKILL every process in the cgroup, atomically (forks in flight included)."""
@@ -247,6 +252,15 @@ class AgentCgroup:
         for folder in self.v1_dirs.values():
             ok = rmdir(folder) and ok
         return ok
+
+
+def _asked_frozen(path: str) -> bool:
+    """Whether ``cgroup.freeze`` asks for a freeze now (True where it cannot be read: thaw it)."""
+    try:
+        with open(os.path.join(path, "cgroup.freeze"), "rb") as fh:
+            return fh.read().strip() != b"0"
+    except OSError:
+        return True
 
 
 def _parse_events(raw: bytes) -> dict[str, int]:

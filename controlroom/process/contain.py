@@ -74,6 +74,7 @@ class Containment(Protocol):
 
     mode: str  # "cgroup" or "process-tree"
     cgroup: str  # the cgroup's directory, or ""
+    terminates_at_once: bool  # ``terminate`` takes the first step itself (else ``kill`` does)
 
     def terminate(self, grace: float) -> Termination:
         """The kill's first step, now (synchronous): SIGTERM unless ``grace`` is 0."""
@@ -104,6 +105,7 @@ class CgroupContainment:
     """An agent whose every process was born in its own cgroup."""
 
     mode = "cgroup"
+    terminates_at_once = True
 
     def __init__(self, group: AgentCgroup, leader: int) -> None:
         self.group = group
@@ -153,6 +155,7 @@ class TreeContainment:
 
     mode = "process-tree"
     cgroup = ""
+    terminates_at_once = False
 
     def __init__(
         self, pid: int, pgid: int, create_time: float, marker: tuple[str, str] | None
@@ -216,13 +219,15 @@ def terminate_cgroup(group: AgentCgroup, grace: float) -> Termination:
     """SIGTERM every member (unless ``grace`` is 0), then thaw a paused agent to act on it.
 
     The SIGTERMs go first, while a frozen agent cannot run: it acts on
-    them as soon as it is thawed, and spends nothing in between.
+    them as soon as it is thawed, and spends nothing in between. One not
+    frozen is not thawed (a write that takes the cgroup lock, for nothing).
     """
     first = Termination(done=not group.populated())
     if not first.done and grace > 0:
         group.signal_members(signal.SIGTERM, first.seen)
-        group.freeze(False)
-        group.signal_members(signal.SIGTERM, first.seen)  # forked between the read and the thaw
+        if group.frozen:
+            group.freeze(False)
+        group.signal_members(signal.SIGTERM, first.seen)  # forked meanwhile
     return first
 
 

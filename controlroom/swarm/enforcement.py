@@ -1,8 +1,8 @@
-"""Carrying out a stop: freeze the agent at once, then kill it through the one stop path.
+"""Carrying out a stop: stop the agent spending at once, then kill it through the one stop path.
 
-The governor and the breakers decide; this acts. A budget stop freezes the
-agent before the reader takes anyone's next slice (a runaway must not spend
-while its kill waits for a turn), lets what it already wrote be read and
+The governor and the breakers decide; this acts. A budget stop has the
+agent signalled (or, where its kill waits for a turn, frozen) before the
+reader takes anyone's next slice, lets what it already wrote be read and
 metered, records how much that was, then stops it.
 """
 
@@ -58,13 +58,15 @@ class Enforcer:
                 self.bus.publish(decision.event)
 
     def budget_stop(self, runner: AgentRunner, decision: Stop) -> None:
-        """Freeze the agent now; record the stop once its reported output is read; kill it.
+        """Stop the agent spending now; record the stop once its reported output is read; kill it.
 
-        The freeze comes first, before the reader takes anyone's next slice:
-        a runaway must not spend while the kill gets its turn. What it wrote
-        before it froze is real spend it reported: the rest of the slice
-        being read and whatever is in its pipes are read and metered, and
-        ``budget_exceeded`` says how much of that came after the decision.
+        Before the reader takes anyone's next slice the agent is stopped from
+        spending: its SIGTERM is sent then (cgroup containment), else it is
+        frozen first (a runaway must not spend while the kill gets its turn).
+        What it wrote before is real spend it reported: the rest of the slice
+        being read (and, when frozen, whatever is in its pipes) is read and
+        metered, and ``budget_exceeded`` says how much of that came after the
+        decision.
         """
         frozen = self.freeze(runner)
         meter = self.governor.meters.agent(runner.name)
@@ -87,11 +89,22 @@ class Enforcer:
         self.reader.after_slice(settle)
 
     def freeze(self, runner: AgentRunner) -> bool:
-        """SIGSTOP a running agent's tree unless a stop is already under way; True if done."""
-        if runner.stop_state is None and runner.process is not None and runner.alive:
+        """Freeze a running agent whose kill waits for a turn; True if done.
+
+        Not when a stop is already under way, nor when the kill's SIGTERM goes
+        at once (cgroup containment: ``StopPath.begin`` sends it in the call
+        that records the stop, before the reader's next slice). A freeze there
+        bought nothing and cost the signal: freezing, then signalling the
+        frozen agent, then thawing it each woke the agent, and each wake-up
+        let it preempt the control room (5 to 30 ms a time at load 8-12).
+        """
+        proc = runner.process
+        if runner.stop_state is None and proc is not None and runner.alive:
+            if proc.contain.terminates_at_once:
+                return False
             # The kill runs a loop turn and a tree walk later, and a runaway must
             # not spend meanwhile. The kill's SIGCONT follows its SIGTERM.
-            runner.process.pause()
+            proc.pause()
             return True
         return False
 
@@ -108,7 +121,7 @@ class Enforcer:
         if freeze:
             self.freeze(runner)
         self.stops.begin(runner, final_state, by, reason)
-        self.reader.hurry()  # the kill's first step (its SIGTERM) waits for no flood
+        self.reader.hurry()  # a kill's task (its first step, if left to it) waits for no flood
 
 
 def _settled(future: asyncio.Future[Any]) -> None:
