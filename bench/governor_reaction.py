@@ -13,14 +13,17 @@ before it is written. The agent's ``max_tokens`` is ``--lines-to-cap`` ×
 
 * decision: crossing line written → ``budget_exceeded`` published (a bus
   listener stamps it, in this process);
-* freeze: crossing line written → the agent stops running (the supervisor
-  pauses a runaway with SIGSTOP before its kill; seen as a gap in the
-  agent's 0.2 ms heartbeat);
-* kill begun: crossing line written → ``kill_requested`` published (the
-  kill's task has its turn; its SIGTERM follows in the same step): what is
-  after it in the SIGTERM figure is the signal's delivery and the agent
-  being scheduled to run its handler;
-* SIGTERM: crossing line written → the agent's SIGTERM handler runs.
+* freeze: crossing line written → the agent stops running (where its kill
+  waits for a task, process-tree containment, the supervisor pauses a
+  runaway with SIGSTOP first; seen as a gap in the agent's 0.2 ms
+  heartbeat; under cgroup containment it is signalled instead);
+* kill begun: crossing line written → ``kill_requested`` published (in the
+  call that records the stop, just before its SIGTERM): what is after it
+  in the SIGTERM figure is the signal's delivery and the agent being
+  scheduled to run its handler;
+* SIGTERM: crossing line written → the agent's SIGTERM handler runs; and,
+  per run, ``budget_exceeded`` published → handler (the kill path's share,
+  apart from the reader's).
 
 Then the kill switch, the same agent with no cap: ``Supervisor.kill`` called
 (at a random moment between two lines) → SIGTERM handler runs, and →
@@ -238,6 +241,10 @@ def report_governor(results: list[dict[str, float]], flood: int) -> None:
     line(
         f"governor{beside}: crossing line -> kill_requested",
         [r["kill"] for r in results if "kill" in r],
+    )
+    line(
+        f"governor{beside}: budget_exceeded -> SIGTERM handler",
+        [r["sigterm"] - r["decision"] for r in results],
     )
     sigterm = [r["sigterm"] for r in results]
     p99 = percentile(sigterm, 99)
