@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from controlroom.control import calls
 from controlroom.control.api import ControlAPI
@@ -106,10 +106,11 @@ class LocalSession:
         if self.host.notifier is not None:
             self.host.notifier.terminal = write
 
-    async def stop_all(self, reason: str) -> dict[str, Any]:
+    async def stop_all(self, reason: str) -> int:
+        """Stop every agent and wait for their kills to be recorded; how many were stopped."""
         stopping = self.host.stop(reason)
         reports = await stopping if stopping is not None else {}
-        return {"stopped": len(reports)}
+        return len(reports)
 
     async def wait(self) -> bool:
         """Until every agent has ended; True when every one is done."""
