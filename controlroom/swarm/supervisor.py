@@ -200,9 +200,8 @@ class Supervisor:
 
     def _radar_event(self, event: EventBase) -> None:
         """An agent's ``files_changed`` goes through ``handle`` (its breaker counts it)."""
-        runner = self.runners.get(event.agent or "")
-        if runner is not None and isinstance(event, FilesChanged):
-            self.handle(runner, event)
+        if isinstance(event, FilesChanged):
+            self.handle_agent_event(event)
         else:
             self.publish(event)
 
@@ -375,11 +374,8 @@ class Supervisor:
     async def events_since(
         self, seq: int, limit: int = 1000, *, newest: bool = False
     ) -> list[EventBase]:
-        """This run's events after ``seq``, oldest first, from the audit log (for catching up).
-
-        With ``newest``, the last ``limit`` of them (still oldest first): what a
-        screen opening on a long run wants to show.
-        """
+        """This run's events after ``seq``, oldest first, from the audit log (for catching up);
+        with ``newest``, the last ``limit`` of them: what a screen opening on a long run shows."""
         await self.bus.flush()
         return await events_since(self.db_path, self.run_id, seq, limit, newest=newest)
 
@@ -401,4 +397,3 @@ class Supervisor:
             self.guard.tick()
             await self.pipeline.expire_due(recording=not self.bus.failing)
             self.enforcer.carry_out(self.governor.tick(self.clock()))
-
