@@ -127,7 +127,7 @@ def test_an_agents_escape_sequences_reach_no_terminal(tmp_path: Path) -> None:
         cli(tmp_path, "status", "--format", "jsonl", "--socket", str(sock))
 
         approved = cli(tmp_path, "approve", str(gate["id"]), "--socket", str(sock))
-        assert approved.startswith(f"approved {gate['id']} (deploy now?")
+        assert approved.startswith(f"approved {gate['id']} (escaper: deploy now?")
         term.until(lambda screen: "EXIT=" in screen, timeout=30)
 
         # the headless log, in a real terminal: title, clipboard and screen are its own
