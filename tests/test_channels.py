@@ -70,8 +70,10 @@ async def answers(s: Swarm, tmp_path: Path) -> list[dict[str, Any]]:
     return [{**h, "answer": json.loads(h["answer"])} for h in heard]
 
 
-def assert_nothing_changed(s: Swarm) -> None:
-    assert s.sup.runners["victim"].state == AgentState.RUNNING
+async def assert_nothing_changed(s: Swarm) -> None:
+    # the victim is spawned off the loop: it may still be starting, never paused or killed
+    assert s.sup.runners["victim"].state in (AgentState.STARTING, AgentState.RUNNING)
+    await s.state("victim", {AgentState.RUNNING}, timeout=30)
     assert s.sup.runners["impostor"].state == AgentState.GATED
     (pending,) = s.sup.gates.pending()
     assert pending.agent == "impostor"
@@ -90,7 +92,7 @@ async def test_a_connector_that_vanished_is_refused_every_operator_verb(tmp_path
         for h in heard:
             assert h["answer"]["ok"] is False, h
             assert h["answer"]["error"].startswith("refused: pid "), h
-        assert_nothing_changed(s)
+        await assert_nothing_changed(s)
         refused = s.log.of("socket_refused")
         assert len(refused) == len(heard)  # every attempt is in the log
         assert {r.channel for r in refused} == {"operator"}
@@ -115,7 +117,7 @@ async def test_a_live_agent_is_refused_on_the_operators_socket_even_a_query(
             error = h["answer"]["error"]
             assert error.startswith("refused: pid ") and "belongs to agent 'impostor'" in error
             assert "agents have their own channel" in error
-        assert_nothing_changed(s)
+        await assert_nothing_changed(s)
         assert len(s.log.of("socket_refused")) == len(heard)
 
 
@@ -132,7 +134,7 @@ async def test_on_its_own_channel_an_agent_gets_no_operator_verb(
             # a vanished connector is refused at once, unless it was seen alive (and its own)
             error = h["answer"]["error"]
             assert error == why or (fork and "cannot be identified" in error), h
-        assert_nothing_changed(s)
+        await assert_nothing_changed(s)
         refused = s.log.of("socket_refused")
         assert len(refused) == len(heard)
         assert {r.channel for r in refused} == {"agent impostor"}

@@ -60,7 +60,10 @@ async def test_local_and_remote_ports_answer_the_same_typed_views(tmp_path: Path
             history = await local.call(calls.EVENTS(0, 100))
             wire = await remote.call(calls.EVENTS(0, 100))
             assert all(isinstance(e, EventBase) for e in wire)
-            assert [e.model_dump() for e in wire] == [e.model_dump() for e in history]
+            # the agents go on meanwhile: the later answer may have more, never other, events
+            assert [e.model_dump() for e in wire][: len(history)] == [
+                e.model_dump() for e in history
+            ]
             assert {e.agent for e in wire if isinstance(e, AgentSpawned)} == {"up", "slow"}
 
             paused = await remote.call(calls.PAUSE("slow"))
