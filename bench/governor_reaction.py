@@ -13,10 +13,10 @@ before it is written. The agent's ``max_tokens`` is ``--lines-to-cap`` ×
 
 * decision: crossing line written → ``budget_exceeded`` published (a bus
   listener stamps it, in this process);
-* freeze: crossing line written → the agent stops running (where its kill
-  waits for a task, process-tree containment, the supervisor pauses a
-  runaway with SIGSTOP first; seen as a gap in the agent's 0.2 ms
-  heartbeat; under cgroup containment it is signalled instead);
+* freeze: crossing line written → the agent stopped running before its
+  SIGTERM (a gap in the agent's 0.2 ms heartbeat ending at the handler:
+  the supervisor no longer freezes a runaway first, so what this shows is
+  the agent waiting for a CPU);
 * kill begun: crossing line written → ``kill_requested`` published (in the
   call that records the stop, just before its SIGTERM): what is after it
   in the SIGTERM figure is the signal's delivery and the agent being

@@ -66,11 +66,11 @@ class BudgetWarning(EventBase):
 class BudgetExceeded(EventBase):
     """A limit was reached and the agent stopped.
 
-    ``value`` and ``overshoot`` are as of the decision. The agent is frozen at
-    once, but what it had already written (the rest of the output being read,
-    what sat in its pipes) is still read and metered: ``after_decision_tokens``
+    ``value`` and ``overshoot`` are as of the decision. The agent is sent
+    SIGTERM before the reader's next slice, but what it had already written
+    (the rest of the slice being read) is still metered: ``after_decision_tokens``
     and ``after_decision_lines`` say how much that was (0 in logs written
-    before they were recorded).
+    before they were recorded). Whatever it writes later is read and metered too.
     """
 
     kind: Literal["budget_exceeded"] = "budget_exceeded"

@@ -27,7 +27,8 @@ from typing import Protocol
 import psutil
 
 from controlroom.process.cgroup import AgentCgroup, cgroup_of
-from controlroom.process.kill import KillReport, kill_process_tree, unless_hurried
+from controlroom.process.hurry import unless_hurried
+from controlroom.process.kill import KillReport, TreeKill, kill_process_tree, terminate_tree
 from controlroom.process.marker import marked_processes
 from controlroom.process.pids import child_pids
 from controlroom.process.procscan import ProcTable, sample_from_table
@@ -67,6 +68,7 @@ class Termination:
     seen: set[int] = field(default_factory=set)  # the processes sent SIGTERM
     done: bool = False  # nothing was left running: nothing to wait for
     taken: bool = True
+    tree: TreeKill | None = None  # process-tree containment: the tree walked and signalled
 
 
 class Containment(Protocol):
@@ -74,7 +76,6 @@ class Containment(Protocol):
 
     mode: str  # "cgroup" or "process-tree"
     cgroup: str  # the cgroup's directory, or ""
-    terminates_at_once: bool  # ``terminate`` takes the first step itself (else ``kill`` does)
 
     def terminate(self, grace: float) -> Termination:
         """The kill's first step, now (synchronous): SIGTERM unless ``grace`` is 0."""
@@ -105,7 +106,6 @@ class CgroupContainment:
     """An agent whose every process was born in its own cgroup."""
 
     mode = "cgroup"
-    terminates_at_once = True
 
     def __init__(self, group: AgentCgroup, leader: int) -> None:
         self.group = group
@@ -155,7 +155,6 @@ class TreeContainment:
 
     mode = "process-tree"
     cgroup = ""
-    terminates_at_once = False
 
     def __init__(
         self, pid: int, pgid: int, create_time: float, marker: tuple[str, str] | None
@@ -175,8 +174,13 @@ class TreeContainment:
         return list(found.values())
 
     def terminate(self, grace: float) -> Termination:
-        """Not taken here: the walk before the signal may wait for a group's leftovers."""
-        return Termination(taken=False)
+        """The walk and SIGTERM now; left to ``kill`` when only a group's leftovers remain
+        (finding them waits for the leader's reaping)."""
+        known = self.known()
+        tree = terminate_tree(self.pid, pgid=self.pgid, known=known, create_time=self.create_time)
+        if tree is None:
+            return Termination(taken=False)
+        return Termination(started=tree.started, tree=tree)
 
     async def kill(
         self, grace: float, hurry: asyncio.Event | None = None, first: Termination | None = None
@@ -185,9 +189,10 @@ class TreeContainment:
             self.pid,
             grace=grace,
             pgid=self.pgid,
-            known=self.known(),
+            known=() if first is not None and first.tree is not None else self.known(),
             create_time=self.create_time,
             hurry=hurry,
+            first=None if first is None else first.tree,
         )
 
     def pause(self) -> int:

@@ -17,12 +17,12 @@ import os
 import select
 import signal
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import psutil
 
+from controlroom.process.hurry import unless_hurried
 from controlroom.process.linux import HAS_PIDFD
 from controlroom.process.pids import (
     CREATE_TIME_TOLERANCE,
@@ -34,9 +34,7 @@ from controlroom.process.pids import (
     verified_process,
 )
 
-__all__ = ["KillReport", "kill_process_tree", "unless_hurried"]
-
-T = TypeVar("T")
+__all__ = ["KillReport", "TreeKill", "kill_process_tree", "terminate_tree"]
 
 _REMNANT_POLL_SECONDS = 0.003  # how long a lingering group may take to be reaped before we scan
 _POLL_INTERVAL = 0.005  # exit polling when pidfds are not available
@@ -151,6 +149,8 @@ class _Tree:
         self.root_pid = root_pid
         self.group: int | None = None
         self.members: dict[int, _Member] = {}
+        self.started = time.perf_counter()
+        self.found = 0  # live members when the walk was done
 
     def add(self, proc: psutil.Process) -> _Member | None:
         if proc.pid in self.members or proc.pid == os.getpid():
@@ -294,6 +294,7 @@ async def kill_process_tree(
     create_time: float | None = None,
     kill_wait: float = 2.0,
     hurry: asyncio.Event | None = None,
+    first: TreeKill | None = None,
 ) -> KillReport:
     """SIGTERM the whole tree of ``pid``, SIGKILL what is left after ``grace`` seconds.
 
@@ -306,23 +307,17 @@ async def kill_process_tree(
     Orphans adopted by us (subreaper) are reaped. Safe on a tree that is
     already gone: survivors 0, no exception. Setting ``hurry`` ends the grace
     period at once (the operator's "kill now" while this kill waits).
+    ``first``: the walk and SIGTERM already done (``terminate_tree``).
     """
     loop = asyncio.get_running_loop()
-    started = time.perf_counter()
-    root = verified_process(pid, create_time)
-    if pgid is None and root is not None:
-        try:
-            pgid = pid if os.getpgid(pid) == pid else None
-        except OSError:
-            pgid = None
-    tree = _Tree(pid)
     escalated = False
+    tree = first if first is not None else _walk(pid, pgid, known, create_time)
     try:
-        await _walk(tree, root, known, pgid, create_time)
-        processes = len(tree.members)
-
-        tree.signal_all(signal.SIGTERM)
-        tree.signal_all(signal.SIGCONT)
+        if first is None:
+            if tree.group is not None and not tree.members:  # only leftovers of the group remain
+                for member in await tree.remnants():
+                    tree.add_descendants(member.pid)
+            _strike(tree)
         if grace > 0:
             await unless_hurried(hurry, tree.settle(loop.time() + grace, signal.SIGTERM), None)
         survivors = tree.alive()
@@ -336,22 +331,56 @@ async def kill_process_tree(
     finally:
         tree.close()
     return KillReport(
-        duration_ms=(time.perf_counter() - started) * 1000,
-        processes=processes,
+        duration_ms=(time.perf_counter() - tree.started) * 1000,
+        processes=tree.found,
         survivors=left,
         escalated=escalated,
     )
 
 
-async def _walk(
-    tree: _Tree,
-    root: psutil.Process | None,
-    known: Iterable[psutil.Process],
-    pgid: int | None,
-    create_time: float | None,
-) -> None:
-    """Everything to signal, found before any signal: the root's tree, the known processes'
-    trees, and what is left of the root's process group when nothing else is."""
+TreeKill = _Tree
+"""A tree kill whose first step ``terminate_tree`` took: its members found and signalled."""
+
+
+def terminate_tree(
+    pid: int,
+    *,
+    pgid: int | None = None,
+    known: Iterable[psutil.Process] = (),
+    create_time: float | None = None,
+) -> TreeKill | None:
+    """``kill_process_tree``'s first step, now: the walk, then SIGTERM (and SIGCONT) to all.
+
+    None, having signalled nothing, when only leftovers of the group remain:
+    finding them waits for the leader's reaping, so the kill does it all.
+    """
+    tree = _walk(pid, pgid, known, create_time)
+    if tree.group is not None and not tree.members:
+        tree.close()
+        return None
+    _strike(tree)
+    return tree
+
+
+def _strike(tree: _Tree) -> None:
+    tree.found = len(tree.members)
+    tree.signal_all(signal.SIGTERM)
+    tree.signal_all(signal.SIGCONT)
+
+
+def _walk(
+    pid: int, pgid: int | None, known: Iterable[psutil.Process], create_time: float | None
+) -> _Tree:
+    """Everything to signal, found before any signal: the root (if its identity holds) and
+    its tree, the known processes' trees, and whether the group (``pgid``, else the root's
+    own) is still ours."""
+    tree = _Tree(pid)
+    root = verified_process(pid, create_time)
+    if pgid is None and root is not None:
+        try:
+            pgid = pid if os.getpgid(pid) == pid else None
+        except OSError:
+            pgid = None
     if root is not None:
         tree.add(root)
         tree.add_descendants(root.pid)
@@ -359,25 +388,4 @@ async def _walk(
         if tree.add(proc) is not None:
             tree.add_descendants(proc.pid)
     tree.group = _our_group(safe_pgid(pgid), tree, create_time)
-    if tree.group is not None and not tree.members:  # only leftovers of the group remain
-        for member in await tree.remnants():
-            tree.add_descendants(member.pid)
-
-async def unless_hurried(
-    hurry: asyncio.Event | None, waiting: Coroutine[object, object, T], hurried: T
-) -> T:
-    """What ``waiting`` returns, or ``hurried`` as soon as ``hurry`` is set (it is given up)."""
-    if hurry is None:
-        return await waiting
-    if hurry.is_set():
-        waiting.close()
-        return hurried
-    task = asyncio.ensure_future(waiting)
-    woken = asyncio.ensure_future(hurry.wait())
-    try:
-        await asyncio.wait({task, woken}, return_when=asyncio.FIRST_COMPLETED)
-        return task.result() if task.done() and not task.cancelled() else hurried
-    finally:
-        for pending in (task, woken):
-            pending.cancel()
-        await asyncio.gather(task, woken, return_exceptions=True)
+    return tree

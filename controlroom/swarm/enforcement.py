@@ -1,9 +1,9 @@
-"""Carrying out a stop: stop the agent spending at once, then kill it through the one stop path.
+"""Carrying out a stop: signal the agent at once, then kill it through the one stop path.
 
-The governor and the breakers decide; this acts. A budget stop has the
-agent signalled (or, where its kill waits for a turn, frozen) before the
-reader takes anyone's next slice, lets what it already wrote be read and
-metered, records how much that was, then stops it.
+The governor and the breakers decide; this acts. A budget stop lets the
+slice being delivered be metered, records how much of it came after the
+decision, and has the agent signalled before the reader takes anyone's
+next slice.
 """
 
 from __future__ import annotations
@@ -58,24 +58,22 @@ class Enforcer:
                 self.bus.publish(decision.event)
 
     def budget_stop(self, runner: AgentRunner, decision: Stop) -> None:
-        """Stop the agent spending now; record the stop once its reported output is read; kill it.
+        """Record the stop once the slice being delivered is done; signal the agent then.
 
-        Before the reader takes anyone's next slice the agent is stopped from
-        spending: its SIGTERM is sent then (cgroup containment), else it is
-        frozen first (a runaway must not spend while the kill gets its turn).
-        What it wrote before is real spend it reported: the rest of the slice
-        being read (and, when frozen, whatever is in its pipes) is read and
-        metered, and ``budget_exceeded`` says how much of that came after the
-        decision.
+        Before the reader takes anyone's next slice, ``budget_exceeded`` and
+        ``kill_requested`` are recorded and the agent is sent its SIGTERM
+        (``StopPath.begin`` takes the kill's first step in its own call).
+        What the rest of the slice holds is real spend it reported: it is
+        metered, and ``budget_exceeded`` says how much of it came after the
+        decision. There is no freeze first: it protected ~1 ms of loop work
+        and cost the signal its delay (freezing, signalling the frozen agent
+        and thawing it each woke the agent, and each wake-up let it preempt
+        the control room: 5 to 30 ms a time at load 8-12).
         """
-        frozen = self.freeze(runner)
         meter = self.governor.meters.agent(runner.name)
         tokens, lines = meter.total_tokens, runner.lines_read
 
         def settle() -> None:
-            if frozen:
-                for pipe in runner.output:
-                    pipe.read_now()
             event = decision.event.model_copy(
                 update={
                     "after_decision_tokens": meter.total_tokens - tokens,
@@ -84,42 +82,12 @@ class Enforcer:
             )
             self.bus.publish(event)
             reason = f"budget: {event.limit} reached"
-            self.stop_soon(runner, AgentState.BUDGET_STOPPED, "governor", reason, freeze=False)
+            self.stop_soon(runner, AgentState.BUDGET_STOPPED, "governor", reason)
 
         self.reader.after_slice(settle)
 
-    def freeze(self, runner: AgentRunner) -> bool:
-        """Freeze a running agent whose kill waits for a turn; True if done.
-
-        Not when a stop is already under way, nor when the kill's SIGTERM goes
-        at once (cgroup containment: ``StopPath.begin`` sends it in the call
-        that records the stop, before the reader's next slice). A freeze there
-        bought nothing and cost the signal: freezing, then signalling the
-        frozen agent, then thawing it each woke the agent, and each wake-up
-        let it preempt the control room (5 to 30 ms a time at load 8-12).
-        """
-        proc = runner.process
-        if runner.stop_state is None and proc is not None and runner.alive:
-            if proc.contain.terminates_at_once:
-                return False
-            # The kill runs a loop turn and a tree walk later, and a runaway must
-            # not spend meanwhile. The kill's SIGCONT follows its SIGTERM.
-            proc.pause()
-            return True
-        return False
-
-    def stop_soon(
-        self,
-        runner: AgentRunner,
-        final_state: AgentState,
-        by: str,
-        reason: str,
-        *,
-        freeze: bool = True,
-    ) -> None:
-        """Stop ``runner`` without waiting: frozen first (unless ``freeze``), then killed."""
-        if freeze:
-            self.freeze(runner)
+    def stop_soon(self, runner: AgentRunner, final_state: AgentState, by: str, reason: str) -> None:
+        """Stop ``runner`` without waiting: signalled now, killed by the stop path's task."""
         self.stops.begin(runner, final_state, by, reason)
         self.reader.hurry()  # a kill's task (its first step, if left to it) waits for no flood
 
