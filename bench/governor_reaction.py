@@ -232,11 +232,11 @@ def report_governor(results: list[dict[str, float]], flood: int) -> None:
     target = TARGET_FLOOD_P99_MS if flood else TARGET_P99_MS
     line(f"governor{beside}: crossing line -> budget_exceeded", [r["decision"] for r in results])
     frozen = [r["freeze"] for r in results if "freeze" in r]
-    line(f"governor{beside}: crossing line -> frozen (SIGSTOP)", frozen)
+    line(f"governor{beside}: crossing line -> agent off the CPU before its SIGTERM", frozen)
     if len(frozen) < len(results):
         print(
-            f"    ({len(results) - len(frozen)} runs froze for under 0.5 ms, or not at all: "
-            "their freeze is not in this line)"
+            f"    ({len(results) - len(frozen)} runs had no gap of 0.5 ms or more in the agent's "
+            "heartbeat: not in this line)"
         )
     line(
         f"governor{beside}: crossing line -> kill_requested",

@@ -19,7 +19,7 @@ Back-pressure: while the audit writer is far behind (``backlogged``), each
 pipe may take in ``QUIET_BYTES_PER_SECOND`` (a token bucket); a pipe over
 that — the loudest first — is *held* (out of the epoll: its agent blocks on
 its full pipe) until the writer makes room. Never a quiet pipe, an exited
-agent's (``Pipe.draining``), or ``Pipe.read_now``.
+agent's (``Pipe.draining``).
 """
 
 from __future__ import annotations
@@ -57,9 +57,6 @@ MAX_SLICE = 1 << 16
 
 QUIET_BYTES_PER_SECOND = CHUNK_BYTES
 """What a pipe may take in per second (and at once) while the audit writer is behind."""
-
-READ_NOW_LIMIT = 1 << 18
-"""The most ``read_now`` takes in one call: a frozen agent's pipes hold far less."""
 
 Item = str | MalformedLine
 Deliver = Callable[[list[Item]], None]
@@ -100,21 +97,6 @@ class Pipe:
         self.draining = True
         if self.held:
             self.reader._release(self)
-
-    def read_now(self) -> int:
-        """Read what is in the pipe now, held or not, and deliver it; the lines read.
-
-        For the supervisor's own accounting (a stopped, frozen agent's pipe is
-        read dry before its stop is recorded); bounded by ``READ_NOW_LIMIT``.
-        """
-        before = self.lines
-        taken = 0
-        while not self.closed and taken < READ_NOW_LIMIT:
-            got = self.reader._read(self, MAX_SLICE, throttle=False)
-            if got <= 0:
-                break
-            taken += got
-        return self.lines - before
 
     def close(self) -> None:
         """Stop reading: unregister and close the descriptor; pending output is lost."""
