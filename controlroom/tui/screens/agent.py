@@ -29,6 +29,7 @@ from textual.widgets import Footer, Log, Static
 from controlroom._errors import ControlRoomError
 from controlroom.control.port import ControlPort
 from controlroom.models.events import Event, ToolCall
+from controlroom.models.kinds import EventKind
 from controlroom.models.views import AgentView, LimitView, MeterView
 from controlroom.text import limit_label, limit_value, money
 from controlroom.text.operator import processes_phrase
@@ -51,7 +52,8 @@ LOG_LINES = 2000
 TOOL_LINES = 200
 REFRESH_SECONDS = 0.5
 
-_NOT_LOGGED = frozenset({"usage", "tool_call"})  # shown as meters and in the tool pane
+# shown as meters and in the tool pane, not in the log
+_NOT_LOGGED = frozenset({EventKind.USAGE, EventKind.TOOL_CALL})
 
 
 def describe_spend(meter: MeterView | None) -> str:
