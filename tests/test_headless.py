@@ -49,7 +49,7 @@ def test_headless_run_logs_events_and_exit_code_says_failure(tmp_path: Path) -> 
     out = result.stdout
     assert re.search(r"good\s+spawned pid \d+", out)
     assert re.search(r"runaway\s+budget exceeded: max_tokens 5\d{3}\.0 over cap 5000\.0", out)
-    assert re.search(r"runaway\s+kill completed: 1 processes in \d+ ms, 0 survivors", out)
+    assert re.search(r"runaway\s+kill completed: 1 process in \d+ ms, 0 survivors", out)
     assert "run ended: failed" in out
     verify = controlroom("audit", "verify", "--db", str(tmp_path / "audit.db"), cwd=tmp_path)
     assert verify.returncode == 0 and verify.stdout.startswith("ok: ")

@@ -100,7 +100,7 @@ def describe_containment(e: ContainmentReady) -> str:
         f"{name} not enforced" if how.startswith("unavailable") else f"{name} via {how}"
         for name, how in e.limits.items()
     )
-    cleaned = f"; removed {len(e.cleaned)} leftover cgroup(s)" if e.cleaned else ""
+    cleaned = f"; removed {counted(len(e.cleaned), 'leftover cgroup')}" if e.cleaned else ""
     return f"containment: cgroup v2 at {e.path} (limits: {limits or 'none'}){cleaned}"
 
 
@@ -152,8 +152,9 @@ words(BreakerReset)(lambda e: f"circuit breaker reset by {e.by}")
 words(KillRequested)(lambda e: f"kill requested by {e.by}{colon(e.reason)}")
 words(KillCompleted)(
     lambda e: (
-        f"kill completed{' with SIGKILL' if e.escalated else ''}: {e.processes} "
-        f"processes in {e.duration_ms:.0f} ms, {e.survivors} survivors"
+        f"kill completed{' with SIGKILL' if e.escalated else ''}: "
+        f"{counted(e.processes, 'process', 'processes')} in {e.duration_ms:.0f} ms, "
+        f"{counted(e.survivors, 'survivor')}"
     )
 )
 words(AgentPaused)(lambda e: f"paused by {e.by}")
