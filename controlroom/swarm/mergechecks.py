@@ -57,6 +57,10 @@ class MergeChecks:
         kept = {p for p in self._wanted if p in pairs}
         self._wanted = kept | {p for p in pairs if movers & set(p)}
 
+    def want(self, key: Pair) -> None:
+        """Check ``key`` again in the background (a check asked for now has failed)."""
+        self._wanted.add(key)
+
     async def check(self, a: str, b: str) -> MergeCheck | None:
         """Would ``a``'s and ``b``'s work merge cleanly? (fresh unless neither side moved)."""
         left, right = self._workspaces.get(a), self._workspaces.get(b)

@@ -18,7 +18,6 @@ dropped events. Everything git does runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -232,8 +231,10 @@ class Radar:
             self.into[agent] = integration
         for other in sorted(overlapping_pairs(self.change_sets())):
             if agent in other:
-                with contextlib.suppress(GitError):
+                try:
                     await self.check(*other)
+                except GitError:  # git failed or was busy: the background checks try it again
+                    self.checks.want(other)
         self._recompute([])
         event = HandoffChecked(
             agent=agent,
