@@ -94,6 +94,13 @@ def sleeper(name: str, **kwargs: Any) -> AgentSpec:
 # --------------------------------------------------------------------------- harness
 
 
+def _said(event: EventBase) -> str:
+    """``AgentCrashed(beta: why)``: an event's class, agent and reason, for a failure message."""
+    why = getattr(event, "reason", "") or getattr(event, "message", "")
+    agent = getattr(event, "agent", None) or ""
+    return f"{type(event).__name__}({agent}{': ' if why else ''}{why})"
+
+
 class EventLog:
     """Everything the bus published, collected from one subscription as tests wait."""
 
@@ -126,7 +133,7 @@ class EventLog:
         try:
             return await asyncio.wait_for(scan(), timeout)
         except TimeoutError:  # say what did come, so a failure under load can be read
-            seen = [f"{type(e).__name__}({getattr(e, 'agent', None) or ''})" for e in self.events]
+            seen = [_said(e) for e in self.events]
             raise AssertionError(
                 f"no matching event within {timeout} s; {len(seen)} seen: {', '.join(seen[-60:])}"
             ) from None
