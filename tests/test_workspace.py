@@ -6,9 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from radarkit import CLIENT, make_repo, writer
+from swarmkit import swarm
 
 from controlroom._errors import WorkspaceError
-from controlroom.models import AgentSpec
+from controlroom.models import AgentSpawned, AgentSpec
 from controlroom.process.workspace import list_worktrees, prepare_workspace
 
 RUN = "20261125-020249-3f9a"
@@ -99,3 +101,23 @@ def test_a_taken_branch_is_reported_by_git(repo: Path) -> None:
         WorkspaceError, match=r"agent 'a': git worktree add .* failed: .*already exists"
     ):
         prepare_workspace(spec("a", "worktree"), repo / ".controlroom", RUN, repo)
+
+
+async def test_agents_starting_together_each_get_their_worktree(tmp_path: Path) -> None:
+    """Four agents start at once, each in its own worktree, a dozen times: none fails to start.
+
+    Their worktrees are added on worker threads; a ``git worktree add`` reads every other
+    worktree's metadata, which a concurrent add may still be writing ("failed to read
+    .git/worktrees/alpha/commondir"): before adds were taken one at a time, about one start
+    in ten crashed an agent here.
+    """
+    names = ("alpha", "beta", "gamma", "delta")
+    for attempt in range(12):
+        where = tmp_path / str(attempt)
+        repo = make_repo(where / "repo", {"src/client.py": CLIENT})
+        agents = [writer(n, [{"write": "src/client.py", "text": n}]) for n in names]
+        async with swarm(where, agents, base_dir=repo) as s:
+            await s.wait(30)
+            assert [(e.agent, e.reason) for e in s.log.of("agent_crashed")] == []
+            spawned = {e.agent for e in s.log.collect() if isinstance(e, AgentSpawned)}
+            assert spawned == set(names)

@@ -12,6 +12,7 @@ event loop, call them through ``asyncio.to_thread``.
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 
 from controlroom._errors import WorkspaceError
@@ -85,6 +86,12 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         raise WorkspaceError('workspace = "worktree" needs git, and git is not installed') from exc
 
 
+_ADDING = threading.Lock()
+"""One ``git worktree add`` at a time in this process: agents start on worker threads, and
+an add reads every other worktree's metadata, which a concurrent add is still writing
+("fatal: failed to read .git/worktrees/alpha/commondir": the agent failed to start)."""
+
+
 def _worktree(agent: str, run_dir: Path, run_id: str, base: Path) -> Path:
     top = _git(base, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
@@ -102,9 +109,10 @@ def _worktree(agent: str, run_dir: Path, run_id: str, base: Path) -> Path:
     subdir = base.relative_to(repo)  # run in the same sub-folder the operator is in
     if (path / ".git").exists():
         return _inside(path, subdir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _ignore_from_base(run_dir / "worktrees")
-    added = _git(repo, "worktree", "add", "-b", branch_name(run_id, agent), str(path), "HEAD")
+    with _ADDING:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _ignore_from_base(run_dir / "worktrees")
+        added = _git(repo, "worktree", "add", "-b", branch_name(run_id, agent), str(path), "HEAD")
     if added.returncode != 0:
         detail = added.stderr.strip().splitlines()
         raise WorkspaceError(
