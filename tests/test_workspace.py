@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,45 @@ async def test_agents_starting_together_each_get_their_worktree(tmp_path: Path) 
             assert [(e.agent, e.reason) for e in s.log.of("agent_crashed")] == []
             spawned = {e.agent for e in s.log.collect() if isinstance(e, AgentSpawned)}
             assert spawned == set(names)
+
+
+ADDER = """
+import sys
+from pathlib import Path
+from controlroom.models import AgentSpec
+from controlroom.process.workspace import prepare_workspace
+repo, run = Path(sys.argv[1]), sys.argv[2]
+for i in range(int(sys.argv[3])):
+    spec = AgentSpec(name=f"agent{i}", command=["true"], workspace="worktree")
+    prepare_workspace(spec, repo / ".controlroom", run, repo)
+"""
+
+
+def test_two_control_rooms_adding_worktrees_in_one_repository(repo: Path) -> None:
+    """Eight processes add ten worktrees each to one repository at once: every add succeeds.
+
+    The in-process lock cannot see another control room; the lock file in git's common
+    directory does. Without it, this failed two runs in three ("failed to read
+    .git/worktrees/agent3/commondir").
+    """
+    runs = [f"20261202-1600{n:02d}-race" for n in range(8)]
+    adders = [
+        subprocess.Popen(
+            [sys.executable, "-c", ADDER, str(repo), run, "10"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for run in runs
+    ]
+    failures = []
+    for adder, run in zip(adders, runs, strict=True):
+        try:
+            _, err = adder.communicate(timeout=120)
+        finally:
+            adder.kill()
+        if adder.returncode != 0:
+            failures.append((run, err.strip().splitlines()[-1:]))
+    assert failures == []
+    for run in runs:
+        assert len(list_worktrees(repo / ".controlroom", run)) == 10

@@ -11,8 +11,11 @@ event loop, call them through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from controlroom._errors import WorkspaceError
@@ -91,6 +94,31 @@ _ADDING = threading.Lock()
 an add reads every other worktree's metadata, which a concurrent add is still writing
 ("fatal: failed to read .git/worktrees/alpha/commondir": the agent failed to start)."""
 
+_LOCK_NAME = "controlroom-worktree-add.lock"
+
+
+@contextlib.contextmanager
+def _one_add_at_a_time(repo: Path) -> Iterator[None]:
+    """Hold the repository's add lock: this process's threads, then every control room's.
+
+    Two control rooms (or a control room and ``controlroom run`` in the next terminal) may
+    start agents in one repository at once; a lock file in git's common directory, taken
+    with ``flock``, keeps their adds apart too. It is released when the process dies.
+    """
+    with _ADDING:
+        common = _git(repo, "rev-parse", "--git-common-dir")
+        if common.returncode != 0:  # git will say what is wrong in the add itself
+            yield
+            return
+        try:
+            lock = open(repo / common.stdout.strip() / _LOCK_NAME, "a+b")  # noqa: SIM115
+        except OSError:  # a repository we may not write in: git will say so in the add
+            yield
+            return
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
 
 def _worktree(agent: str, run_dir: Path, run_id: str, base: Path) -> Path:
     top = _git(base, "rev-parse", "--show-toplevel")
@@ -109,7 +137,7 @@ def _worktree(agent: str, run_dir: Path, run_id: str, base: Path) -> Path:
     subdir = base.relative_to(repo)  # run in the same sub-folder the operator is in
     if (path / ".git").exists():
         return _inside(path, subdir)
-    with _ADDING:
+    with _one_add_at_a_time(repo):
         path.parent.mkdir(parents=True, exist_ok=True)
         _ignore_from_base(run_dir / "worktrees")
         added = _git(repo, "worktree", "add", "-b", branch_name(run_id, agent), str(path), "HEAD")
