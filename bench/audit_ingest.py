@@ -11,6 +11,11 @@ Prints one labelled line per figure, with its target:
    next to a bare baseline (plain sqlite3, same canonical JSON and chain,
    executemany in batches of 1,000) and their ratio;
 2. ``flush()`` latency (p50/p99/max) while a producer appends under load;
+2b. a swarm's pace (``--swarm-agents`` agents x ``--swarm-rate`` events/s each,
+   ``bench/tui_load.py``'s 100 x 20 by default, events built beforehand): the
+   process's CPU (every thread: loop, writer, checkpointer) in % of one core
+   and per event, commits, and the latency of an operator's decision
+   (``append_and_flush``, one every 200-800 ms) meanwhile;
 3. the time of a ``timeline`` and a ``list --kind`` query on a 1,000,000-event
    database of 50 agents (built once with plain sqlite3 and a valid chain,
    cached under the system temp dir), with the SQL that was timed.
@@ -188,6 +193,44 @@ async def flush_latency(
     return latencies, produced
 
 
+async def swarm_pace(
+    path: Path, agents: int, rate: float, seconds: float
+) -> tuple[float, int, list[float]]:
+    """(CPU seconds, events appended, flush latencies in ms) of a swarm's steady pace."""
+    per_second = int(agents * rate)
+    events = [
+        Usage(agent=f"agent-{i % agents:03d}", input_tokens=900 + i % 1777, output_tokens=120)
+        for i in range(int(per_second * (seconds + 1)))
+    ]
+    store = await AuditStore.open(path, RUN)
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    appended = 0
+    try:
+        tick = 0.01
+        per_tick = max(1, int(per_second * tick))
+        started = loop.time()
+        cpu = time.process_time()
+        next_flush = started + random.uniform(0.2, 0.8)
+        number = 0
+        while loop.time() - started < seconds:
+            store.append_many(events[appended : appended + per_tick])
+            appended += per_tick
+            if loop.time() >= next_flush:
+                number += 1
+                at = time.perf_counter()
+                await store.append_and_flush(
+                    GateDecided(gate_id=f"g{number}", approved=True, by="bench")
+                )
+                latencies.append((time.perf_counter() - at) * 1000)
+                next_flush = loop.time() + random.uniform(0.2, 0.8)
+            await asyncio.sleep(max(0.0, started + appended / per_second - loop.time()))
+        cpu = time.process_time() - cpu
+    finally:
+        await store.close()
+    return cpu, appended, latencies
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -315,6 +358,10 @@ def main() -> int:
     parser.add_argument(
         "--max-delay", type=float, default=MAX_DELAY_SECONDS, help="writer's max batching delay"
     )
+    parser.add_argument("--swarm-agents", type=int, default=100)
+    parser.add_argument("--swarm-rate", type=float, default=20.0, help="events/s per agent")
+    parser.add_argument("--swarm-seconds", type=float, default=15.0)
+    parser.add_argument("--swarm-only", action="store_true", help="only the swarm's pace (2b)")
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--skip-verify", action="store_true")
     args = parser.parse_args()
@@ -328,6 +375,20 @@ def main() -> int:
             f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, "
             f"sqlite {sqlite3.sqlite_version}"
         )
+
+        seconds = args.swarm_seconds
+        cpu, appended, flushes = asyncio.run(
+            swarm_pace(fresh_db(directory, "swarm.db"), args.swarm_agents, args.swarm_rate, seconds)
+        )
+        print(
+            f"swarm pace ({args.swarm_agents} agents x {args.swarm_rate:g}/s, {seconds:g} s, "
+            f"{appended:,} events): CPU {100 * cpu / seconds:.1f} % of one core, "
+            f"{1e6 * cpu / appended:.1f} us per event; decisions ({len(flushes)}) flushed in "
+            f"p50 {percentile(flushes, 0.5):.1f} ms, p99 {percentile(flushes, 0.99):.1f} ms, "
+            f"max {max(flushes):.1f} ms  [load {os.getloadavg()[0]:.1f}]"
+        )
+        if args.swarm_only:
+            return 0
 
         bases: list[float] = []
         rates: list[float] = []

@@ -3,8 +3,8 @@
 ``append`` (``append_many`` for a whole slice of an agent's output, at one
 call's cost) stamps each event's run and seq, puts it on a list and returns;
 it never waits. A writer task commits what is queued in one transaction per
-batch, as soon as ``BATCH_EVENTS`` (250) are waiting or the oldest has waited
-50 ms, or at once when someone flushes. Events that accompany an action (a
+batch, as soon as ``BATCH_EVENTS`` (2,000) are waiting or the oldest has waited
+250 ms (``pacing.py`` says why), or at once when someone flushes. Events that accompany an action (a
 kill, a gate decision, a budget stop) go through ``append_and_flush``, which
 returns only once they are on disk.
 
