@@ -18,9 +18,16 @@ from controlroom.policy.meter_snapshots import (
     seconds_left,
     tightest,
 )
-from controlroom.policy.price import RELATIVE_EPSILON, PricingFn, costs_disagree, price_usage
+from controlroom.policy.price import (
+    RELATIVE_EPSILON,
+    PricingFn,
+    RateCache,
+    costs_disagree,
+    price_usage,
+)
 from controlroom.policy.runclock import RunClock
 from controlroom.policy.selfreport import DISAGREEMENT_FRACTION, SelfReport, disagreement
+from controlroom.policy.usage_run import UsageRun
 
 __all__ = ["LIMIT_NAMES", "AgentMeter"]
 
@@ -72,8 +79,7 @@ class AgentMeter(RunClock):
         self.agent = agent
         self.budget = budget if budget is not None else Budget()  # sets .caps too
         self._pricing_fn = pricing_fn
-        # per model: Pricing's five USD-per-million rates
-        self._rates: dict[str | None, tuple[float, float, float, float, float]] = {}
+        self._rates = RateCache(pricing_fn)
         # lifetime totals
         self.input_tokens = 0
         self.output_tokens = 0
@@ -123,17 +129,7 @@ class AgentMeter(RunClock):
         elif self.wire:  # the wire is the meter now; the agent's word is kept to compare
             self.reported.add(usage, price_usage(usage, self._pricing_fn))
             return 0.0
-        model = usage.model
-        rates = self._rates.get(model)
-        if rates is None:
-            p = self._pricing_fn(model)
-            rates = self._rates[model] = (
-                p.input_per_mtok,
-                p.output_per_mtok,
-                p.cache_read_per_mtok,
-                p.cache_write_per_mtok,
-                p.write_1h_per_mtok,
-            )
+        rates = self._rates(usage.model)
         inp = usage.input_tokens
         out = usage.output_tokens
         cread = usage.cache_read_input_tokens
@@ -167,6 +163,29 @@ class AgentMeter(RunClock):
         self.turns += turns
         self.window.add(now, tokens, cost, turns)
         return cost
+
+    def record_run(self, run: UsageRun, now: float) -> None:
+        """``record`` for each line of a plain run (usage_run.py), as one step.
+
+        The counts add as sums; the cost adds each line's price in order, so
+        it is the float one ``record`` per line makes; the window takes the
+        run at ``now`` (one bucket, as every line of it would share).
+        """
+        if self.wire or not run.plain:
+            raise ValueError("a run is metered at once only as the agent's own, unmetered word")
+        cost = self.cost_usd
+        for price in run.costs:
+            cost += price
+        self.cost_usd = cost
+        tokens = run.tokens
+        self.input_tokens += run.input_tokens
+        self.output_tokens += run.output_tokens
+        self.cache_read_input_tokens += run.cache_read_input_tokens
+        self.cache_creation_input_tokens += run.cache_creation_input_tokens
+        self.cache_creation_1h_input_tokens += run.cache_creation_1h_input_tokens
+        self.total_tokens += tokens
+        self.turns += run.turns
+        self.window.add(now, tokens, run.cost, run.turns)
 
     def _meter_at_wire(self) -> None:
         """From now on only the proxy's figures count.

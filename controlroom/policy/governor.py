@@ -52,7 +52,9 @@ from controlroom.models import (
     SwarmConfig,
     Usage,
 )
+from controlroom.policy.headroom import agent_quiet, calm, upper_cost
 from controlroom.policy.meters import AgentMeter, PricingFn, SwarmMeter
+from controlroom.policy.usage_run import UsageRun
 
 __all__ = [
     "SWARM_LIMIT",
@@ -204,6 +206,22 @@ class BudgetGovernor:
                 return index + 1, decisions
         return len(usages), []
 
+    def observe_run(
+        self, usages: Sequence[Usage], run: UsageRun, now: float
+    ) -> tuple[int, list[Decision]]:
+        """``observe_usages`` from the start of a run that ``SwarmMeter.price_run`` summed.
+
+        A run that cannot bring any decision (``_quiet``) is metered as one
+        sum: no line of it would have warned or stopped anyone, and the meters
+        end as one ``observe`` per line leaves them. Any other run (near a
+        cap, or not the agent's own plain word) goes line by line, so the
+        crossing line is still the exact one.
+        """
+        if run.plain and self._quiet(run, now):
+            self.meters.record_run(run, now)
+            return len(usages), []
+        return self.observe_usages(usages, 0, now)
+
     def tick(self, now: float) -> list[Decision]:
         """Check the limits that grow without events: wall time, and the crossed swarm cap."""
         decisions: list[Decision] = []
@@ -242,6 +260,22 @@ class BudgetGovernor:
         watch.warned.clear()
 
     # ------------------------------------------------------------------ judging
+
+    def _quiet(self, run: UsageRun, now: float) -> bool:
+        """No limit, the agent's or the swarm's, can decide within ``run`` (headroom.py)."""
+        meter = self.meters.agent(run.agent or "")
+        if meter.wire or meter.reported_cost_usd is not None:
+            return False  # the charge is not our own price alone: line by line
+        watch = self._watches.get(meter.agent)
+        stopped = watch is not None and watch.stopped
+        if not stopped and not agent_quiet(meter, run, watch.warned if watch else set(), now):
+            return False
+        cap = self.meters.max_cost_usd
+        if cap is None:
+            return True
+        if self._swarm_exceeded:
+            return stopped
+        return calm(upper_cost(self.meters.charged_usd, run), cap, self._swarm_warned)
 
     def _judge(self, meter: AgentMeter, now: float) -> list[Decision]:
         decisions: list[Decision] = []

@@ -6,12 +6,13 @@ is kept as usage arrives, so the governor checks the swarm cap in O(1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from controlroom.models import AgentResult, Budget, Usage
 from controlroom.policy.agent_meter import AgentMeter
 from controlroom.policy.meter_snapshots import SwarmMeterSnapshot
-from controlroom.policy.price import PricingFn
+from controlroom.policy.price import PricingFn, RateCache
+from controlroom.policy.usage_run import UsageRun, price_run
 
 __all__ = ["SwarmMeter"]
 
@@ -35,6 +36,7 @@ class SwarmMeter:
         max_cost_usd: float | None = None,
     ) -> None:
         self._pricing_fn = pricing_fn
+        self._rates = RateCache(pricing_fn)
         self._budgets: dict[str, Budget] = dict(budgets or {})
         self.max_cost_usd = max_cost_usd
         self._agents: dict[str, AgentMeter] = {}
@@ -73,6 +75,32 @@ class SwarmMeter:
             self._charged[name] += cost
         else:  # Claude Code's own price, or the wire replacing the agent's word
             self._recharge(name, meter)
+        return meter
+
+    def price_run(self, usages: Sequence[Usage]) -> UsageRun:
+        """Each line of a run priced (its ``cost_usd`` set) and the run summed (usage_run.py)."""
+        return price_run(usages, self._rates)
+
+    def record_run(self, run: UsageRun, now: float) -> AgentMeter:
+        """``record`` for every line of a plain run at once: the same counts and floats.
+
+        The swarm's charged cost adds each line's price in order, as one
+        ``record`` per line would (our own price is the charge while the agent
+        has no price of Claude Code's and is not metered at the wire: the
+        governor sends only such runs here).
+        """
+        name = run.agent
+        if name is None or not run.plain:
+            raise ValueError("only a plain run of one named agent's own usage is metered at once")
+        meter = self._agents.get(name) or self.agent(name)
+        meter.record_run(run, now)
+        charged = self.charged_usd
+        mine = self._charged[name]
+        for cost in run.costs:
+            charged += cost
+            mine += cost
+        self.charged_usd = charged
+        self._charged[name] = mine
         return meter
 
     def record_result(self, result: AgentResult) -> AgentMeter:

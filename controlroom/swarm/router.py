@@ -69,10 +69,12 @@ class EventRouter:
 
         ``lines[i]`` is the agent's count of lines read once ``events[i]``
         was made, so a stop decided at a line knows which lines came after it.
-        A run of usage events (a flood) goes at once: priced, metered up to the
-        first line that yields a decision, published as one list, then the
-        decision is carried out (a stop freezes the agent there) before the
-        rest of the run is metered and published. Any other event, and every
+        A run of usage events (a flood) goes at once: priced in one pass, and
+        metered as one sum when no line of it can bring a decision (the
+        governor's ``observe_run``); else metered up to the first line that
+        yields a decision, published as one list, then the decision is carried
+        out (a stop signals the agent there) before the rest of the run is
+        metered and published. Any other event, and every
         event of an agent whose breaker counts turns, goes through ``handle``.
         """
         if len(events) < 2 or runner.breaker.counts_turns:
@@ -99,18 +101,20 @@ class EventRouter:
             start = end + 1
 
     def _usage_run(self, runner: AgentRunner, run: list[Usage], lines: Sequence[int]) -> None:
-        price = self._price
-        for usage in run:
-            usage.__dict__["cost_usd"] = price_usage(usage, price)
+        governor = self.governor
+        priced = governor.meters.price_run(run)  # each line's cost_usd set, and the run's sums
         now = self.clock()
         done = 0
-        while done < len(run):
-            upto, decisions = self.governor.observe_usages(run, done, now)
-            self.bus.publish_many(run[done:upto])
+        upto, decisions = governor.observe_run(run, priced, now)  # at once, unless near a cap
+        while True:
+            self.bus.publish_many(run if upto - done == len(run) else run[done:upto])
             if decisions:
                 runner.lines_read = lines[upto - 1]
                 self.enforcer.carry_out(decisions)
             done = upto
+            if done >= len(run):
+                return
+            upto, decisions = governor.observe_usages(run, done, now)
 
     def handle(self, runner: AgentRunner, event: EventBase) -> None:
         """One agent event: priced, recorded, governed, counted by its breaker, acted on."""
