@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controlroom.adapters.fastpath import FastNative, Trusted
+from controlroom.adapters.lines import MalformedLine
 from controlroom.adapters.native import NativeAdapter
 from controlroom.models import EventBase, StatusEvent, ToolCall, Usage
 from controlroom.store.rows import canonical_json, event_payload
@@ -172,3 +173,28 @@ def test_any_line_the_fast_path_takes_comes_out_as_the_reference_way_has_it(
     fast = FastNative(AGENT).event(line)
     if fast is not None:
         same(fast, reference(line))
+
+
+def test_a_slice_comes_out_as_its_lines_fed_one_by_one() -> None:
+    """``feed_slice`` (one loop for a flood's slice) makes each line's events, in order, numbered.
+
+    Lines the fast path takes, lines it refuses, prose, JSON with whitespace
+    around it (JSON's and other), and a line the framing refused.
+    """
+    texts = [json.dumps(obj) for obj in TAKEN] + REFUSED
+    texts += ["plain prose", "", '  {"type": "status", "text": "indented"}']
+    texts += ['{"type": "status", "text": "spaced"} \t', '{"type": "status", "text": "nbsp"}\xa0']
+    items: list[str | MalformedLine] = [*texts, MalformedLine("not UTF-8", "\\xff", 3)]
+    events, lines = NativeAdapter(AGENT).feed_slice(items, 100)
+    one_by_one = NativeAdapter(AGENT)
+    expected: list[tuple[EventBase, int]] = []
+    for number, item in enumerate(items, start=101):
+        made = one_by_one.feed(item) if isinstance(item, str) else [item.to_event(AGENT, "stdout")]
+        expected += [(event, number) for event in made]
+    assert lines == [number for _, number in expected]
+    assert len(events) == len(expected)
+    for event, (want, _) in zip(events, expected, strict=True):
+        assert type(event) is type(want)
+        skip = {"ts", "gate_id"}
+        assert event.model_dump(exclude=skip) == want.model_dump(exclude=skip)
+        assert list(event.__dict__) == list(want.__dict__)

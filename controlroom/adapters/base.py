@@ -13,7 +13,7 @@ defaults: whoever publishes them (the supervisor's bus) stamps those.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from controlroom.adapters.handoff import DEFAULT_MAX_CHARS, json_type
@@ -24,6 +24,7 @@ __all__ = [
     "Adapter",
     "BaseAdapter",
     "FieldProblem",
+    "RefusedLine",
     "Stream",
     "json_type",
     "preview",
@@ -34,6 +35,12 @@ PREVIEW_CHARS = 200
 """The longest preview of a bad line kept in a ``MalformedOutput`` event."""
 
 Stream = Literal["stdout", "stderr"]
+
+
+class RefusedLine(Protocol):
+    """A line the framing refused (``lines.MalformedLine``): it can only say so."""
+
+    def to_event(self, agent: str | None, stream: Stream = "stdout") -> MalformedOutput: ...
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
@@ -87,6 +94,18 @@ class Adapter(Protocol):
         """Events for one stdout line (decoded, without its newline). Never raises."""
         ...
 
+    def feed_slice(
+        self, items: Sequence[str | RefusedLine], read: int
+    ) -> tuple[list[Event], list[int]]:
+        """``feed`` for a slice of framed lines: the events, and beside each the line count.
+
+        ``read`` is how many lines were read before the slice; ``lines[i]`` is
+        the count once the line ``events[i]`` came from was read (the router
+        knows from it which lines came after a stop). A line the framing
+        refused becomes its ``MalformedOutput``. Never raises.
+        """
+        ...
+
     def finish(self) -> list[Event]:
         """Events owed at end of stream (e.g. a report that never came). Never raises."""
         ...
@@ -115,6 +134,22 @@ class BaseAdapter(ABC):
             return self._feed(line)
         except Exception as exc:  # the agent must stay supervised whatever it prints
             return [self.malformed(f"adapter error ({type(exc).__name__}: {exc})", line)]
+
+    def feed_slice(
+        self, items: Sequence[str | RefusedLine], read: int
+    ) -> tuple[list[Event], list[int]]:
+        events: list[Event] = []
+        lines: list[int] = []
+        for item in items:
+            read += 1
+            made = (
+                self.feed(item)
+                if isinstance(item, str)
+                else [item.to_event(self.agent, self.stream)]
+            )
+            events += made
+            lines += [read] * len(made)
+        return events, lines
 
     def finish(self) -> list[Event]:
         try:

@@ -16,11 +16,18 @@ line takes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from controlroom._errors import HandoffError
-from controlroom.adapters.base import BaseAdapter, FieldProblem, Stream, json_type, token_count
+from controlroom.adapters.base import (
+    BaseAdapter,
+    FieldProblem,
+    RefusedLine,
+    Stream,
+    json_type,
+    token_count,
+)
 from controlroom.adapters.fastpath import FastNative
 from controlroom.adapters.handoff import DEFAULT_MAX_CHARS, validate_handoff
 from controlroom.models import (
@@ -104,6 +111,43 @@ class NativeAdapter(BaseAdapter):
             "error": self._error,
         }
         self._fast = FastNative(agent) if fast else None
+
+    def feed_slice(
+        self, items: Sequence[str | RefusedLine], read: int
+    ) -> tuple[list[Event], list[int]]:
+        """``BaseAdapter.feed_slice``, with the lines the fast path takes made in one loop.
+
+        Why: a flooding agent's slice is dozens of usage lines, and a call
+        through ``feed`` and ``_feed`` per line cost about a third of making
+        its event. A line that starts with ``{`` goes straight to the fast
+        path (whitespace after the object is JSON's, and ``_feed`` would strip
+        it); any line the fast path refuses goes through ``feed`` as before.
+        """
+        fast = self._fast
+        if fast is None:
+            return super().feed_slice(items, read)
+        event_of = fast.event
+        events: list[Event] = []
+        lines: list[int] = []
+        for item in items:
+            read += 1
+            if type(item) is str and item[:1] == "{":
+                try:
+                    event = event_of(item)
+                except Exception:  # feed's guard reports it
+                    event = None
+                if event is not None:
+                    events.append(event)
+                    lines.append(read)
+                    continue
+            made = (
+                self.feed(item)
+                if isinstance(item, str)
+                else [item.to_event(self.agent, self.stream)]
+            )
+            events += made
+            lines += [read] * len(made)
+        return events, lines
 
     def _feed(self, line: str) -> list[Event]:
         body = line.strip()

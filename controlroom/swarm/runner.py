@@ -343,26 +343,16 @@ class AgentRunner:
             pipe.close()
 
     def _stdout_lines(self, adapter: Adapter, items: list[Item]) -> None:
-        """One slice of stdout, framed: adapt each line, then hand the events on as one slice."""
+        """One slice of stdout, framed: adapt its lines, then hand the events on as one slice."""
         if len(items) == 1 and type(items[0]) is str:  # a quiet agent's line: nothing to batch
             self.lines_read += 1
             for event in adapter.feed(items[0]):
                 self.host.handle(self, event)
             return
-        events: list[EventBase] = []
-        lines: list[int] = []  # the lines read once each event was made
         read = self.lines_read
-        for item in items:
-            read += 1
-            if isinstance(item, MalformedLine):
-                events.append(item.to_event(self.name, "stdout"))
-                lines.append(read)
-            else:
-                made = adapter.feed(item)
-                events += made
-                lines += [read] * len(made)
+        events, lines = adapter.feed_slice(items, read)  # lines: read once each event was made
         self.host.handle_slice(self, events, lines)
-        self.lines_read = read
+        self.lines_read = read + len(items)
 
     def _stderr_lines(self, items: list[Item]) -> None:
         handle = self.host.handle
