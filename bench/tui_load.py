@@ -21,7 +21,9 @@ Measured over the window, in one run on this machine:
     in this process);
   * event-loop stall: a task sleeping 10 ms in a loop records how late it
     wakes up, p50 / p99 / max;
-  * events taken in by the dashboard per second (``app.tail.last_seq``);
+  * events taken in by the dashboard per second (``LocalPort.events_seen``:
+    its event stream takes in every event, and drops the usage ones at the
+    source, unvalidated: they are no log line and no alert);
   * keypress → SIGTERM, what an operator does: select an agent (``j`` /
     ``k``), press ``x`` then ``y`` while the others keep flooding. Each key
     is posted to the app as the terminal driver posts it (``App.simulate_key``:
@@ -354,6 +356,7 @@ class DashboardResult:
 
 
 async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardResult:
+    from controlroom.control.port import LocalPort
     from controlroom.tui.app import ControlRoomApp
     from controlroom.tui.keys import DEBOUNCE_SECONDS
     from controlroom.tui.screens.main import MainScreen
@@ -372,7 +375,9 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
 
     async def body(session: LocalSession) -> None:
         assert session.port is not None
-        app = ControlRoomApp(session, session.port)
+        port = session.port
+        assert isinstance(port, LocalPort)
+        app = ControlRoomApp(session, port)
         async with app.run_test(headless=True, size=(160, 48)):
             everyone = args.agents
             await until(lambda: len(running_pids(session)) == everyone, 240, "every agent running")
@@ -384,7 +389,7 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
             window = await measure(
                 args.seconds,
                 running_pids(session),
-                lambda: (app.tail.last_seq, main.refreshes),
+                lambda: (port.events_seen, main.refreshes),
             )
             # printed now: the kills below press keys on a loaded app, which can be slow
             report_window("dashboard", window, args.agents)

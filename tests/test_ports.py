@@ -10,6 +10,7 @@ operation the API serves is in the registry, and no other.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from controlroom._errors import ReadOnly
 from controlroom.control import calls
 from controlroom.control.port import LocalPort, RemotePort
 from controlroom.models import AgentSpec, AgentState, EventBase, GateState
-from controlroom.models.events import AgentSpawned
+from controlroom.models.events import AgentSpawned, AgentStateChanged, Event
 from controlroom.models.radarviews import RadarView
 from controlroom.models.views import GateView, PingView, ProcessesView, SwarmView
 
@@ -90,5 +91,45 @@ async def test_a_read_only_port_refuses_commands_before_it_asks(tmp_path: Path) 
                 with pytest.raises(ReadOnly, match="read-only: kill"):
                     await port.call(calls.KILL("slow"))
                 assert (await port.snapshot()).agent("slow") is not None
+        finally:
+            await remote.close()
+
+
+async def _until_stopped(stream: AsyncIterator[Event], agent: str) -> list[Event]:
+    """What ``stream`` yields up to ``agent``'s state turning done."""
+    seen: list[Event] = []
+    async for event in stream:
+        seen.append(event)
+        if isinstance(event, AgentStateChanged) and event.agent == agent:
+            if event.state == AgentState.DONE:
+                return seen
+    raise AssertionError(f"the stream ended before {agent} was done")
+
+
+async def test_both_ports_drop_skipped_kinds_at_the_source_and_keep_every_other_in_order(
+    tmp_path: Path,
+) -> None:
+    """The dashboard's stream (``skip={"usage"}``): every other event, in seq order, no hole."""
+    agents = [AgentSpec(name="w", command=agent_cmd("well_behaved", "w", "0.5"))]
+    async with gated_swarm(tmp_path, agents) as (s, api, socket):
+        local, remote = LocalPort(api), RemotePort(socket)
+        try:
+            mine = local.events(skip={"usage"})
+            theirs = remote.events(skip={"usage"})
+            first = await asyncio.wait_for(anext(mine), 10)  # subscribed from here on
+            await asyncio.wait_for(anext(theirs), 10)
+            got = [first, *await asyncio.wait_for(_until_stopped(mine, "w"), 20)]
+            over_socket = await asyncio.wait_for(_until_stopped(theirs, "w"), 20)
+            await mine.aclose()
+            await theirs.aclose()
+
+            log = await local.call(calls.EVENTS(got[0].seq - 1, 1000))
+            wanted = [e for e in log if e.seq <= got[-1].seq]
+            usage = [e.seq for e in wanted if e.kind == "usage"]
+            assert usage  # usage lines were published meanwhile, and skipped
+            assert [e.seq for e in got] == [e.seq for e in wanted if e.kind != "usage"]
+            assert [e.seq for e in over_socket] == [e.seq for e in got][-len(over_socket) :]
+            assert not any(e.kind == "usage" for e in over_socket)
+            assert local.events_seen >= len(wanted)  # the skipped ones were taken in too
         finally:
             await remote.close()

@@ -25,7 +25,7 @@ Regenerate the baselines after an intended change of look with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -558,9 +558,10 @@ class RecordedPort:
             return request.parse(RADAR)
         raise ControlError(f"a recording cannot {request.op}")
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self, skip: Collection[str] = ()) -> AsyncIterator[Event]:
         for event in EVENTS:
-            yield event
+            if event.kind not in skip:
+                yield event
         await asyncio.Event().wait()  # a live stream: nothing more, but never closed
 
 

@@ -4,7 +4,9 @@ The screens never touch the supervisor: they hold a ``ControlPort`` and use
 three things — ``snapshot()`` (everything on screen, a ``SwarmView``),
 ``call(calls.X(...))`` (a command or query of the control API, its result
 typed by the ``Call``; ``ControlError`` when refused) and ``events()`` (every
-event as it happens, typed, for alerts and the live log). ``LocalPort`` wraps
+event as it happens, typed, for alerts and the live log; ``skip`` names the
+kinds a reader drops anyway, so they are dropped at the source: the
+dashboard skips ``usage``, 2,000 a second from 100 busy agents). ``LocalPort`` wraps
 a ``ControlAPI`` in this process and hands over the API's own models (no
 JSON round trip); ``RemotePort`` speaks to a control socket and validates
 what arrives, once, so the same dashboard attaches to a headless swarm.
@@ -14,7 +16,7 @@ This module imports no Textual.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -41,7 +43,7 @@ class ControlPort(Protocol):
 
     async def call(self, request: Request[R]) -> R: ...
 
-    def events(self) -> AsyncIterator[Event]: ...
+    def events(self, skip: Collection[str] = ()) -> AsyncIterator[Event]: ...
 
     async def close(self) -> None: ...
 
@@ -53,6 +55,7 @@ class LocalPort:
         self.api = api
         self.read_only = read_only or api.read_only
         self.description = f"run {api.supervisor.run_id} (in this process)"
+        self.events_seen = 0  # events taken in by ``events()`` streams, skipped ones too
 
     async def snapshot(self) -> SwarmView:
         return self.api.snapshot()
@@ -61,11 +64,22 @@ class LocalPort:
         check_writable(self.read_only, request.op)
         return request.parse(await self.api.call(request.op, request.args))
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self, skip: Collection[str] = ()) -> AsyncIterator[Event]:
+        """Every event of the bus in order, but those of a kind in ``skip``.
+
+        Taken a batch at a time (one wake-up for all that arrived meanwhile);
+        a skipped event costs one set lookup, no validation and no hand-over.
+        ``events_seen`` counts every event the stream took in, skipped or not.
+        """
+        skipped = frozenset(skip)
         subscription = self.api.subscribe()
         try:
-            while (event := await subscription.get()) is not None:
-                yield calls.EVENT.validate_python(event)
+            while (first := await subscription.get()) is not None:
+                batch = [first, *subscription.drain()]
+                self.events_seen += len(batch)
+                for event in batch:
+                    if getattr(event, "kind", None) not in skipped:
+                        yield calls.EVENT.validate_python(event)
         finally:
             subscription.close()
 
@@ -93,13 +107,17 @@ class RemotePort:
         raw = await self.client.request(request.op, request.args, timeout=math.inf)
         return request.parse(raw)
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self, skip: Collection[str] = ()) -> AsyncIterator[Event]:
         """Each event validated as it arrives; one this version does not know is skipped, counted.
 
         Views ignore a newer peer's extra fields; an event (strict, as the
         audit log is) cannot, and one unreadable event must not end the stream.
+        An event of a kind in ``skip`` is dropped before it is validated.
         """
+        skipped = frozenset(skip)
         async for raw in self.client.subscribe():
+            if isinstance(raw, dict) and raw.get("kind") in skipped:
+                continue
             try:
                 yield calls.EVENT.validate_python(raw)
             except ValidationError:

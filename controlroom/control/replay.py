@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import copy
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -144,7 +144,7 @@ class ReplayPort:
         shown = [e for e in self.timeline.upto() if e.seq > since]
         return shown[-limit:] if args.get("newest") else shown[:limit]
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self, skip: Collection[str] = ()) -> AsyncIterator[Event]:
         """Nothing happens live in a past run: the stream ends when the port closes."""
         await self._closed.wait()
         return

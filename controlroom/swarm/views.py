@@ -107,7 +107,9 @@ def audit_view(guard: AuditGuard, now: float) -> AuditView:
     )
 
 
-def _agents(sup: ViewSource, meters: SwarmMeterSnapshot) -> list[AgentView]:
+def _agents(
+    sup: ViewSource, meters: SwarmMeterSnapshot, alive: Mapping[str, bool]
+) -> list[AgentView]:
     by_name = {m.agent: m for m in meters.agents}
     agents = []
     for name, runner in sup.runners.items():
@@ -120,7 +122,7 @@ def _agents(sup: ViewSource, meters: SwarmMeterSnapshot) -> list[AgentView]:
                 reason=runner.state_reason,
                 format=runner.spec.format,
                 after=list(runner.spec.after),
-                pid=proc.pid if proc is not None and runner.alive else None,
+                pid=proc.pid if proc is not None and alive[name] else None,
                 attempt=runner.attempt,
                 breaker_open=runner.breaker.is_open,
                 handoff=runner.handoff,
@@ -136,6 +138,7 @@ def swarm_view(sup: ViewSource) -> SwarmView:
     now = sup.clock()
     meters = sup.governor.meters.snapshot(now)
     pending = sup.gates.pending()
+    alive = {name: runner.alive for name, runner in sup.runners.items()}
     return SwarmView(
         swarm=sup.config.swarm.name,
         run=sup.run_id,
@@ -144,10 +147,10 @@ def swarm_view(sup: ViewSource) -> SwarmView:
         totals=swarm_totals(
             meters,
             agents=len(sup.runners),
-            running=sum(1 for r in sup.runners.values() if r.alive),
+            running=sum(alive.values()),
             pending_gates=len(pending),
         ),
-        agents=_agents(sup, meters),
+        agents=_agents(sup, meters, alive),
         audit=audit_view(sup.guard, now),
         gates=[gate_view(g) for g in pending],
         handoffs=sup.handoff_log(),

@@ -28,6 +28,7 @@ from controlroom._errors import ControlRoomError
 from controlroom.control import calls
 from controlroom.control.port import ControlPort
 from controlroom.models.events import Event, OrphanFound
+from controlroom.models.kinds import EventKind
 from controlroom.models.views import StopAllView, SwarmView, TotalsView
 from controlroom.tui.actions import Operator, refusal
 from controlroom.tui.alerts import AlertBatcher, alert_for
@@ -60,6 +61,10 @@ BELL_EVERY_SECONDS = 1.0
 
 
 INERT_FILTER = InertFilter()
+
+SKIPPED_KINDS = frozenset({EventKind.USAGE})
+"""Kinds the dashboard's event stream leaves at the source: a usage event is no log line and
+no alert (the meters come with each snapshot), and a busy swarm sends thousands a second."""
 
 
 class ControlRoomApp(App[str]):
@@ -143,7 +148,7 @@ class ControlRoomApp(App[str]):
     @work(group="swarm", exit_on_error=False, description="start the swarm and follow its events")
     async def _start_swarm(self) -> None:
         """Subscribe to events first (so nothing is missed), then start the swarm, then follow."""
-        events = self.port.events()
+        events = self.port.events(skip=SKIPPED_KINDS)
         first: asyncio.Future[Event] = asyncio.ensure_future(anext(events))
         await asyncio.sleep(0)
         try:
