@@ -178,7 +178,9 @@ async def test_a_approves_the_pending_handoff_and_the_next_agent_spawns(tmp_path
         assert states(app)["implementer"] == "pending"
         await pilot.press("a")
         await until(pilot, lambda: states(app).get("implementer") == "done")
-        run = session.supervisor.run_id  # type: ignore[union-attr]
+        assert session.supervisor is not None
+        await session.supervisor.bus.flush()  # the audit writer commits on its own pace
+        run = session.supervisor.run_id
         decided = audit_rows(tmp_path / "audit.db", run, "gate_decided")
         assert [(d["gate_id"], d["approved"]) for d in decided] == [(gate.id, True)]
         assert [r["agent"] for r in audit_rows(tmp_path / "audit.db", run, "agent_spawned")] == [
