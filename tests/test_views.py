@@ -78,3 +78,45 @@ def test_a_gates_keys_keep_their_wire_order_with_the_radars_last() -> None:
         "timeout_seconds", "handoff", "tool",
         "changed_files", "file_count", "conflicts", "discrepancies", "verdict", "merge_order",
     ]  # fmt: skip
+
+
+def test_the_redaction_scan_leaves_out_only_fields_that_cannot_hold_text() -> None:
+    """``control.redaction`` scans a view's JSON without its numbers, booleans and nulls:
+    a secret anywhere a string can be (names, reasons, handoffs, dict keys) is still seen."""
+    from controlroom.control.redaction import redacted, text_fields_only
+    from controlroom.models.handoff import Handoff
+    from controlroom.models.views import AgentView, ContainmentView, LimitView, MeterView
+    from controlroom.store.redact import Redactor
+
+    secret = 'hunter2-"quoted"'
+    redactor = Redactor([secret])
+    meter = MeterView(
+        agent="a",
+        at=1.5,
+        tightest_limit="tokens",
+        limits=[LimitView(limit="tokens", value=1, cap=2, fraction=0.5)],
+    )
+    clean = SwarmView(
+        swarm="s",
+        run="r",
+        ts=2.0,
+        agents=[AgentView(name="a", state=AgentState.RUNNING, meter=meter, pid=12345)],
+    )
+    assert redacted(redactor, clean) is clean  # nothing to redact: the same object back
+    scanned = json.loads(clean.model_dump_json(exclude=text_fields_only(SwarmView)))
+    agent = scanned["agents"][0]
+    assert "pid" not in agent and "at" not in agent["meter"] and "ts" not in scanned
+    assert agent["meter"]["limits"] == [{"limit": "tokens"}] and agent["name"] == "a"
+
+    places = [
+        {"reason": f"failed: {secret}"},
+        {"after": ["x", secret]},
+        {"handoff": Handoff(changed="c", next_needs=secret, risks="r")},
+        {"containment": ContainmentView(limits={secret: 1})},
+        {"meter": meter.model_copy(update={"tightest_limit": secret})},
+    ]
+    for update in places:
+        view = clean.model_copy(update={"agents": [clean.agents[0].model_copy(update=update)]})
+        out = redacted(redactor, view)
+        assert out is not view and secret not in out.model_dump_json(), update
+        assert "[redacted]" in out.model_dump_json()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -35,6 +35,7 @@ from controlroom.control.radarviews import (
     radar_view,
     waiting_order,
 )
+from controlroom.control.redaction import redacted
 from controlroom.models import Budget, EventBase
 from controlroom.models.radarviews import AgentDiff, RadarView
 from controlroom.models.views import (
@@ -143,25 +144,8 @@ class ControlAPI:
         return self._redacted(self.supervisor.handoff_log())
 
     def _redacted(self, value: _T) -> _T:
-        """``value`` with every secret redacted: views are checked in their JSON form.
-
-        A view that holds no secret is returned as it is (the common case);
-        one that does is rebuilt from its redacted JSON. The common case is
-        settled by one substring scan of the view's JSON text (serialized by
-        pydantic-core, escaped as canonical JSON is): walking every value of a
-        100-agent snapshot in Python took half of each dashboard refresh's
-        snapshot (bench/tui_load.py).
-        """
-        redactor = self.supervisor.bus.redactor
-        if isinstance(value, BaseModel):
-            if not redactor.might_contain(value.model_dump_json()):
-                return value
-            data = value.model_dump(mode="json")
-            clean = redactor.redact_value(data)
-            return value if clean is data else cast("_T", type(value).model_validate(clean))
-        if isinstance(value, list) and value and isinstance(value[0], BaseModel):
-            return cast("_T", [self._redacted(item) for item in value])
-        return cast("_T", redactor.redact_value(value))
+        """``value`` with every secret redacted (``control.redaction``: one scan of its text)."""
+        return redacted(self.supervisor.bus.redactor, value)
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         return self.supervisor.bus.subscribe(maxsize)
