@@ -180,11 +180,11 @@ def seconds_until(check: Any, timeout: float) -> float:
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 6 MiB tmpfs mounted for this test only (root, and a kernel that lets us mount)."""
+    """A 24 MiB tmpfs (three reserves) for this test only (root, a kernel that lets us mount)."""
     mount = tmp_path / "fs"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)],
         capture_output=True,
         text=True,
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from controlroom.store.schema import APPLICATION_ID, GENESIS_HASH, MIGRATIONS, S
 
 __all__ = [
     "ChainHead",
-    "Checkpointer",
     "RunLock",
     "WriteStart",
     "check_ours",
@@ -280,56 +278,3 @@ def _read_holder(fd: int) -> str:
     run = f", run {words[1]}" if len(words) > 1 else ""
     return f"pid {words[0]}{run}"
 
-
-class Checkpointer:
-    """Copies the write-ahead log into the database from its own thread.
-
-    SQLite's automatic checkpoint runs inside the commit that crosses the
-    threshold, so one commit in a few hundred would wait for the copy and an
-    fsync (tens of milliseconds): exactly the ``flush`` an operator's kill is
-    waiting on. The writer turns that off and this thread checkpoints
-    (PASSIVE: it never blocks the writer or readers) when poked and at least
-    once a second.
-    """
-
-    def __init__(self, db: Path, *, interval: float = 1.0) -> None:
-        self._db = db
-        self._interval = interval
-        self._wake = threading.Event()
-        self._stopping = False
-        self.checkpoints = 0
-        self.last_error: str | None = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"audit checkpoint {db.name}", daemon=True
-        )
-        self._thread.start()
-
-    def poke(self) -> None:
-        """Ask for a checkpoint soon (cheap; call it from any thread)."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Stop the thread (blocks until a running checkpoint ends)."""
-        self._stopping = True
-        self._wake.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            conn = sqlite3.connect(self._db, isolation_level=None, timeout=1.0)
-        except sqlite3.Error as exc:
-            self.last_error = str(exc)
-            return
-        try:
-            while True:
-                self._wake.wait(self._interval)
-                self._wake.clear()
-                if self._stopping:
-                    return
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
-                except sqlite3.Error as exc:  # the writer's auto-less WAL just grows meanwhile
-                    self.last_error = str(exc)
-        finally:
-            conn.close()

@@ -19,10 +19,19 @@ import errno
 import os
 from pathlib import Path
 
+from controlroom.store.pacing import CHECKPOINT_BYTES
+
 __all__ = ["RESERVE_BYTES", "Reserve", "reserve_path_for"]
 
-RESERVE_BYTES = 1 << 20
-"""1 MiB: a few thousand events, in a WAL that is not checkpointed meanwhile."""
+RESERVE_BYTES = 2 * CHECKPOINT_BYTES
+"""8 MiB: room for the checkpoint the log is due, and for the last words besides.
+
+A checkpoint copies at most the log's backlog (``CHECKPOINT_BYTES`` and the
+commit that crossed it) into the database, which grows by no more than that;
+once it has, the write-ahead log starts again from its beginning, in room
+it already holds. Without that room the log could only grow: each commit of
+a 100-agent swarm's last words adds some hundreds of KiB of changed pages.
+"""
 
 _CHUNK = 1 << 16
 

@@ -43,12 +43,12 @@ from controlroom._errors import AuditError
 from controlroom.models import EventBase
 from controlroom.store.anchor import anchor_line, append_anchor
 from controlroom.store.batch import disk_full
-from controlroom.store.connection import ChainHead, Checkpointer
+from controlroom.store.checkpoint import Checkpointer
+from controlroom.store.connection import ChainHead
 from controlroom.store.health import StoreHealth
 from controlroom.store.opening import Opened, open_for_run
 from controlroom.store.pacing import (
     BATCH_EVENTS,
-    CHECKPOINT_EVENTS,
     HIGH_WATER_EVENTS,
     MAX_BATCH_EVENTS,
     MAX_DELAY_SECONDS,
@@ -93,7 +93,6 @@ class AuditStore:
         self._closing = False
         self._closed = False
         self._checkpointer = Checkpointer(path)
-        self._since_checkpoint = 0
         self._anchor_file: Path | None = None
         self._task = asyncio.create_task(self._run(), name=f"audit writer {path.name}")
         self._task.add_done_callback(self._writer_ended)
@@ -338,10 +337,7 @@ class AuditStore:
         if self._tentative:
             self._tentative.committed(batch)
         self._queue.done(len(batch))
-        self._since_checkpoint += len(batch)
-        if self._since_checkpoint >= CHECKPOINT_EVENTS:
-            self._since_checkpoint = 0
-            self._checkpointer.poke()
+        self._checkpointer.poke()  # it copies the log into the database once it is big enough
         self._error = None
         self._waiting.committed(self._queue.committed)
         if self._waiting.want_room and not self.backlogged:
