@@ -2,18 +2,15 @@
 
 Pure translators (no I/O, no clock) from an agent's stdout lines to the
 event union, one class per ``format`` of ``[[agents]]``, plus the pipe framing
-that turns raw bytes into those lines. The supervisor does::
+that turns raw bytes into those lines. The supervisor's runner does, per
+slice of an agent's stdout (``LineSplitter.feed`` of what one read took)::
 
     adapter = make_adapter(spec.format, spec.name, swarm.handoff_max_chars)
-    async for batch in read_line_batches(proc.stdout):
-        for item in batch:
-            events = (
-                [item.to_event(spec.name)]
-                if isinstance(item, MalformedLine)
-                else adapter.feed(item)
-            )
-            ...
+    events, lines = adapter.feed_slice(splitter.feed(chunk), lines_read)
+    ...  # the events go to the router, ``lines[i]`` the line count at ``events[i]``
     events = adapter.finish()
+
+``feed(line)`` is the same for a single line (a quiet agent's).
 """
 
 from __future__ import annotations

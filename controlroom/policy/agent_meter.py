@@ -1,9 +1,10 @@
 """One agent's meter: what it spent, how fast, for how long, against which budget.
 
-The hot path of the control room (``record``, for every usage line) and the
-figures the governor checks: lifetime counts and our own price, the budget
-period's spend, burn rates (burn.py) and running time (runclock.py). The
-module docstring of meters.py says which figures are kept and why.
+The hot path of the control room (``record`` per usage line, ``record_run`` per
+flood slice) and the figures the governor checks: lifetime counts and our own
+price, the budget period's spend, burn rates (burn.py) and running time
+(runclock.py). The module docstring of meters.py says which figures are kept
+and why.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ _MINUTE = 60.0
 class AgentMeter(RunClock):
     """Spend, burn rate, running time and resources of one agent.
 
-    ``record`` is the hot path (called for every usage line, up to tens of
-    thousands a second): plain attribute arithmetic, a per-model price
-    cache, and a window of one-second buckets so that sliding the window is
-    O(1) amortised. Its running time is the ``RunClock`` it is built on.
+    ``record`` is the hot path of single usage lines, ``record_run`` of a
+    flood's (a slice's run of lines as sums, usage_run.py; tens of thousands
+    of lines a second): plain attribute arithmetic, a per-model price cache,
+    and a window of one-second buckets so that sliding the window is O(1)
+    amortised. Its running time is the ``RunClock`` it is built on.
     """
 
     __slots__ = (
