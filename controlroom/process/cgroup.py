@@ -27,6 +27,7 @@ from collections.abc import Callable
 from controlroom.models import Limits
 from controlroom.process.cgroupfs import (
     read_flat,
+    read_small,
     write_file,
 )
 
@@ -103,8 +104,7 @@ class AgentCgroup:
     def pids(self) -> list[int]:
         """The processes in the cgroup now (zombies excluded: they left at exit)."""
         try:
-            with open(os.path.join(self.path, "cgroup.procs"), "rb") as fh:
-                return [int(pid) for pid in fh.read().split()]
+            return [int(pid) for pid in read_small(os.path.join(self.path, "cgroup.procs")).split()]
         except OSError:
             return []
 
@@ -275,8 +275,7 @@ def _parse_events(raw: bytes) -> dict[str, int]:
 def cgroup_of(pid: int) -> str | None:
     """The v2 cgroup ``pid`` is in (a zombie: was in), as a cgroup path; None if unknown."""
     try:
-        with open(f"/proc/{pid}/cgroup", "rb") as fh:
-            lines = fh.read().splitlines()
+        lines = read_small(f"/proc/{pid}/cgroup").splitlines()
     except OSError:
         return None
     for line in lines:

@@ -23,6 +23,7 @@ __all__ = [
     "layout",
     "own_paths",
     "read_flat",
+    "read_small",
     "write_file",
 ]
 
@@ -116,12 +117,32 @@ def layout(mountinfo: str | None = None, proc_cgroup: str | None = None) -> Cgro
     return CgroupLayout(v2_mount=v2_mount, v2_base=v2_base, v1=v1, v2_root=v2_root)
 
 
+def read_small(path: str) -> bytes:
+    """A small kernel file's bytes (cgroup.procs, cgroup.events, /proc/PID/cgroup); OSError if not.
+
+    Why not ``open()``: a buffered open is nine system calls (fstat, ioctl,
+    lseek...), this is three or four, and each releases the GIL. On the kill
+    path a CPU-bound thread (the audit writer) takes the GIL at every release,
+    and the loop waits up to a switch interval to get it back.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 4096)
+        if len(data) < 4096:  # a seq_file read fills the buffer unless it is at the end
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_flat(path: str) -> dict[str, int]:
     """A flat-keyed cgroup file (``populated 1``, ``oom_kill 3``) as a dict; {} if unreadable."""
     values: dict[str, int] = {}
     try:
-        with open(path, "rb") as fh:
-            text = fh.read()
+        text = read_small(path)
     except OSError:
         return values
     for line in text.splitlines():

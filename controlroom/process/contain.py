@@ -226,13 +226,18 @@ def terminate_cgroup(group: AgentCgroup, grace: float) -> Termination:
     The SIGTERMs go first, while a frozen agent cannot run: it acts on
     them as soon as it is thawed, and spends nothing in between. One not
     frozen is not thawed (a write that takes the cgroup lock, for nothing).
+    Whether anything is left (``cgroup.events``) is read after the signals,
+    not before: an empty cgroup has no members to signal anyway, and every
+    system call ahead of the SIGTERM is a GIL release the audit writer may
+    take (up to a switch interval each, beside a flood).
     """
-    first = Termination(done=not group.populated())
-    if not first.done and grace > 0:
+    first = Termination()
+    if grace > 0:
         group.signal_members(signal.SIGTERM, first.seen)
         if group.frozen:
             group.freeze(False)
         group.signal_members(signal.SIGTERM, first.seen)  # forked meanwhile
+    first.done = not group.populated()
     return first
 
 
