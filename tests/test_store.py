@@ -338,6 +338,18 @@ async def test_flush_makes_rows_visible_to_another_connection(tmp_path: Path) ->
         await store.close()
 
 
+async def test_a_decision_is_committed_at_once_not_after_the_batching_delay(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "a.db"
+    async with await AuditStore.open(db, RUN, max_delay=30.0) as store:
+        store.append(StatusEvent(text="said before the decision"))
+        decision = GateDecided(gate_id="g1", approved=True, by="op")
+        async with asyncio.timeout(10):  # the batching delay is 30 s
+            seq = await store.commit(decision, lambda exc: ErrorEvent(message=str(exc)))
+        assert seq == 2 and count(db) == 2
+
+
 async def test_writer_commits_after_max_delay_without_flush(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     async with await AuditStore.open(db, RUN) as store:  # default: 50 ms

@@ -313,7 +313,8 @@ class AuditStore:
                 if not self._queue.events:
                     await self._probe()  # a quiet log is checked too: a deletion is noticed
                 continue
-            if not self._waiting.flushing and len(self._queue.events) < self._batch_events:
+            urgent = self._waiting.flushing or self._tentative  # an action waits on it
+            if not urgent and len(self._queue.events) < self._batch_events:
                 delay = self._first_queued_at + self._max_delay - loop.time()
                 if delay > 0:
                     self._kick.clear()
