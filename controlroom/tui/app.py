@@ -36,6 +36,7 @@ from controlroom.tui.commands import SwarmCommands
 from controlroom.tui.inert_filter import InertFilter
 from controlroom.tui.keymap import load_keymap
 from controlroom.tui.keys import MUTATING_ACTIONS, READ_ONLY_REFUSALS, Debouncer, binding
+from controlroom.tui.pace import HURRY_KINDS
 from controlroom.tui.screens.main import MainScreen
 from controlroom.tui.session import LocalSession, RemoteSession, Session
 from controlroom.tui.tail import EventTail
@@ -169,6 +170,10 @@ class ControlRoomApp(App[str]):
 
     def _take(self, event: Event) -> None:
         self.tail.feed(event)
+        if event.kind in HURRY_KINDS:  # news the operator must not wait a slow tick for
+            for screen in self.screen_stack:
+                if isinstance(screen, MainScreen):
+                    screen.hurry()
         alert = alert_for(event)
         if alert is not None:
             if isinstance(event, OrphanFound):

@@ -3,7 +3,7 @@
 Header strip, agent table, the selected agent's detail, the pending-gate
 queue and the handoff timeline, all redrawn from ONE ``port.snapshot()`` per
 tick. The tick is a one-shot timer re-armed after each refresh (dolphie's
-WorkerManager): a slow snapshot delays the next one instead of piling up.
+WorkerManager), paced to what refreshes cost (``tui.pace``: 1 to 4 Hz).
 While anything covers this screen (a modal, the agent screen) the tick is
 paused — nothing repaints a screen nobody sees, and the selection never
 moves under the operator's finger — and it refreshes on return, once the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import ClassVar, cast
 
 from textual import events, on, work
@@ -33,6 +34,7 @@ from controlroom.text import audit_banner
 from controlroom.tui.host import Dashboard
 from controlroom.tui.keys import MUTATING_ACTIONS, binding
 from controlroom.tui.messages import AgentChosen, AgentHighlighted, AttentionChosen, GateChosen
+from controlroom.tui.pace import RefreshPace
 from controlroom.tui.view_memory import ViewChoice
 from controlroom.tui.widgets.agent_table import AgentTable
 from controlroom.tui.widgets.attention_bar import AttentionBar
@@ -44,7 +46,7 @@ from controlroom.tui.widgets.header import SwarmHeader
 __all__ = ["REFRESH_SECONDS", "RESUME_SECONDS", "MainScreen"]
 
 REFRESH_SECONDS = 0.25
-"""4 Hz: fast enough to feel live, slow enough that 100 agents cost little."""
+"""4 Hz at most: fast enough to feel live; a dear refresh waits longer (``tui.pace``)."""
 
 RESUME_SECONDS = 0.05
 """Uncovered, the refresh waits this long: the kill a confirm just sent reaches the agent first
@@ -78,6 +80,7 @@ class MainScreen(Screen[None]):
         self.last_apply_ms = 0.0
         self._agents: dict[str, AgentView] = {}
         self._next_tick: Timer | None = None
+        self.pace = RefreshPace()
         self._suspended = False
         self._swarm: str | None = None  # the swarm whose remembered view is applied
 
@@ -123,9 +126,10 @@ class MainScreen(Screen[None]):
     def on_screen_resume(self, event: events.ScreenResume) -> None:
         """Uncovered: refresh in ``RESUME_SECONDS``, then tick (the first resume: at mount)."""
         self._suspended = False
+        self.pace.uncovered()
         if self.is_mounted:
             self._cancel_next_tick()
-            self._next_tick = self.set_timer(RESUME_SECONDS, self._tick)
+            self._arm(RESUME_SECONDS)
 
     def _cancel_next_tick(self) -> None:
         if self._next_tick is not None:
@@ -140,6 +144,7 @@ class MainScreen(Screen[None]):
     @work(exclusive=True, group="refresh", exit_on_error=False, description="refresh the dashboard")
     async def _refresh_worker(self) -> None:
         rearm = True
+        started = time.thread_time()
         try:
             if not self.covered:
                 snapshot = await self.control.port.snapshot()
@@ -152,11 +157,28 @@ class MainScreen(Screen[None]):
             self.control.set_banner(f"no snapshot: {exc}", "error", seconds=5)
         finally:
             if rearm and not self._suspended:
-                self._next_tick = self.set_timer(REFRESH_SECONDS, self._tick)
+                self.pace.refreshed(time.thread_time() - started)
+                self._arm(self.pace.interval(REFRESH_SECONDS))
+
+    def _arm(self, wait: float) -> None:
+        self._next_tick = self.set_timer(wait, self._tick)
+        self.pace.armed(wait)
+
+    def hurry(self) -> None:
+        """News the operator must see soon: the next tick in ``REFRESH_SECONDS`` at most."""
+        armed = self._next_tick is not None
+        if not self._suspended and self.pace.hurry(REFRESH_SECONDS, armed=armed):
+            self._cancel_next_tick()
+            self._arm(REFRESH_SECONDS)
+
+    def _compositor_refresh(self) -> None:
+        """Textual's paint of this screen, timed: a refresh's cost includes its paint."""
+        started = time.thread_time()
+        super()._compositor_refresh()
+        self.pace.painted(time.thread_time() - started)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Worker messages don't bubble: hand them to the app's one failure router."""
-        self.control.on_worker_state_changed(event)
+        self.control.on_worker_state_changed(event)  # they don't bubble: the app's one router
 
     def apply(self, snapshot: SwarmView) -> None:
         """Bring every pane up to date with ``snapshot``, in one batch."""
@@ -312,24 +334,23 @@ class MainScreen(Screen[None]):
 
     def _recall_view(self, swarm: str) -> None:
         """The first snapshot of a swarm: its remembered sort and group."""
-        if not swarm or swarm == self._swarm:
-            return
-        self._swarm = swarm
-        memory = self.control.view_memory
-        choice = memory.recall(swarm)
-        table = self.query_one("#agents", AgentTable)
-        table.set_sort(choice.sort)
-        table.set_group(choice.group)
-        if memory.problem:
-            self.notify(memory.problem, severity="warning", timeout=10)
-            memory.problem = None
+        if swarm and swarm != self._swarm:
+            self._swarm = swarm
+            choice = self.control.view_memory.recall(swarm)
+            table = self.query_one("#agents", AgentTable)
+            table.set_sort(choice.sort)
+            table.set_group(choice.group)
+            self._say_memory_problem()
 
     def _remember_view(self) -> None:
-        if self._swarm is None:
-            return
-        table = self.query_one("#agents", AgentTable)
+        if self._swarm is not None:
+            table = self.query_one("#agents", AgentTable)
+            choice = ViewChoice(sort=table.sort_column, group=table.group)
+            self.control.view_memory.remember(self._swarm, choice)
+            self._say_memory_problem()
+
+    def _say_memory_problem(self) -> None:
         memory = self.control.view_memory
-        memory.remember(self._swarm, ViewChoice(sort=table.sort_column, group=table.group))
         if memory.problem:
             self.notify(memory.problem, severity="warning", timeout=10)
             memory.problem = None
@@ -346,36 +367,34 @@ class MainScreen(Screen[None]):
             self._choose_group(None)
         table.focus()
 
-    def action_approve_gate(self) -> None:
-        if not self._allowed("approve-gate"):
-            return
+    def _gate_or_say(self, binding_id: str) -> GateView | None:
+        if not self._allowed(binding_id):
+            return None
         gate = self.target_gate()
         if gate is None:
             self.notify("no gate is waiting", severity="warning")
-            return
-        self.control.operator.approve(gate.id)
+        return gate
+
+    def action_approve_gate(self) -> None:
+        if (gate := self._gate_or_say("approve-gate")) is not None:
+            self.control.operator.approve(gate.id)
 
     def action_reject_gate(self) -> None:
-        if not self._allowed("reject-gate"):
-            return
-        gate = self.target_gate()
-        if gate is None:
-            self.notify("no gate is waiting", severity="warning")
-            return
-        self.control.operator.reject(gate.id)
+        if (gate := self._gate_or_say("reject-gate")) is not None:
+            self.control.operator.reject(gate.id)
+
+    def _on_agent(self, binding_id: str, act: Callable[[str], object]) -> None:
+        if self._allowed(binding_id) and (agent := self._agent_or_say()) is not None:
+            act(agent.name)
 
     def action_kill_agent(self) -> None:
-        if self._allowed("kill-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.kill(agent.name)
+        self._on_agent("kill-agent", self.control.operator.kill)
 
     def action_pause_agent(self) -> None:
-        if self._allowed("pause-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.pause_or_resume(agent.name)
+        self._on_agent("pause-agent", self.control.operator.pause_or_resume)
 
     def action_restart_agent(self) -> None:
-        if self._allowed("restart-agent") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.restart(agent.name)
+        self._on_agent("restart-agent", self.control.operator.restart)
 
     def action_reset_breaker(self) -> None:
-        if self._allowed("reset-breaker") and (agent := self._agent_or_say()) is not None:
-            self.control.operator.reset_breaker(agent.name)
+        self._on_agent("reset-breaker", self.control.operator.reset_breaker)
