@@ -135,8 +135,7 @@ class AgentCgroup:
         else:
             return None
         try:
-            with open(self._file(name, "memory"), "rb") as fh:
-                return int(fh.read())
+            return int(read_small(self._file(name, "memory")))
         except (OSError, ValueError):
             return None
 
