@@ -96,3 +96,20 @@ def test_a_quiet_log_is_checkpointed_whatever_its_size(
         assert checkpointer.checkpoints == 1  # nothing new: no checkpoint
     finally:
         checkpointer.stop()
+
+
+def test_a_log_whose_size_cannot_be_read_is_checkpointed_once_a_quiet_period(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "journal.db"  # a rollback journal: no WAL index to read
+    sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.close()
+    assert wal_backlog(db) is None
+    checkpointer = Checkpointer(db, threshold=1, quiet=0.5)
+    try:
+        for _ in range(50):  # a commit every 20 ms for a second
+            checkpointer.poke()
+            time.sleep(0.02)
+        until(lambda: checkpointer.checkpoints >= 1)
+    finally:
+        checkpointer.stop()
+    assert checkpointer.checkpoints <= 4  # not one per poke

@@ -15,7 +15,8 @@ how many bytes of log are not yet copied from the WAL-index header in
 https://sqlite.org/walformat.html, shared by every SQLite since 3.7.0) and
 checkpoints once that reaches ``CHECKPOINT_BYTES``, and once the log has
 been quiet for a second, so that an idle log is all in the database. A
-header it cannot read (another format, a torn read) means: checkpoint.
+header it cannot read (no such file, another format, a torn read) means:
+checkpoint at most once a second, as this thread did before it could tell.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import sqlite3
 import struct
 import threading
+import time
 from pathlib import Path
 
 from controlroom.store.pacing import CHECKPOINT_BYTES
@@ -74,6 +76,7 @@ class Checkpointer:
         self._wake = threading.Event()
         self._stopping = False
         self.checkpoints = 0
+        self._last = 0.0
         self.last_error: str | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"audit checkpoint {db.name}", daemon=True
@@ -92,8 +95,8 @@ class Checkpointer:
 
     def _due(self, poked: bool) -> bool:
         backlog = wal_backlog(self._db)
-        if backlog is None:
-            return True
+        if backlog is None:  # cannot tell: once a quiet period, however busy the writer is
+            return time.monotonic() - self._last >= self._quiet
         return backlog >= self._threshold if poked else backlog > 0
 
     def _run(self) -> None:
@@ -113,6 +116,7 @@ class Checkpointer:
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
+                    self._last = time.monotonic()
                 except sqlite3.Error as exc:  # the writer's auto-less WAL just grows meanwhile
                     self.last_error = str(exc)
         finally:
