@@ -27,7 +27,12 @@ costs grows with the agents, not the events: each commit rewrites the
 ``events_agent`` index leaf of every agent that spoke (about 100 pages for a
 100-agent swarm), so committing every 50 ms cost a 100 x 20 events/s swarm a
 third more of the control room's CPU (``bench/tui_load.py``). An action's
-record never waits for this: ``flush`` and ``commit`` write at once.
+record never waits for this: ``flush`` and ``commit`` write at once, with
+what is queued before them, up to a window of a swarm's events; that is
+the price (``bench/audit_ingest.py --swarm-only``, load 3-7: a decision's
+flush p50 9-11 ms, where a 50 ms window gave 3-5 ms). Writing ahead into an
+open transaction brought it back but cost most of the saving (the inserts
+are where the per-agent work is) and held the write lock most of the time.
 """
 
 BATCH_EVENTS = 2_000
