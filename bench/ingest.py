@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import hashlib
 import io
 import json
@@ -47,6 +48,7 @@ import resource
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +131,47 @@ def read_written(directory: Path, names: list[str]) -> Written:
     return Written(lines, tokens_in, tokens_out)
 
 
+class GcWatch:
+    """The garbage collector's collections while it watches: how many, their CPU, the longest.
+
+    Why: under a flood every event waiting for its commit is a young object
+    the collector traverses, and its pauses land on the thread that
+    allocated last (usually the event loop's): a share of the loop's CPU and
+    a stall the governor's decisions wait behind.
+    """
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.cpu = 0.0
+        self.longest = 0.0
+        self._started: dict[int, float] = {}
+
+    def __enter__(self) -> GcWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        thread = threading.get_ident()
+        if phase == "start":
+            self._started[thread] = time.thread_time()
+            return
+        took = time.thread_time() - self._started.pop(thread, time.thread_time())
+        self.collections[info["generation"]] += 1
+        self.cpu += took
+        self.longest = max(self.longest, took)
+
+    def describe(self, events: int) -> str:
+        young, middle, old = self.collections
+        return (
+            f"garbage collector: {young} / {middle} / {old} collections (gen 0 / 1 / 2), "
+            f"{self.cpu * 1e3:,.0f} ms CPU ({1e6 * self.cpu / max(events, 1):.2f} µs per event), "
+            f"longest {self.longest * 1e3:.1f} ms"
+        )
+
+
 class CpuClock:
     """This process's CPU seconds (all threads), the loop thread's, and wall seconds since made.
 
@@ -173,7 +216,7 @@ def steady(samples: list[tuple[float, int]], start: float, end: float) -> float 
 
 async def supervisor_pass(
     directory: Path, names: list[str], seconds: float
-) -> tuple[PassResult, Written, dict[str, int]]:
+) -> tuple[PassResult, Written, dict[str, int], GcWatch]:
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "audit.db"
     # the highest limits a config may set: nothing here comes near them
@@ -216,9 +259,10 @@ async def supervisor_pass(
 
     sampler = asyncio.create_task(sample())
     try:
-        await supervisor.start()
-        ok = await supervisor.wait()
-        await supervisor.close()  # RunEnded is committed: so is everything before it
+        with GcWatch() as collector:
+            await supervisor.start()
+            ok = await supervisor.wait()
+            await supervisor.close()  # RunEnded is committed: so is everything before it
         elapsed, cpu, loop_cpu = clock.wall(), clock.percent(), clock.loop_thread()
     finally:
         sampler.cancel()
@@ -266,7 +310,7 @@ async def supervisor_pass(
     rows = sum(per_agent.values())
     result = PassResult(rows, elapsed, cpu, steady(samples, 1.5, seconds), loop_cpu)
     meters["max_backlog"] = backlog
-    return result, written, meters
+    return result, written, meters, collector
 
 
 # ------------------------------------------------------------------ 2. the bare baseline
@@ -431,7 +475,9 @@ def main() -> int:
         if profiler is not None:
             profiler.enable()
         try:
-            sup, written, meters = asyncio.run(supervisor_pass(base / "sup", names, args.seconds))
+            sup, written, meters, collector = asyncio.run(
+                supervisor_pass(base / "sup", names, args.seconds)
+            )
         finally:
             if profiler is not None:
                 profiler.disable()
@@ -447,6 +493,7 @@ def main() -> int:
             f"supervisor ingest: largest commit backlog seen {meters['max_backlog']:,} events "
             f"(appended, not yet committed); peak RSS {peak_rss_mib():,.0f} MiB"
         )
+        print(f"supervisor ingest: {collector.describe(sup.rows)}")
         if not args.skip_baseline:
             bare, _ = asyncio.run(baseline_pass(base / "bare", names, args.seconds))
             print(describe("bare baseline", bare, ", all stored"))
