@@ -108,8 +108,8 @@ async def test_main_screen_shows_agents_with_their_states(tmp_path: Path) -> Non
         assert shown.cell_text("c-later", "state") == "○ pending"
         assert shown.cell_text("b-quick", "tokens") == "300/60"  # 3 usage lines of 100 in / 20 out
         assert shown.cell_text("a-sleeper", "pid") == str(pid_of(app, "a-sleeper"))
-        header = app.screen.query_one("#hdr-agents").render()
-        assert "1/3 running" in str(header)
+        header = app.screen.query_one("#hdr-agents")  # painted in the frame after the table's
+        await until(pilot, lambda: "1/3 running" in str(header.render()))
 
         await pilot.press("s")  # the next sort: by name
         assert shown.rows == ["a-sleeper", "b-quick", "c-later"]

@@ -189,7 +189,7 @@ class MainScreen(Screen[None]):
         with self.app.batch_update():
             self._recall_view(snapshot.swarm)
             header = self.query_one("#header", SwarmHeader)
-            header.update_from(snapshot)
+            self.call_after_refresh(header.update_from, snapshot)  # its own frame: see update_from
             if not snapshot.audit.ok:  # the audit log cannot be written: that first
                 header.set_banner(audit_banner(snapshot.audit.model_dump()), "error")
             else:

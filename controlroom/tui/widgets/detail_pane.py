@@ -84,18 +84,19 @@ def summary_content(agent: AgentView, tail: EventTail) -> Content:
     return Content.assemble(*parts)
 
 
-def _needs_layout(old: Content | None, new: Content, summary: Static) -> bool:
-    """False when ``new`` takes as many rows as ``old`` at the summary's width.
+def _rows(content: Content, summary: Static) -> tuple[int, int]:
+    """(width, rows): how many rows ``content`` takes at the summary's width.
 
     The summary's text changes at every refresh (tokens, cost), and a full
-    layout of the screen costs far more than repainting one widget; the
-    height is what Textual itself computes for ``height: auto``.
+    layout of the screen costs far more than repainting one widget: it is laid
+    out again only when its rows change. The height is what Textual itself
+    computes for ``height: auto``.
     """
     width = summary.content_size.width
-    if old is None or width <= 0:
-        return True
+    if width <= 0:
+        return (width, -1)
     rules = cast("RulesMap", summary.styles)  # as Widget.get_content_height passes it
-    return old.get_height(rules, width) != new.get_height(rules, width)
+    return (width, content.get_height(rules, width))
 
 
 class DetailPane(Horizontal):
@@ -106,6 +107,7 @@ class DetailPane(Horizontal):
         self.agent_name: str | None = None
         self._written = 0
         self._summary: Content | None = None
+        self._summary_rows = (0, -1)  # the shown summary's (width, rows), -1: unknown
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail-left"):
@@ -128,8 +130,9 @@ class DetailPane(Horizontal):
             return
         content = summary_content(agent, tail)
         if content != self._summary:
-            resized = _needs_layout(self._summary, content, summary)
-            self._summary = content
+            rows = _rows(content, summary)
+            resized = self._summary is None or rows[1] < 0 or rows != self._summary_rows
+            self._summary, self._summary_rows = content, rows
             summary.update(content, layout=resized)
         if tail.written(name) < self._written:  # a fresh tail (a replay stepped back)
             log.clear()

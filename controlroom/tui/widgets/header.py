@@ -53,7 +53,14 @@ class SwarmHeader(Vertical):
             self.query_one(f"#{widget_id}", Label).update(text, layout=resized)
 
     def update_from(self, snapshot: SwarmView) -> None:
-        """Show the totals of a snapshot; touches only labels whose text changed."""
+        """Show the totals of a snapshot; touches only labels whose text changed.
+
+        The main screen calls it after the frame that paints the rest of a
+        refresh: Textual repaints the box around everything dirty in a frame,
+        and the top line changing with the table and the detail pane made that
+        box the whole screen, every widget in it repainted (the header's ten
+        and the attention bar's eight included). Two frames paint ~10 % less.
+        """
         totals = snapshot.totals
         self._set("hdr-swarm", f"◉ {snapshot.swarm}")
         self._set("hdr-agents", f"agents {totals.running}/{totals.agents} running")
