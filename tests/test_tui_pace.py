@@ -54,6 +54,7 @@ class CostlyPort:
     def __init__(self, cost: float) -> None:
         self.cost = cost
         self.asked: list[float] = []  # monotonic time of each snapshot asked for
+        self.answered: list[float] = []  # and of each answer
         self.news: asyncio.Queue[Event] = asyncio.Queue()
 
     async def snapshot(self) -> SwarmView:
@@ -61,7 +62,12 @@ class CostlyPort:
         until_cpu = time.thread_time() + self.cost
         while time.thread_time() < until_cpu:
             pass
+        self.answered.append(time.monotonic())
         return VIEW.model_copy(deep=True)
+
+    def waits(self, first: int) -> list[float]:
+        """From each answer (from the ``first``) to the next question: the wait the screen armed."""
+        return [b - a for a, b in zip(self.answered[first:], self.asked[first + 1 :], strict=False)]
 
     async def call(self, request: Request[R]) -> R:
         raise ControlError(f"not here: {request.op}")
@@ -95,10 +101,6 @@ class NoSwarm:
         return None
 
 
-def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
-
-
 async def _main(pilot: Pilot[Any]) -> MainScreen:
     app = pilot.app
     return await until(
@@ -111,7 +113,7 @@ async def test_cheap_refreshes_come_at_4_hz_and_dear_ones_never_under_1_hz() -> 
     async with ControlRoomApp(NoSwarm(), cheap).run_test(size=SIZE) as pilot:
         await until(pilot, lambda: len(cheap.asked) >= 8)
         # the first tick comes after the resume delay; then the pace's shortest wait
-        assert all(gap < REFRESH_SECONDS + 0.35 for gap in gaps(cheap.asked[2:])), cheap.asked
+        assert all(wait < REFRESH_SECONDS + 0.35 for wait in cheap.waits(2)), cheap.waits(0)
 
     dear = CostlyPort(cost=0.1)  # over the budget: 0.1 s / 3 % is 3.3 s, held to 1 s
     async with ControlRoomApp(NoSwarm(), dear).run_test(size=SIZE) as pilot:
@@ -119,8 +121,8 @@ async def test_cheap_refreshes_come_at_4_hz_and_dear_ones_never_under_1_hz() -> 
         await until(pilot, lambda: len(dear.asked) >= WARMUP_REFRESHES + 4, timeout=60)
         assert main.pace.cost >= 0.1 and main.pace.cost / CPU_BUDGET > MAX_REFRESH_SECONDS
         assert main.pace.interval(REFRESH_SECONDS) == MAX_REFRESH_SECONDS
-        for gap in gaps(dear.asked[WARMUP_REFRESHES + 1 :]):  # a refresh, then 1 s after it
-            assert MAX_REFRESH_SECONDS + 0.1 <= gap < MAX_REFRESH_SECONDS + 0.8, dear.asked
+        for wait in dear.waits(WARMUP_REFRESHES + 1):  # the apply and paint, then 1 s
+            assert MAX_REFRESH_SECONDS <= wait < MAX_REFRESH_SECONDS + 0.5, dear.waits(0)
 
 
 async def test_a_gate_opening_pulls_the_next_tick_in_once_a_second_at_most() -> None:
@@ -142,5 +144,5 @@ async def test_a_gate_opening_pulls_the_next_tick_in_once_a_second_at_most() -> 
             GateRequested(seq=2, agent="a02", gate_id="g-2", gate_kind=GateKind.HANDOFF)
         )
         await until(pilot, lambda: len(port.asked) > asked + 1, timeout=60)
-        assert port.asked[asked + 1] - port.asked[asked] >= MAX_REFRESH_SECONDS + 0.1
+        assert port.asked[asked + 1] - port.answered[asked] >= MAX_REFRESH_SECONDS
         assert HURRY_EVERY_SECONDS <= MAX_REFRESH_SECONDS  # so the next news is pulled in again
