@@ -19,6 +19,7 @@ from swarmkit import agent_cmd
 
 from controlroom._errors import ReadOnly
 from controlroom.control import calls
+from controlroom.control.client import AsyncControlClient
 from controlroom.control.port import LocalPort, RemotePort
 from controlroom.models import AgentSpec, AgentState, EventBase, GateState
 from controlroom.models.events import AgentSpawned, AgentStateChanged, Event
@@ -116,12 +117,20 @@ async def test_both_ports_drop_skipped_kinds_at_the_source_and_keep_every_other_
         try:
             mine = local.events(skip={"usage"})
             theirs = remote.events(skip={"usage"})
+            raw = AsyncControlClient(socket).subscribe(skip={"usage"})  # the server's side
             first = await asyncio.wait_for(anext(mine), 10)  # subscribed from here on
             await asyncio.wait_for(anext(theirs), 10)
+            await asyncio.wait_for(anext(raw), 10)
             got = [first, *await asyncio.wait_for(_until_stopped(mine, "w"), 20)]
             over_socket = await asyncio.wait_for(_until_stopped(theirs, "w"), 20)
+            sent = []
+            async for line in raw:  # what the server wrote, unfiltered by any client
+                sent.append(line)
+                if line.get("kind") == "agent_state" and line.get("state") == "done":
+                    break
             await mine.aclose()
             await theirs.aclose()
+            await raw.aclose()
 
             log = await local.call(calls.EVENTS(got[0].seq - 1, 1000))
             wanted = [e for e in log if e.seq <= got[-1].seq]
@@ -130,6 +139,7 @@ async def test_both_ports_drop_skipped_kinds_at_the_source_and_keep_every_other_
             assert [e.seq for e in got] == [e.seq for e in wanted if e.kind != "usage"]
             assert [e.seq for e in over_socket] == [e.seq for e in got][-len(over_socket) :]
             assert not any(e.kind == "usage" for e in over_socket)
+            assert [e["seq"] for e in sent] == [e.seq for e in got][-len(sent) :]
             assert local.events_seen >= len(wanted)  # the skipped ones were taken in too
         finally:
             await remote.close()

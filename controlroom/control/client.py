@@ -20,7 +20,7 @@ import json
 import math
 import os
 import socket
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -302,11 +302,12 @@ class AsyncControlClient:
                 await self.close()
                 raise _connect_error(self.path, exc) from None
 
-    async def subscribe(self) -> AsyncGenerator[dict[str, Any], None]:
-        """Every event from now on, on a connection of its own; ends when the control room stops."""
+    async def subscribe(self, skip: Collection[str] = ()) -> AsyncGenerator[dict[str, Any], None]:
+        """Every event from now on (but those of a kind in ``skip``, left out by the server),
+        on a connection of its own; ends when the control room stops."""
         reader, writer = await self._open_connection()
         try:
-            writer.write(_encode(1, "subscribe", None))
+            writer.write(_encode(1, "subscribe", {"skip": sorted(skip)} if skip else None))
             await writer.drain()
             _result(_answer(self.path, await reader.readline()))
             while line := await reader.readline():

@@ -5,7 +5,9 @@ attached dashboard reach a running swarm here. One request per line
 (``{"id": 1, "op": "snapshot", "args": {}}``), one answer per line, in
 order, per connection. The special op ``subscribe`` turns a connection into
 a stream of ``{"event": {...}}`` lines (and ``{"dropped": N}`` when the
-client fell behind and lost the oldest events) until the client hangs up.
+client fell behind and lost the oldest events) until the client hangs up;
+``"args": {"skip": ["usage"]}`` leaves out events of those kinds (an attached
+dashboard has no use for usage events: 2,000 a second from a busy swarm).
 
 Who may connect: the operator, positively identified, and nobody else. The
 socket file is 0600 in a 0700 directory, and every peer is identified by
@@ -261,7 +263,7 @@ class ControlSocketServer:
                 continue
             op = request.get("op") if isinstance(request, dict) else None
             if op == "subscribe":
-                await self._subscribe(reader, writer, request.get("id"))
+                await self._subscribe(reader, writer, request.get("id"), _skipped(request))
                 return
             task = asyncio.current_task()
             assert task is not None
@@ -274,9 +276,13 @@ class ControlSocketServer:
                 return
 
     async def _subscribe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req_id: Any
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        req_id: Any,
+        skip: frozenset[str],
     ) -> None:
-        """Stream every event to this client until it hangs up or the bus closes."""
+        """Stream every event (but those of a kind in ``skip``) until the client hangs up."""
         subscription = self.api.subscribe()
         hangup = asyncio.create_task(_until_eof(reader))
         task = asyncio.current_task()
@@ -289,9 +295,7 @@ class ControlSocketServer:
             reported = 0
             while True:
                 getter = asyncio.ensure_future(subscription.get())
-                done, _ = await asyncio.wait(
-                    {getter, hangup}, return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait({getter, hangup}, return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
                     getter.cancel()
                     return
@@ -303,7 +307,11 @@ class ControlSocketServer:
                 if subscription.dropped != reported:
                     lines.append(_line({"dropped": subscription.dropped - reported}))
                     reported = subscription.dropped
-                lines.extend(_line({"event": e.model_dump(mode="json")}) for e in batch)
+                lines.extend(
+                    _line({"event": e.model_dump(mode="json")})
+                    for e in batch
+                    if getattr(e, "kind", None) not in skip
+                )
                 writer.write(b"".join(lines))
                 await writer.drain()  # a slow client waits here; its queue drops the oldest
         finally:
@@ -313,6 +321,15 @@ class ControlSocketServer:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _skipped(request: dict[str, Any]) -> frozenset[str]:
+    """The kinds a ``subscribe`` request asks to leave out (``args.skip``; none if malformed)."""
+    args = request.get("args")
+    skip = args.get("skip") if isinstance(args, dict) else None
+    if not isinstance(skip, list):
+        return frozenset()
+    return frozenset(kind for kind in skip if isinstance(kind, str))
 
 
 def _error(req_id: Any, message: str) -> dict[str, Any]:
