@@ -24,8 +24,7 @@ async def events_since(
     order = "DESC" if newest else "ASC"
     async with aiosqlite.connect(f"file:{db}?mode=ro", uri=True) as conn:
         cursor = await conn.execute(
-            "SELECT payload FROM events WHERE run = ? AND seq > ? "
-            f"ORDER BY seq {order} LIMIT ?",
+            f"SELECT payload FROM events WHERE run = ? AND seq > ? ORDER BY seq {order} LIMIT ?",
             (run, seq, limit),
         )
         rows = list(await cursor.fetchall())

@@ -33,7 +33,7 @@ from controlroom.models import EventBase
 from controlroom.store.connection import ChainHead, open_for_writing
 from controlroom.store.redact import Redactor
 from controlroom.store.reserve import RESERVE_BYTES, Reserve
-from controlroom.store.rows import COLUMNS, chain_rows
+from controlroom.store.rows import COLUMNS, PendingRow, chain_rows
 
 __all__ = ["MAX_ROWS_PER_INSERT", "BatchWriter", "disk_full"]
 
@@ -136,7 +136,9 @@ class BatchWriter:
                 "was writing it"
             )
 
-    def commit(self, events: list[EventBase], redactor: Redactor, head: ChainHead) -> ChainHead:
+    def commit(
+        self, events: list[PendingRow | EventBase], redactor: Redactor, head: ChainHead
+    ) -> ChainHead:
         """Chain ``events`` onto ``head`` and commit them with the new head, or nothing."""
         self.check_file()
         values, new_head = chain_rows(events, redactor, head)

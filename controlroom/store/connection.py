@@ -277,4 +277,3 @@ def _read_holder(fd: int) -> str:
         return "another process"
     run = f", run {words[1]}" if len(words) > 1 else ""
     return f"pid {words[0]}{run}"
-

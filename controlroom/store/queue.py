@@ -1,7 +1,9 @@
 """The audit writer's queue: events stamped with their run and seq, waiting for a commit.
 
-``push_many`` is on every producer's path, so it does the least it can: two plain
-fields written through ``__dict__`` and a list append. The counts it keeps
+``push_many`` is on every producer's path: two plain fields written through
+``__dict__``, then the event rendered into its ``PendingRow`` (rows.py says why
+here, on the loop's thread, and not in the writer's). An event that may still be
+withdrawn is queued as itself (``render=False``). The counts it keeps
 (appended, committed) are what flushes and back-pressure compare.
 """
 
@@ -10,7 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from controlroom.models import EventBase, Usage
+from controlroom.models import EventBase
+from controlroom.store.rows import PendingRow, pending_row, pending_usage
 
 __all__ = ["EventQueue"]
 
@@ -21,7 +24,7 @@ class EventQueue:
     def __init__(self, run_id: str, last_seq: int) -> None:
         self.run_id = run_id
         self.last_seq = last_seq
-        self.events: list[EventBase] = []
+        self.events: list[PendingRow | EventBase] = []
         self.appended = 0
         self.committed = 0
 
@@ -30,7 +33,7 @@ class EventQueue:
         """Events appended but not yet committed."""
         return self.appended - self.committed
 
-    def push_many(self, batch: Sequence[EventBase]) -> int:
+    def push_many(self, batch: Sequence[EventBase], render: bool = True) -> int:
         """Stamp each event (run when empty, next seq) and queue it; how many are queued then.
 
         One call for a whole slice of an agent's output. ``ValueError`` for an
@@ -58,11 +61,12 @@ class EventQueue:
                 stamped += 1
         finally:
             self.last_seq = seq
-            self.events.extend(batch[:stamped] if stamped < len(batch) else batch)
+            taken = batch[:stamped] if stamped < len(batch) else batch
+            self.events.extend(map(pending_row, taken) if render else taken)
             self.appended += stamped
         return len(self.events)
 
-    def take(self, most: int) -> list[EventBase]:
+    def take(self, most: int) -> list[PendingRow | EventBase]:
         """The oldest ``most`` queued events, out of the queue (put back if their write fails)."""
         if len(self.events) <= most:
             batch, self.events = self.events, []
@@ -71,7 +75,7 @@ class EventQueue:
             del self.events[:most]
         return batch
 
-    def put_back(self, batch: list[EventBase]) -> None:
+    def put_back(self, batch: list[PendingRow | EventBase]) -> None:
         self.events[:0] = batch
 
     def done(self, count: int) -> None:
@@ -79,5 +83,4 @@ class EventQueue:
 
     def usage(self) -> tuple[int, float]:
         """Tokens and cost of the ``usage`` events still queued (what a lost batch takes along)."""
-        usage = [e for e in self.events if isinstance(e, Usage)]
-        return sum(e.total_tokens for e in usage), sum(e.cost_usd for e in usage)
+        return pending_usage(self.events)

@@ -1,9 +1,18 @@
 """Events → chained audit rows: serialise, redact, hash.
 
-Pure and synchronous: the audit writer runs ``chain_rows`` in its own thread,
-once per batch. Each event's payload is exactly ``canonical_json``
-(sorted keys, no whitespace), then redacted, then hashed into the chain as
-``sha256(prev_hash + payload)``.
+Pure and synchronous. An event is rendered when it is appended, on the event
+loop's thread (``pending_row``: its indexed columns and payload as a plain
+tuple of strings and numbers), and the audit writer's thread runs
+``chain_rows`` once per batch: redact, hash, lay out. Why render early: the
+writer's thread shares the GIL with the loop, and Python run flat out there
+makes every system call of the loop's (a pipe read, the kill's signal) wait
+for the GIL; and a queue of pending rows holds no model, no dict and no set
+for the garbage collector to walk (a young collection under a flood walked
+~37,000 objects of pending events: 20-50 ms with the loop held). An event
+that may still be withdrawn (``tentative.py``) is queued as itself and
+rendered in the writer's thread. Each event's payload is exactly
+``canonical_json`` (sorted keys, no whitespace), then redacted, then hashed
+into the chain as ``sha256(prev_hash + payload)``.
 
 ``model_dump`` plus a generic JSON encoder cost most of a small event's
 time, so flat events (every field a plain scalar, an empty ``dict`` or a
@@ -30,11 +39,19 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from controlroom.models import EventBase
+from controlroom.models import EventBase, Usage
 from controlroom.store.connection import ChainHead
 from controlroom.store.redact import Redactor, canonical_dumps
 
-__all__ = ["COLUMNS", "canonical_json", "chain_rows", "event_payload"]
+__all__ = [
+    "COLUMNS",
+    "PendingRow",
+    "canonical_json",
+    "chain_rows",
+    "event_payload",
+    "pending_row",
+    "pending_usage",
+]
 
 COLUMNS = 9
 """Values per row: id, run, seq, ts, agent, kind, payload, prev_hash, hash."""
@@ -48,6 +65,7 @@ def canonical_json(event: EventBase) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
     )
+
 
 _NONE = type(None)
 _UNSEEN: Any = object()
@@ -232,51 +250,86 @@ def event_payload(event: EventBase) -> tuple[dict[str, Any], str]:
     return data, canonical_dumps(data)
 
 
+PendingRow = tuple[str, int, float, str | None, str, str, int, float]
+"""An appended event, rendered: run, seq, ts, agent, kind, payload, and for a ``usage``
+event its tokens and cost (what the log would lack if the row were lost), else 0.
+
+A plain tuple of atoms on purpose: the garbage collector stops tracking it."""
+
+
+def pending_row(event: EventBase) -> PendingRow:
+    """``event`` (stamped with its run and seq) as the row it will be, but for redaction."""
+    data, payload = event_payload(event)
+    if type(event) is Usage:
+        tokens, cost = event.total_tokens, event.cost_usd
+    else:
+        tokens, cost = 0, 0.0
+    kind = data["kind"]
+    return (
+        data["run"],
+        data["seq"],
+        data["ts"],
+        data["agent"],
+        str(kind) if type(kind) is not str else kind,
+        payload,
+        tokens,
+        cost,
+    )
+
+
+def pending_usage(queued: Iterable[PendingRow | EventBase]) -> tuple[int, float]:
+    """Tokens and cost of the ``usage`` events among ``queued`` (what a lost batch takes along)."""
+    tokens, cost = 0, 0.0
+    for item in queued:
+        if isinstance(item, tuple):
+            tokens += item[6]
+            cost += item[7]
+        elif isinstance(item, Usage):
+            tokens += item.total_tokens
+            cost += item.cost_usd
+    return tokens, cost
+
+
 def _encodable(payload: str) -> str:
     """Lone surrogates (not valid UTF-8) become their JSON ``\\uXXXX`` escapes."""
     return payload.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def chain_rows(
-    events: Iterable[EventBase], redactor: Redactor, head: ChainHead
+    queued: Iterable[PendingRow | EventBase], redactor: Redactor, head: ChainHead
 ) -> tuple[list[Any], ChainHead]:
-    """The rows of ``events`` chained onto ``head``, flattened, and the new head.
+    """The rows of ``queued`` chained onto ``head``, flattened, and the new head.
 
-    Flat because the writer binds them to multi-row INSERTs: ``COLUMNS``
-    values per event, in column order.
+    Each item is a ``pending_row`` or an event not rendered yet. Flat because
+    the writer binds them to multi-row INSERTs: ``COLUMNS`` values per event,
+    in column order.
     """
-    dumped: list[dict[str, Any]] = []
-    payloads: list[str] = []
-    for event in events:
-        data, payload = event_payload(event)
-        dumped.append(data)
-        payloads.append(payload)
+    rows = [item if isinstance(item, tuple) else pending_row(item) for item in queued]
+    payloads = [row[5] for row in rows]
     for index in redactor.redact_batch(payloads):
         # The indexed columns must agree with the stored (redacted) payload.
-        dumped[index] = json.loads(payloads[index])
+        data = json.loads(payloads[index])
+        rows[index] = (
+            data["run"],
+            data["seq"],
+            data["ts"],
+            data["agent"],
+            data["kind"],
+            payloads[index],
+            0,
+            0.0,
+        )
     values: list[Any] = []
     extend = values.extend
     sha256 = hashlib.sha256
     row_id, prev = head.last_id, head.hash
-    for data, payload in zip(dumped, payloads, strict=True):
+    for run, seq, ts, agent, kind, payload, _, _ in rows:
         try:
             digest = sha256((prev + payload).encode()).hexdigest()
         except UnicodeEncodeError:
             payload = _encodable(payload)
             digest = sha256((prev + payload).encode()).hexdigest()
         row_id += 1
-        extend(
-            (
-                row_id,
-                data["run"],
-                data["seq"],
-                data["ts"],
-                data["agent"],
-                data["kind"],
-                payload,
-                prev,
-                digest,
-            )
-        )
+        extend((row_id, run, seq, ts, agent, kind, payload, prev, digest))
         prev = digest
     return values, ChainHead(row_id, prev)

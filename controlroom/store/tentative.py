@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from controlroom._errors import AuditError
 from controlroom.models import EventBase
+from controlroom.store.rows import PendingRow
 
 __all__ = ["Tentative"]
 
@@ -39,21 +40,21 @@ class Tentative:
         self._events[id(event)] = (withdrawn, done)
         return done
 
-    def committed(self, batch: list[EventBase]) -> None:
+    def committed(self, batch: list[PendingRow | EventBase]) -> None:
         """``batch`` is on disk: the tentative events in it are decisions now."""
         for event in batch:
             held = self._events.pop(id(event), None)
             if held is not None and not held[1].done():
                 held[1].set_result(None)
 
-    def withdraw(self, queue: list[EventBase], error: AuditError) -> None:
+    def withdraw(self, queue: list[PendingRow | EventBase], error: AuditError) -> None:
         """A write failed: every tentative event in ``queue`` is replaced, its caller failed."""
         if not self._events:
             return
         events, self._events = self._events, {}
         for index, event in enumerate(queue):
             held = events.get(id(event))
-            if held is None:
+            if held is None or not isinstance(event, EventBase):
                 continue
             replacement = held[0](error)
             fields = replacement.__dict__

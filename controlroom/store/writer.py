@@ -193,15 +193,19 @@ class AuditStore:
         """
         return self.append_many((event,))
 
-    def append_many(self, events: Sequence[EventBase]) -> int:
-        """``append`` for a slice of events at one call's cost; those before a refused one stay."""
+    def append_many(self, events: Sequence[EventBase], render: bool = True) -> int:
+        """``append`` for a slice of events at one call's cost; those before a refused one stay.
+
+        Each event is rendered now (``render=False`` only for a tentative one,
+        which may be replaced before it is written).
+        """
         if self._closing:
             kinds = ", ".join(repr(getattr(e, "kind", type(e).__name__)) for e in events)
             raise AuditError(f"audit store {self._path} is closed; cannot append {kinds}")
         queue = self._queue
         was = len(queue.events)
         try:
-            queue.push_many(events)
+            queue.push_many(events, render)
         finally:
             if not was and queue.events:
                 self._first_queued_at = self._loop.time()
@@ -252,7 +256,7 @@ class AuditStore:
         event ``withdrawn(error)`` returns takes its place in the queue (and
         its seq), and this raises that ``AuditError``.
         """
-        seq = self.append(event)
+        seq = self.append_many((event,), render=False)
         done = self._tentative.add(event, withdrawn)
         self._kick.set()
         await done
