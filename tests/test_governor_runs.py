@@ -72,7 +72,7 @@ def as_the_router_does(gov: BudgetGovernor, run: list[Usage], first: int, now: f
         upto, decisions = gov.observe_usages(run, upto, now)
 
 
-def meters(gov: BudgetGovernor) -> list[object]:
+def meters(gov: BudgetGovernor, now: float) -> list[object]:
     figures: list[object] = [gov.meters.charged_usd, gov.swarm_exceeded]
     for agent in AGENTS:
         m = gov.meters.agent(agent)
@@ -87,6 +87,8 @@ def meters(gov: BudgetGovernor) -> list[object]:
             m.cost_usd,  # compared exactly: the same float, not an approximation
             gov.is_stopped(agent),
         ]
+        tokens_per_minute, _, turns_per_minute = m.rates_per_minute(now)
+        figures += [tokens_per_minute, turns_per_minute]  # the burn window took the run too
     return figures
 
 
@@ -148,7 +150,7 @@ def test_runs_metered_at_once_decide_and_meter_as_line_by_line(
         lines = [u.model_copy(update={"agent": agent}) for u in run]
         expected = line_by_line(slow, lines, first, now)  # the reference: one observe per line
         assert as_the_router_does(fast, lines, first, now) == expected
-        assert meters(fast) == meters(slow)
+        assert meters(fast, now) == meters(slow, now)
         first += len(run)
 
 
