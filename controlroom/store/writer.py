@@ -4,9 +4,9 @@
 call's cost) stamps each event's run and seq, puts it on a list and returns;
 it never waits. A writer task commits what is queued in one transaction per
 batch, as soon as ``BATCH_EVENTS`` (2,000) are waiting or the oldest has waited
-250 ms (``pacing.py`` says why), or at once when someone flushes. Events that accompany an action (a
-kill, a gate decision, a budget stop) go through ``append_and_flush``, which
-returns only once they are on disk.
+250 ms (``pacing.py`` says why), or at once when someone flushes. Events that
+accompany an action (a kill, a gate decision, a budget stop) go through
+``append_and_flush``, which returns only once they are on disk.
 
 Each row's hash is ``sha256(prev_hash + payload)`` over the redacted
 canonical JSON; ``chain_head`` is updated in the same transaction, so the
@@ -25,8 +25,10 @@ and is retried: events are never dropped silently. ``commit`` is for an
 event that *is* an operator's decision: committed, or taken back out of the
 queue with an error in its place (``tentative.py``).
 
-Append only from the event loop's thread, and do not mutate an event after
-appending it: it is serialised later, in the writer's thread.
+Append only from the event loop's thread. An event is rendered into its row
+as it is appended (rows.py says why there): changing it afterwards changes
+nothing in the log. Only a decision (``commit``) waits as itself, and is
+rendered in the writer's thread: do not mutate it after committing it.
 """
 
 from __future__ import annotations
