@@ -25,10 +25,8 @@ and is retried: events are never dropped silently. ``commit`` is for an
 event that *is* an operator's decision: committed, or taken back out of the
 queue with an error in its place (``tentative.py``).
 
-Append only from the event loop's thread. An event is rendered into its row
-as it is appended (rows.py says why there): changing it afterwards changes
-nothing in the log. Only a decision (``commit``) waits as itself, and is
-rendered in the writer's thread: do not mutate it after committing it.
+Append only from the event loop's thread. An event is rendered into its row as
+it is appended (rows.py says why); a decision waits as itself: do not mutate it.
 """
 
 from __future__ import annotations
