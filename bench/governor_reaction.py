@@ -67,7 +67,7 @@ from controlroom.models import (
     new_run_id,
 )
 from controlroom.store.writer import AuditStore
-from controlroom.swarm.supervisor import Supervisor, tune_gc
+from controlroom.swarm.supervisor import Supervisor, tune_interpreter
 
 FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"
 TARGET_P99_MS = 10.0
@@ -270,7 +270,7 @@ async def main() -> int:
         "(use a larger --lines-to-cap so the flood is under way when the cap is crossed)",
     )
     args = parser.parse_args()
-    tune_gc()  # as the CLI does where a swarm starts: the bench measures what runs
+    tune_interpreter()  # as the CLI does where a swarm starts: the bench measures what runs
     if args.lines_to_cap < 1:
         parser.error("--lines-to-cap must be at least 1")
     print(

@@ -52,7 +52,7 @@ from controlroom.process.contain import CgroupContainment, TreeContainment
 from controlroom.store.batch import BatchWriter
 from controlroom.swarm.reader import OutputReader
 from controlroom.swarm.rounds import Rounds
-from controlroom.swarm.supervisor import tune_gc
+from controlroom.swarm.supervisor import tune_interpreter
 
 now = time.monotonic_ns
 cpu_now = time.thread_time_ns
@@ -260,7 +260,7 @@ async def main() -> int:
     parser.add_argument("--interval-ms", type=float, default=20.0)
     parser.add_argument("--slow-ms", type=float, default=20.0)
     args = parser.parse_args()
-    tune_gc()  # as the CLI does where a swarm starts
+    tune_interpreter()  # as the CLI does where a swarm starts
     print(f"{machine()}; {args.runs} runs beside {args.flood} floods")
     with tempfile.TemporaryDirectory(prefix="controlroom-trace-") as tmp:
         pauses = await traced_runs(args, Path(tmp))

@@ -46,7 +46,7 @@ from controlroom.adapters.native import NativeAdapter  # noqa: E402
 from controlroom.models import Budget, Pricing, SwarmConfig, Usage  # noqa: E402
 from controlroom.policy.governor import BudgetGovernor  # noqa: E402
 from controlroom.policy.meters import AgentMeter, price_usage  # noqa: E402
-from controlroom.swarm.gctune import tune_gc  # noqa: E402
+from controlroom.swarm.interpreter import tune_interpreter  # noqa: E402
 
 CHUNK = 1 << 16
 ONE_DOLLAR = Pricing(
@@ -232,7 +232,7 @@ def main() -> None:
         f"governing observe(Usage)    {observe:>8,.0f} ns   bare dict add {baseline:,.0f} ns"
         f"   ratio {baseline / observe:.3f}   (target < 40,000 ns)"
     )
-    tune_gc()  # as the CLI does where a swarm starts: the slice paths allocate an event per line
+    tune_interpreter()  # as the CLI does where a swarm starts (the slice paths allocate per line)
     slice_paths(args.slice, max(1, args.events // args.slice), max(args.repeat, 5))
 
 

@@ -66,7 +66,7 @@ from controlroom.models import (  # noqa: E402
 )
 from controlroom.store.schema import GENESIS_HASH, MIGRATIONS  # noqa: E402
 from controlroom.store.writer import AuditStore  # noqa: E402
-from controlroom.swarm.supervisor import Supervisor, tune_gc  # noqa: E402
+from controlroom.swarm.supervisor import Supervisor, tune_interpreter  # noqa: E402
 
 FLOOD = Path(__file__).resolve().parent / "agents" / "usage_flood.py"
 CHUNK = 1 << 16
@@ -244,7 +244,7 @@ async def supervisor_pass(
     )
     run_id = new_run_id()
     store = await AuditStore.open(db, run_id)
-    tune_gc()  # as the CLI does where a swarm starts
+    tune_interpreter()  # as the CLI does where a swarm starts
     supervisor = Supervisor(config, store, run_id=run_id, base_dir=directory)
     samples: list[tuple[float, int]] = []
     backlog = 0

@@ -44,7 +44,7 @@ from _common import (  # first: it puts the repository on sys.path
 )
 
 from controlroom.models import SwarmConfig, SwarmSettings
-from controlroom.swarm.supervisor import tune_gc
+from controlroom.swarm.supervisor import tune_interpreter
 
 BESIDE_INTERVAL_MS = 5
 BESIDE_LINES = 400
@@ -111,7 +111,7 @@ async def main() -> int:
     parser.add_argument("--interval-ms", type=float, default=1.0)
     parser.add_argument("--lines-to-cap", type=int, default=10)
     args = parser.parse_args()
-    tune_gc()  # as the CLI does where a swarm starts: the bench measures what runs
+    tune_interpreter()  # as the CLI does where a swarm starts: the bench measures what runs
     cap = args.lines_to_cap * TOKENS_PER_LINE
     print(
         f"{machine()}; "

@@ -73,7 +73,7 @@ from ingest import BareStore  # noqa: E402
 from tui_harness import kill_recorded, swarm_config  # noqa: E402
 
 from controlroom.models import AgentSpec, AgentState, Budget  # noqa: E402
-from controlroom.swarm.supervisor import tune_gc  # noqa: E402
+from controlroom.swarm.supervisor import tune_interpreter  # noqa: E402
 from controlroom.tui.session import LocalSession  # noqa: E402
 
 AGENT = r"""
@@ -457,7 +457,7 @@ async def main() -> int:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="cr-bench-xdg-"))
-    tune_gc()  # as `controlroom tui` (run_dashboard) and `controlroom run` do; every pass gets it
+    tune_interpreter()  # as `controlroom tui` and `controlroom run` do; every pass gets it
     print(
         f"tui_load: {args.agents} agents × {args.rate:g} usage lines/s for {args.seconds:g} s "
         f"(python {sys.version.split()[0]}, {psutil.cpu_count()} cores, {loadavg()})"

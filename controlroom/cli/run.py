@@ -97,10 +97,10 @@ async def run_swarm(
     auto-operator).
     """
     from controlroom.control.api import ControlAPI
-    from controlroom.control.host import SwarmHost, tune_gc
+    from controlroom.control.host import SwarmHost, tune_interpreter
     from controlroom.inert import inert_line
 
-    tune_gc()
+    tune_interpreter()
     host = SwarmHost(cfg, db, base_dir=Path.cwd(), mode=mode)
     ok = False
     with host.signals():  # from the very start: a Ctrl-C while opening spawns nothing

@@ -43,7 +43,7 @@ from controlroom.ops.notify.channels import tty_writer
 from controlroom.process.kill import KillReport
 from controlroom.store.writer import AuditStore
 from controlroom.swarm.bus import Subscription
-from controlroom.swarm.gctune import tune_gc
+from controlroom.swarm.interpreter import tune_interpreter
 from controlroom.swarm.supervisor import Supervisor
 from controlroom.text import format_line, worth_a_line
 
@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 
 # The screens and the CLI reach the swarm only through this layer (pyproject's contract):
 # ``Supervisor`` is named here for them as the type of ``SwarmHost.supervisor``, and
-# ``tune_gc`` for the entry points that start a swarm in their own process.
-__all__ = ["UNRECORDED", "Supervisor", "SwarmHost", "tune_gc", "write_log"]
+# ``tune_interpreter`` for the entry points that start a swarm in their own process.
+__all__ = ["UNRECORDED", "Supervisor", "SwarmHost", "tune_interpreter", "write_log"]
 
 UNRECORDED = "[unrecorded]"
 """Ends a log line whose event the audit log could not take (yet)."""

@@ -46,7 +46,7 @@ from controlroom.swarm.channels import AgentChannels
 from controlroom.swarm.confinement import Confinement
 from controlroom.swarm.enforcement import Enforcer
 from controlroom.swarm.gates import Gate
-from controlroom.swarm.gctune import tune_gc
+from controlroom.swarm.interpreter import tune_interpreter
 from controlroom.swarm.integration import Integration
 from controlroom.swarm.launch import Launcher, LaunchPlan
 from controlroom.swarm.metering import Metering
@@ -61,7 +61,7 @@ from controlroom.swarm.sampling import sample_forever
 from controlroom.swarm.stops import StopPath
 from controlroom.swarm.views import swarm_view
 
-__all__ = ["Supervisor", "tune_gc"]
+__all__ = ["Supervisor", "tune_interpreter"]
 
 OPERATOR = os.environ.get("USER") or os.environ.get("LOGNAME") or f"uid {os.getuid()}"
 

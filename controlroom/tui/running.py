@@ -40,9 +40,9 @@ def run_dashboard(
 
     0 when every agent finished successfully, 1 otherwise (stopped, failed).
     """
-    from controlroom.control.host import tune_gc
+    from controlroom.control.host import tune_interpreter
 
-    tune_gc()
+    tune_interpreter()
     session = LocalSession(cfg, Path(db), mode=mode, read_only=read_only)
     return asyncio.run(_run_local(session, theme or cfg.swarm.theme, read_only))
 

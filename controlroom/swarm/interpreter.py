@@ -6,7 +6,7 @@ supervisor because it is about the process, not the swarm.
 
 from __future__ import annotations
 
-__all__ = ["SWITCH_INTERVAL_SECONDS", "tune_gc"]
+__all__ = ["SWITCH_INTERVAL_SECONDS", "tune_interpreter"]
 
 SWITCH_INTERVAL_SECONDS = 0.0005
 """How long the event loop waits, at most, for the GIL a busy thread holds (Python's default: 5 ms).
@@ -22,7 +22,7 @@ pairs at load 7-12: 27.0k vs 25.3k mean at 5 ms, within its noise).
 """
 
 
-def tune_gc() -> None:
+def tune_interpreter() -> None:
     """Tune the interpreter for supervising (call once, where a swarm starts).
 
     Every event allocates a few container objects: with the default thresholds
