@@ -46,8 +46,8 @@ from controlroom.swarm.channels import AgentChannels
 from controlroom.swarm.confinement import Confinement
 from controlroom.swarm.enforcement import Enforcer
 from controlroom.swarm.gates import Gate
-from controlroom.swarm.interpreter import tune_interpreter
 from controlroom.swarm.integration import Integration
+from controlroom.swarm.interpreter import tune_interpreter
 from controlroom.swarm.launch import Launcher, LaunchPlan
 from controlroom.swarm.metering import Metering
 from controlroom.swarm.opening import config_loaded, orphans_found, run_ended, run_started
