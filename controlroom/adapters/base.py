@@ -142,14 +142,16 @@ class BaseAdapter(ABC):
         lines: list[int] = []
         for item in items:
             read += 1
-            made = (
-                self.feed(item)
-                if isinstance(item, str)
-                else [item.to_event(self.agent, self.stream)]
-            )
+            made = self._made(item)
             events += made
             lines += [read] * len(made)
         return events, lines
+
+    def _made(self, item: str | RefusedLine) -> list[Event]:
+        """The events of one item of a slice: a line fed, or a refused line's event."""
+        if isinstance(item, str):
+            return self.feed(item)
+        return [item.to_event(self.agent, self.stream)]
 
     def finish(self) -> list[Event]:
         try:

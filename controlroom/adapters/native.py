@@ -140,11 +140,7 @@ class NativeAdapter(BaseAdapter):
                     events.append(event)
                     lines.append(read)
                     continue
-            made = (
-                self.feed(item)
-                if isinstance(item, str)
-                else [item.to_event(self.agent, self.stream)]
-            )
+            made = self._made(item)
             events += made
             lines += [read] * len(made)
         return events, lines
