@@ -113,3 +113,55 @@ def test_a_log_whose_size_cannot_be_read_is_checkpointed_once_a_quiet_period(
     finally:
         checkpointer.stop()
     assert checkpointer.checkpoints <= 4  # not one per poke
+
+
+WRITER = """
+import asyncio, sys
+from controlroom.models import Usage
+from controlroom.store import AuditStore
+
+async def main() -> None:
+    async with await AuditStore.open(sys.argv[1], "20261202-183000-shm", max_delay=0.005) as store:
+        for i in range(int(sys.argv[2])):
+            store.append(Usage(agent=f"a{i % 50}", input_tokens=i))
+            if i % 200 == 0:
+                await store.flush()
+    print("done", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_readers_coming_and_going_never_break_the_writers_log(tmp_path: Path) -> None:
+    """Another process opening and closing the log while the store writes: the store lives on.
+
+    The checkpoint thread once read ``<db>-shm`` through a descriptor of its own and
+    closed it, which dropped SQLite's locks on the file in the writer's process; a
+    reader's connection then took itself for the first, truncated the file, and the
+    writer died of SIGBUS (exit -7): this failed 4 runs of 4 before the fix.
+    """
+    import subprocess
+    import sys
+
+    db = tmp_path / "audit.db"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db), "60000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        until(lambda: db.exists() and (tmp_path / "audit.db-shm").exists())
+        while writer.poll() is None:
+            reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
+            try:
+                reader.execute("SELECT count(*) FROM events").fetchone()
+            except sqlite3.OperationalError:
+                pass  # not created yet
+            finally:
+                reader.close()
+        out, err = writer.communicate(timeout=60)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert (writer.returncode, out.strip()) == (0, "done"), err[-2000:]

@@ -43,18 +43,41 @@ _BACKFILL_AT = 96
 _FRAME_HEADER = 24
 
 
-def wal_backlog(db: Path) -> int | None:
-    """Bytes of ``db``'s write-ahead log not yet copied into it; None when it cannot be told."""
+def _sqlites_shm_fd(shm: str) -> int | None:
+    """The descriptor SQLite in this process holds ``shm`` open by, or None.
+
+    Never open the file ourselves: closing *any* descriptor of a file drops
+    every POSIX lock this process holds on it, SQLite's included. Without its
+    lock on ``-shm``, the next connection from another process believes it is
+    the first, truncates the file, and SQLite's mapping of it here dies of
+    SIGBUS (a fresh-clone CI run lost a control room that way, exit -7).
+    """
     try:
-        fd = os.open(f"{db}-shm", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+        names = os.listdir("/proc/self/fd")
+    except OSError:  # no /proc: the backlog cannot be told
+        return None
+    for name in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == shm:
+                return int(name)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def wal_backlog(db: Path) -> int | None:
+    """Bytes of ``db``'s write-ahead log not yet copied into it; None when it cannot be told.
+
+    Read through SQLite's own descriptor of ``<db>-shm`` (``_sqlites_shm_fd``
+    says why), so only while a connection of this process has the log open.
+    """
+    fd = _sqlites_shm_fd(os.path.realpath(f"{db}-shm"))
+    if fd is None:
         return None
     try:
         raw = os.pread(fd, _BACKFILL_AT + _BACKFILL.size, 0)
-    except OSError:
+    except OSError:  # closed meanwhile: next time
         return None
-    finally:
-        os.close(fd)
     if len(raw) < _BACKFILL_AT + _BACKFILL.size or raw[:_COPY] != raw[_COPY : 2 * _COPY]:
         return None
     version, initialised, page, frames = _HEADER.unpack_from(raw)
