@@ -169,7 +169,7 @@ def test_a_run_is_priced_line_by_line_as_price_usage_prices_each() -> None:
     priced = price_run(run, RateCache(PRICES))
     assert priced.costs == [price_usage(u, PRICES) for u in run]
     assert [u.cost_usd for u in run] == priced.costs
-    assert (priced.tokens, priced.turns, priced.cache_creation_1h_input_tokens) == (27, 2, 5)
+    assert (priced.total_tokens, priced.turns, priced.cache_creation_1h_input_tokens) == (27, 2, 5)
     assert priced.plain and priced.agent == "a"
 
 

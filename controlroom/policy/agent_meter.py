@@ -179,7 +179,7 @@ class AgentMeter(RunClock):
         for price in run.costs:
             cost += price
         self.cost_usd = cost
-        tokens = run.tokens
+        tokens = run.total_tokens
         self.input_tokens += run.input_tokens
         self.output_tokens += run.output_tokens
         self.cache_read_input_tokens += run.cache_read_input_tokens

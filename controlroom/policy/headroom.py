@@ -50,7 +50,7 @@ def agent_quiet(meter: AgentMeter, run: UsageRun, warned: set[str], now: float) 
     """
     tokens_cap, cost_cap, turns_cap, wall_cap = meter.caps
     if tokens_cap is not None:
-        if not calm(meter.period_tokens() + run.tokens, tokens_cap, "max_tokens" in warned):
+        if not calm(meter.period_tokens() + run.total_tokens, tokens_cap, "max_tokens" in warned):
             return False
     if cost_cap is not None:
         cost = meter.period_cost() + upper_cost(meter.cost_usd, run) - meter.cost_usd

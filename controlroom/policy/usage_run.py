@@ -16,14 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controlroom.models import Usage
+from controlroom.models.tokens import TokenTotal
 from controlroom.policy.price import RateCache
 
 __all__ = ["UsageRun", "price_run"]
 
 
 @dataclass(slots=True)
-class UsageRun:
+class UsageRun(TokenTotal):
     """The sums of a run of usage lines, and each line's price in order.
+
+    ``total_tokens`` (every token counted towards ``max_tokens``) is
+    ``TokenTotal``'s, as for every type that carries the four counts.
 
     ``plain``: every line is the same agent's own word (``source="agent"``)
     with no negative count, so the run may be metered as one sum; otherwise
@@ -40,16 +44,6 @@ class UsageRun:
     cache_creation_1h_input_tokens: int
     turns: int
     plain: bool
-
-    @property
-    def tokens(self) -> int:
-        """Every token counted towards ``max_tokens``, as ``AgentMeter.total_tokens`` counts."""
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
-        )
 
 
 def price_run(usages: Sequence[Usage], rates: RateCache) -> UsageRun:
