@@ -124,8 +124,8 @@ def test_usage_is_cumulative_and_never_goes_backwards() -> None:
     assert (start.input_tokens, start.cache_creation_input_tokens) == (10, 7)
     assert start.cache_creation_1h_input_tokens == 4
     delta = counts.advance({"output_tokens": 30, "input_tokens": 10})
-    assert (delta.output_tokens, delta.input_tokens, delta.total) == (29, 0, 29)
-    assert counts.advance({"output_tokens": 5, "input_tokens": True}).total == 0
+    assert (delta.output_tokens, delta.input_tokens, delta.total_tokens) == (29, 0, 29)
+    assert counts.advance({"output_tokens": 5, "input_tokens": True}).total_tokens == 0
     split_only = WireCounts().advance(
         {"cache_creation": {"ephemeral_5m_input_tokens": 2, "ephemeral_1h_input_tokens": 3}}
     )

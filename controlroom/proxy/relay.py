@@ -91,7 +91,7 @@ class AnswerMeter:
 
     def _count(self, usage: object, turns: int) -> str | None:
         delta = self.counts.advance(usage)
-        if not turns and not delta.total:
+        if not turns and not delta.total_tokens:
             return None
         extra: dict[str, Any] = {}
         if self._first:

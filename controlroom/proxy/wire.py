@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from controlroom.models.tokens import TokenTotal
+
 __all__ = ["KINDS", "EventSplitter", "WireCounts", "event_data", "event_name"]
 
 KINDS: tuple[str, ...] = (
@@ -32,7 +34,7 @@ KINDS: tuple[str, ...] = (
 
 
 @dataclass(slots=True)
-class WireCounts:
+class WireCounts(TokenTotal):
     """Cumulative token counts of one answer, as the API has reported them so far."""
 
     input_tokens: int = 0
@@ -40,15 +42,6 @@ class WireCounts:
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_creation_1h_input_tokens: int = 0
-
-    @property
-    def total(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_creation_input_tokens
-        )
 
     def advance(self, usage: object) -> WireCounts:
         """Take a cumulative ``usage`` object; return what it adds (absent keys add nothing)."""
