@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
 from controlroom._errors import AuditError
@@ -124,10 +124,13 @@ class Confinement:
     def check_limits(self, runner: AgentRunner) -> None:
         """Stop an agent the kernel held to a limit (an OOM kill, a refused fork), saying which."""
         proc = runner.process
-        if proc is None:
-            return
+        if proc is not None:
+            self.limits_struck(runner, proc.contain.strikes())
+
+    def limits_struck(self, runner: AgentRunner, strikes: Mapping[str, int]) -> None:
+        """``check_limits`` on ``strikes`` read already (by the sampler, off the loop)."""
         seen = self._strikes.setdefault(runner.name, {})
-        for limit, count in proc.contain.strikes().items():
+        for limit, count in strikes.items():
             if count <= seen.get(limit, 0):
                 continue
             seen[limit] = count
@@ -143,9 +146,10 @@ class Confinement:
             )
             self.stop(runner, AgentState.FAILED, "limits", f"limit: {limit} exceeded")
 
-    def reap(self, runners: Iterable[AgentRunner]) -> None:
-        """Reap the agents' orphans that died (once per sampling round)."""
-        self.containment.reap({r.process.pid for r in runners if r.process and r.alive})
+    def reap(self, keep: Collection[int]) -> None:
+        """Reap the agents' orphans that died (once per sampling round); ``keep``: the
+        running agents' own pids, which asyncio waits for. Safe off the loop."""
+        self.containment.reap(keep)
 
     def sweep_leftovers(self, runner: AgentRunner, why: str = "the agent exited") -> None:
         """Kill what an exited agent left running (daemons), recorded like any kill."""
