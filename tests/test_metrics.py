@@ -128,7 +128,9 @@ async def test_a_kill_is_counted_with_its_recorded_duration(tmp_path: Path) -> N
     ):
         await handle.state("sleepy", {"running"})
         meter = handle.sup.governor.meters.agent("sleepy")
-        await asyncio.wait_for(until(lambda: meter.rss_bytes is not None), 30)
+        # the first sample may come just after the exec, before Python has loaded
+        # (256 KiB charged to its cgroup): wait for one of the agent up and running
+        await asyncio.wait_for(until(lambda: (meter.rss_bytes or 0) > 1 << 20), 30)
         before = await scrape(server)
         await handle.sup.kill("sleepy", by="tester")
         after = await scrape(server)
