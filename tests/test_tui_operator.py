@@ -209,6 +209,7 @@ async def test_the_agent_screen_reports_a_refused_pause_as_the_main_screen_does(
         await d.pilot.press("enter")
         screen = await d.on_screen(AgentScreen)
         await d.until(lambda: "done" in str(screen.query_one("#agent-header", Static).render()))
+        await d.pilot.pause(0.35)  # past the debounce: a second p within 0.3 s is a doubled press
         await d.pilot.press("p")
         both = await second_note(d, "not running")
         assert both[0] == both[1] == on_main[0]
