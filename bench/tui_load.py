@@ -33,6 +33,9 @@ Measured over the window, in one run on this machine:
     agent; between the two the operator reads the question (``--read`` s).
     Reported: from ``y`` posted to SIGTERM arriving in the agent, p50 / p99
     over ``--kills`` kills; and from ``x`` posted to the confirm being up.
+    While the kills go on, the same stall probe runs, and the garbage
+    collector's pauses are recorded by generation (``gc.callbacks``): each
+    one holds the loop that also runs the governor.
     (Not ``Pilot.press``: after each key it waits for the process to
     be idle — under 1 ms of CPU in 20 ms, twice, up to 1 s each — which a
     dashboard taking in 2,000 events/s never is, so every key cost ~2 s and
@@ -52,6 +55,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -132,6 +136,28 @@ class StallProbe:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class GcPauses:
+    """The garbage collector's pauses by generation, in ms (``gc.callbacks``): each holds the loop,
+    the governor's decisions in this process included."""
+
+    def __init__(self) -> None:
+        self.by_generation: dict[int, list[float]] = {}
+        self._started = 0.0
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            taken = (time.perf_counter() - self._started) * 1000
+            self.by_generation.setdefault(info["generation"], []).append(taken)
+
+    def start(self) -> None:
+        gc.callbacks.append(self._note)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._note)
 
 
 @dataclass
@@ -353,6 +379,8 @@ class DashboardResult:
     apply_ms: list[float]
     y_to_term_ms: list[float]
     x_to_modal_ms: list[float]
+    kills_stall_ms: list[float] = field(default_factory=list)
+    kills_gc_ms: dict[int, list[float]] = field(default_factory=dict)
 
 
 async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardResult:
@@ -399,6 +427,9 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
             table.focus()
             await first_seen(lambda: table.has_focus, 10, "the table focused")
             last_x = 0.0  # when the last x was handled (its modal seen): the debounce's clock
+            stall, pauses = StallProbe(), GcPauses()
+            stall.start()
+            pauses.start()
             for i in range(min(args.kills, args.agents)):
                 name = f"a{i:03d}"
                 await select_row(app, table, name)
@@ -412,7 +443,13 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
                 y_ms.append((term - y_at) / 1e6)
                 x_ms.append((modal_at - x_at) / 1e6)
                 await until(lambda: isinstance(app.screen, MainScreen), 10, "the confirm gone")
-            result.append(DashboardResult(window, list(apply_ms), y_ms, x_ms))
+            await stall.stop()
+            pauses.stop()
+            result.append(
+                DashboardResult(
+                    window, list(apply_ms), y_ms, x_ms, stall.late_ms, pauses.by_generation
+                )
+            )
 
     try:
         await with_session(folder, args, body)
@@ -493,6 +530,17 @@ async def main() -> int:
             f"kill: x → confirm up (mounted, focused) p50 {statistics.median(x):.1f} ms, "
             f"p99 {percentile(x, 99):.1f} ms"
         )
+        stall = dash.kills_stall_ms or [0.0]
+        print(
+            f"kill: event-loop stall while the operator kills (10 ms sleep overshoot) p50"
+            f" {percentile(stall, 50):.1f} ms, p99 {percentile(stall, 99):.1f} ms,"
+            f" max {max(stall):.1f} ms"
+        )
+        for generation, pauses in sorted(dash.kills_gc_ms.items()):
+            print(
+                f"kill: garbage collections of generation {generation} meanwhile: {len(pauses)},"
+                f" p50 {percentile(pauses, 50):.1f} ms, max {max(pauses):.1f} ms"
+            )
     kills = dash.y_to_term_ms
     verdict = [
         (f"control room CPU < {DASHBOARD_TARGET:g} % of one core", w.own_cpu < DASHBOARD_TARGET),
