@@ -23,6 +23,8 @@ import signal
 import subprocess
 from typing import IO
 
+from controlroom.process import leaders
+
 __all__ = ["ChildProcess"]
 
 _POLL_SECONDS = 0.05  # how often an exit is polled where there is no pidfd
@@ -108,6 +110,7 @@ class ChildProcess:
             if self._pidfd is None:
                 self._loop.call_later(_POLL_SECONDS, self._poll)
             return
+        leaders.collected(self.pid)
         self._unwatch()
         self._exit.set_result(code)
         if self.stdin is not None:  # nobody is left to read it (a leftover daemon may hold it)

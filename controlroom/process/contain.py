@@ -26,6 +26,7 @@ from typing import Protocol
 
 import psutil
 
+from controlroom.process import leaders
 from controlroom.process.cgroup import AgentCgroup, cgroup_of
 from controlroom.process.hurry import unless_hurried
 from controlroom.process.kill import KillReport, TreeKill, kill_process_tree, terminate_tree
@@ -283,22 +284,24 @@ async def kill_cgroup(
     )
 
 
-def reap_adopted(cgroups: Collection[str], keep: Collection[int]) -> int:
+def reap_adopted(cgroups: Collection[str]) -> int:
     """Collect the exit status of our zombie children that came from the agents' cgroups.
 
     As child subreaper the control room adopts an agent's orphans, and must
     reap them when they die. Only zombies whose ``/proc/<pid>/cgroup`` names
-    one of ``cgroups``, and none of ``keep`` (the agents' own processes, which
-    asyncio waits for), are taken: no other child's status is ever stolen.
-    One pass over our children: call it once per sampling round, not per agent.
+    one of ``cgroups``, and no agent's leader (``leaders``: its runner collects
+    its status, and no leader is forked while we look), are taken: no other
+    child's status is ever stolen. One pass over our children: call it once per
+    sampling round, not per agent, off the loop (it may wait out a fork).
     """
     names = set(cgroups)
-    adopted = [
-        pid
-        for pid in child_pids(os.getpid())
-        if pid not in keep and _zombie(pid) and cgroup_of(pid) in names
-    ]
-    return _reap(adopted)
+    with leaders.reaping() as spared:
+        adopted = [
+            pid
+            for pid in child_pids(os.getpid())
+            if pid not in spared and _zombie(pid) and cgroup_of(pid) in names
+        ]
+        return _reap(adopted)
 
 
 def _reap(pids: Iterable[int]) -> int:

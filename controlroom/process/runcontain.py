@@ -11,8 +11,6 @@ cgroup: …)``.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from controlroom._errors import AgentError
 from controlroom.models import AgentSpec, Containment, ContainmentReady, Limits
 from controlroom.process.cgroup import AgentCgroup
@@ -84,13 +82,13 @@ class RunContainment:
             return [f"{name}: {self.reason}" for name in names]
         return self.cgroups.unenforced(limits)
 
-    def reap(self, keep: Collection[int]) -> int:
-        """Reap the agents' orphans that died (once per sampling round); ``keep``: agent leaders."""
+    def reap(self) -> int:
+        """Reap the agents' orphans that died (once per sampling round, off the loop)."""
         if self.cgroups is None:
             return 0
         # a snapshot (taken at once): an agent's cgroup may be added meanwhile off the loop
         groups = list(self.cgroups.agents.values())
-        return reap_adopted([g.name for g in groups], keep)
+        return reap_adopted([g.name for g in groups])
 
     def close(self) -> list[str]:
         """Remove the run's cgroups; returns those still holding processes (kept)."""

@@ -26,7 +26,7 @@ from functools import partial
 import psutil
 
 from controlroom._errors import AgentError
-from controlroom.process import spawner
+from controlroom.process import leaders, spawner
 from controlroom.process.cgroup import AgentCgroup
 from controlroom.process.child import ChildProcess
 from controlroom.process.contain import (
@@ -180,17 +180,19 @@ def _popen(
     """The fork and exec, on the spawner thread: every blocking step of a start is here."""
     fds = cgroup.open_procs() if cgroup is not None else []
     try:
-        popen = subprocess.Popen(
-            argv,
-            bufsize=0,
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE if stdout is None else stdout,
-            stderr=subprocess.PIPE if stderr is None else stderr,
-            start_new_session=True,
-            preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
-        )
+        with leaders.forking() as register:  # the orphan reaper waits: the leader is not one
+            popen = subprocess.Popen(
+                argv,
+                bufsize=0,
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE if stdout is None else stdout,
+                stderr=subprocess.PIPE if stderr is None else stderr,
+                start_new_session=True,
+                preexec_fn=_preexec([AgentCgroup.joiner(fds)] if cgroup is not None else []),
+            )
+            register(popen.pid)
     finally:
         for fd in fds:
             os.close(fd)
@@ -209,6 +211,7 @@ def _discard(future: Future[_Started]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(popen.pid, signal.SIGKILL)
     popen.wait()
+    leaders.collected(popen.pid)
     for pipe in (popen.stdin, popen.stdout, popen.stderr):
         if pipe is not None:
             pipe.close()

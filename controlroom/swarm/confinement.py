@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from controlroom._errors import AuditError
@@ -146,10 +146,10 @@ class Confinement:
             )
             self.stop(runner, AgentState.FAILED, "limits", f"limit: {limit} exceeded")
 
-    def reap(self, keep: Collection[int]) -> None:
-        """Reap the agents' orphans that died (once per sampling round); ``keep``: the
-        running agents' own pids, which asyncio waits for. Safe off the loop."""
-        self.containment.reap(keep)
+    def reap(self) -> None:
+        """Reap the agents' orphans that died (once per sampling round, off the loop: it may
+        wait out a fork); never an agent's leader, whose status its runner collects."""
+        self.containment.reap()
 
     def sweep_leftovers(self, runner: AgentRunner, why: str = "the agent exited") -> None:
         """Kill what an exited agent left running (daemons), recorded like any kill."""

@@ -42,18 +42,13 @@ class Reading:
     error: str = ""
 
 
-def read_agents(
-    live: list[tuple[str, AgentProcess]],
-    runners: Mapping[str, AgentRunner],
-    confinement: Confinement,
-) -> list[Reading]:
+def read_agents(live: list[tuple[str, AgentProcess]], confinement: Confinement) -> list[Reading]:
     """Every agent of ``live`` read once, and the orphans that died reaped (off the loop).
 
     Changes nothing the loop uses: each agent's own sample state (only this
-    pass uses it, and swaps it whole), the kernel's files, our zombies. The
-    agents spared by the reaping are those running *now*, not at the pass's
-    start: one started meanwhile that already exited is a zombie of ours
-    whose exit status its runner is waiting for, not an orphan to collect.
+    pass uses it, and swaps it whole), the kernel's files, our zombies. No
+    agent's leader is reaped, even one forked during the pass that already
+    exited (``process.leaders``): its runner collects its exit status.
     """
     table = shared_table(proc.contain.mode for _, proc in live)
     readings: list[Reading] = []
@@ -62,13 +57,8 @@ def read_agents(
             readings.append(Reading(agent, proc.sample(table), proc.contain.strikes()))
         except Exception as exc:  # a sampler hiccup must never stop supervision
             readings.append(Reading(agent, error=str(exc) or type(exc).__name__))
-    confinement.reap(running_pids(runners))
+    confinement.reap()
     return readings
-
-
-def running_pids(runners: Mapping[str, AgentRunner]) -> set[int]:
-    """The pids of the agents running now (safe off the loop: a snapshot of the runners)."""
-    return {r.process.pid for r in list(runners.values()) if r.process and r.alive}
 
 
 async def sample_forever(
@@ -84,7 +74,7 @@ async def sample_forever(
     try:
         while True:
             live = [(r.name, r.process) for r in runners.values() if r.process and r.alive]
-            readings = await loop.run_in_executor(reader, read_agents, live, runners, confinement)
+            readings = await loop.run_in_executor(reader, read_agents, live, confinement)
             for reading in readings:
                 apply_reading(reading, runners, meters, confinement, publish)
             await asyncio.sleep(seconds)
