@@ -2,7 +2,7 @@
 """The dashboard under load: 100 agents × 20 usage events/s, headless, for 20 s.
 
     .venv/bin/python bench/tui_load.py [--agents 100] [--rate 20] [--seconds 20]
-                                       [--kills 20] [--no-baseline]
+                                       [--kills 100] [--no-baseline]
 
 The control room is built as ``controlroom tui`` builds it (``LocalSession``:
 audit store, supervisor, control socket; ``ControlRoomApp`` over its
@@ -487,7 +487,9 @@ async def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="usage lines/s per agent")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument(
+        "--kills", type=int, default=100, help="one per agent at most; a p99 needs 100"
+    )
     parser.add_argument(
         "--read", type=float, default=0.2, help="s between the confirm up and y (reading it)"
     )
