@@ -53,3 +53,24 @@ async def test_a_reaping_round_never_takes_an_agents_own_exit_status(
         done.set()
         reaper.join(10)
     assert codes == [3] * STARTS, f"{codes.count(0)} of {STARTS} exits reported 0"
+
+
+def test_a_copy_forked_mid_spawn_starts_with_the_registry_free_and_empty() -> None:
+    """A fork (not the spawner's) while a leader is forked: the copy's lock is not held by a
+    thread it does not have, and the parent's leaders are not its children."""
+    import os
+
+    from controlroom.process import leaders
+
+    with leaders.forking() as register:
+        register(2**22 + 1)  # no such pid: only the registry sees it
+        pid = os.fork()
+        if pid == 0:  # the copy: one try at the lock, then out, whatever happens
+            try:
+                free = leaders._forking.acquire(timeout=2)
+                os._exit(0 if free and not leaders._leaders else 1)
+            finally:
+                os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    leaders.collected(2**22 + 1)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -20,6 +20,7 @@ ours for the reaper to take, whether or not it is still listed.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,3 +48,15 @@ def reaping() -> Iterator[frozenset[int]]:
 def collected(pid: int) -> None:
     """The leader ``pid``'s exit status was collected by its owner: it is spared no more."""
     _leaders.discard(pid)
+
+
+def _forget_in_child() -> None:
+    """A forked copy of this process has no leaders of its own, and perhaps a lock held by
+    a thread that is not there (the spawner's, mid-fork): it starts afresh."""
+    global _forking
+    _forking = threading.Lock()
+    _leaders.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
