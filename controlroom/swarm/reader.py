@@ -10,9 +10,9 @@ whose descriptor the loop watches. A *round* gives each ready pipe one slice
 of bytes, framed (``LineSplitter``) and delivered (adapter → supervisor →
 governor) at once. A slice is ``ROUND_BYTES`` shared by the pipes that filled
 their last one (the loud), within ``MIN_SLICE``..``MAX_SLICE``; quiet pipes
-are read ahead of every loud slice. Whatever a delivery decides (a stop
-freezes its agent) happens before anyone's next slice; what must wait for
-the slice's end goes in ``after_slice``. When the rounds run — bounded in
+are read ahead of every loud slice. Whatever a delivery decides (a budget
+stop: recorded, and its agent sent SIGTERM) happens before anyone's next
+slice; what must wait for the slice's end goes in ``after_slice``. When the rounds run — bounded in
 time, coalesced while output flows, hurried for a kill — is rounds.py's job.
 
 Back-pressure: while the audit writer is far behind (``backlogged``), each
