@@ -132,7 +132,8 @@ def read_written(directory: Path, names: list[str]) -> Written:
 
 
 class GcWatch:
-    """The garbage collector's collections while it watches: how many, their CPU, the longest.
+    """The garbage collector's collections while it watches: how many, their CPU, the longest,
+    and each one's wall time by generation (``pauses_ms``: what the loop waited, preempted or not).
 
     Why: under a flood every event waiting for its commit is a young object
     the collector traverses, and its pauses land on the thread that
@@ -144,7 +145,8 @@ class GcWatch:
         self.collections = [0, 0, 0]
         self.cpu = 0.0
         self.longest = 0.0
-        self._started: dict[int, float] = {}
+        self.pauses_ms: dict[int, list[float]] = {}
+        self._started: dict[int, tuple[float, float]] = {}
 
     def __enter__(self) -> GcWatch:
         gc.callbacks.append(self._callback)
@@ -156,12 +158,15 @@ class GcWatch:
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         thread = threading.get_ident()
         if phase == "start":
-            self._started[thread] = time.thread_time()
+            self._started[thread] = (time.thread_time(), time.perf_counter())
             return
-        took = time.thread_time() - self._started.pop(thread, time.thread_time())
-        self.collections[info["generation"]] += 1
+        cpu, wall = self._started.pop(thread, (time.thread_time(), time.perf_counter()))
+        took = time.thread_time() - cpu
+        generation = info["generation"]
+        self.collections[generation] += 1
         self.cpu += took
         self.longest = max(self.longest, took)
+        self.pauses_ms.setdefault(generation, []).append((time.perf_counter() - wall) * 1000)
 
     def describe(self, events: int) -> str:
         young, middle, old = self.collections

@@ -55,7 +55,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import statistics
@@ -73,7 +72,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import BareStore  # noqa: E402
+from _common import percentile  # noqa: E402
+from ingest import BareStore, GcWatch  # noqa: E402
 from tui_harness import kill_recorded, swarm_config  # noqa: E402
 
 from controlroom.models import AgentSpec, AgentState, Budget  # noqa: E402
@@ -97,11 +97,6 @@ while True:
     due += interval
     time.sleep(max(0.0, due - time.monotonic()))
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def agents(n: int, rate: float, folder: Path) -> list[AgentSpec]:
@@ -136,28 +131,6 @@ class StallProbe:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-
-class GcPauses:
-    """The garbage collector's pauses by generation, in ms (``gc.callbacks``): each holds the loop,
-    the governor's decisions in this process included."""
-
-    def __init__(self) -> None:
-        self.by_generation: dict[int, list[float]] = {}
-        self._started = 0.0
-
-    def _note(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            taken = (time.perf_counter() - self._started) * 1000
-            self.by_generation.setdefault(info["generation"], []).append(taken)
-
-    def start(self) -> None:
-        gc.callbacks.append(self._note)
-
-    def stop(self) -> None:
-        gc.callbacks.remove(self._note)
 
 
 @dataclass
@@ -427,27 +400,27 @@ async def dashboard_pass(folder: Path, args: argparse.Namespace) -> DashboardRes
             table.focus()
             await first_seen(lambda: table.has_focus, 10, "the table focused")
             last_x = 0.0  # when the last x was handled (its modal seen): the debounce's clock
-            stall, pauses = StallProbe(), GcPauses()
+            stall = StallProbe()
             stall.start()
-            pauses.start()
-            for i in range(min(args.kills, args.agents)):
-                name = f"a{i:03d}"
-                await select_row(app, table, name)
-                stamp = folder / f"term-{name}"
-                await asyncio.sleep(max(0.0, last_x + DEBOUNCE_SECONDS + 0.05 - time.monotonic()))
-                x_at, modal_at = await key(app, "x", partial(asking, app), "the kill confirm")
-                last_x = modal_at / 1e9
-                await asyncio.sleep(args.read)  # the operator reads the question
-                y_at, _ = await key(app, "y", partial(written, stamp), f"SIGTERM in {name}")
-                term = int(stamp.read_text())
-                y_ms.append((term - y_at) / 1e6)
-                x_ms.append((modal_at - x_at) / 1e6)
-                await until(lambda: isinstance(app.screen, MainScreen), 10, "the confirm gone")
+            with GcWatch() as collector:
+                for i in range(min(args.kills, args.agents)):
+                    name = f"a{i:03d}"
+                    await select_row(app, table, name)
+                    stamp = folder / f"term-{name}"
+                    debounced = last_x + DEBOUNCE_SECONDS + 0.05
+                    await asyncio.sleep(max(0.0, debounced - time.monotonic()))
+                    x_at, modal_at = await key(app, "x", partial(asking, app), "the kill confirm")
+                    last_x = modal_at / 1e9
+                    await asyncio.sleep(args.read)  # the operator reads the question
+                    y_at, _ = await key(app, "y", partial(written, stamp), f"SIGTERM in {name}")
+                    term = int(stamp.read_text())
+                    y_ms.append((term - y_at) / 1e6)
+                    x_ms.append((modal_at - x_at) / 1e6)
+                    await until(lambda: isinstance(app.screen, MainScreen), 10, "the confirm gone")
             await stall.stop()
-            pauses.stop()
             result.append(
                 DashboardResult(
-                    window, list(apply_ms), y_ms, x_ms, stall.late_ms, pauses.by_generation
+                    window, list(apply_ms), y_ms, x_ms, stall.late_ms, collector.pauses_ms
                 )
             )
 
