@@ -12,8 +12,9 @@ governor) at once. A slice is ``ROUND_BYTES`` shared by the pipes that filled
 their last one (the loud), within ``MIN_SLICE``..``MAX_SLICE``; quiet pipes
 are read ahead of every loud slice. Whatever a delivery decides (a budget
 stop: recorded, and its agent sent SIGTERM) happens before anyone's next
-slice; what must wait for the slice's end goes in ``after_slice``. When the rounds run — bounded in
-time, coalesced while output flows, hurried for a kill — is rounds.py's job.
+slice; what must wait for the slice's end goes in ``after_slice``. When the
+rounds run — bounded in time, coalesced while output flows, hurried for a
+kill — is rounds.py's job.
 
 Back-pressure: while the audit writer is far behind (``backlogged``), each
 pipe may take in ``QUIET_BYTES_PER_SECOND`` (a token bucket); a pipe over
