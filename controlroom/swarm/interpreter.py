@@ -49,7 +49,7 @@ def tune_interpreter() -> None:
     ms at worst, the loop's longest stall 34-37 ms against 93-188 ms (two
     interleaved pairs, load 0.5-1). Full collections stay as rare as before
     (every 5,000 young ones: 5 x 1,000). bench/ingest.py (headless): ratio
-    1.04 / 1.09 against 1.10 / 1.12, longest pause 4.7-5.1 ms either way.
+    1.04 / 1.09 against 1.10 / 1.12, longest pause 4.5-5.6 ms either way.
     And the GIL's switch interval is shortened (``SWITCH_INTERVAL_SECONDS``):
     the governor's stop beside a flood waits less for the audit writer.
     """
